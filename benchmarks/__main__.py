@@ -1,0 +1,60 @@
+"""``python -m benchmarks [--quick] [--scenario S1,S2,…]``: asms side by side with its peers.
+
+Writes ``benchmarks/results/latest.json``, ``benchmarks/RESULTS.md`` and
+``benchmarks/results/chart.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from ._harness import ROOT, dump
+from ._report import chart, markdown
+from ._scenarios import DESCRIPTIONS, FULL, QUICK, SCENARIOS
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="the under-3-minute profile")
+    parser.add_argument(
+        "--scenario",
+        default=",".join(SCENARIOS),
+        help="comma-separated scenarios to run (default: all): " + ", ".join(SCENARIOS),
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks")
+    args = parser.parse_args(argv)
+    profile = QUICK if args.quick else FULL
+    chosen = [s.strip().upper() for s in args.scenario.split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(unknown)}")
+    all_series = []
+    ratios: dict[str, float | None] = {}
+    for name in chosen:
+        t0 = time.perf_counter()
+        print(f"[{name}] {DESCRIPTIONS[name]} …", flush=True)
+        series, found = SCENARIOS[name](profile)
+        all_series += series
+        ratios |= found
+        for s in series:
+            summary = s.summary()
+            status = "ok" if s.ok else f"FAILED ({'; '.join(s.failures)[:120]})"
+            med = summary.get("median")
+            shown = f"{med:,.1f}" if med is not None else "—"
+            print(f"    {s.contender:28} {s.params!s:40} {shown:>14} {s.unit}  {status}")
+        print(f"    ({time.perf_counter() - t0:.0f} s)", flush=True)
+    command = "make bench-quick" if args.quick else "make bench"
+    doc = dump(all_series, ratios, args.out / "results" / "latest.json")
+    (args.out / "RESULTS.md").write_text(markdown(doc, command, DESCRIPTIONS))
+    chart(doc, args.out / "results" / "chart.png")
+    for name, value in ratios.items():
+        print(f"{name:40} {'refused (a run failed)' if value is None else f'{value:.2f}x'}")
+    print(f"wrote {args.out / 'RESULTS.md'} and {args.out / 'results'}/latest.json, chart.png")
+    return 0 if all(s.ok for s in all_series) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

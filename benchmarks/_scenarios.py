@@ -1,0 +1,238 @@
+"""The scenarios S1-S7. Each returns the series it measured and the ratios it derived.
+
+Every ratio is computed from medians measured in this same run, and is refused (None) when any
+run of either side failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ._harness import Series, ratio, run_json, server
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much work a run does: ``quick`` for ``make bench-quick``, ``full`` for ``make bench``."""
+
+    name: str
+    reps: int
+    s1_requests: int
+    s1_connections: tuple[int, ...]
+    s2_requests: int
+    s4_seconds: float
+    s5_messages: int
+    s6_recipients: int
+    s7_requests: int
+
+
+QUICK = Profile("quick", 3, 2_000, (1, 10, 50, 100), 150, 8.0, 200_000, 3_000, 5_000)
+FULL = Profile("full", 3, 20_000, (1, 10, 50, 100), 1_500, 60.0, 1_000_000, 10_000, 20_000)
+
+# Stock httpx does ~350-1,500 req/s here: give it fewer requests so a run stays bounded.
+_SCALE = {"httpx": 0.15, "asms": 1.0, "aiohttp": 1.0, "handwritten": 1.0}
+
+Result = tuple[list[Series], dict[str, float | None]]
+
+
+def _client_series(
+    scenario: str, contender: str, url: str, requests: int, conc: int, recips: int, reps: int
+) -> Series:
+    unit = "req/s" if recips == 1 else "msg/s"
+    s = Series(scenario, contender, {"connections": conc, "recipients": recips}, unit)
+    n = max(conc * 4, int(requests * _SCALE[contender]))
+    args = [
+        "benchmarks._clients",
+        contender,
+        "--url",
+        url,
+        "--requests",
+        str(n),
+        "--connections",
+        str(conc),
+        "--recipients",
+        str(recips),
+    ]
+    run_json([*args[:4], "--requests", str(min(n, 200)), *args[6:]])  # warm-up, discarded
+    for _ in range(reps):
+        r = run_json(args)
+        if not r.get("ok"):
+            s.add(None, error=str(r.get("error")))
+            continue
+        per_second = (r["messages"] if recips > 1 else r["requests"]) / r["seconds"]
+        s.add(per_second, cpu_us=r["cpu_seconds"] / r["requests"] * 1e6)
+    return s
+
+
+def s1(p: Profile) -> Result:
+    series: list[Series] = []
+    ratios: dict[str, float | None] = {}
+    with server("sink") as url:
+        for conc in p.s1_connections:
+            row = {
+                c: _client_series("S1", c, url, p.s1_requests, conc, 1, p.reps)
+                for c in ("asms", "aiohttp", "handwritten", "httpx")
+            }
+            series += row.values()
+            ratios[f"S1 c={conc} asms/aiohttp"] = ratio(row["asms"], row["aiohttp"])
+            ratios[f"S1 c={conc} asms/handwritten"] = ratio(row["asms"], row["handwritten"])
+            ratios[f"S1 c={conc} asms/httpx"] = ratio(row["asms"], row["httpx"])
+    by = {(s.contender, s.params["connections"]): s for s in series}
+    if ("asms", 100) in by and ("asms", 10) in by:
+        ratios["S1 asms c=100 / c=10"] = ratio(by["asms", 100], by["asms", 10])
+    return series, ratios
+
+
+def s2(p: Profile) -> Result:
+    with server("sink") as url:
+        row = {
+            c: _client_series("S2", c, url, p.s2_requests, 50, 600, p.reps)
+            for c in ("asms", "aiohttp", "handwritten", "httpx")
+        }
+    return list(row.values()), {
+        "S2 asms/aiohttp": ratio(row["asms"], row["aiohttp"]),
+        "S2 asms/handwritten": ratio(row["asms"], row["handwritten"]),
+    }
+
+
+def s3(p: Profile) -> Result:
+    series: list[Series] = []
+    ratios: dict[str, float | None] = {}
+    for recips in (1, 10, 600):
+        row: dict[str, Series] = {}
+        for contender in ("asms", "zeep"):
+            s = Series("S3", contender, {"recipients": recips}, "µs per build+parse")
+            for _ in range(p.reps):
+                r = run_json(["benchmarks._soapbench", contender, "--recipients", str(recips)])
+                s.add(r.get("us"), error="" if r.get("ok") else str(r.get("error")))
+            row[contender] = s
+            series.append(s)
+        # lower is better: zeep time / asms time = how many times faster asms is
+        ratios[f"S3 {recips} zeep/asms"] = ratio(row["zeep"], row["asms"])
+    return series, ratios
+
+
+def s4(p: Profile) -> Result:
+    series: dict[str, Series] = {
+        k: Series("S4", "asms send_bulk", {"target": 100.0, "seconds": p.s4_seconds}, unit)
+        for k, unit in (
+            ("rate", "msg/s"),
+            ("max1s", "max per 1 s window"),
+            ("max100ms", "max per 100 ms window"),
+        )
+    }
+    for _ in range(p.reps):
+        with server("emulator", extra=["--admin"]) as url:
+            r = run_json(
+                ["benchmarks._ratebench", "--url", url, "--seconds", str(p.s4_seconds)],
+                timeout=p.s4_seconds * 4 + 60,
+            )
+        err = "" if r.get("ok") else str(r.get("error"))
+        series["rate"].add(r.get("rate"), error=err)
+        series["max1s"].add(r.get("max_1s"), error=err)
+        series["max100ms"].add(r.get("max_100ms"), error=err)
+    return list(series.values()), {}
+
+
+def s5(p: Profile) -> Result:
+    out: list[Series] = []
+    at = {k: Series("S5", "asms send_bulk", {"messages": k}, "peak RSS MB") for k in (100_000,)}
+    total = Series("S5", "asms send_bulk", {"messages": p.s5_messages}, "peak RSS MB")
+    for _ in range(p.reps):
+        r = run_json(
+            ["benchmarks.bulk_memory", "--messages", str(p.s5_messages), "--json"], timeout=900
+        )
+        err = "" if r.get("ok") else str(r.get("error"))
+        at[100_000].add(r.get("rss_mb_at_100k"), error=err)
+        total.add(r.get("rss_mb_peak"), error=err)
+    out += [*at.values(), total]
+    return out, {}
+
+
+def s6(p: Profile) -> Result:
+    row: dict[str, Series] = {}
+    with server("sink") as url:
+        for contender in ("clickatell", "asms"):
+            s = Series("S6", contender, {"recipients": p.s6_recipients}, "msg/s")
+            for _ in range(p.reps):
+                r = run_json(
+                    [
+                        "benchmarks._s6",
+                        contender,
+                        "--url",
+                        url,
+                        "--recipients",
+                        str(p.s6_recipients),
+                    ]
+                )
+                if r.get("ok"):
+                    s.add(r["messages"] / r["seconds"])
+                else:
+                    s.add(None, error=str(r.get("error")))
+            row[contender] = s
+    return list(row.values()), {"S6 asms/clickatell": ratio(row["asms"], row["clickatell"])}
+
+
+def s7(p: Profile) -> Result:
+    series: list[Series] = []
+    with server("emulator") as url:
+        for recips, n in ((1, p.s7_requests), (600, max(200, p.s7_requests // 20))):
+            s = Series("S7", "emulator (uvicorn, 1 core)", {"recipients": recips}, "req/s")
+            run_json(
+                [
+                    "benchmarks._clients",
+                    "handwritten",
+                    "--url",
+                    url,
+                    "--requests",
+                    "200",
+                    "--connections",
+                    "50",
+                    "--recipients",
+                    str(recips),
+                ]
+            )
+            for _ in range(p.reps):
+                r = run_json(
+                    [
+                        "benchmarks._clients",
+                        "handwritten",
+                        "--url",
+                        url,
+                        "--requests",
+                        str(n),
+                        "--connections",
+                        "50",
+                        "--recipients",
+                        str(recips),
+                    ]
+                )
+                if r.get("ok"):
+                    s.add(r["requests"] / r["seconds"])
+                else:
+                    s.add(None, error=str(r.get("error")))
+            series.append(s)
+    return series, {}
+
+
+SCENARIOS: dict[str, Callable[[Profile], Result]] = {
+    "S1": s1,
+    "S2": s2,
+    "S3": s3,
+    "S4": s4,
+    "S5": s5,
+    "S6": s6,
+    "S7": s7,
+}
+
+DESCRIPTIONS: dict[str, Any] = {
+    "S1": "single-recipient sendmsg throughput vs connections",
+    "S2": "600-recipient sendmsg, messages per second at 50 connections",
+    "S3": "SOAP sendmsg envelope build + reply parse (asms lxml vs zeep, offline)",
+    "S4": "rate accuracy of send_bulk at 100 msg/s against the emulator",
+    "S5": "peak RSS of send_bulk over a generator of messages",
+    "S6": "clickatell 0.1.2 (sync) vs asms sending the same recipients",
+    "S7": "emulator capacity (uvicorn on one core) under a load generator",
+}

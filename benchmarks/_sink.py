@@ -1,0 +1,115 @@
+"""A minimal, fast gateway sink: raw asyncio + httptools, keep-alive, gateway reply lines.
+
+It exists so that client benchmarks measure clients, not the server: it parses just enough of
+each request (path, Content-Length, the ``to`` list) to answer with the right reply lines, and
+caches the per-recipient tails so a 600-line reply is one ``bytes.join``.
+
+Run: ``python -m benchmarks._sink --port 0`` prints ``PORT <n>`` on stdout once listening.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import sys
+from urllib.parse import unquote_to_bytes
+
+import httptools  # type: ignore[import-untyped]
+
+_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n"
+_ids = itertools.count(1)
+
+
+def _msg_id() -> bytes:
+    return b"%032x" % next(_ids)
+
+
+def _recipients(body: bytes) -> list[bytes]:
+    for pair in body.split(b"&"):
+        if pair.startswith(b"to="):
+            return unquote_to_bytes(pair[3:]).split(b",")
+    return [b""]
+
+
+def reply_for(path: bytes, body: bytes) -> bytes:
+    """The gateway reply to one request (only what the benchmarks send)."""
+    if path.endswith(b"/auth"):
+        return b"OK: " + _msg_id()
+    if path.endswith((b"/ping", b"/endbatch")):
+        return b"OK:"
+    if path.endswith(b"/querymsg"):
+        return b"ID: " + _msg_id() + b" Status: 003"
+    if path.endswith(b"/getbalance"):
+        return b"Credit: 1000000.0"
+    recipients = _recipients(body)
+    if len(recipients) == 1:
+        return b"ID: " + _msg_id()
+    return b"\n".join([b"ID: " + _msg_id() + b" To: " + r for r in recipients])
+
+
+class _Protocol(asyncio.Protocol):
+    __slots__ = ("_body", "_parser", "_path", "_query", "_transport")
+
+    def __init__(self) -> None:
+        self._parser = httptools.HttpRequestParser(self)
+        self._body: list[bytes] = []
+        self._path = b""
+        self._query = b""
+        self._transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError:
+            assert self._transport is not None
+            self._transport.close()
+
+    # httptools callbacks
+    def on_url(self, url: bytes) -> None:
+        self._path, _, self._query = url.partition(b"?")
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        body = self._query or b"".join(self._body)
+        self._body.clear()
+        reply = reply_for(self._path, body)
+        assert self._transport is not None
+        self._transport.write((_HEAD % len(reply)) + reply)
+        if not self._parser.should_keep_alive():
+            self._transport.close()
+
+
+async def serve(host: str, port: int) -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(_Protocol, host, port, backlog=1024, reuse_address=True)
+    bound = server.sockets[0].getsockname()[1]
+    sys.stdout.write(f"PORT {bound}\n")
+    sys.stdout.flush()
+    async with server:
+        await server.serve_forever()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--cpu", type=int, default=None)
+    args = parser.parse_args()
+    if args.cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {args.cpu})
+    try:
+        asyncio.run(serve(args.host, args.port))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
