@@ -1,0 +1,343 @@
+"""The asms exception tree.
+
+Every exception asms raises derives from ``ASMSError``::
+
+    ASMSError
+    ├── ValidationError           (also ValueError)    refused locally, nothing was sent
+    ├── ClientClosedError         (also RuntimeError)  the client was used after aclose()
+    ├── TransportError            .sent                the exchange with the server failed
+    │   ├── ConnectError          sent=False
+    │   ├── RequestTimeout        (also TimeoutError)
+    │   │   ├── ConnectTimeout    sent=False
+    │   │   ├── PoolTimeout       sent=False
+    │   │   ├── ReadTimeout       sent=None
+    │   │   └── WriteTimeout      sent=None
+    │   ├── ConnectionLost        sent=None
+    │   ├── TLSError              sent=False, not retryable
+    │   └── HTTPStatusError       .status_code; sent=None
+    ├── ProtocolError                                  an answer came back but makes no sense
+    │   ├── ReplyParseError       .reason, .excerpt
+    │   └── SOAPFault             .faultcode, .faultstring, .detail
+    └── GatewayError              .code, .description, .recipient   an ``ERR:`` reply
+        ├── AuthenticationError   001 002 004 007 108
+        ├── SessionError          003 005
+        ├── ParameterError        100-102 106 107 109-113 116 120 123
+        ├── DestinationError      105 114 115 121 122 128
+        ├── MessageLookupError    103 104
+        ├── BatchError            201 202
+        ├── CreditError           301 302
+        ├── ThrottledError        130  (.until)
+        └── InternalGatewayError  901
+
+``TransportError.sent`` says whether the request reached the gateway: ``False`` means it
+provably never left (safe to resend), ``None`` means unknown (reconcile by ``climsgid``
+before resending, see PROTOCOL.md "Idempotency"). A ``ProtocolError`` means the server
+answered, so its outcome is unknown too.
+
+Per-recipient errors of a multi-recipient send are data (``ErrorReply`` lines), not raises;
+``GatewayError`` is raised for an error that refuses the whole request.
+
+Secrets: exception texts never carry passwords, session ids or API ids. The classes hold
+only what they are given; callers pass no request data; ``ReplyParseError`` keeps a capped
+excerpt of the offending reply line, never the request.
+"""
+
+from __future__ import annotations
+
+import builtins
+import enum
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Final
+
+from ._codes import ErrorCategory, ErrorCode
+
+__all__ = [
+    "ASMSError",
+    "AuthenticationError",
+    "BatchError",
+    "CATEGORY_EXCEPTIONS",
+    "ClientClosedError",
+    "ConnectError",
+    "ConnectTimeout",
+    "ConnectionLost",
+    "CreditError",
+    "DestinationError",
+    "GatewayError",
+    "HTTPStatusError",
+    "InternalGatewayError",
+    "MessageLookupError",
+    "ParameterError",
+    "PoolTimeout",
+    "ProtocolError",
+    "ReadTimeout",
+    "ReplyParseError",
+    "RequestTimeout",
+    "SOAPFault",
+    "SessionError",
+    "TLSError",
+    "ThrottledError",
+    "TransportError",
+    "ValidationError",
+    "WriteTimeout",
+    "error_for",
+]
+
+EXCERPT_LIMIT: Final = 200
+"""Longest excerpt of a reply that a ``ReplyParseError`` keeps."""
+
+# Values of these fields never appear in a ValidationError's text.
+_SECRET_FIELDS: Final = frozenset({"password", "session_id", "api_id", "user", "token"})
+_VALUE_LIMIT: Final = 60
+
+
+class _Unset(enum.Enum):
+    UNSET = enum.auto()
+
+
+_UNSET: Final = _Unset.UNSET
+
+
+class ASMSError(Exception):
+    """Base class of every exception raised by asms."""
+
+
+class ValidationError(ASMSError, ValueError):
+    """A value was refused locally, before anything was sent.
+
+    ``str()`` is ``"<field>: <rule>"``, followed by the offending value unless the field
+    holds a credential. ``.value`` is ``None`` for credential fields.
+    """
+
+    def __init__(self, field: str, rule: str, value: object = _UNSET) -> None:
+        secret = field.lower() in _SECRET_FIELDS
+        message = f"{field}: {rule}"
+        if value is not _UNSET and not secret:
+            shown = repr(value)
+            if len(shown) > _VALUE_LIMIT:
+                shown = shown[: _VALUE_LIMIT - 1] + "…"
+            message += f" (got {shown})"
+        super().__init__(message)
+        self.field = field
+        self.rule = rule
+        self.value: object = None if secret or value is _UNSET else value
+
+
+class ClientClosedError(ASMSError, RuntimeError):
+    """The client was used after it was closed."""
+
+
+class TransportError(ASMSError):
+    """The HTTP exchange with the gateway failed.
+
+    ``sent``: ``False`` if the request provably never left, ``None`` if unknown.
+    ``retryable``: whether trying again can help at all (after reconciling when
+    ``sent`` is ``None``).
+    """
+
+    sent: bool | None = None
+    retryable: bool = True
+
+    def __init__(self, message: str, *, sent: bool | _Unset | None = _UNSET) -> None:
+        super().__init__(message)
+        if sent is not _UNSET:
+            self.sent = sent
+
+
+class ConnectError(TransportError):
+    """No connection could be opened; the request never left."""
+
+    sent = False
+
+
+class RequestTimeout(TransportError, builtins.TimeoutError):
+    """A timeout expired (see the subclasses for which one)."""
+
+
+class ConnectTimeout(RequestTimeout):
+    sent = False
+
+
+class PoolTimeout(RequestTimeout):
+    """No connection of the pool became free in time; the request never left."""
+
+    sent = False
+
+
+class ReadTimeout(RequestTimeout):
+    """The request was written but its answer did not arrive in time."""
+
+
+class WriteTimeout(RequestTimeout):
+    """Writing the request took too long; part of it may have reached the gateway."""
+
+
+class ConnectionLost(TransportError):
+    """The connection broke after the request started."""
+
+
+class TLSError(TransportError):
+    """The TLS handshake failed (certificate, protocol): retrying will not help."""
+
+    sent = False
+    retryable = False
+
+
+class HTTPStatusError(TransportError):
+    """The gateway (or a proxy) answered with a status other than 200.
+
+    The gateway answers everything with 200, so whatever answered otherwise did not
+    process the request as the gateway would; its outcome is unknown. 5xx, 408 and 429
+    are retryable, other statuses are final.
+    """
+
+    def __init__(self, status_code: int, reason: str = "") -> None:
+        message = f"HTTP {status_code}" + (f" {reason}" if reason else "") + " from the gateway"
+        super().__init__(message)
+        self.status_code = status_code
+        self.retryable = status_code >= 500 or status_code in (408, 429)
+
+
+class ProtocolError(ASMSError):
+    """The server answered, but not in the gateway's protocol."""
+
+
+class ReplyParseError(ProtocolError):
+    """A reply (or one of its lines) could not be understood.
+
+    ``.excerpt`` holds at most ``EXCERPT_LIMIT`` characters of what was given.
+    """
+
+    def __init__(self, reason: str, text: str | bytes = "") -> None:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        excerpt = text if len(text) <= EXCERPT_LIMIT else text[: EXCERPT_LIMIT - 1] + "…"
+        super().__init__(f"{reason}: {excerpt!r}" if excerpt else reason)
+        self.reason = reason
+        self.excerpt = excerpt
+
+
+class SOAPFault(ProtocolError):
+    """The SOAP server answered with a Fault (unparseable envelope or unknown operation)."""
+
+    def __init__(self, faultcode: str, faultstring: str, detail: str | None = None) -> None:
+        super().__init__(f"SOAP fault {faultcode}: {faultstring}")
+        self.faultcode = faultcode
+        self.faultstring = faultstring
+        self.detail = detail
+
+
+class GatewayError(ASMSError):
+    """The gateway refused a request with ``ERR: <code>, <description>``.
+
+    ``code`` is an :class:`ErrorCode` when known, else the plain int (0 for an ``ERR:`` line
+    without a code). ``recipient`` is set when the gateway named one (``… To: <msisdn>``).
+    """
+
+    def __init__(
+        self, code: ErrorCode | int, description: str, *, recipient: str | None = None
+    ) -> None:
+        code = ErrorCode.coerce(code)
+        head = f"ERR {code:03d}: " if code else "ERR: "
+        tail = f" (to {recipient})" if recipient else ""
+        super().__init__(head + description + tail)
+        self.code: ErrorCode | int = code
+        self.description = description
+        self.recipient = recipient
+
+    @property
+    def category(self) -> ErrorCategory | None:
+        """The code's category; ``None`` for a code asms does not know."""
+        return self.code.category if isinstance(self.code, ErrorCode) else None
+
+    @property
+    def retryable(self) -> bool:
+        """See :attr:`ErrorCode.retryable`; unknown codes are final."""
+        return isinstance(self.code, ErrorCode) and self.code.retryable
+
+
+class AuthenticationError(GatewayError):
+    """Credentials, API id, account state or IP lockdown: fix the configuration."""
+
+
+class SessionError(GatewayError):
+    """The session id expired or was missing: authenticate again, then retry."""
+
+
+class ParameterError(GatewayError):
+    """The gateway found the request itself malformed."""
+
+
+class DestinationError(GatewayError):
+    """The recipient cannot be reached (invalid, blocked, opted out, unroutable, expired)."""
+
+
+class MessageLookupError(GatewayError):
+    """The message id asked about is unknown to the gateway."""
+
+
+class BatchError(GatewayError):
+    """The batch id is invalid or the batch has no template."""
+
+
+class CreditError(GatewayError):
+    """The account has no credit left, or the message would cost more than allowed."""
+
+
+class ThrottledError(GatewayError):
+    """The account's MT limit is exhausted; ``.until`` is when sending may resume.
+
+    The gateway appends a unix timestamp to the description (``… until 1735689600``);
+    ``until`` is ``None`` when there is none.
+    """
+
+    def __init__(
+        self, code: ErrorCode | int, description: str, *, recipient: str | None = None
+    ) -> None:
+        super().__init__(code, description, recipient=recipient)
+        self.until = _trailing_timestamp(description)
+
+
+class InternalGatewayError(GatewayError):
+    """The gateway failed internally; retry later."""
+
+
+def _trailing_timestamp(text: str) -> datetime | None:
+    words = text.split()
+    last = words[-1] if words else ""
+    if not (last.isascii() and last.isdigit()):
+        return None
+    try:
+        return datetime.fromtimestamp(int(last), tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+_CLASS_BY_CATEGORY: Final[dict[ErrorCategory, type[GatewayError]]] = {
+    ErrorCategory.AUTHENTICATION: AuthenticationError,
+    ErrorCategory.SESSION: SessionError,
+    ErrorCategory.VALIDATION: ParameterError,
+    ErrorCategory.DESTINATION: DestinationError,
+    ErrorCategory.MESSAGE_LOOKUP: MessageLookupError,
+    ErrorCategory.BATCH: BatchError,
+    ErrorCategory.CREDIT: CreditError,
+    ErrorCategory.THROTTLED: ThrottledError,
+    ErrorCategory.INTERNAL: InternalGatewayError,
+}
+
+CATEGORY_EXCEPTIONS: Final[Mapping[ErrorCategory, type[GatewayError]]] = MappingProxyType(
+    _CLASS_BY_CATEGORY
+)
+"""``ErrorCategory`` → the ``GatewayError`` subclass raised for its codes."""
+
+
+def error_for(
+    code: ErrorCode | int, description: str, *, recipient: str | None = None
+) -> GatewayError:
+    """The ``GatewayError`` subclass instance for ``code``; plain ``GatewayError`` if unknown."""
+    known = ErrorCode.coerce(code)
+    cls: type[GatewayError] = GatewayError
+    if isinstance(known, ErrorCode):
+        cls = _CLASS_BY_CATEGORY[known.category]
+    return cls(known, description, recipient=recipient)
