@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ._exceptions import ValidationError
+
 __all__ = ["InvalidNumberError", "normalize_many", "normalize_msisdn"]
 
 MIN_DIGITS = 7
@@ -20,7 +22,7 @@ RULE_LENGTH = "7-15 digits"
 RULE_COUNTRY_CODE = "country code is 1-3 digits"
 
 
-class InvalidNumberError(ValueError):
+class InvalidNumberError(ValidationError):
     """A phone number (or country code) that cannot be put in international form.
 
     ``field`` names the parameter ("to", "country_code"), ``rule`` the rule it broke and
@@ -28,10 +30,11 @@ class InvalidNumberError(ValueError):
     """
 
     def __init__(self, number: str, rule: str, detail: str, *, field: str = "to") -> None:
-        super().__init__(f"{field}: {number!r} {detail}")
+        super().__init__(field, rule)
+        # Keep the gateway-facing wording: the number as given, then why it is refused.
+        self.args = (f"{field}: {number!r} {detail}",)
         self.number = number
-        self.rule = rule
-        self.field = field
+        self.value = number
         self._detail = detail
 
     def __reduce__(self) -> tuple[object, ...]:
