@@ -1,0 +1,86 @@
+"""The typed events a :class:`~asms.callbacks.CallbackReceiver` hands to its handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+
+from .._codes import MessageStatus
+
+__all__ = ["InboundMessage", "ReceiverStatistics", "StatusReport"]
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    """One message status callback (``apiMsgId`` reached ``status``).
+
+    ``status`` is a :class:`MessageStatus` for known codes and a plain ``int`` for codes this
+    version does not know. ``timestamp`` is aware UTC (the gateway sends unix seconds).
+    ``raw`` holds the fields exactly as received. ``api_id`` and ``raw`` stay out of the repr
+    because the API id is a credential.
+    """
+
+    apimsgid: str
+    climsgid: str | None
+    api_id: str | None = field(repr=False)
+    to: str
+    from_: str
+    status: MessageStatus | int
+    charge: float | None
+    timestamp: datetime
+    raw: Mapping[str, str] = field(default_factory=lambda: _EMPTY, repr=False, compare=False)
+
+    @property
+    def is_final(self) -> bool:
+        """The message will not change state again."""
+        return isinstance(self.status, MessageStatus) and self.status.is_final
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """One inbound (MO) message, reassembled when it arrived in several parts.
+
+    ``text`` is decoded according to ``charset``. ``timestamp`` is aware UTC (the gateway
+    sends GMT+2 wall time). For a multi-part message ``momsgid``, ``udh``, ``network`` and
+    ``timestamp`` are those of the first part, ``part_ids`` lists every part's ``moMsgId`` in
+    order, and ``missing_parts`` names the parts that never arrived before the reassembly
+    buffer gave up on them (empty for a complete message).
+    """
+
+    momsgid: str
+    api_id: str | None = field(repr=False)
+    from_: str
+    to: str
+    text: str
+    charset: str
+    udh: str
+    network: str | None
+    timestamp: datetime
+    parts: int = 1
+    part_ids: tuple[str, ...] = ()
+    missing_parts: tuple[int, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        """Every part arrived."""
+        return not self.missing_parts
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverStatistics:
+    """Counters of a :class:`~asms.callbacks.CallbackReceiver` since it was created."""
+
+    requests: int
+    status_reports: int  # passed to on_status
+    inbound_messages: int  # passed to on_inbound (after reassembly)
+    inbound_parts: int  # parts stored while waiting for the rest of their message
+    duplicates: int  # repeated callbacks acknowledged without calling a handler
+    stale: int  # intermediate statuses that arrived after a final one
+    unauthorized: int
+    malformed: int
+    handler_errors: int
+    pending_messages: int  # multi-part messages waiting for parts

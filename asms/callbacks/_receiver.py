@@ -1,0 +1,388 @@
+"""``CallbackReceiver``: a plain ASGI app that turns gateway callbacks into typed events.
+
+Delivery guarantees, given a gateway that retries until it gets a 2xx:
+
+* A handler sees each distinct event once: status reports are keyed by
+  (``apiMsgId``, ``status``), inbound parts by (``moMsgId``, ``udh``). Repeats get 200 and
+  are counted as duplicates.
+* Once a message has a final status, a later non-final status for it is answered 200 and
+  not passed on (counted as ``stale``); it would otherwise overwrite the final state.
+* When a handler raises, the answer is 500 and the event is not remembered, so the
+  gateway's retry reaches the handler again.
+* A request that cannot be understood gets 400 with the reason; no handler is called.
+
+Callbacks about one message are handled one at a time, so a repeat arriving while the first
+copy is still in its handler waits for it and is then recognised.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Final
+
+from .._exceptions import ValidationError
+from ._build import InboundPart, build_inbound_part, build_status_report
+from ._events import InboundMessage, ReceiverStatistics, StatusReport
+from ._parse import Kind, MalformedCallback, parse_request
+from ._state import LRU, KeyedLocks
+from ._udh import Group, GroupKey, Part, PartBuffer
+
+__all__ = ["CallbackReceiver", "InboundHandler", "StatusHandler"]
+
+logger = logging.getLogger("asms.callbacks")
+
+Scope = MutableMapping[str, Any]
+ASGIMessage = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[ASGIMessage]]
+Send = Callable[[ASGIMessage], Awaitable[None]]
+StatusHandler = Callable[[StatusReport], Awaitable[object]]
+InboundHandler = Callable[[InboundMessage], Awaitable[object]]
+
+_ROUTES: Final[dict[str, Kind | None]] = {
+    "": None,
+    "/": None,
+    "/status": "status",
+    "/inbound": "inbound",
+    "/mo": "inbound",
+}
+_REALM: Final = b'Basic realm="asms callbacks", charset="UTF-8"'
+
+
+class _Reply(Exception):
+    """An early answer (an exception, so that deep checks can end the request)."""
+
+    def __init__(self, status: int, text: str, headers: tuple[tuple[bytes, bytes], ...] = ()):
+        super().__init__(text)
+        self.status = status
+        self.text = text
+        self.headers = headers
+
+
+class _Disconnected(Exception):
+    pass
+
+
+class CallbackReceiver:
+    """An ASGI app receiving the gateway's status and inbound-message callbacks.
+
+    Mount it anywhere (or serve it with uvicorn). Paths below its root: ``/status`` for
+    status callbacks, ``/inbound`` (or ``/mo``) for inbound messages, and ``/`` for either
+    (told apart by their fields). With ``secret_path="s3cr3t"`` those live under
+    ``/s3cr3t/``; with ``basic_auth=(user, password)`` every request must carry those HTTP
+    Basic credentials. Both are compared in constant time; a request failing either gets 401.
+    With neither, the receiver accepts anyone who can reach it.
+
+    Args:
+        on_status: awaited with each new :class:`StatusReport`.
+        on_inbound: awaited with each complete (reassembled) :class:`InboundMessage`.
+        basic_auth: required HTTP Basic credentials.
+        secret_path: required leading path segment(s).
+        dedup_size: how many handled events (and final states) to remember.
+        max_body: largest request body or query string accepted, in bytes.
+        reassembly_timeout: seconds to wait for the missing parts of an inbound message
+            before handing over what arrived (with ``missing_parts`` set).
+        max_pending_messages: incomplete multi-part messages kept at most; the oldest
+            beyond that are handed over incomplete.
+        clock: seconds, for reassembly timeouts (``time.monotonic`` by default).
+    """
+
+    def __init__(
+        self,
+        *,
+        on_status: StatusHandler | None = None,
+        on_inbound: InboundHandler | None = None,
+        basic_auth: tuple[str, str] | None = None,
+        secret_path: str | None = None,
+        dedup_size: int = 100_000,
+        max_body: int = 64_000,
+        reassembly_timeout: float = 7200.0,
+        max_pending_messages: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if basic_auth is not None:
+            user, password = basic_auth
+            if not user or ":" in user or not password:
+                raise ValidationError("basic_auth", "needs a user without ':' and a password")
+        self._basic = (
+            None
+            if basic_auth is None
+            else (basic_auth[0].encode("utf-8"), basic_auth[1].encode("utf-8"))
+        )
+        self._secret: bytes | None = None
+        if secret_path is not None:
+            secret = secret_path.strip("/")
+            if not secret or any(c in secret for c in "?#") or not secret.isprintable():
+                raise ValidationError("secret_path", "must be a non-empty path")
+            self._secret = ("/" + secret).encode("utf-8")
+        if dedup_size < 1 or max_body < 1 or max_pending_messages < 1:
+            raise ValidationError("limits", "dedup_size, max_body, max_pending_messages >= 1")
+        self.on_status = on_status
+        self.on_inbound = on_inbound
+        self._max_body = max_body
+        self._seen: LRU[tuple[str, ...], bool] = LRU(dedup_size)
+        self._final: LRU[str, int] = LRU(dedup_size)
+        self._locks = KeyedLocks()
+        self._parts = PartBuffer(
+            max_groups=max_pending_messages, expiry=reassembly_timeout, clock=clock
+        )
+        self._counts: dict[str, int] = dict.fromkeys(
+            (
+                "requests",
+                "status_reports",
+                "inbound_messages",
+                "inbound_parts",
+                "duplicates",
+                "stale",
+                "unauthorized",
+                "malformed",
+                "handler_errors",
+            ),
+            0,
+        )
+
+    def __repr__(self) -> str:
+        auth = [name for name, on in (("basic", self._basic), ("path", self._secret)) if on]
+        return f"<CallbackReceiver auth={'+'.join(auth) or 'none'} seen={len(self._seen)}>"
+
+    def statistics(self) -> ReceiverStatistics:
+        return ReceiverStatistics(**self._counts, pending_messages=len(self._parts))
+
+    # -- ASGI ---------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        self._counts["requests"] += 1
+        try:
+            reply = await self._handle(scope, receive)
+        except _Reply as early:
+            reply = early
+        except _Disconnected:
+            return
+        await _send_reply(send, reply)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _handle(self, scope: Scope, receive: Receive) -> _Reply:
+        path = str(scope.get("path", ""))
+        root = str(scope.get("root_path", ""))
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        headers = {k.lower(): v for k, v in scope.get("headers", [])}
+        path = self._authenticate(path, headers)
+        if path not in _ROUTES:
+            raise _Reply(404, "unknown callback path")
+        route = _ROUTES[path]
+        if scope.get("method") not in ("GET", "POST"):
+            raise _Reply(405, "use GET or POST", ((b"allow", b"GET, POST"),))
+        query = scope.get("query_string", b"")
+        if len(query) > self._max_body:
+            raise _Reply(413, "query string too large")
+        body = await self._read_body(receive, headers) if scope["method"] == "POST" else b""
+        try:
+            fields = parse_request(
+                query=query,
+                body=body,
+                content_type=headers.get(b"content-type", b"").decode("latin-1"),
+                max_bytes=self._max_body,
+            )
+            if route is not None and fields.kind != route:
+                raise MalformedCallback(f"this path takes {route} callbacks, not {fields.kind}")
+            if fields.kind == "status":
+                return await self._status(build_status_report(fields))
+            return await self._inbound(build_inbound_part(fields))
+        except MalformedCallback as exc:
+            self._counts["malformed"] += 1
+            return _Reply(400, exc.reason)
+
+    def _authenticate(self, path: str, headers: dict[bytes, bytes]) -> str:
+        """The path below the secret segment; raises a 401 reply when a check fails."""
+        ok = True
+        if self._secret is not None:
+            raw = path.encode("utf-8")
+            head, tail = raw[: len(self._secret)], raw[len(self._secret) :]
+            ok = hmac.compare_digest(head, self._secret) and tail[:1] in (b"", b"/")
+            path = tail.decode("utf-8", "replace")
+        if self._basic is not None:
+            ok = self._basic_ok(headers.get(b"authorization", b"")) and ok
+        if not ok:
+            self._counts["unauthorized"] += 1
+            challenge = ((b"www-authenticate", _REALM),) if self._basic is not None else ()
+            raise _Reply(401, "unauthorized", challenge)
+        return path
+
+    def _basic_ok(self, header: bytes) -> bool:
+        assert self._basic is not None
+        scheme, _, token = header.partition(b" ")
+        try:
+            decoded = base64.b64decode(token.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            decoded = b""
+        user, _, password = decoded.partition(b":")
+        # Both comparisons always run, so timing does not tell which one failed.
+        user_ok = hmac.compare_digest(user, self._basic[0])
+        password_ok = hmac.compare_digest(password, self._basic[1])
+        return scheme.lower() == b"basic" and user_ok and password_ok
+
+    async def _read_body(self, receive: Receive, headers: dict[bytes, bytes]) -> bytes:
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self._max_body:
+            raise _Reply(413, "request body too large")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Disconnected
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._max_body:
+                raise _Reply(413, "request body too large")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    # -- status reports -------------------------------------------------------------------
+
+    async def _status(self, report: StatusReport) -> _Reply:
+        key = ("s", report.apimsgid, str(int(report.status)))
+        async with self._locks.hold(("s", report.apimsgid)):
+            if key in self._seen:
+                self._counts["duplicates"] += 1
+                return _Reply(200, "OK")
+            if not report.is_final and self._final.get(report.apimsgid) is not None:
+                self._counts["stale"] += 1
+                return _Reply(200, "OK")
+            if self.on_status is not None:
+                await self._call(self.on_status, report)
+                self._counts["status_reports"] += 1
+            self._seen.put(key, True)
+            if report.is_final:
+                self._final.put(report.apimsgid, int(report.status))
+        return _Reply(200, "OK")
+
+    async def _call(self, handler: Callable[[Any], Awaitable[object]], event: object) -> None:
+        try:
+            await handler(event)
+        except Exception:
+            self._counts["handler_errors"] += 1
+            logger.exception("callback handler failed; answering 500 so the gateway retries")
+            raise _Reply(500, "handler failed") from None
+
+    # -- inbound messages -----------------------------------------------------------------
+
+    async def _inbound(self, part: InboundPart) -> _Reply:
+        await self.flush_expired()
+        key = ("m", part.momsgid, part.udh.lower())
+        concat = part.concat
+        if concat is None or concat.total == 1:
+            async with self._locks.hold(key):
+                if key in self._seen:
+                    self._counts["duplicates"] += 1
+                    return _Reply(200, "OK")
+                await self._deliver(_single(part))
+                self._seen.put(key, True)
+            return _Reply(200, "OK")
+        group_key: GroupKey = (part.from_, part.to, concat.wide, concat.ref, concat.total)
+        async with self._locks.hold(("g", *map(str, group_key))):
+            group = self._parts.get(group_key)
+            if key in self._seen or (group is not None and concat.part in group.parts):
+                self._counts["duplicates"] += 1
+                return _Reply(200, "OK")
+            stored = Part(part.momsgid, part.udh, part.text, part.ucs2, part)
+            have = len(group.parts) if group is not None else 0
+            if have + 1 < concat.total:
+                self._parts.store(group_key, concat.part, stored, concat.total)
+                self._seen.put(key, True)
+                self._counts["inbound_parts"] += 1
+                return _Reply(200, "OK")
+            # This part completes the message. Nothing is changed until the handler has
+            # accepted it, so a failure leaves the buffer as it was for the retry.
+            whole = Group(total=concat.total, created=0.0)
+            whole.parts = {**(group.parts if group is not None else {}), concat.part: stored}
+            await self._deliver(_joined(whole))
+            self._parts.discard(group_key)
+            self._seen.put(key, True)
+        return _Reply(200, "OK")
+
+    async def _deliver(self, message: InboundMessage) -> None:
+        if self.on_inbound is not None:
+            await self._call(self.on_inbound, message)
+            self._counts["inbound_messages"] += 1
+
+    async def flush_expired(self) -> int:
+        """Hand over incomplete inbound messages whose parts stopped arriving.
+
+        Runs on every inbound callback; call it yourself to flush on a timer. Returns how
+        many messages were handed over. A handler failure keeps the rest for next time.
+        """
+        expired = self._parts.take_expired()
+        for index, (_, group) in enumerate(expired):
+            try:
+                await self._deliver(_joined(group))
+            except _Reply:
+                self._parts.give_back(expired[index:])
+                return index
+        return len(expired)
+
+
+def _single(part: InboundPart) -> InboundMessage:
+    return InboundMessage(
+        momsgid=part.momsgid,
+        api_id=part.api_id,
+        from_=part.from_,
+        to=part.to,
+        text=part.text,
+        charset=part.charset,
+        udh=part.udh,
+        network=part.network,
+        timestamp=part.timestamp,
+        parts=1,
+        part_ids=(part.momsgid,),
+    )
+
+
+def _joined(group: Group) -> InboundMessage:
+    ordered = [group.parts[n] for n in sorted(group.parts)]
+    first = ordered[0].payload
+    assert isinstance(first, InboundPart)
+    return InboundMessage(
+        momsgid=first.momsgid,
+        api_id=first.api_id,
+        from_=first.from_,
+        to=first.to,
+        text=group.joined_text(),
+        charset=first.charset,
+        udh=first.udh,
+        network=first.network,
+        timestamp=first.timestamp,
+        parts=group.total,
+        part_ids=tuple(p.momsgid for p in ordered),
+        missing_parts=group.missing(),
+    )
+
+
+async def _send_reply(send: Send, reply: _Reply) -> None:
+    body = (reply.text + "\n").encode("utf-8")
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode("ascii")),
+        *reply.headers,
+    ]
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,149 @@
+"""Concatenation headers of inbound messages and the buffer that joins their parts."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+__all__ = [
+    "Concat",
+    "parse_concat",
+    "PartBuffer",
+]
+
+_IEI_CONCAT_8BIT = 0x00  # 050003 RR TT PP
+_IEI_CONCAT_16BIT = 0x08  # 060804 RRRR TT PP
+
+
+@dataclass(frozen=True, slots=True)
+class Concat:
+    """The concatenation element of a UDH: part ``part`` of ``total``, reference ``ref``."""
+
+    ref: int
+    total: int
+    part: int
+    wide: bool  # 16-bit reference
+
+
+def parse_concat(udh: str) -> Concat | None:
+    """The concatenation element of a hex UDH, ``None`` when it has none.
+
+    Raises ValueError for a UDH that is not hex, is truncated, or numbers its parts
+    impossibly (part 0, part > total).
+    """
+    if not udh:
+        return None
+    try:
+        data = bytes.fromhex(udh)
+    except ValueError:
+        raise ValueError("udh is not hexadecimal") from None
+    if not data or data[0] + 1 > len(data):
+        raise ValueError("udh length byte does not match its content")
+    end = data[0] + 1
+    pos = 1
+    found: Concat | None = None
+    while pos < end:
+        if pos + 2 > end:
+            raise ValueError("udh information element is truncated")
+        iei, length = data[pos], data[pos + 1]
+        value = data[pos + 2 : pos + 2 + length]
+        if len(value) != length or pos + 2 + length > end:
+            raise ValueError("udh information element is truncated")
+        if iei == _IEI_CONCAT_8BIT and length == 3:
+            found = Concat(ref=value[0], total=value[1], part=value[2], wide=False)
+        elif iei == _IEI_CONCAT_16BIT and length == 4:
+            ref = int.from_bytes(value[:2], "big")
+            found = Concat(ref=ref, total=value[2], part=value[3], wide=True)
+        pos += 2 + length
+    if found is not None and not 1 <= found.part <= found.total:
+        raise ValueError(f"udh names part {found.part} of {found.total}")
+    return found
+
+
+@dataclass(slots=True)
+class Part:
+    """One stored part: its decoded text, plus the raw UCS-2 bytes when it had them.
+
+    The raw bytes matter because a surrogate pair may be split across two parts; joining
+    bytes before decoding keeps it whole.
+    """
+
+    momsgid: str
+    udh: str
+    text: str
+    ucs2: bytes | None
+    payload: object  # the caller's per-part data (first part's metadata is reused)
+
+
+@dataclass(slots=True)
+class Group:
+    """The parts received so far of one multi-part message."""
+
+    total: int
+    created: float
+    parts: dict[int, Part] = field(default_factory=dict)
+
+    def missing(self) -> tuple[int, ...]:
+        return tuple(n for n in range(1, self.total + 1) if n not in self.parts)
+
+    def joined_text(self) -> str:
+        ordered = [self.parts[n] for n in sorted(self.parts)]
+        raw = [p.ucs2 for p in ordered]
+        if all(r is not None for r in raw):
+            data = b"".join(r for r in raw if r is not None)
+            return data.decode("utf-16-be", "surrogatepass")
+        return "".join(p.text for p in ordered)
+
+
+GroupKey = tuple[str, str, bool, int, int]  # (from, to, wide, ref, total)
+
+
+class PartBuffer:
+    """Parts of incomplete multi-part messages, bounded in count and age.
+
+    Groups older than ``expiry`` seconds, and the oldest groups beyond ``max_groups``, are
+    handed out by :meth:`take_expired` so the caller can deliver what arrived instead of
+    dropping it silently.
+    """
+
+    def __init__(self, *, max_groups: int, expiry: float, clock: Callable[[], float]) -> None:
+        self._groups: OrderedDict[GroupKey, Group] = OrderedDict()
+        self._evicted: list[tuple[GroupKey, Group]] = []
+        self._max_groups = max_groups
+        self._expiry = expiry
+        self._clock = clock
+
+    def __len__(self) -> int:
+        return len(self._groups) + len(self._evicted)
+
+    def get(self, key: GroupKey) -> Group | None:
+        return self._groups.get(key)
+
+    def store(self, key: GroupKey, number: int, part: Part, total: int) -> None:
+        group = self._groups.get(key)
+        if group is None:
+            group = Group(total=total, created=self._clock())
+            self._groups[key] = group
+            while len(self._groups) > self._max_groups:
+                self._evicted.append(self._groups.popitem(last=False))
+        group.parts[number] = part
+
+    def discard(self, key: GroupKey) -> None:
+        self._groups.pop(key, None)
+
+    def take_expired(self) -> list[tuple[GroupKey, Group]]:
+        """Remove and return every evicted or expired group, oldest first."""
+        taken, self._evicted = self._evicted, []
+        limit = self._clock() - self._expiry
+        while self._groups:
+            key, group = next(iter(self._groups.items()))
+            if group.created > limit:
+                break
+            del self._groups[key]
+            taken.append((key, group))
+        return taken
+
+    def give_back(self, items: list[tuple[GroupKey, Group]]) -> None:
+        """Return groups that could not be delivered; they are offered again next time."""
+        self._evicted[:0] = items
