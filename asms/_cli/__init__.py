@@ -13,15 +13,23 @@ def cli() -> None:
     """Send SMS through the Clickatell legacy gateway, or run its emulator."""
 
 
-def _register() -> None:
-    # Commands live in their own modules; a missing optional dependency of one command
-    # (uvicorn for the emulator) must not break the others.
+def _register_commands() -> None:
+    from .commands import COMMANDS
+
+    for command in COMMANDS:
+        cli.add_command(command)
+
+
+def _register_emulator() -> None:
     from .emulator import emulator
 
     cli.add_command(emulator)
 
 
-try:
-    _register()
-except ImportError:  # pragma: no cover - partial installs
-    pass
+# Each command group registers on its own: a missing optional dependency of one (uvicorn for
+# the emulator) must not take the others down with it.
+for _step in (_register_commands, _register_emulator):
+    try:
+        _step()
+    except ImportError:  # pragma: no cover - partial installs
+        pass

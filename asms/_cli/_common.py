@@ -1,0 +1,315 @@
+"""What every network command shares: settings from the environment, the client, exit codes.
+
+Credentials come only from the environment (``ASMS_API_ID``, ``ASMS_USER``,
+``ASMS_PASSWORD``) or from an ``--env-file``: a password on the command line would end up in
+shell history and in ``ps`` output. Nothing here ever prints a credential, not even in an
+error message.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+from urllib.parse import urlsplit
+
+import anyio
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from .._codes import ErrorCode
+from .._config import DEFAULT_BASE_URL, Credentials
+from .._exceptions import ASMSError, AuthenticationError, ValidationError
+from .._logging import redact
+from .._numbers import InvalidNumberError, normalize_msisdn
+
+if TYPE_CHECKING:
+    from .._client import AsyncClient
+
+__all__ = [
+    "CREDENTIAL_VARIABLES",
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "CommandFailed",
+    "ConfigError",
+    "Settings",
+    "check_country_code",
+    "connection_options",
+    "describe_error",
+    "err_console",
+    "error_text",
+    "out_console",
+    "read_env_file",
+    "run_async",
+]
+
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1  # some messages (or the one request) failed
+EXIT_USAGE: Final = 2  # bad arguments or configuration; click's own usage errors are 2 too
+
+CREDENTIAL_VARIABLES: Final = ("ASMS_API_ID", "ASMS_USER", "ASMS_PASSWORD")
+_WIRES: Final = ("http", "soap", "soap-rpc")
+_LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain"})
+
+T = TypeVar("T")
+
+
+def out_console() -> Console:
+    # Built per call: click's CliRunner swaps sys.stdout, and a module-level console would
+    # keep writing to the stream it saw at import time.
+    return Console(highlight=False, soft_wrap=True)
+
+
+def err_console() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class ConfigError(click.ClickException):
+    """A configuration problem (a missing variable, a bad URL): exit status 2."""
+
+    exit_code = EXIT_USAGE
+
+    def show(self, file: Any = None) -> None:
+        err_console().print(f"[bold red]Error:[/] {escape(self.format_message())}")
+
+
+class CommandFailed(click.ClickException):
+    """The request failed at the gateway or on the way there: exit status 1."""
+
+    exit_code = EXIT_FAILED
+
+    def show(self, file: Any = None) -> None:
+        err_console().print(f"[bold red]Error:[/] {escape(self.format_message())}")
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """``KEY=VALUE`` lines (``#`` comments, optional ``export``, optional quotes)."""
+    values: dict[str, str] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read env file {path}: {exc.strerror}") from None
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :].lstrip()
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            # Never echo the line: it may hold a password.
+            raise ConfigError(f"{path}:{number}: expected KEY=VALUE")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key] = value
+    return values
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Where and how to reach the gateway, resolved from options and the environment."""
+
+    base_url: str
+    wire: str
+    insecure_http: bool
+    timeout: float
+    env: Mapping[str, str] = field(repr=False)
+
+    def credentials(self) -> Credentials:
+        """The account's credentials; a missing or bad variable is a configuration error."""
+        missing = [name for name in CREDENTIAL_VARIABLES if not self.env.get(name)]
+        if missing:
+            raise ConfigError(
+                "missing environment variable"
+                + ("s " if len(missing) > 1 else " ")
+                + ", ".join(missing)
+                + " (the credentials are read from the environment or --env-file, "
+                "never from the command line)"
+            )
+        try:
+            return Credentials(
+                self.env["ASMS_API_ID"], self.env["ASMS_USER"], self.env["ASMS_PASSWORD"]
+            )
+        except ValidationError as exc:
+            # ValidationError never carries the value of a credential field.
+            raise ConfigError(f"bad credentials in the environment: {exc}") from None
+
+    def check_url(self) -> None:
+        """Refuse a base URL that would expose the credentials.
+
+        They travel in every request, so plain ``http://`` needs ``--insecure-http`` unless
+        the server is on this machine (an emulator, a local proxy).
+        """
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError("--base-url (or ASMS_BASE_URL) must be an http:// or https:// URL")
+        if parts.username is not None or parts.password is not None:
+            # Never echo it: the URL holds a secret.
+            raise ConfigError("--base-url must not contain a user or password")
+        if parts.scheme == "https" or self.insecure_http or _is_loopback(parts.hostname):
+            return
+        raise ConfigError(
+            "refusing to send credentials over plain http:// to a remote host; "
+            "use https:// or pass --insecure-http"
+        )
+
+    def validate(self) -> None:
+        """Fail now (exit 2) if a client could not be made from these settings."""
+        self.check_url()
+        self.credentials()
+
+    def client(self, **overrides: Any) -> AsyncClient:
+        """A new (not yet entered) :class:`AsyncClient` for these settings."""
+        # The client itself accepts any http(s) URL; refusing plain http:// to a remote
+        # host is this command line's policy.
+        self.check_url()
+        credentials = self.credentials()
+        from .._client import AsyncClient
+        from .._compat import httpx
+
+        options: dict[str, Any] = {
+            "wire": self.wire,
+            "base_url": self.base_url,
+            "timeout": httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
+        }
+        options.update(overrides)
+        return AsyncClient(credentials=credentials, **options)
+
+
+def _resolve_settings(
+    env_file: Path | None,
+    base_url: str | None,
+    wire: str | None,
+    insecure_http: bool,
+    timeout: float,
+) -> Settings:
+    env = dict(os.environ)
+    if env_file is not None:
+        # The file was asked for explicitly, so it wins over inherited variables.
+        env.update(read_env_file(env_file))
+    chosen_url = base_url or env.get("ASMS_BASE_URL") or DEFAULT_BASE_URL
+    chosen_wire = wire or env.get("ASMS_WIRE") or "http"
+    if chosen_wire not in _WIRES:
+        raise ConfigError(f"ASMS_WIRE must be one of {', '.join(_WIRES)} (got {chosen_wire!r})")
+    return Settings(chosen_url.rstrip("/"), chosen_wire, insecure_http, timeout, env)
+
+
+def connection_options(func: Callable[..., T]) -> Callable[..., T]:
+    """Add ``--env-file/--base-url/--wire/--insecure-http/--timeout`` and pass ``settings``."""
+
+    @functools.wraps(func)
+    def wrapper(
+        *args: Any,
+        env_file: Path | None,
+        base_url: str | None,
+        wire: str | None,
+        insecure_http: bool,
+        timeout: float,
+        **kwargs: Any,
+    ) -> T:
+        settings = _resolve_settings(env_file, base_url, wire, insecure_http, timeout)
+        return func(*args, settings=settings, **kwargs)
+
+    decorators = [
+        click.option(
+            "--env-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Read ASMS_* variables from this KEY=VALUE file (it wins over the environment).",
+        ),
+        click.option(
+            "--base-url",
+            metavar="URL",
+            help=f"Gateway base URL [env ASMS_BASE_URL; default {DEFAULT_BASE_URL}].",
+        ),
+        click.option(
+            "--wire",
+            type=click.Choice(_WIRES),
+            help="Protocol: HTTP API, SOAP document/literal or SOAP RPC/encoded "
+            "[env ASMS_WIRE; default http].",
+        ),
+        click.option(
+            "--insecure-http",
+            is_flag=True,
+            help="Allow a plain http:// base URL on a remote host (credentials go in clear).",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0.1),
+            default=30.0,
+            show_default=True,
+            help="Seconds to wait for the gateway per request.",
+        ),
+    ]
+    decorated: Callable[..., T] = wrapper
+    for decorator in reversed(decorators):
+        decorated = decorator(decorated)
+    return decorated
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for an error, with any registered secret masked."""
+    if isinstance(exc, AuthenticationError):
+        return f"authentication failed ({exc}); check ASMS_API_ID, ASMS_USER and ASMS_PASSWORD"
+    if isinstance(exc, ValidationError):
+        return redact(str(exc))  # "field: rule", already written for people
+    text = str(exc) or type(exc).__name__
+    return redact(f"{type(exc).__name__}: {text}")
+
+
+def run_async(main: Callable[[], Awaitable[T]]) -> T:
+    """Run ``main`` and turn asms errors into exit statuses (2 for configuration, else 1)."""
+    try:
+        return anyio.run(main)
+    except BaseException as exc:
+        error: BaseException = exc
+        # A task group wraps what one of its tasks raised; show the error itself.
+        while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+            error = error.exceptions[0]
+        if isinstance(error, AuthenticationError | ValidationError):
+            raise ConfigError(describe_error(error)) from None
+        if isinstance(error, ASMSError):
+            raise CommandFailed(describe_error(error)) from None
+        if error is not exc and isinstance(error, click.ClickException):
+            raise error from None
+        raise
+
+
+def error_text(code: ErrorCode | int | None, description: str | None) -> str:
+    """``"105 Invalid destination address"``, or ``""`` for no error.
+
+    Negative codes are asms's own (outcome unknown, not sent): only their description.
+    """
+    if code is None:
+        return ""
+    if int(code) < 0:
+        return description or "not accepted"
+    number = f"{int(code):03d}"
+    return f"{number} {description}" if description else number
+
+
+def check_country_code(value: str | None) -> None:
+    """Refuse a bad ``--country-code`` up front, rather than once per number."""
+    if value is None:
+        return
+    try:
+        normalize_msisdn("0123456789", value)
+    except InvalidNumberError as exc:
+        raise ConfigError(f"--country-code: {exc}") from None

@@ -1,0 +1,253 @@
+"""Bulk CSV input and output: rows become messages one at a time, results become rows.
+
+The input is streamed (a campaign file may hold millions of rows): nothing here keeps more
+than the current row. A row that cannot become a message is reported as an ``invalid``
+result row instead of stopping the run.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Final
+
+from .._encoding import PartCount, count_binary_parts, encode_for_http, encode_for_soap
+from .._exceptions import ValidationError
+from .._models import Message, SendResult
+from .._numbers import InvalidNumberError, normalize_msisdn
+
+__all__ = [
+    "RESULT_COLUMNS",
+    "BadInput",
+    "InvalidRow",
+    "ResultsWriter",
+    "Row",
+    "count_rows",
+    "estimate_parts",
+    "read_rows",
+]
+
+_BOOL_COLUMNS: Final = frozenset({"mo", "deliv_ack", "escalate", "unicode", "binary"})
+_INT_COLUMNS: Final = frozenset(
+    {"callback", "concat", "deliv_time", "scheduled_time", "queue", "req_feat", "validity"}
+)
+_FLOAT_COLUMNS: Final = frozenset({"max_credits"})
+_STR_COLUMNS: Final = frozenset({"from", "msg_type", "udh", "data"})
+OPTION_COLUMNS: Final = _BOOL_COLUMNS | _INT_COLUMNS | _FLOAT_COLUMNS | _STR_COLUMNS
+_MESSAGE_COLUMNS: Final = frozenset({"to", "text", "climsgid"})
+_ALIASES: Final = {"from_": "from", "msisdn": "to", "message": "text"}
+_TRUE: Final = frozenset({"1", "true", "yes", "y", "on"})
+_FALSE: Final = frozenset({"0", "false", "no", "n", "off"})
+
+RESULT_COLUMNS: Final = (
+    "row",
+    "to",
+    "climsgid",
+    "apimsgid",
+    "status",
+    "error_code",
+    "error_description",
+    "parts",
+)
+
+
+class BadInput(Exception):
+    """The file as a whole cannot be used (no header, no ``to`` column, unknown columns)."""
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidRow:
+    """A row refused locally: it is reported, never sent."""
+
+    row: int
+    to: str
+    climsgid: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One data row (numbered from 1, the header excluded) and what it became."""
+
+    number: int
+    message: Message | None = None
+    invalid: InvalidRow | None = field(default=None)
+
+
+def _convert(column: str, value: str) -> Any:
+    if column in _BOOL_COLUMNS:
+        lowered = value.lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ValidationError(column, "must be 0/1 (or true/false)", value)
+    if column in _INT_COLUMNS:
+        try:
+            return int(value)
+        except ValueError:
+            raise ValidationError(column, "must be an integer", value) from None
+    if column in _FLOAT_COLUMNS:
+        try:
+            return float(value)
+        except ValueError:
+            raise ValidationError(column, "must be a number", value) from None
+    return value
+
+
+def _header(names: list[str]) -> list[str]:
+    columns = [_ALIASES.get(name.strip().lower(), name.strip().lower()) for name in names]
+    if "to" not in columns:
+        raise BadInput("the CSV header has no 'to' column")
+    if "text" not in columns and "data" not in columns:
+        raise BadInput("the CSV header has no 'text' column")
+    unknown = [c for c in columns if c not in OPTION_COLUMNS and c not in _MESSAGE_COLUMNS]
+    if unknown:
+        raise BadInput(
+            "unknown CSV column(s): "
+            + ", ".join(repr(c) for c in unknown)
+            + "; allowed besides to,text: climsgid, "
+            + ", ".join(sorted(OPTION_COLUMNS))
+        )
+    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicated:
+        raise BadInput("duplicate CSV column(s): " + ", ".join(duplicated))
+    return columns
+
+
+def _open(path: Path) -> IO[str]:
+    # utf-8-sig: spreadsheet programs like to start a CSV with a byte order mark.
+    return path.open("r", encoding="utf-8-sig", newline="")
+
+
+def read_rows(
+    path: Path, *, country_code: str | None = None, defaults: dict[str, Any] | None = None
+) -> Iterator[Row]:
+    """Stream ``path`` as :class:`Row` objects; ``defaults`` are options for rows without them.
+
+    Raises :class:`BadInput` (before the first row) when the header is unusable.
+    """
+    base = dict(defaults or {})
+    with _open(path) as handle:
+        reader = csv.reader(handle)
+        try:
+            names = next(reader)
+        except StopIteration:
+            raise BadInput("the CSV file is empty (it needs a header line)") from None
+        except csv.Error as exc:
+            raise BadInput(f"cannot read the CSV header: {exc}") from None
+        columns = _header(names)
+        width = len(columns)
+        number = 0
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                number += 1
+                yield Row(number, invalid=InvalidRow(number, "", "", f"unreadable CSV: {exc}"))
+                continue
+            if not any(cell.strip() for cell in cells):
+                continue  # blank lines are not rows
+            number += 1
+            yield _row(number, columns, width, cells, country_code, base)
+
+
+def _row(
+    number: int,
+    columns: list[str],
+    width: int,
+    cells: list[str],
+    country_code: str | None,
+    base: dict[str, Any],
+) -> Row:
+    values = dict(zip(columns, cells, strict=False))
+    raw_to = values.get("to", "").strip()
+    climsgid = values.get("climsgid", "").strip()
+    if len(cells) != width:
+        reason = f"expected {width} cells, found {len(cells)}"
+        return Row(number, invalid=InvalidRow(number, raw_to, climsgid, reason))
+    options = dict(base)
+    try:
+        for column, cell in values.items():
+            if column in OPTION_COLUMNS and cell.strip() != "":
+                options[column] = _convert(column, cell.strip())
+        to = normalize_msisdn(raw_to, country_code)
+        message = Message.create(
+            to, values.get("text", ""), climsgid=climsgid or None, ref=number, **options
+        )
+    except (ValidationError, InvalidNumberError) as exc:
+        return Row(number, invalid=InvalidRow(number, raw_to, climsgid, str(exc)))
+    return Row(number, message=message)
+
+
+def count_rows(path: Path) -> int:
+    """Data rows in ``path`` (a cheap first pass, so a progress bar can show a total)."""
+    with _open(path) as handle:
+        reader = csv.reader(handle)
+        total = -1  # the header
+        try:
+            for cells in reader:
+                if total < 0 or any(cell.strip() for cell in cells):
+                    total += 1
+        except csv.Error:
+            pass
+        return max(total, 0)
+
+
+def estimate_parts(message: Message, wire: str) -> PartCount:
+    """The parts ``message`` costs on ``wire`` (what the gateway charges for)."""
+    options = message.options
+    if options.data is not None:
+        udh = bytes.fromhex(options.udh) if options.udh else b""
+        return count_binary_parts(bytes.fromhex(options.data), udh)
+    text = message.text
+    if wire == "http":
+        return encode_for_http(text).parts
+    return encode_for_soap(text).parts
+
+
+class ResultsWriter:
+    """Writes result rows as they come (completion order; the ``row`` column says which)."""
+
+    def __init__(self, handle: IO[str]) -> None:
+        self._handle = handle
+        self._writer = csv.writer(handle, lineterminator="\n")
+        self._writer.writerow(RESULT_COLUMNS)
+        self.written = 0
+        self.failed = 0
+
+    def result(self, row: int, result: SendResult) -> None:
+        # A bulk result says what became of the message (accepted, rejected, unknown,
+        # not_sent); a plain SendResult is accepted or rejected.
+        state = getattr(result, "state", None)
+        status = str(state) if state is not None else ("accepted" if result.ok else "rejected")
+        if not result.ok:
+            self.failed += 1
+        # Negative codes are asms's own (outcome unknown, not sent): the status says it.
+        code = result.error_code
+        shown = "" if code is None or int(code) < 0 else f"{int(code):03d}"
+        self._writer.writerow(
+            (
+                row,
+                result.to,
+                result.climsgid or "",
+                result.apimsgid or "",
+                status,
+                shown,
+                result.error_description or "",
+                result.parts,
+            )
+        )
+        self.written += 1
+
+    def invalid(self, bad: InvalidRow) -> None:
+        self.failed += 1
+        self._writer.writerow((bad.row, bad.to, bad.climsgid, "", "invalid", "", bad.reason, 0))
+        self.written += 1
+
+    def flush(self) -> None:
+        self._handle.flush()

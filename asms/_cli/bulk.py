@@ -1,0 +1,389 @@
+"""``asms bulk``: send every row of a CSV file, write one result row per input row.
+
+The input is streamed, never loaded: rows become messages as the sender asks for them. With
+``--journal`` a killed run can be rerun with the same arguments; the journal makes sure no
+message is sent twice, and messages finished by an earlier run come back from it, so the
+results file is rewritten complete on every run.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from .._bulk import send_bulk
+from .._client import AsyncClient
+from .._codes import ErrorCode
+from .._exceptions import MessageLookupError
+from .._journal import JournalMismatchError
+from .._models import Message, SendResult, StatusInfo
+from .._report import BulkReport
+from ._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    ConfigError,
+    Settings,
+    check_country_code,
+    connection_options,
+    err_console,
+    out_console,
+    run_async,
+)
+from ._rows import BadInput, ResultsWriter, Row, count_rows, estimate_parts, read_rows
+
+__all__ = ["bulk"]
+
+# The default profile's most parts per message (PROTOCOL.md "Limits": concat 1-3).
+DEFAULT_MAX_PARTS: Final = 3
+_PROGRESS_EVERY: Final = 0.1  # seconds between progress bar updates
+
+
+@dataclass(slots=True)
+class Estimate:
+    """What a dry run found."""
+
+    rows: int = 0
+    invalid: int = 0
+    too_long: int = 0
+    parts: int = 0
+    longest: int = 0
+    messages_by_encoding: Counter[str] = field(default_factory=Counter)
+    parts_by_encoding: Counter[str] = field(default_factory=Counter)
+    first_problems: list[str] = field(default_factory=list)
+
+    def problem(self, text: str) -> None:
+        if len(self.first_problems) < 10:
+            self.first_problems.append(text)
+
+
+_ENCODING_NAMES: Final = {"gsm7": "GSM 03.38", "ucs2": "UCS-2", "8bit": "8-bit"}
+
+
+def _dry_run(
+    rows: Iterator[Row], wire: str, credit_per_part: float, max_parts: int, console: Console
+) -> int:
+    est = Estimate()
+    for row in rows:
+        est.rows += 1
+        if row.invalid is not None:
+            est.invalid += 1
+            est.problem(f"row {row.number}: {row.invalid.reason}")
+            continue
+        message = row.message
+        assert message is not None
+        count = estimate_parts(message, wire)
+        limit = message.options.concat or max_parts
+        if count.parts > limit:
+            est.too_long += 1
+            est.problem(f"row {row.number}: needs {count.parts} parts, at most {limit} allowed")
+            continue
+        est.parts += count.parts
+        est.longest = max(est.longest, count.parts)
+        est.messages_by_encoding[count.encoding] += 1
+        est.parts_by_encoding[count.encoding] += count.parts
+    table = Table(title="Dry run: nothing was sent", show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("rows", f"{est.rows:,}")
+    table.add_row("valid messages", f"{est.rows - est.invalid - est.too_long:,}")
+    table.add_row("invalid rows", f"{est.invalid:,}")
+    table.add_row("too long (error 113)", f"{est.too_long:,}")
+    for encoding in ("gsm7", "ucs2", "8bit"):
+        if est.messages_by_encoding[encoding]:
+            table.add_row(
+                _ENCODING_NAMES[encoding],
+                f"{est.messages_by_encoding[encoding]:,} messages, "
+                f"{est.parts_by_encoding[encoding]:,} parts",
+            )
+    table.add_row("parts", f"{est.parts:,}")
+    table.add_row("longest message", f"{est.longest} parts")
+    table.add_row(
+        "credits (estimate)", f"{est.parts * credit_per_part:,.2f} at {credit_per_part:g}/part"
+    )
+    console.print(table)
+    for problem in est.first_problems:
+        console.print(f"[yellow]{problem}[/]", markup=True, highlight=False)
+    hidden = est.invalid + est.too_long - len(est.first_problems)
+    if hidden > 0:
+        console.print(f"[yellow]… and {hidden:,} more problem rows[/]")
+    return EXIT_FAILED if est.invalid or est.too_long else EXIT_OK
+
+
+class _Progress:
+    """A rich progress bar that is updated at most ten times a second."""
+
+    def __init__(self, total: int | None, console: Console) -> None:
+        self._bar = Progress(
+            TextColumn("[bold]sending"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]:>8.0f} msg/s"),
+            TextColumn("[red]{task.fields[failed]} failed"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self._task: TaskID = self._bar.add_task("bulk", total=total, rate=0.0, failed=0)
+        self._done = 0
+        self._failed = 0
+        self._shown_at = -math.inf
+        self._started = 0.0
+
+    def __enter__(self) -> _Progress:
+        self._started = time.monotonic()
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._show(force=True)
+        self._bar.stop()
+
+    def advance(self, failed: bool) -> None:
+        self._done += 1
+        self._failed += failed
+        self._show()
+
+    def _show(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._shown_at >= _PROGRESS_EVERY:
+            self._shown_at = now
+            elapsed = max(now - self._started, 1e-9)
+            self._bar.update(
+                self._task, completed=self._done, rate=self._done / elapsed, failed=self._failed
+            )
+
+
+class _ClientSender:
+    """An :class:`AsyncClient` as the bulk engine's ``BatchSender``.
+
+    A bridge until the client offers ``send_bulk`` itself: the engine needs
+    ``request_limit`` and ``query_climsgid`` (to settle requests a killed run left in
+    flight) which the client does not have yet.
+    """
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    @property
+    def request_limit(self) -> int:
+        return self._client.max_recipients
+
+    async def send_batch(self, messages: Sequence[Message], /) -> Sequence[SendResult]:
+        return await self._client.send_batch(messages)
+
+    async def query_climsgid(self, climsgid: str, /) -> StatusInfo | None:
+        try:
+            return await self._client.query(climsgid=climsgid)
+        except MessageLookupError as exc:
+            if exc.code == ErrorCode.UNKNOWN_CLIENT_MESSAGE_ID:
+                return None  # the gateway never took it: safe to send
+            raise
+
+
+class _NoProgress:
+    def __enter__(self) -> _NoProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def advance(self, failed: bool) -> None:
+        pass
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--results",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Results CSV to write [default: FILE's name + .results.csv].",
+)
+@click.option(
+    "--journal",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="SQLite journal: rerun with the same one after a crash and nothing is sent twice.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=100.0,
+    show_default=True,
+    help="Messages per second.",
+)
+@click.option("--concurrency", type=click.IntRange(min=1), help="Requests in flight at most.")
+@click.option("--dry-run", is_flag=True, help="Count parts and estimate credits; send nothing.")
+@click.option(
+    "--credit-per-part",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Price of one SMS part, for the --dry-run estimate.",
+)
+@click.option(
+    "--max-parts",
+    type=click.IntRange(1, 35),
+    default=DEFAULT_MAX_PARTS,
+    show_default=True,
+    help="Most parts a text may use when its row gives no concat.",
+)
+@click.option("--from", "from_", metavar="SENDER", help="Sender for rows without a 'from' cell.")
+@click.option("--callback", type=click.IntRange(0, 7), help="Callback value for rows without one.")
+@click.option("--country-code", metavar="CC", help="Country code for national (0...) numbers.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
+@connection_options
+def bulk(
+    file: Path,
+    results: Path | None,
+    journal: Path | None,
+    rate: float,
+    concurrency: int | None,
+    dry_run: bool,
+    credit_per_part: float,
+    max_parts: int,
+    from_: str | None,
+    callback: int | None,
+    country_code: str | None,
+    quiet: bool,
+    settings: Settings,
+) -> None:
+    """Send one SMS per row of a CSV file.
+
+    FILE has a header line with the columns to and text, plus any of: from, callback,
+    climsgid, concat, deliv_ack, deliv_time, scheduled_time, validity, queue, max_credits,
+    mo, escalate, msg_type, udh, data, binary, unicode, req_feat. An empty cell leaves
+    that option unset. The file is read as it is sent, never loaded whole.
+
+    The results CSV has one row per input row: row (1 = first data row), to, climsgid,
+    apimsgid, status (accepted, rejected, unknown, not_sent or invalid), error_code,
+    error_description, parts. Exits 1 when any row was not accepted.
+    """
+    check_country_code(country_code)
+    defaults: dict[str, Any] = {}
+    if from_ is not None:
+        defaults["from"] = from_
+    if callback is not None:
+        defaults["callback"] = callback
+    try:
+        rows = read_rows(file, country_code=country_code, defaults=defaults)
+        first = next(rows, None)  # reads the header: a bad file fails before anything else
+    except BadInput as exc:
+        raise ConfigError(f"{file}: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {file}: {exc.strerror}") from None
+
+    def all_rows() -> Iterator[Row]:
+        if first is not None:
+            yield first
+        yield from rows
+
+    if dry_run:
+        raise SystemExit(
+            _dry_run(all_rows(), settings.wire, credit_per_part, max_parts, out_console())
+        )
+
+    settings.validate()  # before the results file is created or truncated
+    target = results or file.with_name(file.stem + ".results.csv")
+    if target.resolve() == file.resolve():
+        raise ConfigError("--results must not be the input file")
+    console = err_console()
+    show = not quiet and console.is_terminal
+    total = count_rows(file) if show else None
+    try:
+        handle = target.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {target}: {exc.strerror}") from None
+    writer = ResultsWriter(handle)
+    progress: _Progress | _NoProgress = _Progress(total, console) if show else _NoProgress()
+    report: BulkReport | None = None
+
+    def messages() -> Iterator[Message]:
+        # A plain generator: the sender pulls rows as it needs them (constant memory).
+        # Invalid rows never reach it, so they are written here.
+        for row in all_rows():
+            if row.invalid is not None:
+                writer.invalid(row.invalid)
+                progress.advance(True)
+            elif row.message is not None:
+                yield row.message
+
+    options: dict[str, Any] = {"rate": rate}
+    if concurrency is not None:
+        options["concurrency"] = concurrency
+    if journal is not None:
+        options["journal"] = journal
+
+    async def main() -> None:
+        nonlocal report
+        async with settings.client(max_parts=max_parts) as client:
+            run = send_bulk(_ClientSender(client), messages(), **options)
+            try:
+                async with run:
+                    async for result in run:
+                        writer.result(_row_number(result), result)
+                        progress.advance(not result.ok)
+            except JournalMismatchError as exc:
+                raise ConfigError(
+                    f"--journal {journal} was written for another input: {exc}"
+                ) from None
+            report = run.report()
+
+    try:
+        with handle, progress:
+            run_async(main)
+    except KeyboardInterrupt:
+        err_console().print(
+            "[yellow]Interrupted.[/] "
+            + (
+                "Rerun the same command to resume from the journal."
+                if journal is not None
+                else "Without --journal a rerun would send everything again."
+            )
+        )
+        raise SystemExit(130) from None
+    if not quiet:
+        _summary(report, writer, target)
+    raise SystemExit(EXIT_FAILED if writer.failed else EXIT_OK)
+
+
+def _row_number(result: SendResult) -> int:
+    ref = result.ref
+    if isinstance(ref, int):
+        return ref
+    raise RuntimeError("a bulk result lost its row number")  # pragma: no cover - a bug
+
+
+def _summary(report: BulkReport | None, writer: ResultsWriter, target: Path) -> None:
+    console = err_console()
+    if report is not None:
+        table = Table(show_header=False, title="bulk report", box=None)
+        table.add_column(style="bold")
+        table.add_column(justify="right")
+        for label, value in report.rows():
+            table.add_row(label, value)
+        console.print(table)
+    ok = writer.written - writer.failed
+    console.print(
+        f"{writer.written:,} rows → {target} ({ok:,} accepted, {writer.failed:,} not accepted)"
+    )
+    sys.stderr.flush()

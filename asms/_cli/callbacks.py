@@ -1,0 +1,180 @@
+"""``asms callbacks``: serve a :class:`CallbackReceiver` and print each event as it arrives."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from datetime import datetime
+from typing import Any
+
+import click
+from rich.markup import escape
+
+from .._codes import MessageStatus
+from ..callbacks import CallbackReceiver, InboundMessage, StatusReport
+from ._common import ConfigError, out_console
+
+__all__ = ["callbacks"]
+
+
+def _status_text(status: MessageStatus | int) -> str:
+    if isinstance(status, MessageStatus):
+        return f"{int(status):03d} {status.description}"
+    return f"{int(status):03d}"
+
+
+def _when(stamp: datetime) -> str:
+    return stamp.isoformat(timespec="seconds")
+
+
+def status_record(report: StatusReport) -> dict[str, Any]:
+    """A status report as JSON-ready data (no ``api_id``: it is a credential)."""
+    return {
+        "event": "status",
+        "apimsgid": report.apimsgid,
+        "climsgid": report.climsgid,
+        "to": report.to,
+        "from": report.from_,
+        "status": int(report.status),
+        "description": _status_text(report.status)[4:],
+        "final": report.is_final,
+        "charge": report.charge,
+        "timestamp": _when(report.timestamp),
+    }
+
+
+def inbound_record(message: InboundMessage) -> dict[str, Any]:
+    """An inbound message as JSON-ready data (no ``api_id``)."""
+    return {
+        "event": "inbound",
+        "momsgid": message.momsgid,
+        "from": message.from_,
+        "to": message.to,
+        "text": message.text,
+        "charset": message.charset,
+        "parts": message.parts,
+        "missing_parts": list(message.missing_parts),
+        "network": message.network,
+        "timestamp": _when(message.timestamp),
+    }
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option(
+    "--basic-auth-user",
+    metavar="USER",
+    help="Require HTTP Basic auth with this user; the password comes from ASMS_CALLBACK_PASSWORD.",
+)
+@click.option(
+    "--secret-path",
+    envvar="ASMS_CALLBACK_SECRET_PATH",
+    metavar="SEGMENT",
+    help="Serve only below /SEGMENT/ [env ASMS_CALLBACK_SECRET_PATH].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per event.")
+@click.option(
+    "--count",
+    type=click.IntRange(min=1),
+    help="Stop after this many events (default: run until interrupted).",
+)
+def callbacks(
+    host: str,
+    port: int,
+    basic_auth_user: str | None,
+    secret_path: str | None,
+    as_json: bool,
+    count: int | None,
+) -> None:
+    """Receive the gateway's status and inbound callbacks and print them.
+
+    Point the account's callback URL at http://HOST:PORT/status (status reports) and
+    http://HOST:PORT/inbound (inbound messages); / takes either.
+    """
+    try:
+        import uvicorn
+    except ImportError:  # pragma: no cover - depends on the installed extras
+        raise ConfigError("asms callbacks needs uvicorn: pip install 'asms[emulator]'") from None
+
+    basic_auth: tuple[str, str] | None = None
+    if basic_auth_user is not None:
+        password = os.environ.get("ASMS_CALLBACK_PASSWORD")
+        if not password:
+            raise ConfigError(
+                "--basic-auth-user needs the password in environment variable "
+                "ASMS_CALLBACK_PASSWORD"
+            )
+        if ":" in basic_auth_user:
+            raise ConfigError("--basic-auth-user must not contain ':'")
+        basic_auth = (basic_auth_user, password)
+    if secret_path is not None:
+        secret_path = secret_path.strip("/")
+        if not secret_path or any(c in secret_path for c in "?#/"):
+            raise ConfigError("--secret-path must be one non-empty path segment")
+
+    console = out_console()
+    seen = 0
+    server: Any = None
+
+    def emit(record: dict[str, Any], line: str) -> None:
+        nonlocal seen
+        if as_json:
+            click.echo(json.dumps(record, ensure_ascii=False))  # flushed: pipes see it at once
+        else:
+            console.print(line)
+        seen += 1
+        if count is not None and seen >= count and server is not None:
+            server.should_exit = True
+
+    async def on_status(report: StatusReport) -> None:
+        final = "final" if report.is_final else "interim"
+        charge = "" if report.charge is None else f" charge {report.charge:g}"
+        emit(
+            status_record(report),
+            f"[cyan]{_when(report.timestamp)}[/] [bold]status[/] {escape(report.apimsgid)}"
+            f" to {escape(report.to)}: {escape(_status_text(report.status))} ({final})"
+            f"{escape(charge)}"
+            + (f" climsgid {escape(report.climsgid)}" if report.climsgid else ""),
+        )
+
+    async def on_inbound(message: InboundMessage) -> None:
+        missing = f" (missing parts {list(message.missing_parts)})" if message.missing_parts else ""
+        emit(
+            inbound_record(message),
+            f"[cyan]{_when(message.timestamp)}[/] [bold]inbound[/] {escape(message.momsgid)}"
+            f" from {escape(message.from_)} to {escape(message.to)}: {escape(message.text)!r}"
+            f"{missing}",
+        )
+
+    receiver = CallbackReceiver(
+        on_status=on_status,
+        on_inbound=on_inbound,
+        basic_auth=basic_auth,
+        secret_path=secret_path,
+    )
+    config = uvicorn.Config(
+        receiver, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    # Bind here rather than in uvicorn, so that --port 0 can report the port it got.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    bound = sock.getsockname()[1]
+    shown_host = f"[{host}]" if family == socket.AF_INET6 else host
+    prefix = "/***" if secret_path else ""  # the secret segment is a credential: not shown
+    auth = " (HTTP Basic auth required)" if basic_auth else ""
+    click.echo(
+        f"Listening on http://{shown_host}:{bound}{prefix}/status and {prefix}/inbound{auth}; "
+        "Ctrl+C stops.",
+        err=True,
+    )
+    with sock:
+        server.run(sockets=[sock])

@@ -1,0 +1,290 @@
+"""The gateway commands of the ``asms`` command line: send, status, balance, coverage, demo.
+
+``COMMANDS`` lists every command of this package except ``emulator``; the group in
+``asms/_cli/__init__.py`` registers them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from .._codes import MessageStatus
+from .._models import SendResult
+from ._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    ConfigError,
+    Settings,
+    check_country_code,
+    connection_options,
+    error_text,
+    out_console,
+    run_async,
+)
+from .bulk import bulk
+from .callbacks import callbacks
+
+__all__ = ["COMMANDS", "balance", "coverage", "demo", "send", "status"]
+
+_MSG_TYPES = (
+    "SMS_TEXT",
+    "SMS_FLASH",
+    "SMS_NOKIA_OLOGO",
+    "SMS_NOKIA_GLOGO",
+    "SMS_NOKIA_PICTURE",
+    "SMS_NOKIA_RINGTONE",
+    "SMS_NOKIA_RTTL",
+    "SMS_NOKIA_CLEAN",
+    "SMS_NOKIA_VCARD",
+    "SMS_NOKIA_VCAL",
+)
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+
+
+def _print_json(data: Any) -> None:
+    # Plain stdout, not rich: JSON must come out byte for byte, without wrapping.
+    click.echo(json.dumps(data, ensure_ascii=False))
+
+
+def _status_text(status: MessageStatus | int) -> str:
+    if isinstance(status, MessageStatus):
+        return f"{int(status):03d} {status.description}"
+    return f"{int(status):03d} (unknown status)"
+
+
+def _schedule(value: str | None) -> int | None:
+    """``--scheduled-time``: unix seconds, or an ISO 8601 time with a UTC offset."""
+    if value is None:
+        return None
+    if value.isdigit():
+        return int(value)
+    try:
+        stamp = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            "give unix seconds or an ISO time such as 2030-01-31T09:00+02:00",
+            param_hint="--scheduled-time",
+        ) from None
+    if stamp.tzinfo is None:
+        raise click.BadParameter("the time needs a UTC offset", param_hint="--scheduled-time")
+    return int(stamp.timestamp())
+
+
+def result_record(result: SendResult) -> dict[str, Any]:
+    return {
+        "to": result.to,
+        "accepted": result.error_code is None,
+        "apimsgid": result.apimsgid,
+        "climsgid": result.climsgid,
+        "parts": result.parts,
+        "error_code": None if result.error_code is None else int(result.error_code),
+        "error_description": result.error_description,
+    }
+
+
+@click.command()
+@click.argument("to", nargs=-1, required=True)
+@click.option("--text", "-t", required=True, help="The message text ('-' reads standard input).")
+@click.option("--from", "from_", metavar="SENDER", help="Sender: digits or an alphanumeric id.")
+@click.option("--callback", type=click.IntRange(0, 7), help="Which statuses to call back (0-7).")
+@click.option("--climsgid", metavar="ID", help="Your id for the message (1-32 alphanumerics).")
+@click.option("--concat", type=click.IntRange(1, 35), help="Most parts the text may use.")
+@click.option("--deliv-ack", is_flag=True, default=None, help="Ask for a delivery ack.")
+@click.option("--deliv-time", type=click.IntRange(1, 10080), help="Delay delivery (minutes).")
+@click.option("--scheduled-time", metavar="TIME", help="Deliver at (unix seconds or ISO time).")
+@click.option("--validity", type=click.IntRange(1, 1440), help="Minutes the message stays valid.")
+@click.option("--queue", type=click.IntRange(1, 3), help="Queue priority, 1 highest.")
+@click.option("--max-credits", type=click.FloatRange(min=0), help="Most credits to spend.")
+@click.option("--mo", is_flag=True, default=None, help="Send from a two-way number.")
+@click.option("--escalate", is_flag=True, default=None, help="Escalate to an alternative route.")
+@click.option("--msg-type", type=click.Choice(_MSG_TYPES), help="Message type (default text).")
+@click.option("--country-code", metavar="CC", help="Country code for national (0...) numbers.")
+@json_option
+@connection_options
+def send(
+    to: tuple[str, ...],
+    text: str,
+    settings: Settings,
+    country_code: str | None,
+    as_json: bool,
+    scheduled_time: str | None,
+    **options: Any,
+) -> None:
+    """Send one text to one or more numbers.
+
+    TO are numbers in international format (27821234567; +27 82 123 4567 works too),
+    as separate arguments or comma-separated. Exits 1 when any recipient was not accepted.
+    """
+    check_country_code(country_code)
+    if text == "-":
+        text = sys.stdin.read().rstrip("\n")
+    # "27821...,27822..." is accepted as well as separate arguments.
+    numbers = [n.strip() for item in to for n in item.split(",") if n.strip()]
+    if not numbers:
+        raise click.BadParameter("no phone number given", param_hint="TO")
+    chosen = {k: v for k, v in options.items() if v is not None}
+    if "from_" in chosen:
+        chosen["from"] = chosen.pop("from_")
+    stamp = _schedule(scheduled_time)
+    if stamp is not None:
+        chosen["scheduled_time"] = stamp
+
+    async def main() -> list[SendResult]:
+        extra = {"country_code": country_code} if country_code else {}
+        async with settings.client(**extra) as client:
+            return await client.send(text, to=numbers, **chosen)
+
+    results = run_async(main)
+    failed = sum(1 for r in results if r.error_code is not None)
+    if as_json:
+        _print_json([result_record(r) for r in results])
+    else:
+        table = Table(title=f"{len(results) - failed} of {len(results)} accepted")
+        table.add_column("to")
+        table.add_column("result")
+        # Ids are wrapped, never cut short: they are what you query by.
+        table.add_column("apimsgid", overflow="fold")
+        table.add_column("climsgid", overflow="fold")
+        table.add_column("parts", justify="right")
+        for r in results:
+            outcome = (
+                "[green]accepted[/]"
+                if r.error_code is None
+                else f"[red]{escape(error_text(r.error_code, r.error_description))}[/]"
+            )
+            table.add_row(
+                escape(r.to), outcome, escape(r.apimsgid or "-"), escape(r.climsgid or "-"),
+                str(r.parts),
+            )  # fmt: skip
+        out_console().print(table)
+    raise SystemExit(EXIT_FAILED if failed else EXIT_OK)
+
+
+@click.command()
+@click.argument("apimsgid", required=False)
+@click.option("--climsgid", metavar="ID", help="Look the message up by your own id instead.")
+@click.option("--charge", is_flag=True, help="Also ask what the message cost (getmsgcharge).")
+@json_option
+@connection_options
+def status(
+    apimsgid: str | None, climsgid: str | None, charge: bool, as_json: bool, settings: Settings
+) -> None:
+    """Show the status of a message, by APIMSGID or --climsgid."""
+    if (apimsgid is None) == (climsgid is None):
+        raise click.UsageError("give either APIMSGID or --climsgid (exactly one)")
+    key = {"apimsgid": apimsgid} if apimsgid is not None else {"climsgid": climsgid}
+
+    async def main() -> tuple[str, MessageStatus | int, float | None]:
+        async with settings.client() as client:
+            if charge:
+                info = await client.charge(**key)
+                return info.apimsgid, info.status, info.charge
+            found = await client.query(**key)
+            return found.apimsgid, found.status, None
+
+    message_id, state, cost = run_async(main)
+    final = isinstance(state, MessageStatus) and state.is_final
+    if as_json:
+        record: dict[str, Any] = {
+            "apimsgid": message_id,
+            "status": int(state),
+            "description": state.description if isinstance(state, MessageStatus) else None,
+            "final": final,
+        }
+        if charge:
+            record["charge"] = cost
+        _print_json(record)
+        return
+    line = f"{escape(message_id)}: [bold]{escape(_status_text(state))}[/]"
+    line += " (final)" if final else " (not final yet)"
+    if cost is not None:
+        line += f", charge {cost:g}"
+    out_console().print(line)
+
+
+@click.command()
+@json_option
+@connection_options
+def balance(as_json: bool, settings: Settings) -> None:
+    """Show the account's remaining credits."""
+
+    async def main() -> float:
+        async with settings.client() as client:
+            return (await client.balance()).credits
+
+    credits = run_async(main)
+    if as_json:
+        _print_json({"credits": credits})
+    else:
+        out_console().print(f"Credits: [bold]{credits:,.2f}[/]")
+
+
+@click.command()
+@click.argument("msisdn")
+@json_option
+@connection_options
+def coverage(msisdn: str, as_json: bool, settings: Settings) -> None:
+    """Check whether the gateway routes MSISDN, and at what charge.
+
+    Exits 1 when the number is not covered.
+    """
+
+    async def main() -> Any:
+        async with settings.client() as client:
+            return await client.route_coverage(msisdn)
+
+    found = run_async(main)
+    if as_json:
+        _print_json(
+            {
+                "msisdn": found.msisdn,
+                "supported": found.supported,
+                "charge": found.charge,
+                "message": found.message,
+            }
+        )
+    else:
+        verdict = "[green]routed[/]" if found.supported else "[red]not routed[/]"
+        charge = "" if found.charge is None else f", charge {found.charge:g}"
+        out_console().print(
+            f"{escape(found.msisdn)}: {verdict}{escape(charge)} ({escape(found.message)})"
+        )
+    raise SystemExit(EXIT_OK if found.supported else EXIT_FAILED)
+
+
+@click.command()
+@click.option(
+    "--count", type=click.IntRange(min=1), help="Messages to send [default: the demo's 20,000]."
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Messages per second [default: the demo's 1,000].",
+)
+def demo(count: int | None, rate: float | None) -> None:
+    """Run a bulk campaign through a gateway emulator on this machine, with a progress bar.
+
+    Nothing leaves this machine and no credentials are needed. Exits 0 when every message
+    was accepted exactly once.
+    """
+    try:
+        from .._demo import run_demo
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        raise ConfigError(f"the demo is not available: {exc}") from None
+    options: dict[str, Any] = {}
+    if count is not None:
+        options["count"] = count
+    if rate is not None:
+        options["rate"] = rate
+    raise SystemExit(run_demo(**options))
+
+
+COMMANDS: list[click.Command] = [send, bulk, status, balance, coverage, callbacks, demo]
