@@ -1,0 +1,224 @@
+"""Client configuration: defaults, the retry policy and credentials.
+
+Timeouts and pool limits are httpx's own ``Timeout`` and ``Limits``; the defaults live here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+from ._compat import httpx
+from ._exceptions import ValidationError
+from ._numbers import InvalidNumberError, normalize_msisdn
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_LIMITS",
+    "DEFAULT_TIMEOUT",
+    "MAX_RECIPIENTS",
+    "ClientOptions",
+    "Credentials",
+    "Profile",
+    "RetryPolicy",
+    "WireName",
+    "base_url_from",
+    "timeout_from",
+]
+
+DEFAULT_BASE_URL: Final = "https://api.clickatell.com"
+# The gateway answers in milliseconds; a 600-recipient send is the slowest request there is.
+DEFAULT_TIMEOUT: Final = httpx.Timeout(30.0, connect=10.0)
+DEFAULT_LIMITS: Final = httpx.Limits(
+    max_connections=100, max_keepalive_connections=100, keepalive_expiry=30.0
+)
+
+WireName = Literal["http", "soap", "soap-rpc"]
+Profile = Literal["default", "v2.3.8"]
+
+#: Recipients per request, by profile and (wire, method) (PROTOCOL.md "Limits").
+MAX_RECIPIENTS: Final[dict[str, dict[str, int]]] = {
+    "default": {"POST": 600, "GET": 300, "SOAP": 300},
+    "v2.3.8": {"POST": 300, "GET": 100, "SOAP": 300},
+}
+
+
+def _positive(name: str, value: float, *, zero: bool = True) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(name, "must be a number", value)
+    if value < 0 or (not zero and value == 0):
+        raise ValidationError(name, "must be positive" if not zero else "must not be negative")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    """How hard asms tries before it gives up on a request.
+
+    ``attempts`` bounds the tries of one request (the first included) and ``timeout`` the
+    seconds spent on it, waits included. Between tries asms waits an exponentially growing,
+    jittered delay from ``backoff_initial`` up to ``backoff_max``. An attempt whose outcome is
+    unknown is reconciled by querying its ``climsgid`` after each delay of
+    ``reconcile_schedule`` (the gateway may not show a message at once); only when the last
+    query still says "unknown client message id" is the request sent again. ``ERR 130`` waits
+    until the time the gateway names, at most ``throttle_max_wait`` seconds. ``reauth_limit``
+    bounds the re-authentications one request may cause.
+    """
+
+    attempts: int = 5
+    timeout: float = 120.0
+    backoff_initial: float = 0.1
+    backoff_max: float = 5.0
+    jitter: float = 0.1
+    reconcile_schedule: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
+    throttle_max_wait: float = 300.0
+    reauth_limit: int = 2
+
+    def __post_init__(self) -> None:
+        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int):
+            raise ValidationError("attempts", "must be an integer", self.attempts)
+        if self.attempts < 1:
+            raise ValidationError("attempts", "must be at least 1", self.attempts)
+        if isinstance(self.reauth_limit, bool) or not isinstance(self.reauth_limit, int):
+            raise ValidationError("reauth_limit", "must be an integer", self.reauth_limit)
+        for name in ("timeout", "backoff_initial", "backoff_max", "jitter", "throttle_max_wait"):
+            _positive(name, getattr(self, name))
+        if not self.reconcile_schedule:
+            raise ValidationError("reconcile_schedule", "needs at least one delay")
+        object.__setattr__(self, "reconcile_schedule", tuple(self.reconcile_schedule))
+        for delay in self.reconcile_schedule:
+            _positive("reconcile_schedule", delay)
+
+    @property
+    def reconcile_window(self) -> float:
+        """Seconds one reconciliation may take (the sum of the schedule)."""
+        return sum(self.reconcile_schedule)
+
+    @classmethod
+    def testing(cls, *, attempts: int = 5, reconcile_queries: int = 2) -> RetryPolicy:
+        """No waits at all: for tests against the emulator."""
+        return cls(
+            attempts=attempts,
+            backoff_initial=0.0,
+            backoff_max=0.0,
+            jitter=0.0,
+            reconcile_schedule=(0.0,) * reconcile_queries,
+            throttle_max_wait=0.0,
+        )
+
+
+def _clean(name: str, value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValidationError(name, "must be a string")
+    text = str(value)
+    if not text or len(text) > 200:
+        raise ValidationError(name, "must be 1-200 characters")
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """An account's API id, user name and password; ``repr`` masks all three."""
+
+    api_id: str = field(repr=False)
+    user: str = field(repr=False)
+    password: str = field(repr=False)
+
+    def __post_init__(self) -> None:
+        api_id = _clean("api_id", self.api_id)
+        if not (api_id.isascii() and api_id.isdigit()):
+            raise ValidationError("api_id", "must be the account's numeric API id")
+        object.__setattr__(self, "api_id", api_id)
+        object.__setattr__(self, "user", _clean("user", self.user))
+        object.__setattr__(self, "password", _clean("password", self.password))
+
+    def __repr__(self) -> str:
+        return "Credentials(api_id='***', user='***', password='***')"
+
+    __str__ = __repr__
+
+    def params(self) -> dict[str, str]:
+        """The three authentication parameters, as the gateway names them."""
+        return {"api_id": self.api_id, "user": self.user, "password": self.password}
+
+    @classmethod
+    def from_env(cls, prefix: str = "ASMS_") -> Credentials:
+        """Read ``ASMS_API_ID``, ``ASMS_USER`` and ``ASMS_PASSWORD`` (or another prefix)."""
+        values: dict[str, str] = {}
+        for name in ("api_id", "user", "password"):
+            key = prefix + name.upper()
+            value = os.environ.get(key)
+            if not value:
+                raise ValidationError(name, f"environment variable {key} is not set")
+            values[name] = value
+        return cls(**values)
+
+
+def timeout_from(value: float | httpx.Timeout | None) -> httpx.Timeout:
+    """Seconds (or None: no limit) as an ``httpx.Timeout``; a Timeout as it is."""
+    if isinstance(value, httpx.Timeout):
+        return value
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+        return httpx.Timeout(value)
+    raise ValidationError("timeout", "must be seconds, None or an httpx.Timeout")
+
+
+def base_url_from(value: str | httpx.URL) -> httpx.URL:
+    """The gateway's base URL: http(s), a host, and nothing that would leak into logs."""
+    try:
+        url = httpx.URL(value)
+    except (httpx.InvalidURL, TypeError):
+        raise ValidationError("base_url", "must be an http:// or https:// URL") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValidationError("base_url", "must be an http:// or https:// URL")
+    if url.userinfo or url.query or url.fragment:
+        # Anything there would end up in every request line and in proxy logs.
+        raise ValidationError("base_url", "must not carry credentials, a query or a fragment")
+    return url
+
+
+@dataclass(frozen=True, slots=True)
+class ClientOptions:
+    """Everything a client (or a ``with_options`` copy of it) is configured with."""
+
+    credentials: Credentials
+    wire: WireName
+    base_url: httpx.URL
+    method: Literal["POST", "GET"]
+    timeout: httpx.Timeout
+    retry: RetryPolicy
+    country_code: str | int | None
+    profile: Profile
+    session: bool
+    max_parts: int
+    ping_interval: float
+
+    def __post_init__(self) -> None:
+        if self.wire not in ("http", "soap", "soap-rpc"):
+            raise ValidationError("wire", "must be 'http', 'soap' or 'soap-rpc'", self.wire)
+        if self.method not in ("POST", "GET"):
+            raise ValidationError("method", "must be 'POST' or 'GET'", self.method)
+        if self.method == "GET" and (self.wire != "http" or not self.session):
+            # GET puts its parameters in the URL: only ever a session id, never credentials.
+            raise ValidationError("method", "GET needs wire='http' and session=True")
+        if self.profile not in MAX_RECIPIENTS:
+            raise ValidationError("profile", "must be 'default' or 'v2.3.8'", self.profile)
+        if not isinstance(self.max_parts, int) or not 1 <= self.max_parts <= 35:
+            raise ValidationError("max_parts", "must be an integer from 1 to 35", self.max_parts)
+        if not isinstance(self.retry, RetryPolicy):
+            raise ValidationError("retry", "must be an asms.RetryPolicy")
+        if not isinstance(self.credentials, Credentials):
+            raise ValidationError("credentials", "must be an asms.Credentials")
+        if self.country_code is not None:
+            try:
+                normalize_msisdn("0123456789", self.country_code)
+            except InvalidNumberError as exc:
+                raise ValidationError("country_code", exc.rule, self.country_code) from None
+        if not self.ping_interval > 0:
+            raise ValidationError("ping_interval", "must be positive", self.ping_interval)
+
+    @property
+    def max_recipients(self) -> int:
+        """Recipients one request carries with this wire, method and profile."""
+        limits = MAX_RECIPIENTS[self.profile]
+        return limits[self.method] if self.wire == "http" else limits["SOAP"]

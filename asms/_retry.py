@@ -1,0 +1,356 @@
+"""Retries that never send a message twice.
+
+The gateway has no duplicate protection: a repeated ``sendmsg`` is a repeated SMS. So a failed
+attempt is resent blindly only when it provably never left (connect error, connect or pool
+timeout). When its outcome is unknown (read timeout, connection lost after writing, 5xx,
+truncated reply, ``ERR 901``), the message is looked up by its ``climsgid`` on a grace
+schedule first, and resent only when the gateway still does not know it at the end of it.
+``ERR 130`` waits until the time it names; everything else is final.
+
+The first attempt runs outside tenacity (a tenacity loop costs more than a whole request);
+tenacity drives the recovery after a failure.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Final, Generic, Literal, TypeVar
+
+import anyio
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+)
+
+from ._codes import ErrorCode
+from ._config import RetryPolicy
+from ._exceptions import (
+    ASMSError,
+    AuthenticationError,
+    GatewayError,
+    InternalGatewayError,
+    ProtocolError,
+    SessionError,
+    SOAPFault,
+    ThrottledError,
+    TransportError,
+)
+from ._logging import logger
+from ._replies import StatusReply
+
+__all__ = [
+    "NOT_SENT",
+    "OUTCOME_UNKNOWN",
+    "ClientStatistics",
+    "Counters",
+    "Found",
+    "GaveUp",
+    "Mode",
+    "run",
+]
+
+T = TypeVar("T")
+
+#: ``SendResult.error_code`` when asms gave up and cannot tell whether the gateway accepted
+#: the message (it may have: look it up later by its ``climsgid``).
+OUTCOME_UNKNOWN: Final = -1
+#: ``SendResult.error_code`` when asms gave up on a request that provably never reached the
+#: gateway (sending it again cannot duplicate it).
+NOT_SENT: Final = -2
+
+#: ``"read"``: no side effects, retried on every retryable failure. ``"send"``: a message
+#: with a ``climsgid`` to reconcile. ``"write"``: side effects but no way to look them up, so
+#: only failures that prove the request never left are retried.
+Mode = Literal["read", "send", "write"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientStatistics:
+    """Counters of a client (and the clients ``with_options`` made from it).
+
+    ``requests``: every HTTP request sent. ``attempts``: tries of commands (first tries and
+    resends, auth/ping/lookups excluded). ``reconciled_found`` / ``reconciled_missing``:
+    lookups after an attempt of unknown outcome that found the message / concluded it was
+    never accepted. ``resent``: tries after the first. ``given_up``: requests abandoned.
+    """
+
+    requests: int = 0
+    attempts: int = 0
+    reconciled_found: int = 0
+    reconciled_missing: int = 0
+    resent: int = 0
+    given_up: int = 0
+    auth_calls: int = 0
+    pings: int = 0
+
+
+class Counters:
+    """The mutable counters behind :class:`ClientStatistics`."""
+
+    __slots__ = (
+        "attempts",
+        "given_up",
+        "pings",
+        "reconciled_found",
+        "reconciled_missing",
+        "requests",
+        "resent",
+    )
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.attempts = 0
+        self.reconciled_found = 0
+        self.reconciled_missing = 0
+        self.resent = 0
+        self.given_up = 0
+        self.pings = 0
+
+    def snapshot(self, auth_calls: int) -> ClientStatistics:
+        return ClientStatistics(
+            requests=self.requests,
+            attempts=self.attempts,
+            reconciled_found=self.reconciled_found,
+            reconciled_missing=self.reconciled_missing,
+            resent=self.resent,
+            given_up=self.given_up,
+            auth_calls=auth_calls,
+            pings=self.pings,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """An attempt of unknown outcome turned out accepted: the gateway's lookup answer."""
+
+    reply: StatusReply
+
+
+class GaveUp(Exception):
+    """The retry budget is spent. ``sent`` is False when the request provably never left,
+    None when the gateway may have accepted it. Internal: the client turns it into results.
+    """
+
+    def __init__(self, last: ASMSError, sent: bool | None) -> None:
+        super().__init__(str(last))
+        self.last = last
+        self.sent = sent
+
+
+class _Kind(enum.Enum):
+    RESEND = "resend"  # refused or never left: safe to send again
+    AMBIGUOUS = "ambiguous"  # may have been accepted
+    THROTTLED = "throttled"  # refused until a time
+    FINAL = "final"
+
+
+def _kind(exc: BaseException, throttle_wait: float | None) -> _Kind:
+    if isinstance(exc, TransportError):
+        if not exc.retryable:
+            return _Kind.FINAL
+        return _Kind.RESEND if exc.sent is False else _Kind.AMBIGUOUS
+    if isinstance(exc, SOAPFault):
+        return _Kind.FINAL  # the envelope itself was refused: resending will not help
+    if isinstance(exc, ProtocolError | _StillUnknown):
+        return _Kind.AMBIGUOUS
+    if isinstance(exc, InternalGatewayError):
+        return _Kind.AMBIGUOUS  # 901 may come after the message was committed
+    if isinstance(exc, ThrottledError):
+        return _Kind.THROTTLED if throttle_wait is not None else _Kind.FINAL
+    if isinstance(exc, SessionError):
+        # Still refused after renewing the session (sessions expiring faster than requests
+        # get through): refused means not accepted, so sending again later is safe.
+        return _Kind.RESEND
+    return _Kind.FINAL
+
+
+class _StillUnknown(ASMSError):
+    """A lookup could not tell whether the message was accepted (it failed itself)."""
+
+
+class _Missing(enum.Enum):
+    MISSING = "missing"
+    UNKNOWN = "unknown"
+
+
+async def _reconcile(
+    lookup: Callable[[], Awaitable[StatusReply]], policy: RetryPolicy, counters: Counters
+) -> StatusReply | _Missing:
+    """Ask for the message on the grace schedule. "Missing" needs the last answer to be
+    "unknown client message id": the gateway may show a message only some time after it
+    accepted it.
+    """
+    verdict = _Missing.UNKNOWN
+    for delay in policy.reconcile_schedule:
+        await anyio.sleep(delay)
+        try:
+            reply = await lookup()
+        except AuthenticationError:
+            raise
+        except GatewayError as exc:
+            missing = exc.code == ErrorCode.UNKNOWN_CLIENT_MESSAGE_ID
+            verdict = _Missing.MISSING if missing else _Missing.UNKNOWN
+            continue
+        except ASMSError as exc:
+            logger.debug("lookup failed: %s", type(exc).__name__)
+            verdict = _Missing.UNKNOWN
+            continue
+        counters.reconciled_found += 1
+        return reply
+    if verdict is _Missing.MISSING:
+        counters.reconciled_missing += 1
+    return verdict
+
+
+class _Recovery(Generic[T]):
+    """State of one request's recovery after its first attempt failed."""
+
+    def __init__(
+        self,
+        attempt: Callable[[], Awaitable[T]],
+        *,
+        mode: Mode,
+        policy: RetryPolicy,
+        counters: Counters,
+        lookup: Callable[[], Awaitable[StatusReply]] | None,
+        clock: Callable[[], float],
+    ) -> None:
+        self.attempt = attempt
+        self.mode = mode
+        self.policy = policy
+        self.counters = counters
+        self.lookup = lookup
+        self.clock = clock
+        self.ambiguous = False
+
+    def throttle_wait(self, exc: BaseException) -> float | None:
+        """Seconds to wait for an ``ERR 130``; None when it is too long (or unknown)."""
+        if not isinstance(exc, ThrottledError) or exc.until is None:
+            return None
+        wait = max(0.0, exc.until.timestamp() - self.clock())
+        return wait if wait <= self.policy.throttle_max_wait else None
+
+    def kind(self, exc: BaseException) -> _Kind:
+        kind = _kind(exc, self.throttle_wait(exc))
+        if kind is _Kind.AMBIGUOUS:
+            if self.mode == "read":
+                return _Kind.RESEND
+            if self.mode == "write":
+                return _Kind.FINAL
+        return kind
+
+    def should_retry(self, exc: BaseException) -> bool:
+        return isinstance(exc, ASMSError) and self.kind(exc) is not _Kind.FINAL
+
+    def wait(self, exc: BaseException | None, number: int) -> float:
+        """The pause before the next step (``number`` counts the steps of this recovery)."""
+        if exc is None:
+            return 0.0
+        kind = self.kind(exc)
+        if kind is _Kind.THROTTLED:
+            return self.throttle_wait(exc) or 0.0
+        if kind is _Kind.AMBIGUOUS:
+            return 0.0  # the reconciliation schedule does the waiting
+        policy = self.policy
+        growth: float = 2.0 ** (number - 1)
+        backoff = min(policy.backoff_max, policy.backoff_initial * growth)
+        return backoff + random.uniform(0.0, policy.jitter)
+
+    def tenacity_wait(self, state: RetryCallState) -> float:
+        outcome = state.outcome
+        exc: BaseException | None = outcome.exception() if outcome is not None else None
+        return float(self.wait(exc, int(state.attempt_number) + 1))
+
+    async def step(self) -> T | Found:
+        """Reconcile the previous attempt if it may have been accepted, else send again."""
+        if self.ambiguous:
+            assert self.lookup is not None
+            verdict = await _reconcile(self.lookup, self.policy, self.counters)
+            if isinstance(verdict, StatusReply):
+                return Found(verdict)
+            if verdict is _Missing.UNKNOWN:
+                raise _StillUnknown("the gateway could not say whether it has the message")
+            self.ambiguous = False
+        self.counters.attempts += 1
+        self.counters.resent += 1
+        try:
+            return await self.attempt()
+        except ASMSError as exc:
+            self.ambiguous = self.kind(exc) is _Kind.AMBIGUOUS
+            raise
+
+    async def give_up(self, last: ASMSError) -> Found:
+        """The budget is spent: one last look-up (it never resends), else give up."""
+        self.counters.given_up += 1
+        if self.ambiguous and self.lookup is not None:
+            verdict = await _reconcile(self.lookup, self.policy, self.counters)
+            if isinstance(verdict, StatusReply):
+                self.counters.given_up -= 1
+                return Found(verdict)
+            if verdict is _Missing.MISSING:
+                raise GaveUp(last, False)  # it never arrived: a later resend is safe
+            raise GaveUp(last, None)
+        never_left = isinstance(last, TransportError) and last.sent is False
+        refused = isinstance(last, ThrottledError | SessionError)
+        raise GaveUp(last, False if never_left or refused else None)
+
+
+async def run(
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    mode: Mode,
+    policy: RetryPolicy,
+    counters: Counters,
+    lookup: Callable[[], Awaitable[StatusReply]] | None = None,
+    clock: Callable[[], float],
+) -> T | Found:
+    """Run ``attempt`` until it succeeds, fails for good, or the policy's budget is spent.
+
+    Returns the attempt's result, or :class:`Found` when an attempt of unknown outcome was
+    found accepted by ``lookup``. Final failures are raised as they are; a spent budget raises
+    :class:`GaveUp`. ``mode="send"`` needs ``lookup``.
+    """
+    counters.attempts += 1
+    try:
+        return await attempt()
+    except ASMSError as exc:
+        first = exc
+    recovery = _Recovery(
+        attempt, mode=mode, policy=policy, counters=counters, lookup=lookup, clock=clock
+    )
+    kind = recovery.kind(first)
+    if kind is _Kind.FINAL:
+        if mode == "write" and _kind(first, None) is _Kind.AMBIGUOUS:
+            counters.given_up += 1
+            raise GaveUp(first, None)
+        raise first
+    recovery.ambiguous = kind is _Kind.AMBIGUOUS
+    logger.debug("attempt failed (%s), recovering", type(first).__name__)
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(policy.attempts - 1) | stop_after_delay(policy.timeout),
+        wait=recovery.tenacity_wait,
+        retry=retry_if_exception(recovery.should_retry),
+        sleep=anyio.sleep,
+        reraise=True,
+    )
+    last: ASMSError = first
+    if policy.attempts > 1:
+        await anyio.sleep(recovery.wait(first, 1))
+        try:
+            async for state in retrying:
+                with state:
+                    return await recovery.step()
+        except ASMSError as exc:
+            last = exc
+            if not recovery.should_retry(exc):
+                if mode == "write" and _kind(exc, None) is _Kind.AMBIGUOUS:
+                    counters.given_up += 1
+                    raise GaveUp(exc, None) from None
+                raise
+    return await recovery.give_up(last)

@@ -1,0 +1,347 @@
+"""Pure helpers of the send path: recipients, text on the wire, ids, and matching replies.
+
+No I/O here. The client calls these for ``sendmsg``, the push commands and the batch API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ._codes import ErrorCode
+from ._encoding import (
+    UCS2_CONCAT_UNITS,
+    UCS2_SINGLE_UNITS,
+    PartCount,
+    WireText,
+    count_binary_parts,
+    ucs2_hex,
+)
+from ._exceptions import ValidationError, error_for
+from ._models import DEFAULT_OPTIONS, SendOptions, SendResult
+from ._numbers import InvalidNumberError, normalize_many, normalize_msisdn
+from ._optable import OPERATIONS, Operation
+from ._replies import ErrorReply, IdReply, StatusReply, expect_send
+from ._wire import Wire
+
+__all__ = [
+    "Prepared",
+    "all_results",
+    "check_climsgid",
+    "found_results",
+    "one_key",
+    "chunk_climsgid",
+    "chunks",
+    "match_replies",
+    "normalize_recipients",
+    "normalize_one",
+    "op_options",
+    "parse_send",
+    "prepare_text",
+    "wire_value",
+]
+
+_MAX_CLIMSGID = 32
+_SENDMSG = OPERATIONS["sendmsg"]
+# Whole-request refusals some gateways repeat on every recipient's line (SOAP examples show
+# "ERR: 001, Authentication failed To: …" once per number): not per-recipient data.
+_REQUEST_LEVEL = frozenset(
+    {
+        ErrorCode.AUTHENTICATION_FAILED,
+        ErrorCode.UNKNOWN_USERNAME_OR_PASSWORD,
+        ErrorCode.SESSION_ID_EXPIRED,
+        ErrorCode.ACCOUNT_FROZEN,
+        ErrorCode.MISSING_SESSION_ID,
+        ErrorCode.IP_LOCKDOWN_VIOLATION,
+        ErrorCode.INVALID_OR_MISSING_API_ID,
+    }
+)
+
+
+def _invalid(exc: InvalidNumberError) -> ValidationError:
+    rule = str(exc).removeprefix(f"{exc.field}: ")
+    return ValidationError(exc.field, rule)
+
+
+def check_climsgid(climsgid: str) -> None:
+    """Refuse a ``climsgid`` the gateway would refuse (1-32 characters of [A-Za-z0-9])."""
+    param = _SENDMSG.param("climsgid")
+    assert param is not None
+    rule = param.check(climsgid) if isinstance(climsgid, str) else "must be a string"
+    if rule is not None:
+        raise ValidationError("climsgid", rule, climsgid)
+
+
+def one_key(apimsgid: str | None, climsgid: str | None) -> dict[str, str]:
+    """``{"apimsgid": …}`` or ``{"climsgid": …}``: exactly one must be given."""
+    if (apimsgid is None) == (climsgid is None):
+        raise ValidationError("apimsgid", "give exactly one of apimsgid= or climsgid=")
+    key, value = ("apimsgid", apimsgid) if apimsgid is not None else ("climsgid", climsgid)
+    assert value is not None
+    return {key: value}
+
+
+def normalize_one(number: str, country_code: str | int | None) -> str:
+    try:
+        return normalize_msisdn(number, country_code)
+    except InvalidNumberError as exc:
+        raise _invalid(exc) from None
+    except TypeError:
+        raise ValidationError("to", "a phone number must be a str", number) from None
+
+
+def normalize_recipients(to: str | Iterable[str], country_code: str | int | None) -> list[str]:
+    """``to`` as a list of international numbers: a string (comma list allowed) or iterable."""
+    try:
+        numbers = normalize_many(to, country_code)
+    except InvalidNumberError as exc:
+        raise _invalid(exc) from None
+    except TypeError:
+        raise ValidationError("to", "phone numbers must be strings") from None
+    if not numbers:
+        raise ValidationError("to", "needs at least one recipient")
+    return numbers
+
+
+def chunks(items: Sequence[str], size: int) -> list[Sequence[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def chunk_climsgid(base: str, index: int, count: int) -> str:
+    """The ``climsgid`` of chunk ``index`` of a send split into ``count`` requests.
+
+    One request: the caller's id as given. Several: the id with ``c<index>`` appended (the
+    caller's id is shortened when needed to stay within 32 characters), so every request
+    can be looked up on its own and the ids stay predictable.
+    """
+    if count == 1:
+        return base
+    suffix = f"c{index}"
+    return base[: _MAX_CLIMSGID - len(suffix)] + suffix
+
+
+def _ucs2_wire(text: str) -> WireText:
+    """``text`` forced to UCS-2 (``unicode=1`` asked for a text that would fit GSM)."""
+    raw = text.encode("utf-16-be", "surrogatepass")
+    units = len(raw) // 2
+    if units <= UCS2_SINGLE_UNITS:
+        parts = 1
+    else:
+        # Greedy cut that never splits a surrogate pair, as the gateway does.
+        parts, pos = 1, 0
+        while units - pos > UCS2_CONCAT_UNITS:
+            end = pos + UCS2_CONCAT_UNITS
+            if 0xD8 <= raw[2 * (end - 1)] <= 0xDB:
+                end -= 1
+            pos = end
+            parts += 1
+    return WireText(ucs2_hex(text), True, PartCount("ucs2", units, parts))
+
+
+_PARAMS: dict[SendOptions, dict[str, str]] = {}
+
+
+def _option_params(options: SendOptions) -> dict[str, str]:
+    """``options.params()``, remembered: the bulk path sends the same options many times."""
+    if options is DEFAULT_OPTIONS:
+        return {}
+    cached = _PARAMS.get(options)
+    if cached is None:
+        cached = options.params()
+        if len(_PARAMS) >= 1024:
+            _PARAMS.clear()
+        _PARAMS[options] = cached
+    return dict(cached)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A text (or binary payload) ready for the wire: its parameters and its part count."""
+
+    params: Mapping[str, str]
+    parts: int
+
+
+def prepare_text(
+    wire: Wire, text: str, options: SendOptions, *, max_parts: int, field: str = "text"
+) -> Prepared:
+    """The ``text``/``unicode``/``concat`` parameters (or binary ones) plus every option.
+
+    Parts are computed for what this wire really sends; a text that needs more parts than
+    ``concat`` (or ``max_parts``) is refused here rather than by the gateway's ``ERR 113``.
+    """
+    params = _option_params(options)
+    if options.data is not None:
+        if text:
+            raise ValidationError(field, "cannot be combined with data= (a binary message)")
+        udh = bytes.fromhex(options.udh or "")
+        try:
+            parts = count_binary_parts(bytes.fromhex(options.data), udh).parts
+        except ValueError as exc:
+            raise ValidationError("udh", str(exc)) from None
+    else:
+        if not isinstance(text, str) or not text:
+            raise ValidationError(field, "must be a non-empty string")
+        encoded = wire.encode_text(text)
+        if options.unicode and not encoded.unicode:
+            encoded = _ucs2_wire(text)
+        elif options.unicode is False and encoded.unicode:
+            raise ValidationError(
+                "unicode", f"is off, but the {field} has characters that need UCS-2 on this wire"
+            )
+        params[field] = encoded.value
+        if encoded.unicode:
+            params["unicode"] = "1"
+        parts = encoded.parts.parts
+    if options.concat is not None:
+        if parts > options.concat:
+            raise ValidationError(
+                field, f"needs {parts} parts but concat={options.concat} (gateway error 113)"
+            )
+    elif parts > max_parts:
+        raise ValidationError(
+            field, f"needs {parts} parts, more than max_parts={max_parts} (gateway error 113)"
+        )
+    elif parts > 1:
+        params["concat"] = str(parts)
+    return Prepared(params, parts)
+
+
+def wire_value(value: Any) -> str:
+    """A Python option value as the gateway writes it."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, int | str):
+        return str(value)
+    raise TypeError(type(value).__name__)
+
+
+def op_options(
+    op: Operation, options: Mapping[str, Any], *, exclude: Iterable[str] = ()
+) -> dict[str, str]:
+    """Validate keyword options against the operation table; canonical names, wire values."""
+    refused = set(exclude)
+    out: dict[str, str] = {}
+    for key, value in options.items():
+        if value is None:
+            continue
+        name = "from" if key == "from_" else key
+        param = op.param(name)
+        if param is None or param.name in refused:
+            raise ValidationError(key, f"is not an option of {op.name}")
+        try:
+            text = wire_value(value)
+        except TypeError:
+            raise ValidationError(param.name, "must be a string, number or boolean") from None
+        rule = param.check(text)
+        if rule is not None:
+            raise ValidationError(param.name, rule, value)
+        out[param.name] = text
+    return out
+
+
+def parse_send(body: bytes | str) -> list[IdReply | ErrorReply]:
+    """``expect_send``, plus: a refusal repeated on every line is a whole-request refusal."""
+    replies = expect_send(body)
+    first = replies[0]
+    if isinstance(first, ErrorReply) and first.code in _REQUEST_LEVEL:
+        if all(isinstance(r, ErrorReply) and r.code == first.code for r in replies):
+            raise error_for(first.code, first.description)
+    return replies
+
+
+def _result(
+    to: str, reply: IdReply | ErrorReply, climsgid: str | None, parts: int, ref: Any
+) -> SendResult:
+    if isinstance(reply, IdReply):
+        return SendResult(to, reply.apimsgid, climsgid, None, None, parts, ref)
+    return SendResult(to, None, climsgid, reply.code, reply.description, parts, ref)
+
+
+def match_replies(
+    recipients: Sequence[str],
+    replies: Sequence[IdReply | ErrorReply],
+    climsgid: str | None,
+    parts: int,
+    refs: Sequence[Any] | None = None,
+) -> list[SendResult]:
+    """One result per recipient, in recipient order.
+
+    Lines naming a recipient (``To:``) go to that recipient (duplicates in order); lines
+    without one (single sends, v2.3.8 errors) fill the remaining recipients in order. A
+    recipient left without a line was part of an accepted request: "accepted, id unknown"
+    (no apimsgid, no error), to be matched later by ``climsgid`` and number.
+    """
+    count = len(recipients)
+    if count == 1 and len(replies) == 1:
+        return [_result(recipients[0], replies[0], climsgid, parts, refs[0] if refs else None)]
+    if len(replies) == count and all(r.to == n for r, n in zip(replies, recipients, strict=True)):
+        # The common case: one line per recipient, in order, each naming its recipient.
+        return [
+            _result(n, r, climsgid, parts, refs[i] if refs else None)
+            for i, (n, r) in enumerate(zip(recipients, replies, strict=True))
+        ]
+    slots: dict[str, list[int]] = {}
+    for index, number in enumerate(recipients):
+        slots.setdefault(number, []).append(index)
+    matched: list[IdReply | ErrorReply | None] = [None] * count
+    loose: list[IdReply | ErrorReply] = []
+    for reply in replies:
+        free = slots.get(reply.to) if reply.to is not None else None
+        if free:
+            matched[free.pop(0)] = reply
+        else:
+            loose.append(reply)
+    if loose:
+        empty = (i for i in range(count) if matched[i] is None)
+        for reply, index in zip(loose, empty, strict=False):
+            matched[index] = reply
+    results = []
+    for index, number in enumerate(recipients):
+        ref = refs[index] if refs else None
+        line = matched[index]
+        if line is None:
+            results.append(SendResult(number, None, climsgid, None, None, parts, ref))
+        else:
+            results.append(_result(number, line, climsgid, parts, ref))
+    return results
+
+
+def all_results(
+    recipients: Sequence[str],
+    climsgid: str | None,
+    code: ErrorCode | int,
+    description: str,
+    parts: int,
+    refs: Sequence[Any] | None,
+) -> list[SendResult]:
+    return [
+        SendResult(to, None, climsgid, code, description, parts, refs[i] if refs else None)
+        for i, to in enumerate(recipients)
+    ]
+
+
+def found_results(
+    recipients: Sequence[str],
+    climsgid: str | None,
+    reply: StatusReply,
+    parts: int,
+    refs: Sequence[Any] | None,
+) -> list[SendResult]:
+    # The lookup names one message: the request's first recipient (PROTOCOL.md
+    # "Idempotency"); the others were accepted with ids this client never saw.
+    return [
+        SendResult(
+            to,
+            reply.apimsgid if i == 0 else None,
+            climsgid,
+            None,
+            None,
+            parts,
+            refs[i] if refs else None,
+        )
+        for i, to in enumerate(recipients)
+    ]

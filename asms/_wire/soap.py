@@ -1,0 +1,95 @@
+"""The two SOAP servers: document/literal and RPC/encoded.
+
+Envelopes are built and read by ``asms._soap`` (lxml ``SubElement``, hardened parser, both
+styles generated from the operation table); the reply lines inside ``<return>`` are the HTTP
+API's, so everything above the wire is shared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+from .._compat import httpx
+from .._encoding import WireText, encode_for_soap
+from .._exceptions import HTTPStatusError, ReplyParseError, SOAPFault, ValidationError
+from .._optable import Operation
+from .._soap import (
+    DL_ENDPOINT,
+    RPC_ENDPOINTS,
+    SOAPFaultError,
+    SOAPParseError,
+    Style,
+    build_request,
+    parse_response,
+)
+from . import Params, check_params
+
+__all__ = ["MAX_SOAP_REPLY", "SOAPWire"]
+
+#: Largest SOAP answer read: 300 reply lines of a sendmsg take about 30 kB.
+MAX_SOAP_REPLY: Final = 4_000_000
+
+
+class SOAPWire:
+    """Posts envelopes to the document/literal or an RPC/encoded endpoint."""
+
+    def __init__(
+        self,
+        base_url: httpx.URL,
+        *,
+        style: Style,
+        max_recipients: int = 300,
+        timeout: httpx.Timeout,
+        endpoint: str | None = None,
+    ) -> None:
+        self.style: Style = style
+        self.name = "soap" if style == "dl" else "soap-rpc"
+        self.max_recipients = max_recipients
+        path = endpoint or (DL_ENDPOINT if style == "dl" else RPC_ENDPOINTS[0])
+        self._url = httpx.URL(str(base_url).rstrip("/") + path)
+        self._host = base_url.netloc
+        self._letter = "d" if style == "dl" else "r"
+        self._label = "SOAP document/literal" if style == "dl" else "SOAP RPC/encoded"
+        self._extensions = {"timeout": timeout.as_dict()}
+
+    def encode_text(self, text: str) -> WireText:
+        return encode_for_soap(text)
+
+    def build(self, op: Operation, params: Params, auth: Mapping[str, str]) -> httpx.Request:
+        check_params(op, params, self._letter, self._label)
+        try:
+            body, extra = build_request(self.style, op, params, auth)
+        except ValueError as exc:
+            # The builder names the parameter, never its value.
+            raise ValidationError(op.name, str(exc)) from None
+        headers = [
+            (b"Host", self._host),
+            *((k.encode("ascii"), v.encode("ascii")) for k, v in extra.items()),
+            (b"Content-Length", str(len(body)).encode("ascii")),
+        ]
+        request = httpx.Request(
+            "POST",
+            self._url,
+            headers=headers,
+            stream=httpx.ByteStream(body),
+            extensions=self._extensions,
+        )
+        request.read()
+        return request
+
+    def unwrap(self, status: int, content: bytes) -> str:
+        # A Fault comes with HTTP 500; anything else that is not 200 is no gateway answer.
+        if status not in (200, 500):
+            raise HTTPStatusError(status)
+        try:
+            lines = parse_response(content, max_bytes=MAX_SOAP_REPLY)
+        except SOAPFaultError as exc:
+            raise SOAPFault(exc.faultcode, exc.faultstring, exc.detail) from None
+        except SOAPParseError as exc:
+            if status != 200:
+                raise HTTPStatusError(status) from None
+            raise ReplyParseError(str(exc)) from None
+        if status != 200:
+            raise HTTPStatusError(status)
+        return "\n".join(lines)
