@@ -1,5 +1,116 @@
-"""asms: async, high-throughput SMS sending for the Clickatell legacy gateway."""
+"""asms: async, high-throughput SMS sending for the Clickatell legacy gateway.
 
+Everything public is importable from here; the modules behind it are private.
+"""
+
+from ._batch import Batch
+from ._client import AsyncClient
+from ._codes import ErrorCategory, ErrorCode, Feature, MessageStatus
+from ._config import Credentials, RetryPolicy
+from ._encoding import PartCount, count_binary_parts, count_parts, split_parts
+from ._exceptions import (
+    ASMSError,
+    AuthenticationError,
+    BatchError,
+    ClientClosedError,
+    ConnectError,
+    ConnectionLost,
+    ConnectTimeout,
+    CreditError,
+    DestinationError,
+    GatewayError,
+    HTTPStatusError,
+    InternalGatewayError,
+    MessageLookupError,
+    ParameterError,
+    PoolTimeout,
+    ProtocolError,
+    ReadTimeout,
+    ReplyParseError,
+    RequestTimeout,
+    SessionError,
+    SOAPFault,
+    ThrottledError,
+    TLSError,
+    TransportError,
+    ValidationError,
+    WriteTimeout,
+)
+from ._models import (
+    Balance,
+    Charge,
+    Coverage,
+    Message,
+    SendOptions,
+    SendResult,
+    StatusInfo,
+)
+from ._numbers import InvalidNumberError, normalize_many, normalize_msisdn
+from ._retry import NOT_SENT, OUTCOME_UNKNOWN, ClientStatistics
+from ._transport import AsyncTransport, make_transport
 from ._version import __version__
 
-__all__ = ["__version__"]
+__all__ = [
+    "__version__",
+    "ASMSError",
+    "AsyncClient",
+    "AsyncTransport",
+    "AuthenticationError",
+    "Balance",
+    "Batch",
+    "BatchError",
+    "Charge",
+    "ClientClosedError",
+    "ClientStatistics",
+    "ConnectError",
+    "ConnectionLost",
+    "ConnectTimeout",
+    "count_binary_parts",
+    "count_parts",
+    "Coverage",
+    "Credentials",
+    "CreditError",
+    "DestinationError",
+    "ErrorCategory",
+    "ErrorCode",
+    "Feature",
+    "GatewayError",
+    "HTTPStatusError",
+    "InternalGatewayError",
+    "InvalidNumberError",
+    "make_transport",
+    "Message",
+    "MessageLookupError",
+    "MessageStatus",
+    "normalize_many",
+    "normalize_msisdn",
+    "NOT_SENT",
+    "OUTCOME_UNKNOWN",
+    "ParameterError",
+    "PartCount",
+    "PoolTimeout",
+    "ProtocolError",
+    "ReadTimeout",
+    "ReplyParseError",
+    "RequestTimeout",
+    "RetryPolicy",
+    "SendOptions",
+    "SendResult",
+    "SessionError",
+    "SOAPFault",
+    "split_parts",
+    "StatusInfo",
+    "ThrottledError",
+    "TLSError",
+    "TransportError",
+    "ValidationError",
+    "WriteTimeout",
+]
+
+# Show public objects as ``asms.X`` (reprs, tracebacks, docs), as httpx does; pickling still
+# works because every such name is importable from here.
+for _name in __all__:
+    _obj = globals()[_name]
+    if hasattr(_obj, "__module__") and isinstance(_obj, type | type(count_parts)):
+        _obj.__module__ = "asms"
+del _name, _obj

@@ -91,7 +91,7 @@ class SendOptions:
         _check_range("validity", self.validity, 1, 1440, "must be minutes from 1 to 1440")
         _check_range("req_feat", self.req_feat, 0, 65535, "must be a feature bitmask")
         if self.scheduled_time is not None:
-            stamp = self.scheduled_time
+            stamp: object = self.scheduled_time  # a datetime is accepted and stored as unix time
             if isinstance(stamp, datetime):
                 if stamp.tzinfo is None:
                     raise ValidationError(
@@ -99,7 +99,7 @@ class SendOptions:
                     )
                 object.__setattr__(self, "scheduled_time", int(stamp.timestamp()))
             else:
-                _check_range("scheduled_time", stamp, 0, 2**40, "must be a unix time")
+                _check_range("scheduled_time", self.scheduled_time, 0, 2**40, "must be a unix time")
         if self.deliv_time is not None and self.scheduled_time is not None:
             raise ValidationError("deliv_time", "cannot be combined with scheduled_time")
         for name in ("mo", "deliv_ack", "escalate", "unicode", "binary"):
