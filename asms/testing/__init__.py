@@ -1,0 +1,48 @@
+"""A local Clickatell legacy gateway for tests, demos and benchmarks.
+
+:class:`GatewayEmulator` speaks the HTTP API and both SOAP servers, keeps accounts,
+sessions, credits, batches and message statuses on an injectable clock, sends status and
+inbound callbacks, injects seeded faults and records every committed message::
+
+    emulator = GatewayEmulator(clock=FakeClock())
+    async with httpx.AsyncClient(transport=EmulatorTransport(emulator),
+                                 base_url="http://gateway") as http:
+        ...
+    assert emulator.recorder.duplicates() == {}
+
+Over a socket: ``with running_emulator(emulator) as base_url: ...``, or ``asms emulator``.
+Fixtures for pytest: ``pytest_plugins = ["asms.testing.pytest_plugin"]``.
+"""
+
+from ._clock import Clock, FakeClock, ScaledClock, SystemClock
+from ._config import Account, CallbackMethod, FaultKind, Faults, Lifecycle, Profile
+from ._emulator import DEFAULT_ACCOUNT, GatewayEmulator
+from ._events import CallbackSink, MOEvent, StatusEvent
+from ._recorder import CommittedMessage, Recorder, RecorderMode, RecorderStatistics
+from ._serve import running_emulator, serve
+from ._transport import EmulatorTransport
+
+__all__ = [
+    "DEFAULT_ACCOUNT",
+    "Account",
+    "CallbackMethod",
+    "CallbackSink",
+    "Clock",
+    "CommittedMessage",
+    "EmulatorTransport",
+    "FakeClock",
+    "FaultKind",
+    "Faults",
+    "GatewayEmulator",
+    "Lifecycle",
+    "MOEvent",
+    "Profile",
+    "Recorder",
+    "RecorderMode",
+    "RecorderStatistics",
+    "ScaledClock",
+    "StatusEvent",
+    "SystemClock",
+    "running_emulator",
+    "serve",
+]

@@ -1,0 +1,217 @@
+"""The admin API under ``/_emulator/`` (JSON), for tests and tools in other processes.
+
+Only served when the emulator was created with ``admin=True`` (the CLI does; it listens on
+loopback by default). Endpoints:
+
+=======  ======================  ==========================================================
+GET      statistics              recorder counters (``RecorderStatistics`` as JSON)
+GET      duplicates              ``{"climsgids": {id: n}, "recipients": [[id, to, n]…]}``
+POST     recorder/reset          forget what was recorded
+GET      messages?climsgid=…     stored messages (apimsgid, climsgid, to, text, parts…)
+POST     accounts                ``{"api_id", "user", "password", "credits"?, …}``
+POST     credits                 ``{"credits": n, "api_id"?}``
+GET      balance?api_id=…        ``{"credits": n}``
+POST     vouchers                ``{"vouchers": {"<16 digits>": credits}}``
+GET      faults                  the active fault settings
+POST     faults                  replace them (``Faults`` fields; ``{}`` clears)
+DELETE   faults                  clear them
+POST     numbers                 ``{"blocked"|"opted_out"|"delisted"|"undeliverable": [...]}``
+POST     routes                  ``{"routes": {"prefix": charge or null}}``
+POST     mo                      inject an inbound message ``{"to", "from", "text", …}``
+GET      clock                   ``{"time": t, "fake": bool}``
+POST     clock/advance           ``{"seconds": s}`` (fake clock only)
+=======  ======================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, fields
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+from ._clock import FakeClock
+from ._config import Account, Faults
+
+if TYPE_CHECKING:
+    from ._emulator import GatewayEmulator
+
+__all__ = ["handle_admin"]
+
+Handler = Callable[["GatewayEmulator", dict[str, Any], dict[str, list[str]]], Any]
+_ACCOUNT_FIELDS = frozenset(f.name for f in fields(Account))
+_NUMBER_SETS = ("blocked", "opted_out", "delisted", "undeliverable")
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_json(v) for v in value]
+    return value
+
+
+def _statistics(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
+    stats = emu.statistics()
+    return _json({f.name: getattr(stats, f.name) for f in fields(stats)})
+
+
+def _duplicates(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
+    recorder = emu.recorder
+    return {
+        "climsgids": recorder.duplicates(),
+        "recipients": [[c, to, n] for (c, to), n in recorder.duplicate_recipients().items()],
+    }
+
+
+def _reset(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
+    emu.recorder.reset()
+    return {"ok": True}
+
+
+def _messages(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
+    climsgid = query.get("climsgid", [""])[0]
+    limit = int(query.get("limit", ["1000"])[0])
+    now = emu.clock.time()
+    found = []
+    for message in emu._messages.values():
+        if climsgid and message.climsgid != climsgid:
+            continue
+        found.append(
+            {
+                "apimsgid": message.apimsgid,
+                "climsgid": message.climsgid,
+                "to": message.to,
+                "from": message.from_,
+                "text": message.text,
+                "parts": message.parts,
+                "charge": message.charge,
+                "time": message.time,
+                "command": message.command,
+                "status": int(message.status_at(now, emu.lifecycle)),
+            }
+        )
+        if len(found) >= limit:
+            break
+    return {"messages": found}
+
+
+def _accounts(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
+    unknown = set(data) - _ACCOUNT_FIELDS
+    if unknown:
+        raise ValueError(f"unknown account fields: {', '.join(sorted(unknown))}")
+    values = dict(data)
+    if values.get("callback_auth") is not None:
+        values["callback_auth"] = tuple(values["callback_auth"])
+    account = Account(**values)
+    emu.add_account(account)
+    return {"api_id": account.api_id}
+
+
+def _credits(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
+    emu.set_credits(float(data["credits"]), data.get("api_id"))
+    return {"credits": emu.balance(data.get("api_id"))}
+
+
+def _balance(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
+    api_id = query.get("api_id")
+    return {"credits": emu.balance(int(api_id[0]) if api_id else None)}
+
+
+def _vouchers(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
+    emu.add_vouchers(data["vouchers"])
+    return {"ok": True}
+
+
+def _get_faults(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
+    return _json(emu.faults.to_mapping())
+
+
+def _set_faults(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
+    emu.faults = Faults.from_mapping(data)
+    return _json(emu.faults.to_mapping())
+
+
+def _clear_faults(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
+    emu.faults = Faults()
+    return {"ok": True}
+
+
+def _numbers(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
+    unknown = set(data) - set(_NUMBER_SETS)
+    if unknown:
+        raise ValueError(f"unknown number lists: {', '.join(sorted(unknown))}")
+    for name, numbers in data.items():
+        target: set[str] = getattr(emu, name)
+        target.clear()
+        target.update(str(n) for n in numbers)
+    return {name: sorted(getattr(emu, name)) for name in _NUMBER_SETS}
+
+
+def _routes(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
+    emu.set_routes({str(k): None if v is None else float(v) for k, v in data["routes"].items()})
+    return {"routes": dict(emu.routes)}
+
+
+def _mo(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
+    events = emu.inject_mo(
+        str(data["to"]),
+        str(data["from"]),
+        str(data["text"]),
+        api_id=data.get("api_id"),
+        charset=data.get("charset"),
+        udh=data.get("udh"),
+        network=data.get("network"),
+    )
+    return {"events": [asdict(e) for e in events]}
+
+
+def _clock(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
+    return {"time": emu.clock.time(), "fake": isinstance(emu.clock, FakeClock)}
+
+
+def _advance(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
+    if not isinstance(emu.clock, FakeClock):
+        raise ValueError("the emulator runs on real time; start it with a fake clock")
+    return {"time": emu.advance(float(data["seconds"]))}
+
+
+_HANDLERS: Mapping[tuple[str, str], Handler] = {
+    ("GET", "statistics"): _statistics,
+    ("GET", "duplicates"): _duplicates,
+    ("POST", "recorder/reset"): _reset,
+    ("GET", "messages"): _messages,
+    ("POST", "accounts"): _accounts,
+    ("POST", "credits"): _credits,
+    ("GET", "balance"): _balance,
+    ("POST", "vouchers"): _vouchers,
+    ("GET", "faults"): _get_faults,
+    ("POST", "faults"): _set_faults,
+    ("DELETE", "faults"): _clear_faults,
+    ("POST", "numbers"): _numbers,
+    ("POST", "routes"): _routes,
+    ("POST", "mo"): _mo,
+    ("GET", "clock"): _clock,
+    ("POST", "clock/advance"): _advance,
+}
+
+
+def handle_admin(
+    emu: GatewayEmulator, method: str, path: str, query: bytes, body: bytes
+) -> tuple[int, bytes]:
+    """Answer one admin request: (HTTP status, JSON body)."""
+    name = path.removeprefix("/_emulator/").strip("/")
+    handler = _HANDLERS.get((method, name))
+    if handler is None:
+        known = any(route == name for _, route in _HANDLERS)
+        return (405 if known else 404), json.dumps({"error": "no such endpoint"}).encode()
+    try:
+        data = json.loads(body) if body.strip() else {}
+        if not isinstance(data, dict):
+            raise ValueError("the request body must be a JSON object")
+        result = handler(emu, data, parse_qs(query.decode("latin-1")))
+    except (ValueError, KeyError, TypeError) as exc:
+        message = str(exc) if not isinstance(exc, KeyError) else f"missing field {exc}"
+        return 400, json.dumps({"error": message}).encode()
+    return 200, json.dumps(result).encode()

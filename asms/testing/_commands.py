@@ -1,0 +1,418 @@
+"""The gateway's commands, wire-independent: a parsed call in, reply lines out.
+
+HTTP and both SOAP styles parse their requests into a :class:`Call` (parameters keyed by
+their canonical operation-table name) and render the lines this module returns.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+from .._codes import ErrorCode
+from ._call import SESSION_TTL, Call, Outcome, Wire, err_line, format_number
+from ._config import Account
+from ._content import Content, check_params, check_schedule, content_of
+from ._delivery import commit
+from ._recorder import CommittedMessage
+from ._state import Batch
+
+if TYPE_CHECKING:
+    from ._emulator import GatewayEmulator
+
+__all__ = ["execute"]
+
+E = ErrorCode
+
+_ERR_LINES: dict[int, str] = {code: err_line(code) for code in E}
+_BEFORE_COMMIT = frozenset({"err901_before_commit", "drop_before_commit", "connect_error"})
+_ACTIONS: Mapping[str, str] = {
+    "drop_before_commit": "drop",
+    "drop_after_commit": "drop",
+    "connect_error": "connect",
+    "truncated_reply": "truncate",
+}
+_FIELD = re.compile(r"#field(\d+)#")
+_COVERAGE_OK = (
+    "OK: This prefix is currently supported. Messages sent to this prefix will be routed."
+)
+_COVERAGE_ERR = (
+    "ERR: This prefix is not currently supported. Messages sent to this prefix will fail. "
+    "Please contact support for assistance."
+)
+
+
+def execute(emu: GatewayEmulator, call: Call) -> Outcome:
+    """Run one command, with the configured faults around it."""
+    now = emu._time()
+    pending = emu._pending
+    if pending and pending[0][0] <= now:
+        emu._process_due(now)
+    name = call.op.name
+    recorder = emu.recorder
+    recorder.record_request(name)
+    kind: str | None = None
+    delay = 0.0
+    faults = emu._faults
+    if emu._faults_active and name in faults.commands:
+        kind, delay = emu._injector.draw()
+        if delay:
+            recorder.record_fault("latency")
+        if kind in _BEFORE_COMMIT:
+            recorder.record_fault(kind)
+            if kind == "err901_before_commit":
+                recorder.record_error(E.INTERNAL_ERROR)
+                return Outcome([_ERR_LINES[E.INTERNAL_ERROR]], None, delay)
+            return Outcome([], _ACTIONS[kind], delay)
+    if call.malformed:
+        lines = [_ERR_LINES[E.INVALID_OR_MISSING_PARAMETERS]]
+    else:
+        lines = _HANDLERS[name](emu, call, now)
+    for line in lines:
+        if line[:5] == "ERR: " and line[5:8].isdigit():
+            recorder.record_error(int(line[5:8]))
+    if kind is not None:
+        recorder.record_fault(kind)
+        if kind == "err901_after_commit":
+            recorder.record_error(E.INTERNAL_ERROR)
+            lines = [_ERR_LINES[E.INTERNAL_ERROR]]
+        elif kind == "slow_reply":
+            delay += faults.slow_reply_seconds
+    if pending and pending[0][0] <= now:  # events this request created (a cancel…)
+        emu._process_due(now)
+    return Outcome(lines, _ACTIONS.get(kind) if kind else None, delay)
+
+
+# -- authentication ------------------------------------------------------------------------
+
+
+def _credentials(emu: GatewayEmulator, auth: Mapping[str, str]) -> Account | ErrorCode:
+    key = (auth.get("api_id", ""), auth.get("user", ""), auth.get("password", ""))
+    cached = emu._credentials_seen.get(key)
+    if cached is not None:  # the same valid credentials on every request of a bulk run
+        return cached
+    raw = key[0].strip()
+    account = emu._accounts.get(int(raw)) if raw.isdigit() else None
+    if account is None:
+        return E.INVALID_OR_MISSING_API_ID
+    if auth.get("user") != account.user:
+        return E.UNKNOWN_USERNAME_OR_PASSWORD
+    if not hmac.compare_digest(
+        auth.get("password", "").encode("utf-8", "replace"), account.password.encode("utf-8")
+    ):
+        return E.AUTHENTICATION_FAILED
+    seen = emu._credentials_seen
+    if len(seen) >= 256:
+        seen.clear()
+    seen[key] = account
+    return account
+
+
+def _admit(emu: GatewayEmulator, account: Account, call: Call) -> Account | ErrorCode:
+    if account.allowed_ips is not None and call.client_ip not in account.allowed_ips:
+        return E.IP_LOCKDOWN_VIOLATION
+    if account.frozen:
+        return E.ACCOUNT_FROZEN
+    return account
+
+
+def _authenticate(emu: GatewayEmulator, call: Call, now: float) -> Account | ErrorCode:
+    """The calling account, by session id or by credentials on the request."""
+    auth = call.auth
+    session_id = auth.get("session_id")
+    if session_id:
+        session = emu._sessions.get(session_id.lower())
+        if session is None or now - session.last_used > SESSION_TTL:
+            emu._sessions.pop(session_id.lower(), None)
+            return E.SESSION_ID_EXPIRED
+        account = emu._accounts.get(session.api_id)
+        if account is None:
+            return E.SESSION_ID_EXPIRED
+        session.last_used = now  # sliding expiry: every call with the session extends it
+        return _admit(emu, account, call)
+    if call.op.auth == "session" or not ("api_id" in auth or "user" in auth or "password" in auth):
+        return E.MISSING_SESSION_ID
+    found = _credentials(emu, auth)
+    if isinstance(found, ErrorCode):
+        return found
+    return _admit(emu, found, call)
+
+
+def _request_error(emu: GatewayEmulator, code: ErrorCode | str, call: Call) -> list[str]:
+    """A request-level error (a code or a whole line); on a multi-recipient send, one line
+    per recipient, as the gateway's SOAP example shows (docs 002).
+    """
+    line = code if isinstance(code, str) else _ERR_LINES[code]
+    if len(call.to) > 1 and call.op.multi and emu.profile.error_lines_with_to:
+        return [f"{line} To: {to}" for to in call.to]
+    return [line]
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def _auth(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
+    found = _credentials(emu, call.auth)
+    if not isinstance(found, ErrorCode):
+        found = _admit(emu, found, call)
+    if isinstance(found, ErrorCode):
+        return [_ERR_LINES[found]]
+    return [f"OK: {emu._open_session(found, now)}"]
+
+
+def _ping(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
+    found = _authenticate(emu, call, now)
+    if isinstance(found, ErrorCode):
+        return [_ERR_LINES[found]]
+    return ["OK:"]
+
+
+def _getbalance(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
+    found = _authenticate(emu, call, now)
+    if isinstance(found, ErrorCode):
+        return [_ERR_LINES[found]]
+    return [f"Credit: {format_number(emu._balances[found.api_id])}"]
+
+
+def _route_coverage(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
+    found = _authenticate(emu, call, now)
+    if isinstance(found, ErrorCode):
+        return [_ERR_LINES[found]]
+    code = check_params(call.op, call.params, False, emu.profile)
+    if code is not None:
+        return [_ERR_LINES[code]]
+    charge = emu._route(call.params["msisdn"])
+    if charge is None:
+        return [_COVERAGE_ERR]
+    return [f"{_COVERAGE_OK} Charge: {format_number(charge)}"]
+
+
+def _token_pay(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
+    found = _authenticate(emu, call, now)
+    if isinstance(found, ErrorCode):
+        return [_ERR_LINES[found]]
+    code = check_params(call.op, call.params, False, emu.profile)
+    credits = emu._vouchers.pop(call.params.get("token", ""), None) if code is None else None
+    if credits is None:  # malformed, unknown or already redeemed
+        return [_ERR_LINES[E.INVALID_OR_MISSING_PARAMETERS]]
+    emu._balances[found.api_id] = round(emu._balances[found.api_id] + credits, 6)
+    return [f"OK: {format_number(credits)}"]
+
+
+def _lookup_common(
+    emu: GatewayEmulator, call: Call, now: float
+) -> tuple[CommittedMessage, Account] | list[str]:
+    found = _authenticate(emu, call, now)
+    if isinstance(found, ErrorCode):
+        return [_ERR_LINES[found]]
+    params = call.params
+    code = check_params(call.op, params, False, emu.profile)
+    if code is not None:
+        return [_ERR_LINES[code]]
+    apimsgid = params.get("apimsgid")
+    climsgid = params.get("climsgid")
+    if not apimsgid and not climsgid:
+        return [_ERR_LINES[E.MISSING_MESSAGE_ID]]
+    message = emu._lookup(found.api_id, apimsgid, climsgid, now)
+    if message is None:
+        code = E.UNKNOWN_API_MESSAGE_ID if apimsgid else E.UNKNOWN_CLIENT_MESSAGE_ID
+        return [_ERR_LINES[code]]
+    return message, found
+
+
+def _querymsg(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
+    found = _lookup_common(emu, call, now)
+    if isinstance(found, list):
+        return found
+    message = found[0]
+    return [f"ID: {message.apimsgid} Status: {message.status_at(now, emu.lifecycle):03d}"]
+
+
+def _delmsg(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
+    found = _lookup_common(emu, call, now)
+    if isinstance(found, list):
+        return found
+    message = found[0]
+    status = emu._cancel(message, now)
+    if call.params.get("climsgid") and not call.params.get("apimsgid") and message.group:
+        for other in message.group:  # a client id names the whole request
+            if other is not message:
+                emu._cancel(other, now)
+    return [f"ID: {message.apimsgid} Status: {status:03d}"]
+
+
+def _getmsgcharge(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
+    found = _lookup_common(emu, call, now)
+    if isinstance(found, list):
+        return found
+    message = found[0]
+    status = message.status_at(now, emu.lifecycle)
+    charge = format_number(emu._charge_of(message, status))
+    if emu.profile.charge_line == "apiMsgId":
+        return [f"apiMsgId: {message.apimsgid} charge: {charge} status: {status:03d}"]
+    return [f"ID: {message.apimsgid} Charge: {charge} Status: {status:03d}"]
+
+
+# -- sending -------------------------------------------------------------------------------
+
+
+def _limit(emu: GatewayEmulator, wire: Wire) -> int:
+    profile = emu.profile
+    if wire == "get":
+        return profile.max_recipients_get
+    if wire == "post":
+        return profile.max_recipients_post
+    return profile.max_recipients_soap
+
+
+def _sendmsg(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
+    found = _authenticate(emu, call, now)
+    if isinstance(found, ErrorCode):
+        return _request_error(emu, found, call)
+    if len(call.to) > _limit(emu, call.wire):
+        return [_ERR_LINES[E.INVALID_OR_MISSING_PARAMETERS]]
+    params = call.params
+    code = check_params(call.op, params, bool(call.to), emu.profile)
+    if code is not None:
+        return _request_error(emu, code, call)
+    content = content_of(params)
+    if isinstance(content, ErrorCode):
+        return _request_error(emu, content, call)
+    return _deliver(emu, call, found, params, content, now)
+
+
+def _push(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
+    """si_push / ind_push: one-part WAP messages; the text is what the handset shows."""
+    found = _authenticate(emu, call, now)
+    if isinstance(found, ErrorCode):
+        return _request_error(emu, found, call)
+    if len(call.to) > _limit(emu, call.wire):
+        return [_ERR_LINES[E.INVALID_OR_MISSING_PARAMETERS]]
+    params = call.params
+    code = check_params(call.op, params, bool(call.to), emu.profile)
+    if code is not None:
+        return _request_error(emu, code, call)
+    shown = params.get("si_text") or params.get("mms_subject") or ""
+    return _deliver(emu, call, found, params, Content(shown, 1), now)
+
+
+def _deliver(
+    emu: GatewayEmulator,
+    call: Call,
+    account: Account,
+    params: Mapping[str, str],
+    content: Content,
+    now: float,
+) -> list[str]:
+    """Checks shared by every sending command, then one result line per recipient."""
+    concat = params.get("concat")
+    if content.parts > (int(concat) if concat else 1):
+        return _request_error(emu, E.MAXIMUM_MESSAGE_PARTS_EXCEEDED, call)
+    sender = params.get("from", "")
+    if sender and not sender.isdigit() and account.senders is not None:
+        if sender not in account.senders:
+            return _request_error(emu, E.INVALID_SENDER_ID, call)
+    due, code = check_schedule(params, now)
+    if code is not None:
+        return _request_error(emu, code, call)
+    refusal = emu._throttle(call.op.name, len(call.to), now)
+    if refusal is not None:
+        return _request_error(emu, refusal, call)
+    return commit(emu, call, account, params, content, due, now)
+
+
+def _batch_for(emu: GatewayEmulator, call: Call, now: float) -> tuple[Account, Batch] | list[str]:
+    found = _authenticate(emu, call, now)
+    if isinstance(found, ErrorCode):
+        return _request_error(emu, found, call)
+    if len(call.to) > _limit(emu, call.wire):
+        return [_ERR_LINES[E.INVALID_OR_MISSING_PARAMETERS]]
+    code = check_params(call.op, call.params, bool(call.to), emu.profile)
+    if code is not None:
+        return _request_error(emu, code, call)
+    batch = emu._batch(found.api_id, call.params["batch_id"], now)
+    if batch is None:
+        return _request_error(emu, E.INVALID_BATCH_ID, call)
+    return found, batch
+
+
+def _startbatch(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
+    found = _authenticate(emu, call, now)
+    if isinstance(found, ErrorCode):
+        return [_ERR_LINES[found]]
+    params = call.params
+    code = check_params(call.op, params, False, emu.profile)
+    if code is not None:
+        return [_ERR_LINES[code]]
+    template = params["template"]
+    if params.get("unicode") == "1":
+        checked = content_of({"text": template, "unicode": "1"})
+        if isinstance(checked, ErrorCode):
+            return [_ERR_LINES[checked]]
+    sender = params.get("from", "")
+    if sender and not sender.isdigit() and found.senders is not None:
+        if sender not in found.senders:
+            return [_ERR_LINES[E.INVALID_SENDER_ID]]
+    _, code = check_schedule(params, now)
+    if code is not None:
+        return [_ERR_LINES[code]]
+    return [f"ID: {emu._open_batch(found, params, now)}"]
+
+
+def _senditem(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
+    found = _batch_for(emu, call, now)
+    if isinstance(found, list):
+        return found
+    account, batch = found
+    options = dict(batch.params)
+    template = options.pop("template")
+    if options.get("unicode") != "1":  # unicode batches cannot use field substitution
+        fields = call.params
+        template = _FIELD.sub(lambda m: fields.get(f"field{m.group(1)}", ""), template)
+    options["text"] = template
+    content = content_of(options)
+    if isinstance(content, ErrorCode):
+        return _request_error(emu, content, call)
+    return _deliver(emu, call, account, options, content, now)
+
+
+def _quicksend(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
+    found = _batch_for(emu, call, now)
+    if isinstance(found, list):
+        return found
+    account, batch = found
+    options = dict(batch.params)
+    options["text"] = options.pop("template")
+    content = content_of(options)
+    if isinstance(content, ErrorCode):
+        return _request_error(emu, content, call)
+    return _deliver(emu, call, account, options, content, now)
+
+
+def _endbatch(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
+    found = _batch_for(emu, call, now)
+    if isinstance(found, list):
+        return found
+    emu._batches.pop(call.params["batch_id"].lower(), None)
+    return ["OK"]
+
+
+_HANDLERS: Mapping[str, Callable[[GatewayEmulator, Call, float], list[str]]] = {
+    "auth": _auth,
+    "ping": _ping,
+    "sendmsg": _sendmsg,
+    "querymsg": _querymsg,
+    "delmsg": _delmsg,
+    "getbalance": _getbalance,
+    "routeCoverage": _route_coverage,
+    "si_push": _push,
+    "ind_push": _push,
+    "token_pay": _token_pay,
+    "startbatch": _startbatch,
+    "senditem": _senditem,
+    "quicksend": _quicksend,
+    "endbatch": _endbatch,
+    "getmsgcharge": _getmsgcharge,
+}

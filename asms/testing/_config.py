@@ -1,0 +1,268 @@
+"""Configuration of the emulator: accounts, protocol profiles, the message lifecycle, faults."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, get_args
+
+from .._codes import CALLBACK_TRIGGERS, CALLBACK_TRIGGERS_V238, ErrorCode, MessageStatus
+
+__all__ = [
+    "DEFAULT_FAULT_COMMANDS",
+    "FAULT_KINDS",
+    "Account",
+    "CallbackMethod",
+    "FaultKind",
+    "Faults",
+    "Lifecycle",
+    "Profile",
+]
+
+CallbackMethod = Literal["get", "post", "xml_get", "xml_post", "soap_get", "soap_post"]
+_CALLBACK_METHODS = frozenset(get_args(CallbackMethod))
+
+
+def _frozen(value: Iterable[str] | None) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return frozenset({value})
+    return frozenset(value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Account:
+    """An API connection of the emulated gateway.
+
+    ``credits`` is the opening balance (the live balance is ``GatewayEmulator.balance``).
+    ``allowed_ips`` switches on IP lockdown (``ERR: 007`` from any other address).
+    ``senders`` lists registered alphanumeric sender ids; when set, any other alphanumeric
+    ``from`` is refused with ``ERR: 123``. ``frozen`` refuses every call with ``ERR: 004``.
+    Status callbacks go to ``callback_url`` (only for messages that ask for them), inbound
+    messages to ``mo_callback_url``; ``callback_auth`` is the HTTP Basic (user, password).
+    """
+
+    api_id: int
+    user: str
+    password: str = field(repr=False)
+    credits: float = 1_000.0
+    allowed_ips: frozenset[str] | None = None
+    callback_url: str | None = None
+    callback_method: CallbackMethod = "post"
+    mo_callback_url: str | None = None
+    mo_callback_method: CallbackMethod = "post"
+    callback_auth: tuple[str, str] | None = field(default=None, repr=False)
+    senders: frozenset[str] | None = None
+    frozen: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.api_id, bool) or not isinstance(self.api_id, int) or self.api_id < 0:
+            raise ValueError("api_id must be a non-negative integer")
+        if not self.user or not self.password:
+            raise ValueError("user and password must not be empty")
+        if not math.isfinite(self.credits):
+            raise ValueError("credits must be a finite number")
+        for name in ("callback_method", "mo_callback_method"):
+            if getattr(self, name) not in _CALLBACK_METHODS:
+                raise ValueError(f"{name} must be one of {', '.join(sorted(_CALLBACK_METHODS))}")
+        object.__setattr__(self, "allowed_ips", _frozen(self.allowed_ips))
+        object.__setattr__(self, "senders", _frozen(self.senders))
+        if self.callback_auth is not None:
+            object.__setattr__(self, "callback_auth", tuple(self.callback_auth))
+
+    @classmethod
+    def parse(cls, spec: str, *, credits: float = 1_000.0) -> Account:
+        """``"API_ID:USER:PASSWORD"`` (the password may contain colons)."""
+        api_id, sep, rest = spec.partition(":")
+        user, sep2, password = rest.partition(":")
+        if not (sep and sep2 and api_id.isdigit() and user and password):
+            raise ValueError("expected API_ID:USER:PASSWORD")
+        return cls(api_id=int(api_id), user=user, password=password, credits=credits)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Profile:
+    """Which platform generation the emulator reproduces (PROTOCOL.md, research §11)."""
+
+    name: str = "default"
+    max_recipients_get: int = 300
+    max_recipients_post: int = 600
+    max_recipients_soap: int = 300
+    max_callback: int = 7
+    error_lines_with_to: bool = True
+    charge_line: Literal["ID", "apiMsgId"] = "ID"
+    max_concat: int = 3
+    #: allowed ``max_credits`` values (v2.3.8 routing profiles); others get ``ERR: 302``
+    max_credits_values: frozenset[float] | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_concat <= 35:
+            raise ValueError("max_concat must be from 1 to 35")
+
+    @property
+    def callback_triggers(self) -> Mapping[int, frozenset[MessageStatus]]:
+        return CALLBACK_TRIGGERS if self.max_callback > 3 else CALLBACK_TRIGGERS_V238
+
+    @classmethod
+    def named(cls, name: str) -> Profile:
+        """``"default"`` or ``"v2.3.8"``."""
+        try:
+            return _PROFILES[name]
+        except KeyError:
+            raise ValueError(f"unknown profile {name!r}: use 'default' or 'v2.3.8'") from None
+
+
+_PROFILES = {
+    "default": Profile(),
+    "v2.3.8": Profile(
+        name="v2.3.8",
+        max_recipients_get=100,
+        max_recipients_post=300,
+        max_recipients_soap=300,
+        max_callback=3,
+        error_lines_with_to=False,
+        charge_line="apiMsgId",
+        max_credits_values=frozenset({0.8, 1.0, 1.5, 2.0, 2.5, 3.0}),
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Lifecycle:
+    """How long an accepted message spends in each state, in seconds of the emulator clock.
+
+    An accepted message is ``002`` (queued) for ``queued`` seconds, then ``003`` (delivered to
+    gateway) for ``delivery`` seconds, then ``004`` (received). Deferred messages are ``011``
+    until due. A message whose ``validity`` is shorter than ``queued`` expires (``010``).
+    """
+
+    queued: float = 1.0
+    delivery: float = 4.0
+
+    def __post_init__(self) -> None:
+        if not (self.queued >= 0 and self.delivery >= 0):
+            raise ValueError("lifecycle durations must not be negative")
+
+
+FaultKind = Literal[
+    "latency",
+    "err901_before_commit",
+    "err901_after_commit",
+    "drop_before_commit",
+    "drop_after_commit",
+    "truncated_reply",
+    "slow_reply",
+    "connect_error",
+    "err130",
+    "rate_cap",
+    "querymsg_hidden",
+]
+FAULT_KINDS: frozenset[str] = frozenset(get_args(FaultKind))
+#: Kinds that decide the fate of one request (at most one applies); listed in draw order.
+OUTCOME_KINDS: tuple[str, ...] = (
+    "err901_before_commit",
+    "err901_after_commit",
+    "drop_before_commit",
+    "drop_after_commit",
+    "truncated_reply",
+    "slow_reply",
+    "connect_error",
+)
+DEFAULT_FAULT_COMMANDS: frozenset[str] = frozenset({"sendmsg", "quicksend", "senditem"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Faults:
+    """Seeded, deterministic fault injection for the sending commands.
+
+    The seven outcome probabilities (``err901_before_commit`` … ``connect_error``) are drawn
+    once per request of a command in ``commands`` (at most one applies; their sum is at most
+    1). ``script`` forces the outcome of the first requests in order (``None``: no fault),
+    before probabilities take over. ``latency`` seconds are added to the reply with
+    ``latency_probability``; a ``slow_reply`` waits ``slow_reply_seconds`` after commit.
+    ``err130_until`` refuses sends with ``ERR: 130`` while the clock is before it;
+    ``rate_cap`` (messages per second on the emulator clock, burst of one second) refuses
+    sends above it with ``ERR: <rate_cap_error>``; ``querymsg_visibility_delay`` hides
+    accepted messages from querymsg/getmsgcharge/delmsg for that many seconds.
+
+    Over a real socket "drops" and ``connect_error`` send the response head and close the
+    connection (an ASGI app cannot do less), and a truncated reply sends half the body;
+    :class:`EmulatorTransport` raises the matching httpx errors directly.
+    """
+
+    seed: int = 0
+    latency: float = 0.0
+    latency_probability: float = 1.0
+    err901_before_commit: float = 0.0
+    err901_after_commit: float = 0.0
+    drop_before_commit: float = 0.0
+    drop_after_commit: float = 0.0
+    truncated_reply: float = 0.0
+    slow_reply: float = 0.0
+    slow_reply_seconds: float = 30.0
+    connect_error: float = 0.0
+    err130_until: int | None = None
+    rate_cap: float | None = None
+    rate_cap_error: int = 901
+    querymsg_visibility_delay: float = 0.0
+    script: tuple[str | None, ...] = ()
+    commands: frozenset[str] = DEFAULT_FAULT_COMMANDS
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "commands", frozenset(self.commands))
+        object.__setattr__(self, "script", tuple(self.script))
+        total = 0.0
+        for name in (*OUTCOME_KINDS, "latency_probability"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be a probability from 0 to 1")
+            if name != "latency_probability":
+                total += value
+        if total > 1.0 + 1e-9:
+            raise ValueError("the outcome probabilities must add up to at most 1")
+        for name in ("latency", "slow_reply_seconds", "querymsg_visibility_delay"):
+            if not 0.0 <= getattr(self, name) < math.inf:
+                raise ValueError(f"{name} must be a non-negative number of seconds")
+        if self.rate_cap is not None and not self.rate_cap > 0:
+            raise ValueError("rate_cap must be positive")
+        if self.rate_cap_error not in ErrorCode._value2member_map_:
+            raise ValueError("rate_cap_error must be a gateway error code")
+        for kind in self.script:
+            if kind is not None and kind not in OUTCOME_KINDS:
+                raise ValueError(
+                    f"script entries must be None or one of {', '.join(OUTCOME_KINDS)}"
+                )
+
+    @property
+    def active(self) -> bool:
+        """True when any fault can happen."""
+        return bool(
+            self.latency
+            or self.script
+            or self.err130_until is not None
+            or self.rate_cap is not None
+            or self.querymsg_visibility_delay
+            or any(getattr(self, kind) for kind in OUTCOME_KINDS)
+        )
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> Faults:
+        """Build from JSON-like data (admin API, CLI); unknown keys are refused."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
+        values = dict(data)
+        if "commands" in values:
+            values["commands"] = frozenset(values["commands"])
+        if "script" in values:
+            values["script"] = tuple(values["script"])
+        return cls(**values)
+
+    def to_mapping(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["commands"] = sorted(self.commands)
+        data["script"] = list(self.script)
+        return data

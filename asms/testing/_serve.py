@@ -1,0 +1,107 @@
+"""Run the emulator over a real socket with uvicorn: in the foreground or in a thread."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ._app import InjectedDisconnect
+from ._emulator import GatewayEmulator
+
+__all__ = ["quiet_injected_faults", "running_emulator", "serve"]
+
+
+class _DropInjectedFaults(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, InjectedDisconnect)
+
+
+_FILTER = _DropInjectedFaults()
+
+
+def quiet_injected_faults() -> None:
+    """Keep uvicorn from logging a traceback for every connection the emulator drops on purpose."""
+    logger = logging.getLogger("uvicorn.error")
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)
+
+
+def _config(emulator: GatewayEmulator, log_level: str, **options: Any) -> Any:
+    import uvicorn
+
+    quiet_injected_faults()
+    return uvicorn.Config(
+        emulator.app,
+        log_level=log_level,
+        access_log=False,
+        http="httptools",
+        lifespan="on",
+        server_header=False,
+        proxy_headers=False,  # one middleware less per request; IP lockdown sees the peer
+        timeout_graceful_shutdown=1,
+        **options,
+    )
+
+
+def serve(
+    emulator: GatewayEmulator | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    log_level: str = "warning",
+) -> None:
+    """Serve ``emulator`` (a default one if None) until interrupted. Needs uvicorn."""
+    import uvicorn
+
+    emulator = emulator or GatewayEmulator(admin=True)
+    uvicorn.Server(_config(emulator, log_level, host=host, port=port)).run()
+
+
+@contextmanager
+def running_emulator(
+    emulator: GatewayEmulator | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    log_level: str = "warning",
+    startup_timeout: float = 10.0,
+) -> Iterator[str]:
+    """Serve ``emulator`` with uvicorn in a background thread; yield its base URL.
+
+    ``port=0`` picks a free port. The server stops when the block ends. The emulator's
+    Python methods stay usable from the test thread (its state is guarded by a lock); but
+    the callback sender runs on the server's event loop, so while callbacks are being
+    delivered move a :class:`FakeClock` through the admin API (``POST
+    /_emulator/clock/advance``, needs ``admin=True``), which runs on that loop.
+    """
+    import uvicorn
+
+    emulator = emulator or GatewayEmulator()
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose protocol says
+    # TCP, and without it every reply waits ~40 ms for a delayed ACK (Nagle).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound_port = sock.getsockname()[1]
+    server = uvicorn.Server(_config(emulator, log_level))
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="asms-emulator", daemon=True
+    )
+    thread.start()
+    try:
+        deadline = time.monotonic() + startup_timeout
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the emulator server did not start")
+            time.sleep(0.01)
+        yield f"http://{host}:{bound_port}"
+    finally:
+        server.should_exit = True
+        thread.join(startup_timeout)
+        sock.close()

@@ -1,0 +1,81 @@
+"""Small pieces of gateway state: sessions, batches, the fault dice."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+
+from ._config import OUTCOME_KINDS, Faults
+
+__all__ = ["Batch", "FaultInjector", "Session"]
+
+
+class Session:
+    """An open session: whose it is and when it was last used (15-minute sliding expiry)."""
+
+    __slots__ = ("api_id", "last_used")
+
+    def __init__(self, api_id: int, last_used: float) -> None:
+        self.api_id = api_id
+        self.last_used = last_used
+
+
+class Batch:
+    """A ``startbatch`` template and the sendmsg options that go with it."""
+
+    __slots__ = ("api_id", "created", "params")
+
+    def __init__(self, api_id: int, created: float, params: Mapping[str, str]) -> None:
+        self.api_id = api_id
+        self.created = created
+        self.params = dict(params)
+
+
+class FaultInjector:
+    """Draws the fault of each request from a seeded generator, so runs repeat exactly.
+
+    Two numbers are drawn per request whatever the outcome (one for the outcome, one for
+    latency), so enabling one fault does not shift the draws of the others.
+    """
+
+    __slots__ = ("_bucket_at", "_faults", "_rng", "_script", "_tokens")
+
+    def __init__(self, faults: Faults, now: float) -> None:
+        self._faults = faults
+        self._rng = random.Random(faults.seed)
+        self._script = list(reversed(faults.script))
+        self._tokens = faults.rate_cap or 0.0
+        self._bucket_at = now
+
+    def draw(self) -> tuple[str | None, float]:
+        """The outcome kind (or None) and the latency of the next request."""
+        faults = self._faults
+        rng = self._rng
+        u = rng.random()
+        v = rng.random()
+        kind: str | None = None
+        if self._script:
+            kind = self._script.pop()
+        else:
+            for name in OUTCOME_KINDS:
+                p = getattr(faults, name)
+                if u < p:
+                    kind = name
+                    break
+                u -= p
+        latency = faults.latency if faults.latency and v < faults.latency_probability else 0.0
+        return kind, latency
+
+    def take(self, messages: int, now: float) -> bool:
+        """Token bucket of ``rate_cap`` messages per second with one second of burst."""
+        rate = self._faults.rate_cap
+        if rate is None:
+            return True
+        elapsed = now - self._bucket_at
+        if elapsed > 0:
+            self._tokens = min(rate, self._tokens + elapsed * rate)
+            self._bucket_at = now
+        if messages > self._tokens:
+            return False
+        self._tokens -= messages
+        return True
