@@ -179,8 +179,8 @@ _FROM = Param(
     pattern=r"[0-9]{1,16}|[A-Za-z0-9 .\-_&]{1,11}",
     rule="must be 1-16 digits or up to 11 alphanumeric characters",
 )
-_TEXT = Param("text", max_length=35 * 160 * 4, rule="must not be empty")
-_CONCAT = Param("concat", "int", minimum=1, maximum=35, rule="must be an integer from 1 to 3")
+_TEXT = Param("text", max_length=35 * 160 * 4, rule=f"must be at most {35 * 160 * 4} characters")
+_CONCAT = Param("concat", "int", minimum=1, maximum=35, rule="must be an integer from 1 to 35")
 _CALLBACK = Param(
     "callback",
     "int",
