@@ -1,0 +1,290 @@
+"""One request of a bulk run: rate tokens, journal before and after, the send, its outcome."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, Final, Protocol, runtime_checkable
+
+import anyio
+
+from ._batching import Chunk, Item
+from ._codes import ErrorCategory, ErrorCode, MessageStatus
+from ._exceptions import (
+    ASMSError,
+    GatewayError,
+    MessageLookupError,
+    ThrottledError,
+    TransportError,
+    ValidationError,
+)
+from ._journal import Journal, journal_rows, result_rows
+from ._models import Message, SendResult, StatusInfo, new_climsgid
+from ._ratelimit import Clock, RateLimiter
+from ._report import BulkResult, DeliveryState, Tally, make_result
+from ._retry import NOT_SENT, OUTCOME_UNKNOWN
+
+__all__ = ["BatchSender", "Requester", "default_concurrency", "request_limit"]
+
+DEFAULT_REQUEST_LIMIT: Final = 600
+MIN_CONCURRENCY: Final = 8
+MAX_CONCURRENCY: Final = 64
+ROUND_TRIP: Final = 0.25  # seconds of gateway latency the default concurrency absorbs
+
+DEFAULT_THROTTLE_PAUSE: Final = 60.0  # ERR 130 without a timestamp
+MAX_THROTTLED: Final = 10  # ERR 130 answers for one request before it counts as rejected
+_ERR_130: Final = ErrorCode.MAXIMUM_MT_LIMIT_EXCEEDED_UNTIL
+
+Outcome = tuple[list[BulkResult], list[Item]]  # final results, items to send again
+
+
+@runtime_checkable
+class BatchSender(Protocol):
+    """What :func:`send_bulk` needs from a client (``AsyncClient`` provides it).
+
+    ``send_batch`` sends messages that share text and options as ONE gateway request, using
+    the ``climsgid`` they all carry as the request's; it returns one result per message, in
+    order (a per-recipient ``ERR`` as data; ``error_code`` ``OUTCOME_UNKNOWN``/``NOT_SENT``
+    when it gave up). It may raise :class:`GatewayError` for a refusal of the whole request
+    and :class:`TransportError`/:class:`ProtocolError` when it gave up.
+
+    Looked up when present: ``max_recipients`` (or ``request_limit``), the recipients one
+    request may carry (default 600); ``query(climsgid=…)`` (``querymsg``, raising
+    :class:`MessageLookupError` 104 for an unknown id) or ``query_climsgid(climsgid)``
+    (``None`` for an unknown id), which a journaled run needs to settle interrupted requests.
+    """
+
+    async def send_batch(self, messages: Sequence[Message], /) -> Sequence[SendResult]: ...
+
+
+def request_limit(sender: BatchSender) -> int:
+    """Recipients one request of ``sender`` may carry."""
+    found = getattr(sender, "max_recipients", None) or getattr(sender, "request_limit", None)
+    return int(found or DEFAULT_REQUEST_LIMIT)
+
+
+def default_concurrency(rate: float | None) -> int:
+    """Requests in flight needed to keep ``rate`` single-recipient sends per second going.
+
+    The limiter never lets a late request catch up (beyond ``burst``): a slot nobody was
+    ready to use is lost. So enough workers must be waiting for slots while others wait
+    for replies: rate × round trip, within sane bounds.
+    """
+    if rate is None or math.isinf(rate):
+        return MAX_CONCURRENCY
+    return max(MIN_CONCURRENCY, min(MAX_CONCURRENCY, math.ceil(rate * ROUND_TRIP)))
+
+
+class Requester:
+    """Sends chunks for a run. ``stop`` is the run's: called on a refusal of the account.
+
+    The exchange itself (journal "inflight", the request, journal outcome) is shielded from
+    outside cancellation, so a cancelled run still learns and records what it sent; only
+    :meth:`cancel_requests` (the run's drain timeout) interrupts it.
+    """
+
+    def __init__(
+        self,
+        sender: BatchSender,
+        *,
+        limiter: RateLimiter,
+        journal: Journal | None,
+        clock: Clock,
+        tally: Tally,
+        stop: Callable[[str], None],
+    ) -> None:
+        self._sender = sender
+        self._limiter = limiter
+        self.journal = journal
+        self._clock = clock
+        self._tally = tally
+        self._stop = stop
+        self._stopping = False
+        self.stop_reason = "not sent: the run was stopped"
+        self._waiting: set[anyio.CancelScope] = set()
+        self._exchanges: set[anyio.CancelScope] = set()
+
+    async def lookup(self, climsgid: str) -> StatusInfo | None:
+        """A request's status by its climsgid; None when the gateway does not know it."""
+        sender: Any = self._sender
+        if hasattr(sender, "query_climsgid"):
+            found: StatusInfo | None = await sender.query_climsgid(climsgid)
+            return found
+        if not hasattr(sender, "query"):
+            raise MessageLookupError(0, "this sender cannot look requests up")
+        try:
+            status: StatusInfo = await sender.query(climsgid=climsgid)
+        except MessageLookupError as exc:
+            if exc.code == ErrorCode.UNKNOWN_CLIENT_MESSAGE_ID:
+                return None
+            raise
+        if status.status == MessageStatus.MESSAGE_UNKNOWN:
+            # "Message unknown" may also mean "reporting is delayed": not proof of absence.
+            raise MessageLookupError(ErrorCode.UNKNOWN_CLIENT_MESSAGE_ID, "status 001")
+        return status
+
+    def stopping(self, reason: str | None = None) -> None:
+        """No new request from now on; requests waiting for their rate slot give up."""
+        if reason is not None and not self._stopping:
+            self.stop_reason = reason
+        self._stopping = True
+        for scope in list(self._waiting):
+            scope.cancel()
+
+    def cancel_requests(self) -> None:
+        """Interrupt the requests in flight (their outcome becomes unknown)."""
+        for scope in list(self._exchanges):
+            scope.cancel()
+
+    async def process(self, chunk: Chunk) -> list[BulkResult]:
+        """Send a chunk until every message has a final result."""
+        done: list[BulkResult] = []
+        items = chunk.items
+        while items:
+            if self._stopping:
+                return done + self.unsent(items)
+            if not self._limiter.try_acquire(len(items)):
+                with anyio.CancelScope() as waiting:
+                    self._waiting.add(waiting)
+                    try:
+                        await self._limiter.acquire(len(items))
+                    finally:
+                        self._waiting.discard(waiting)
+                if waiting.cancelled_caught:
+                    return done + self.unsent(items)
+            outcome = await self._attempt(chunk, items)
+            if outcome is None:
+                # One bad message must not sink its whole group: try them one by one.
+                for item in items:
+                    done.extend(await self.process(Chunk([item])))
+                return done
+            results, items = outcome
+            done.extend(results)
+        return done
+
+    async def _attempt(self, chunk: Chunk, items: list[Item]) -> Outcome | None:
+        given = items[0].message.climsgid
+        climsgid = given if given is not None else new_climsgid()
+        messages = [
+            it.message if it.message.climsgid == climsgid else it.message.with_climsgid(climsgid)
+            for it in items
+        ]
+        outcome: Outcome | None = None
+        with anyio.CancelScope(shield=True) as scope:
+            self._exchanges.add(scope)
+            try:
+                outcome = await self._exchange(chunk, items, climsgid, messages)
+            finally:
+                self._exchanges.discard(scope)
+        if scope.cancelled_caught:
+            # Interrupted by the drain timeout: the journal keeps it "inflight" if it was.
+            if chunk.sent:
+                return self.unknown(items, climsgid, "outcome unknown: cancelled in flight"), []
+            return self.unsent(items), []
+        return outcome
+
+    async def _exchange(
+        self, chunk: Chunk, items: list[Item], climsgid: str, messages: list[Message]
+    ) -> Outcome | None:
+        journal = self.journal
+        if journal is not None:
+            # Committed before the request leaves: a crash from here on is reconciled.
+            await journal.write(journal_rows(items, "inflight", climsgid, self._clock))
+        chunk.sent, chunk.climsgid = True, climsgid
+        tally = self._tally
+        tally.requests += 1
+        tally.recipients += len(items)
+        tally.in_flight += 1
+        started = self._clock.current_time()
+        answer: Sequence[SendResult] = ()
+        failure: ASMSError | None = None
+        try:
+            answer = await self._sender.send_batch(messages)
+        except ASMSError as exc:
+            failure = exc
+        finally:
+            tally.in_flight -= 1
+            tally.latency.add(self._clock.current_time() - started)
+        if failure is None:
+            results, retry = self._answered(chunk, items, climsgid, answer)
+        elif isinstance(failure, ValidationError) and len(items) > 1:
+            chunk.sent = False
+            return None
+        else:
+            results, retry = self._refused(chunk, items, climsgid, failure)
+        if journal is not None and results:
+            await journal.write(result_rows(results, items, climsgid, self._clock))
+        if retry:
+            chunk.sent = False  # the rest was refused (ERR 130): nothing of it went out
+        return results, retry
+
+    def _refused(self, chunk: Chunk, items: list[Item], climsgid: str, exc: ASMSError) -> Outcome:
+        """Results for a request the sender raised on."""
+        if isinstance(exc, ThrottledError) and chunk.throttled < MAX_THROTTLED:
+            chunk.throttled += 1
+            chunk.sent = False  # refused: nothing went out
+            self._pause(exc)
+            return [], items
+        if isinstance(exc, GatewayError):
+            chunk.sent = False
+            self._check_account(exc.code)
+            return [make_result(it, climsgid, None, exc.code, exc.description) for it in items], []
+        if isinstance(exc, ValidationError):
+            chunk.sent = False
+            return self.unsent(items, f"not sent: refused locally ({exc})"), []
+        if isinstance(exc, TransportError) and exc.sent is False:
+            chunk.sent = False
+            return self.unsent(items, f"not sent: {type(exc).__name__} (it never left)"), []
+        # Transport or protocol failure of unknown outcome that the sender gave up on.
+        return self.unknown(items, climsgid, f"outcome unknown: {type(exc).__name__}"), []
+
+    def _answered(
+        self, chunk: Chunk, items: list[Item], climsgid: str, answer: Sequence[SendResult]
+    ) -> Outcome:
+        results: list[BulkResult] = []
+        retry: list[Item] = []
+        throttled: SendResult | None = None
+        for position, item in enumerate(items):
+            got = answer[position] if position < len(answer) else None
+            if got is None:
+                results.extend(self.unknown([item], climsgid, "outcome unknown: no answer"))
+            elif got.error_code == _ERR_130 and chunk.throttled < MAX_THROTTLED:
+                throttled = got
+                retry.append(item)
+            else:
+                result = make_result(
+                    item, climsgid, got.apimsgid, got.error_code, got.error_description, got.parts
+                )
+                results.append(result)
+                if result.state is DeliveryState.REJECTED and got.error_code is not None:
+                    self._check_account(got.error_code)
+        if throttled is not None:
+            chunk.throttled += 1
+            self._pause(ThrottledError(_ERR_130, throttled.error_description or ""))
+        return results, retry
+
+    def _pause(self, exc: ThrottledError) -> None:
+        """ERR 130: no request from the whole pool until the time the gateway named."""
+        if exc.until is not None:
+            delay = exc.until.timestamp() - self._clock.wall_time()
+        else:
+            delay = DEFAULT_THROTTLE_PAUSE
+        self._limiter.pause_for(delay)
+
+    def _check_account(self, code: ErrorCode | int) -> None:
+        # A refusal of the account, not of the message: stop rather than burn through the
+        # rest of the input collecting the same answer.
+        known = ErrorCode.coerce(code)
+        if isinstance(known, ErrorCode) and (
+            known.category is ErrorCategory.AUTHENTICATION or known == ErrorCode.NO_CREDIT_LEFT
+        ):
+            self._stop(f"not sent: the gateway refused the account (ERR {known:03d})")
+
+    def unsent(self, items: Sequence[Item], reason: str | None = None) -> list[BulkResult]:
+        why = reason or self.stop_reason
+        return [make_result(it, None, None, NOT_SENT, why) for it in items]
+
+    def unknown(
+        self, items: Sequence[Item], climsgid: str | None, reason: str = "outcome unknown"
+    ) -> list[BulkResult]:
+        return [make_result(it, climsgid, None, OUTCOME_UNKNOWN, reason) for it in items]
