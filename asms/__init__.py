@@ -4,6 +4,7 @@ Everything public is importable from here; the modules behind it are private.
 """
 
 from ._batch import Batch
+from ._bulk import BatchSender, BulkRun
 from ._client import AsyncClient
 from ._codes import ErrorCategory, ErrorCode, Feature, MessageStatus
 from ._config import Credentials, RetryPolicy
@@ -36,6 +37,7 @@ from ._exceptions import (
     ValidationError,
     WriteTimeout,
 )
+from ._journal import Journal, JournalMismatchError
 from ._models import (
     Balance,
     Charge,
@@ -46,9 +48,12 @@ from ._models import (
     StatusInfo,
 )
 from ._numbers import InvalidNumberError, normalize_many, normalize_msisdn
+from ._ratelimit import RateLimiter, RateLimiterStatistics, SystemClock, VirtualClock
+from ._report import BulkReport, BulkResult, BulkStatistics, DeliveryState
 from ._retry import NOT_SENT, OUTCOME_UNKNOWN, ClientStatistics
 from ._transport import AsyncTransport, make_transport
 from ._version import __version__
+from .callbacks import CallbackReceiver, InboundMessage, StatusReport
 
 __all__ = [
     "__version__",
@@ -59,6 +64,12 @@ __all__ = [
     "Balance",
     "Batch",
     "BatchError",
+    "BatchSender",
+    "BulkReport",
+    "BulkResult",
+    "BulkRun",
+    "BulkStatistics",
+    "CallbackReceiver",
     "Charge",
     "ClientClosedError",
     "ClientStatistics",
@@ -70,14 +81,18 @@ __all__ = [
     "Coverage",
     "Credentials",
     "CreditError",
+    "DeliveryState",
     "DestinationError",
     "ErrorCategory",
     "ErrorCode",
     "Feature",
     "GatewayError",
     "HTTPStatusError",
+    "InboundMessage",
     "InternalGatewayError",
     "InvalidNumberError",
+    "Journal",
+    "JournalMismatchError",
     "make_transport",
     "Message",
     "MessageLookupError",
@@ -90,6 +105,8 @@ __all__ = [
     "PartCount",
     "PoolTimeout",
     "ProtocolError",
+    "RateLimiter",
+    "RateLimiterStatistics",
     "ReadTimeout",
     "ReplyParseError",
     "RequestTimeout",
@@ -100,10 +117,13 @@ __all__ = [
     "SOAPFault",
     "split_parts",
     "StatusInfo",
+    "StatusReport",
+    "SystemClock",
     "ThrottledError",
     "TLSError",
     "TransportError",
     "ValidationError",
+    "VirtualClock",
     "WriteTimeout",
 ]
 

@@ -79,7 +79,7 @@ def send_bulk(
     * ``group_size``: recipients per request at most (default: the sender's limit; 1 turns
       grouping off).
     * ``progress``: called with a :class:`BulkStatistics` after each request.
-    * ``clock``: the clock the rate is kept on (a ``FakeClock`` in tests).
+    * ``clock``: the clock the rate is kept on (a ``VirtualClock`` in tests).
     * ``drain_timeout``: how long a stopped run waits for the requests in flight.
     * ``linger``: how long a partial group waits for more messages from a slow async input.
     * ``reconcile_grace``: how long after an interrupted request a resumed run waits before

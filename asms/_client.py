@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
+import os
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import Any, Final, Literal, Self, TypeVar
@@ -14,6 +15,8 @@ import anyio
 import anyio.abc
 
 from ._batch import Batch
+from ._bulk import BulkRun
+from ._bulk import send_bulk as _send_bulk
 from ._codes import ErrorCode
 from ._compat import httpx
 from ._config import (
@@ -39,6 +42,7 @@ from ._exceptions import (
     TransportError,
     ValidationError,
 )
+from ._journal import Journal
 from ._logging import configure_from_env, install_redaction, logger, register_secret
 from ._models import (
     DEFAULT_OPTIONS,
@@ -52,6 +56,7 @@ from ._models import (
     new_climsgid,
 )
 from ._optable import OPERATIONS, Operation
+from ._ratelimit import Clock as RateClock
 from ._replies import (
     StatusReply,
     expect_charge,
@@ -61,6 +66,7 @@ from ._replies import (
     expect_session,
     expect_status,
 )
+from ._report import BulkStatistics
 from ._retry import (
     NOT_SENT,
     OUTCOME_UNKNOWN,
@@ -659,6 +665,52 @@ class AsyncClient:
         if climsgid is not None:
             check_climsgid(climsgid)
         return await self._send_split(op, params, recipients, climsgid, 1)
+
+    # -- bulk sending -------------------------------------------------------------------------
+
+    def send_bulk(
+        self,
+        messages: Iterable[Message] | AsyncIterable[Message],
+        *,
+        rate: float | None = 100.0,
+        burst: int = 1,
+        concurrency: int | None = None,
+        journal: str | os.PathLike[str] | Journal | None = None,
+        group_size: int | None = None,
+        progress: Callable[[BulkStatistics], object] | None = None,
+        clock: RateClock | None = None,
+        drain_timeout: float = 10.0,
+        linger: float = 0.05,
+        reconcile_grace: float = 5.0,
+    ) -> BulkRun:
+        """Send a campaign at ``rate`` recipients per second; one result per input message.
+
+        Usage::
+
+            async with client.send_bulk(messages, rate=100, journal="campaign.db") as run:
+                async for result in run:
+                    ...
+            print(run.report())
+
+        Consecutive messages with the same text and options share one request. With a
+        ``journal``, rerunning the same input resumes: accepted messages are skipped and
+        interrupted requests are looked up by ``climsgid`` before anything is resent.
+        """
+        self._ensure_open()
+        return _send_bulk(
+            self,
+            messages,
+            rate=rate,
+            burst=burst,
+            concurrency=concurrency,
+            journal=journal,
+            group_size=group_size,
+            progress=progress,
+            clock=clock,
+            drain_timeout=drain_timeout,
+            linger=linger,
+            reconcile_grace=reconcile_grace,
+        )
 
     # -- the batch (template) API -------------------------------------------------------------
 

@@ -7,7 +7,7 @@ is what keeps the achieved rate from drifting below the target. ``burst`` tokens
 once after an idle period, never more; the first call does not get a start-up burst either
 (unlike a token bucket that starts full).
 
-Clocks are injectable: :class:`SystemClock` is anyio's monotonic clock, :class:`FakeClock`
+Clocks are injectable: :class:`SystemClock` is anyio's monotonic clock, :class:`VirtualClock`
 is virtual time for tests (it jumps forward when every other task is blocked, so a 100 s
 campaign runs in well under a second and every sleeper wakes in deadline order).
 """
@@ -26,7 +26,7 @@ import anyio.lowlevel
 
 __all__ = [
     "Clock",
-    "FakeClock",
+    "VirtualClock",
     "RateLimiter",
     "RateLimiterStatistics",
     "SystemClock",
@@ -80,7 +80,7 @@ class _Sleeper:
         return (self.deadline, self.seq) < (other.deadline, other.seq)
 
 
-class FakeClock:
+class VirtualClock:
     """Virtual time for tests: sleeping costs no real time.
 
     Time advances only while every other task of the event loop is blocked, and then only to
@@ -169,7 +169,7 @@ class FakeClock:
             self._sleepers[0].event.set()
 
     def __repr__(self) -> str:
-        return f"FakeClock(now={self._now!r}, sleepers={len(self._sleepers)})"
+        return f"VirtualClock(now={self._now!r}, sleepers={len(self._sleepers)})"
 
 
 async def _wait_others_blocked() -> None:

@@ -30,8 +30,9 @@ async def run(url: str, seconds: float, rate: float) -> dict[str, float]:
     messages = (asms.Message(str(27820000000 + i), f"Hello #{i}") for i in range(n))
     async with asms.AsyncClient(API["api_id"], API["user"], API["password"], base_url=url) as c:
         failed = 0
-        async for result in c.send_bulk(messages, rate=rate):
-            failed += not result.ok
+        async with c.send_bulk(messages, rate=rate) as run:
+            async for result in run:
+                failed += not result.ok
     async with httpx.AsyncClient(base_url=url) as admin:
         got = (await admin.get("/_emulator/messages", params={"limit": n + 10})).json()
     times = [m["time"] for m in got["messages"]]

@@ -20,7 +20,7 @@ from asms._exceptions import (
     ValidationError,
 )
 from asms._models import Message, SendOptions, SendResult
-from asms._ratelimit import FakeClock
+from asms._ratelimit import VirtualClock
 from asms._report import BulkResult, BulkStatistics, DeliveryState
 from asms._retry import NOT_SENT, OUTCOME_UNKNOWN
 
@@ -50,7 +50,7 @@ def test_fake_sender_is_a_batch_sender() -> None:
 
 
 async def test_10000_messages_at_100_per_second_take_100_seconds() -> None:
-    clock = FakeClock()
+    clock = VirtualClock()
     sender = FakeSender(clock=clock)
     run = send_bulk(sender, iter(personalised(10_000)), rate=100.0, clock=clock)
     results = await collect(run)
@@ -70,7 +70,7 @@ async def test_10000_messages_at_100_per_second_take_100_seconds() -> None:
 
 
 async def test_rate_counts_recipients_not_requests() -> None:
-    clock = FakeClock()
+    clock = VirtualClock()
     sender = FakeSender(clock=clock)
     run = send_bulk(sender, same_text(1_000), rate=100.0, group_size=100, clock=clock)
     results = await collect(run)
@@ -81,7 +81,7 @@ async def test_rate_counts_recipients_not_requests() -> None:
 
 
 async def test_burst_lets_that_many_go_at_start() -> None:
-    clock = FakeClock()
+    clock = VirtualClock()
     sender = FakeSender(clock=clock)
     await collect(send_bulk(sender, personalised(20), rate=10.0, burst=5, clock=clock))
     times = [c.time for c in sender.calls]
@@ -284,7 +284,7 @@ async def test_progress_hook_and_statistics() -> None:
 
 
 async def test_err_130_pauses_the_whole_pool_until_its_time() -> None:
-    clock = FakeClock(wall_start=1_000_000.0)
+    clock = VirtualClock(wall_start=1_000_000.0)
     throttled = False
 
     async def hook(sender: FakeSender, messages: Sequence[Message]) -> None:
@@ -309,7 +309,7 @@ async def test_err_130_pauses_the_whole_pool_until_its_time() -> None:
 
 
 async def test_err_130_per_recipient_resends_only_those() -> None:
-    clock = FakeClock(wall_start=1_000_000.0)
+    clock = VirtualClock(wall_start=1_000_000.0)
 
     async def hook(sender: FakeSender, messages: Sequence[Message]) -> list[SendResult] | None:
         if len(sender.calls) == 1:
@@ -434,7 +434,7 @@ async def test_an_unexpected_sender_error_stops_and_is_raised() -> None:
 
 
 async def test_stop_yields_the_rest_as_not_sent() -> None:
-    clock = FakeClock()
+    clock = VirtualClock()
     sender = FakeSender(clock=clock)
     run = send_bulk(sender, iter(personalised(10_000)), rate=100.0, clock=clock)
     results: list[BulkResult] = []

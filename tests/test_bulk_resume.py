@@ -14,7 +14,7 @@ from asms._bulk import BulkRun, send_bulk
 from asms._exceptions import ConnectError
 from asms._journal import Journal, JournalMismatchError
 from asms._models import Message, SendResult
-from asms._ratelimit import FakeClock
+from asms._ratelimit import VirtualClock
 from asms._report import BulkResult, DeliveryState
 
 pytestmark = pytest.mark.anyio
@@ -204,7 +204,7 @@ async def test_reconciliation_waits_the_grace_period(tmp_path: Path) -> None:
     async with Journal(journal) as j:
         (pending,) = await j.unresolved()
     # The fake wall clock starts where the interrupted request was written.
-    clock = FakeClock(wall_start=pending.updated)
+    clock = VirtualClock(wall_start=pending.updated)
     asked_at: list[float] = []
 
     class Timed(FakeSender):

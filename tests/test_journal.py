@@ -18,7 +18,7 @@ from asms._journal import (
     stored_result,
 )
 from asms._models import Message, SendOptions
-from asms._ratelimit import FakeClock
+from asms._ratelimit import VirtualClock
 from asms._report import DeliveryState, make_result
 from asms._retry import NOT_SENT, OUTCOME_UNKNOWN
 
@@ -86,7 +86,7 @@ async def test_closed_journal_refuses_work(tmp_path: Path) -> None:
 
 
 async def test_write_then_read_rows(tmp_path: Path) -> None:
-    clock = FakeClock(wall_start=1_000.0)
+    clock = VirtualClock(wall_start=1_000.0)
     batch = items(5)
     async with Journal(tmp_path / "j.db") as journal:
         await journal.write(journal_rows(batch, "inflight", "req1", clock))
@@ -124,7 +124,7 @@ async def test_write_then_read_rows(tmp_path: Path) -> None:
 
 
 async def test_unresolved_and_resolve(tmp_path: Path) -> None:
-    clock = FakeClock(wall_start=1_000.0)
+    clock = VirtualClock(wall_start=1_000.0)
     batch = items(6)
     async with Journal(tmp_path / "j.db") as journal:
         await journal.write(journal_rows(batch[:3], "inflight", "reqA", clock))
@@ -146,7 +146,7 @@ async def test_unresolved_and_resolve(tmp_path: Path) -> None:
 
 
 async def test_concurrent_writes_are_grouped_and_all_committed(tmp_path: Path) -> None:
-    clock = FakeClock()
+    clock = VirtualClock()
     batch = items(400)
     path = tmp_path / "j.db"
     async with Journal(path) as journal:
@@ -161,7 +161,7 @@ async def test_concurrent_writes_are_grouped_and_all_committed(tmp_path: Path) -
 
 
 async def test_survives_reopening(tmp_path: Path) -> None:
-    clock = FakeClock()
+    clock = VirtualClock()
     path = tmp_path / "j.db"
     async with Journal(path) as journal:
         await journal.write(journal_rows(items(3), "inflight", "r", clock))
@@ -170,7 +170,7 @@ async def test_survives_reopening(tmp_path: Path) -> None:
 
 
 async def test_stored_results_on_resume(tmp_path: Path) -> None:
-    clock = FakeClock()
+    clock = VirtualClock()
     batch = items(7)
     async with Journal(tmp_path / "j.db") as journal:
         results = [

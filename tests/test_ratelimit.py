@@ -8,7 +8,7 @@ import math
 import anyio
 import pytest
 
-from asms._ratelimit import Clock, FakeClock, RateLimiter, SystemClock
+from asms._ratelimit import Clock, VirtualClock, RateLimiter, SystemClock
 
 pytestmark = pytest.mark.anyio
 
@@ -20,11 +20,11 @@ def max_in_window(times: list[float], width: float) -> int:
     return max(bisect.bisect_right(ordered, t + width + eps) - i for i, t in enumerate(ordered))
 
 
-# -- FakeClock -------------------------------------------------------------------------------
+# -- VirtualClock -------------------------------------------------------------------------------
 
 
 async def test_fake_clock_jumps_to_deadline() -> None:
-    clock = FakeClock(start=5.0)
+    clock = VirtualClock(start=5.0)
     await clock.sleep_until(12.5)
     assert clock.current_time() == 12.5
     await clock.sleep_until(3.0)  # in the past: returns at once
@@ -32,7 +32,7 @@ async def test_fake_clock_jumps_to_deadline() -> None:
 
 
 async def test_fake_clock_wakes_sleepers_in_deadline_order() -> None:
-    clock = FakeClock()
+    clock = VirtualClock()
     woke: list[tuple[str, float]] = []
 
     async def sleeper(name: str, deadline: float) -> None:
@@ -47,7 +47,7 @@ async def test_fake_clock_wakes_sleepers_in_deadline_order() -> None:
 
 
 async def test_fake_clock_waits_for_runnable_tasks_before_advancing() -> None:
-    clock = FakeClock()
+    clock = VirtualClock()
     seen: list[float] = []
 
     async def busy() -> None:
@@ -64,7 +64,7 @@ async def test_fake_clock_waits_for_runnable_tasks_before_advancing() -> None:
 
 
 async def test_fake_clock_survives_a_cancelled_driver() -> None:
-    clock = FakeClock()
+    clock = VirtualClock()
     order: list[str] = []
     scope = anyio.CancelScope()
 
@@ -90,7 +90,7 @@ async def test_fake_clock_survives_a_cancelled_driver() -> None:
 
 
 async def test_fake_clock_manual_advance() -> None:
-    clock = FakeClock(wall_start=1_000.0)
+    clock = VirtualClock(wall_start=1_000.0)
     assert clock.wall_time() == 1_000.0
     clock.advance(2.5)
     assert clock.current_time() == 2.5
@@ -100,7 +100,7 @@ async def test_fake_clock_manual_advance() -> None:
 
 
 def test_clocks_satisfy_the_protocol() -> None:
-    assert isinstance(FakeClock(), Clock)
+    assert isinstance(VirtualClock(), Clock)
     assert isinstance(SystemClock(), Clock)
 
 
@@ -116,21 +116,21 @@ async def test_system_clock_follows_anyio() -> None:
 
 
 async def test_schedule_has_no_start_up_burst() -> None:
-    clock = FakeClock()
+    clock = VirtualClock()
     limiter = RateLimiter(10.0, clock=clock)
     times = [await limiter.acquire() for _ in range(5)]
     assert times == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
 
 
 async def test_burst_allows_that_many_at_once_then_the_rate() -> None:
-    clock = FakeClock()
+    clock = VirtualClock()
     limiter = RateLimiter(10.0, burst=3, clock=clock)
     times = [await limiter.acquire() for _ in range(6)]
     assert times == pytest.approx([0.0, 0.0, 0.0, 0.1, 0.2, 0.3])
 
 
 async def test_idle_time_refills_only_up_to_the_burst() -> None:
-    clock = FakeClock()
+    clock = VirtualClock()
     limiter = RateLimiter(10.0, burst=2, clock=clock)
     await limiter.acquire()
     await clock.sleep_until(100.0)
@@ -139,7 +139,7 @@ async def test_idle_time_refills_only_up_to_the_burst() -> None:
 
 
 async def test_multi_token_request_waits_for_its_last_token() -> None:
-    clock = FakeClock()
+    clock = VirtualClock()
     limiter = RateLimiter(100.0, clock=clock)
     first = await limiter.acquire(600)  # 600 recipients: the 600th slot is at 5.99 s
     second = await limiter.acquire(1)
@@ -149,7 +149,7 @@ async def test_multi_token_request_waits_for_its_last_token() -> None:
 
 
 async def test_no_drift_when_the_caller_is_slow_but_keeps_up() -> None:
-    clock = FakeClock()
+    clock = VirtualClock()
     limiter = RateLimiter(100.0, clock=clock)
     times = []
     for _ in range(1000):
@@ -159,7 +159,7 @@ async def test_no_drift_when_the_caller_is_slow_but_keeps_up() -> None:
 
 
 async def test_concurrent_callers_get_disjoint_slots() -> None:
-    clock = FakeClock()
+    clock = VirtualClock()
     limiter = RateLimiter(100.0, clock=clock)
     granted: list[float] = []
 
@@ -179,7 +179,7 @@ async def test_concurrent_callers_get_disjoint_slots() -> None:
 
 
 async def test_pause_until_holds_every_caller() -> None:
-    clock = FakeClock()
+    clock = VirtualClock()
     limiter = RateLimiter(10.0, clock=clock)
     granted: list[float] = []
 
@@ -198,7 +198,7 @@ async def test_pause_until_holds_every_caller() -> None:
 
 
 async def test_pause_arriving_while_waiting_moves_the_slot() -> None:
-    clock = FakeClock()
+    clock = VirtualClock()
     limiter = RateLimiter(1.0, clock=clock)
     await limiter.acquire()
     results: list[float] = []
@@ -215,7 +215,7 @@ async def test_pause_arriving_while_waiting_moves_the_slot() -> None:
 
 
 async def test_cancelled_reservation_is_given_back() -> None:
-    clock = FakeClock()
+    clock = VirtualClock()
     limiter = RateLimiter(1.0, clock=clock)
     await limiter.acquire()
     async with anyio.create_task_group() as tg:
@@ -228,7 +228,7 @@ async def test_cancelled_reservation_is_given_back() -> None:
 
 
 async def test_unlimited_rate_grants_at_once_but_honours_pauses() -> None:
-    clock = FakeClock()
+    clock = VirtualClock()
     limiter = RateLimiter(math.inf, clock=clock)
     assert [await limiter.acquire(600) for _ in range(3)] == [0.0, 0.0, 0.0]
     limiter.pause_for(7.0)
@@ -249,11 +249,11 @@ def test_invalid_burst(burst: object) -> None:
 
 async def test_invalid_token_count() -> None:
     with pytest.raises(ValueError):
-        await RateLimiter(10.0, clock=FakeClock()).acquire(0)
+        await RateLimiter(10.0, clock=VirtualClock()).acquire(0)
 
 
 async def test_statistics_and_repr() -> None:
-    clock = FakeClock()
+    clock = VirtualClock()
     limiter = RateLimiter(4.0, burst=2, clock=clock)
     await limiter.acquire(3)
     stats = limiter.statistics()
