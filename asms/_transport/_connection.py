@@ -1,0 +1,266 @@
+"""One keep-alive HTTP/1.1 connection over an anyio byte stream."""
+
+from __future__ import annotations
+
+import math
+import select
+import ssl
+from collections.abc import AsyncIterable
+
+import anyio
+import anyio.abc
+import httpx
+
+from ._deadlines import DeadlineKeeper
+from ._http11 import Header, ResponseReader, chunk_frame
+
+__all__ = ["Connection", "Exchange", "Origin", "open_connection"]
+
+Origin = tuple[bytes, bytes, int]  # (scheme, host, port), as in the URL
+Exchange = tuple[int, list[Header], bytes, bytes, bytes]  # status, headers, body, reason, version
+
+# Bodies up to this size go out in the same write as the head (one syscall, one checkpoint).
+_COALESCE_LIMIT = 64 * 1024
+_RECEIVE_SIZE = 64 * 1024
+_DEADLINE_SLACK = 0.005  # seconds
+
+_STREAM_ERRORS = (
+    anyio.BrokenResourceError,
+    anyio.ClosedResourceError,
+    anyio.EndOfStream,
+    OSError,  # includes ssl.SSLError
+)
+_POLL = getattr(select, "poll", None)
+_POLLIN = getattr(select, "POLLIN", 1)
+
+
+def _describe(what: str, exc: BaseException) -> str:
+    # OS and TLS errors say what went wrong; anyio's resource errors usually say nothing.
+    cause = exc if isinstance(exc, OSError) else exc.__cause__
+    detail = str(cause) if cause is not None else ""
+    return f"{what}: {detail}" if detail else what
+
+
+async def open_connection(
+    origin: Origin, ssl_context: ssl.SSLContext | None, connect_timeout: float | None
+) -> Connection:
+    """Connect (and for https, handshake with verification as configured)."""
+    scheme, raw_host, port = origin
+    host = raw_host.decode("ascii")
+    try:
+        with anyio.fail_after(connect_timeout):
+            if scheme == b"https":
+                # Not "standard compatible": many servers close without a TLS close_notify,
+                # and every body here is framed by Content-Length or chunking anyway.
+                stream: anyio.abc.ByteStream = await anyio.connect_tcp(
+                    host,
+                    port,
+                    tls=True,
+                    ssl_context=ssl_context,
+                    tls_hostname=host,
+                    tls_standard_compatible=False,
+                )
+            else:
+                stream = await anyio.connect_tcp(host, port)
+    except TimeoutError:
+        raise httpx.ConnectTimeout("timed out while connecting") from None
+    except _STREAM_ERRORS as exc:
+        raise httpx.ConnectError(_describe("connection failed", exc)) from exc
+    return Connection(origin, stream)
+
+
+class Connection:
+    """A connection and the parser of its responses; used by one request at a time."""
+
+    __slots__ = ("_reader", "_sock", "_stream", "idle_since", "origin", "requests")
+
+    def __init__(self, origin: Origin, stream: anyio.abc.ByteStream) -> None:
+        self.origin = origin
+        self._stream = stream
+        self._sock = stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
+        self._reader = ResponseReader()
+        self.idle_since = 0.0
+        self.requests = 0
+
+    def __repr__(self) -> str:
+        scheme, host, port = self.origin
+        origin = f"{scheme.decode()}://{host.decode()}:{port}"
+        return f"<Connection {origin} requests={self.requests}>"
+
+    @property
+    def keep_alive(self) -> bool:
+        """Whether the last response left the connection fit for another request."""
+        reader = self._reader
+        return reader.complete and reader.keep_alive and not reader.junk
+
+    @property
+    def response_started(self) -> bool:
+        """Whether any byte of the current response has arrived."""
+        return self._reader.received > 0
+
+    def is_readable(self) -> bool:
+        """Whether an idle connection has something to read, which makes it unusable.
+
+        Between requests an HTTP/1.1 server has nothing to say, so readability means EOF
+        (it closed the idle connection), a reset, or stray bytes. Checked without blocking
+        on the raw socket before a connection is reused: detecting staleness *before*
+        writing is what makes replacing the connection safe even for a POST. anyio leaves an
+        idle socket unread on both backends (asyncio pauses reading between receives), so
+        the socket shows the truth; EOF stays readable even after it has been seen once.
+        """
+        sock = self._sock
+        if sock is None:
+            return False
+        try:
+            fd = sock.fileno()
+            if fd < 0:
+                return True
+            if _POLL is not None:
+                poller = _POLL()
+                poller.register(fd, _POLLIN)
+                return bool(poller.poll(0))
+            return bool(select.select([fd], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True
+
+    async def aclose(self) -> None:
+        # Forceful: no TLS close_notify round trip, and safe inside a cancelled scope.
+        await anyio.aclose_forcefully(self._stream)
+
+    async def exchange(
+        self,
+        head: bytes,
+        body: bytes | None,
+        stream: AsyncIterable[bytes] | None,
+        *,
+        chunked: bool,
+        head_only: bool,
+        write_timeout: float | None,
+        read_timeout: float | None,
+        keeper: DeadlineKeeper | None = None,
+    ) -> Exchange:
+        """Send one request and read its whole response.
+
+        Timeouts are kept by ``keeper`` when it runs, else by a cancel scope.
+        """
+        self.requests += 1
+        reader = self._reader
+        reader.reset(head_only=head_only)
+        if write_timeout is None and read_timeout is None:
+            await self._write(head, body, stream, chunked)
+            await self._read(reader)
+        elif keeper is not None and keeper.running:
+            await self._kept_exchange(
+                head, body, stream, chunked, write_timeout, read_timeout, keeper
+            )
+        else:
+            await self._scoped_exchange(head, body, stream, chunked, write_timeout, read_timeout)
+        return reader.status, reader.headers, reader.content, reader.reason, reader.http_version
+
+    async def _kept_exchange(
+        self,
+        head: bytes,
+        body: bytes | None,
+        stream: AsyncIterable[bytes] | None,
+        chunked: bool,
+        write_timeout: float | None,
+        read_timeout: float | None,
+        keeper: DeadlineKeeper,
+    ) -> None:
+        start = anyio.current_time()
+        deadline = None if write_timeout is None else keeper.arm(self, write_timeout, start)
+        written = False
+        try:
+            await self._write(head, body, stream, chunked)
+            written = True
+            if read_timeout is None:
+                if deadline is not None:
+                    deadline.done = True
+                    deadline = None
+            elif (
+                deadline is None
+                or read_timeout != write_timeout
+                or anyio.current_time() - start > _DEADLINE_SLACK  # see _scoped_exchange
+            ):
+                if deadline is not None:
+                    deadline.done = True
+                deadline = keeper.arm(self, read_timeout, anyio.current_time())
+            await self._read(self._reader)
+        except Exception:
+            if deadline is not None and deadline.expired:
+                # The keeper closed the connection: whatever broke, the cause is the timeout.
+                if written:
+                    raise httpx.ReadTimeout("timed out while reading the response") from None
+                raise httpx.WriteTimeout("timed out while sending the request") from None
+            raise
+        finally:
+            if deadline is not None:
+                deadline.done = True
+
+    async def _scoped_exchange(
+        self,
+        head: bytes,
+        body: bytes | None,
+        stream: AsyncIterable[bytes] | None,
+        chunked: bool,
+        write_timeout: float | None,
+        read_timeout: float | None,
+    ) -> None:
+        written = False
+        start = anyio.current_time()
+        write_deadline = math.inf if write_timeout is None else start + write_timeout
+        with anyio.CancelScope(deadline=write_deadline) as scope:
+            await self._write(head, body, stream, chunked)
+            written = True
+            read_deadline = (
+                math.inf if read_timeout is None else anyio.current_time() + read_timeout
+            )
+            # Moving the deadline reschedules a timer. When the write took no time (the usual
+            # small request) and both timeouts are equal, keep the first deadline: the read
+            # timeout then ends at most _DEADLINE_SLACK early.
+            if not 0 <= read_deadline - write_deadline <= _DEADLINE_SLACK:
+                scope.deadline = read_deadline
+            await self._read(self._reader)
+        if scope.cancelled_caught:
+            if written:
+                raise httpx.ReadTimeout("timed out while reading the response")
+            raise httpx.WriteTimeout("timed out while sending the request")
+
+    async def _write(
+        self,
+        head: bytes,
+        body: bytes | None,
+        stream: AsyncIterable[bytes] | None,
+        chunked: bool,
+    ) -> None:
+        send = self._stream.send
+        try:
+            if stream is None:
+                if not body:
+                    await send(head)
+                elif len(body) <= _COALESCE_LIMIT:
+                    await send(head + body)
+                else:
+                    await send(head)
+                    await send(body)
+                return
+            await send(head)
+            async for chunk in stream:
+                if chunk:
+                    await send(chunk_frame(chunk) if chunked else chunk)
+            if chunked:
+                await send(chunk_frame(b""))
+        except _STREAM_ERRORS as exc:
+            raise httpx.WriteError(_describe("connection lost while sending", exc)) from exc
+
+    async def _read(self, reader: ResponseReader) -> None:
+        receive = self._stream.receive
+        while not reader.complete:
+            try:
+                data = await receive(_RECEIVE_SIZE)
+            except anyio.EndOfStream:
+                reader.feed_eof()
+                return
+            except _STREAM_ERRORS as exc:
+                raise httpx.ReadError(_describe("connection lost while reading", exc)) from exc
+            reader.feed(data)

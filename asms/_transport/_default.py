@@ -1,0 +1,274 @@
+"""The default transport: HTTP/1.1 keep-alive over anyio streams, under the httpx API."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Any
+
+import anyio
+import anyio.abc
+import httpx
+
+from ._config import DEFAULT_LIMITS, CertTypes, VerifyTypes, create_ssl_context, env_proxy
+from ._connection import Connection, Exchange, Origin
+from ._deadlines import DeadlineKeeper
+from ._http11 import build_head, is_chunked
+from ._pool import ConnectionPool, PoolStatistics
+
+__all__ = ["AsyncTransport", "make_transport", "request_was_sent"]
+
+_DEFAULT_PORTS = {b"http": 80, b"https": 443}
+# Methods a server must tolerate receiving twice (RFC 9110 §9.2.2).
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+_SENT_ATTRIBUTE = "_asms_request_sent"
+
+
+async def _async_chunks(
+    stream: httpx.SyncByteStream | httpx.AsyncByteStream,
+) -> AsyncIterator[bytes]:
+    if isinstance(stream, httpx.AsyncByteStream):
+        async for chunk in stream:
+            yield chunk
+    else:  # a request built with a sync iterable: iterate it in place
+        for chunk in stream:
+            yield chunk
+
+
+def _mark(exc: BaseException, sent: bool | None) -> BaseException:
+    setattr(exc, _SENT_ATTRIBUTE, sent)
+    return exc
+
+
+def request_was_sent(exc: BaseException) -> bool | None:
+    """Whether the request behind a failure reached the server.
+
+    ``False``: it never left (connect error or timeout, pool timeout, refused locally), so
+    resending cannot duplicate it. ``True``: part of a response arrived, so the server has it.
+    ``None``: unknown (a write or read failed or timed out after bytes went out); the server
+    may have acted on it. The ``__cause__`` chain is followed, so exceptions that wrap an
+    httpx error answer too. Works for this transport and for stock httpx.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        marked = getattr(seen, _SENT_ATTRIBUTE, ...)
+        if marked is not ...:
+            return marked  # type: ignore[no-any-return]
+        if isinstance(
+            seen,
+            httpx.ConnectError
+            | httpx.ConnectTimeout
+            | httpx.PoolTimeout
+            | httpx.UnsupportedProtocol
+            | httpx.LocalProtocolError,
+        ):
+            return False
+        if isinstance(seen, httpx.TransportError):
+            return None
+        seen = seen.__cause__
+    return None
+
+
+class AsyncTransport(httpx.AsyncBaseTransport):
+    """A keep-alive HTTP/1.1 connection pool for httpx, on anyio (asyncio or trio).
+
+    Request timeouts come from ``request.extensions["timeout"]`` as httpx sets them
+    (connect/read/write/pool; a missing key means no limit). Failures are httpx exceptions;
+    :func:`request_was_sent` tells the ones that prove the request never left.
+
+    A reused connection is checked before anything is written to it; if the server has
+    closed it meanwhile, the request goes out on another connection (or, with
+    ``retries_on_stale=False``, fails with ``httpx.ConnectError``). When a reused connection
+    dies after the request was written but before any byte of the response, only idempotent
+    methods with an in-memory body are retried, once, on a new connection: a POST may have
+    been acted on and is left to the caller. Responses are read whole (no streaming).
+    """
+
+    def __init__(
+        self,
+        *,
+        verify: VerifyTypes = True,
+        cert: CertTypes | None = None,
+        trust_env: bool = True,
+        limits: httpx.Limits = DEFAULT_LIMITS,
+        retries_on_stale: bool = True,
+    ) -> None:
+        self._tls_options = (verify, cert, trust_env)
+        self._ssl_context = verify if isinstance(verify, ssl.SSLContext) and cert is None else None
+        self._retries_on_stale = retries_on_stale
+        self._pool = ConnectionPool(limits, self._get_ssl_context, replace_stale=retries_on_stale)
+        self._keeper = DeadlineKeeper()
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._entered = 0
+
+    def __repr__(self) -> str:
+        return f"<AsyncTransport {self._pool!r}>"
+
+    def _get_ssl_context(self) -> ssl.SSLContext:
+        # Built on the first https connection: loading a CA bundle takes tens of
+        # milliseconds that a client of a plain-http gateway (or emulator) need not spend.
+        if self._ssl_context is None:
+            verify, cert, trust_env = self._tls_options
+            self._ssl_context = create_ssl_context(verify, cert, trust_env=trust_env)
+        return self._ssl_context
+
+    def statistics(self) -> PoolStatistics:
+        """Connection counts, overall and per origin."""
+        return self._pool.statistics()
+
+    async def __aenter__(self) -> AsyncTransport:
+        """Start the task that keeps read/write timeouts (cheaper than a scope each).
+
+        Without it (transport not entered) each request uses a cancel scope instead. Enter
+        and exit in the same task, as with any task group; ``httpx.AsyncClient`` does.
+        Nested entries (a client entering an entered transport) share the one task.
+        """
+        self._entered += 1
+        if self._entered == 1:
+            group = anyio.create_task_group()
+            await group.__aenter__()
+            try:
+                await group.start(self._keeper.run)
+            except BaseException as exc:
+                self._entered -= 1
+                self._keeper.stop()
+                await group.__aexit__(type(exc), exc, exc.__traceback__)
+                raise
+            self._task_group = group
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        await self.aclose()
+        self._entered -= 1
+        if self._entered == 0 and self._task_group is not None:
+            group, self._task_group = self._task_group, None
+            await group.__aexit__(exc_type, exc_value, traceback)
+
+    async def aclose(self) -> None:
+        """Close every connection; requests still in flight fail. Any task may call it."""
+        with anyio.CancelScope(shield=True):
+            await self._pool.aclose()
+        # Only the keeper is cancelled, never the task group's scope: the code of the task
+        # that entered the transport runs inside that scope.
+        self._keeper.stop()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        status, headers, content, reason, version = await self.send_raw(request)
+        # The body is already in memory; a stream (rather than ``content=``) is what httpx
+        # expects from a transport: the client reads it, decodes any Content-Encoding and
+        # records ``response.elapsed`` when it closes it. Direct callers use ``aread()``.
+        return httpx.Response(
+            status,
+            headers=headers,
+            stream=httpx.ByteStream(content),
+            extensions={"http_version": version, "reason_phrase": reason},
+        )
+
+    async def send_raw(self, request: httpx.Request) -> Exchange:
+        """Send ``request``; return (status, raw headers, body, reason, HTTP version).
+
+        The hot path under :meth:`handle_async_request`, for callers that need no
+        ``httpx.Response`` (building one costs more than the whole exchange on a warm
+        connection). The body is as received: no ``Content-Encoding`` is undone.
+        """
+        url = request.url
+        scheme = url.raw_scheme
+        default_port = _DEFAULT_PORTS.get(scheme)
+        if default_port is None:
+            raise _mark(httpx.UnsupportedProtocol("only http and https URLs are supported"), False)
+        origin: Origin = (scheme, url.raw_host, url.port or default_port)
+        method = request.method
+        raw_headers = request.headers.raw
+        try:
+            head = build_head(method, url.raw_path, url.netloc, raw_headers)
+        except httpx.LocalProtocolError as exc:
+            raise _mark(exc, False) from None
+        chunked = False
+        try:
+            body: bytes | None = request.content
+            stream = None
+        except httpx.RequestNotRead:
+            body = None
+            stream = _async_chunks(request.stream)
+            chunked = is_chunked(raw_headers)
+        timeouts: dict[str, Any] = request.extensions.get("timeout") or {}
+        read_timeout: float | None = timeouts.get("read")
+        write_timeout: float | None = timeouts.get("write")
+        pool = self._pool
+        may_retry = self._retries_on_stale and method in _IDEMPOTENT and stream is None
+        fresh = False
+        while True:
+            conn = await self._acquire(origin, timeouts, fresh)
+            reused = conn.requests > 0
+            try:
+                result = await conn.exchange(
+                    head,
+                    body,
+                    stream,
+                    chunked=chunked,
+                    head_only=method == "HEAD",
+                    write_timeout=write_timeout,
+                    read_timeout=read_timeout,
+                    keeper=self._keeper,
+                )
+            except BaseException as exc:
+                await pool.discard(conn)
+                if not isinstance(exc, httpx.TransportError):
+                    raise
+                started = conn.response_started
+                if (
+                    may_retry
+                    and reused
+                    and not fresh
+                    and not started
+                    and isinstance(exc, httpx.ReadError | httpx.RemoteProtocolError)
+                ):
+                    fresh = True
+                    continue
+                _mark(exc, True if started else None)
+                raise
+            await pool.release(conn)
+            return result
+
+    async def _acquire(self, origin: Origin, timeouts: dict[str, Any], fresh: bool) -> Connection:
+        try:
+            return await self._pool.acquire(
+                origin,
+                pool_timeout=timeouts.get("pool"),
+                connect_timeout=timeouts.get("connect"),
+                fresh=fresh,
+            )
+        except httpx.TransportError as exc:
+            _mark(exc, False)  # no byte of this request was written anywhere
+            raise
+
+
+def make_transport(
+    *,
+    url: httpx.URL | str | None = None,
+    proxy: httpx.Proxy | httpx.URL | str | None = None,
+    use_stock: bool = False,
+    trust_env: bool = True,
+    verify: VerifyTypes = True,
+    cert: CertTypes | None = None,
+    limits: httpx.Limits = DEFAULT_LIMITS,
+) -> httpx.AsyncBaseTransport:
+    """The transport for requests to ``url``: ours, or stock httpx where ours falls short.
+
+    Stock ``httpx.AsyncHTTPTransport`` is chosen when ``use_stock`` is set or a proxy
+    applies: ``proxy``, or with ``trust_env`` the ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``
+    variables unless ``NO_PROXY`` exempts the host of ``url``.
+    """
+    if proxy is None and trust_env:
+        proxy = env_proxy(url)
+    if proxy is None and not use_stock:
+        return AsyncTransport(verify=verify, cert=cert, trust_env=trust_env, limits=limits)
+    # An SSL context keeps httpx 0.28 from warning about str ``verify`` / ``cert``.
+    context = create_ssl_context(verify, cert, trust_env=trust_env)
+    return httpx.AsyncHTTPTransport(verify=context, limits=limits, proxy=proxy, trust_env=trust_env)

@@ -1,0 +1,191 @@
+"""HTTP/1.1 framing: request heads out, responses in (httptools/llhttp does the parsing)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import httptools
+import httpx
+
+__all__ = ["ResponseReader", "build_head", "chunk_frame", "is_chunked"]
+
+Header = tuple[bytes, bytes]
+
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
+# Validated method names, so the common ones cost one dict lookup per request.
+_METHODS: dict[str, bytes] = {}
+
+
+def _method_bytes(method: str) -> bytes:
+    raw = _METHODS.get(method)
+    if raw is None:
+        raw = method.encode("ascii", "replace")
+        if not _TOKEN(raw):
+            raise httpx.LocalProtocolError("invalid HTTP method")
+        if len(_METHODS) < 64:
+            _METHODS[method] = raw
+    return raw
+
+
+def build_head(method: str, target: bytes, netloc: bytes, headers: Sequence[Header]) -> bytes:
+    """Serialize a request head.
+
+    httpx has already added ``Host`` (first) and the body's framing header to requests it
+    built; ``netloc`` supplies a ``Host`` only when the request carries none.
+    """
+    parts = [_method_bytes(method), b" ", target or b"/", b" HTTP/1.1\r\n"]
+    if not (headers and headers[0][0].lower() == b"host") and not any(
+        name.lower() == b"host" for name, _ in headers
+    ):
+        parts += (b"Host: ", netloc, b"\r\n")
+    for name, value in headers:
+        parts += (name, b": ", value, b"\r\n")
+    parts.append(b"\r\n")
+    head = b"".join(parts)
+    # httpx does not reject line breaks in header values (or names); one line per header plus
+    # the request line and the blank line means any extra CR or LF is an injection attempt.
+    lines = (len(parts) - 5) // 4 + 2
+    if head.count(b"\n") != lines or head.count(b"\r") != lines:
+        raise httpx.LocalProtocolError("line break in a request header")
+    return head
+
+
+def is_chunked(headers: Sequence[Header]) -> bool:
+    """Whether the request announces ``Transfer-Encoding: chunked`` (for streamed bodies)."""
+    return any(
+        name.lower() == b"transfer-encoding" and value.strip().lower() == b"chunked"
+        for name, value in headers
+    )
+
+
+def chunk_frame(chunk: bytes) -> bytes:
+    """One chunk of a ``Transfer-Encoding: chunked`` body (empty input: the last chunk)."""
+    if not chunk:
+        return b"0\r\n\r\n"
+    return b"%x\r\n%b\r\n" % (len(chunk), chunk)
+
+
+class ResponseReader:
+    """Collects one response at a time from a connection's byte stream.
+
+    One instance and one llhttp parser live as long as their connection, so a keep-alive
+    request costs no parser set-up. The ``on_*`` methods are httptools callbacks.
+    """
+
+    __slots__ = (
+        "body",
+        "complete",
+        "head_only",
+        "headers",
+        "headers_done",
+        "junk",
+        "keep_alive",
+        "parser",
+        "reason",
+        "received",
+        "status",
+    )
+
+    def __init__(self) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.headers: list[Header] = []
+        self.body: list[bytes] = []
+        self.reason = b""
+        self.status = 0
+        self.head_only = False
+        self.complete = self.headers_done = self.junk = self.keep_alive = False
+        self.received = 0
+
+    def reset(self, *, head_only: bool) -> None:
+        """Prepare for the response to the next request."""
+        self.headers = []
+        self.body = []
+        self.head_only = head_only
+        self.complete = self.headers_done = False
+        self.received = 0
+
+    def feed(self, data: bytes) -> None:
+        """Parse received bytes; ``complete`` says when the response is whole."""
+        self.received += len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            raise httpx.RemoteProtocolError("unexpected protocol upgrade") from None
+        except httptools.HttpParserError as exc:
+            if self.complete:
+                # Bytes after a whole response: the reply stands, the connection does not.
+                self.junk = True
+                return
+            raise httpx.RemoteProtocolError(f"malformed response: {exc}") from None
+
+    def feed_eof(self) -> None:
+        """The peer closed the connection; finish a close-delimited body or complain."""
+        if self.complete:
+            return
+        if not self.received:
+            raise httpx.RemoteProtocolError("server disconnected without sending a response")
+        if self.headers_done and self._close_delimited():
+            self.complete = True
+            self.keep_alive = False
+            return
+        raise httpx.RemoteProtocolError("server disconnected before the response was complete")
+
+    def _close_delimited(self) -> bool:
+        for name, value in self.headers:
+            lower = name.lower()
+            if lower == b"content-length" or (
+                lower == b"transfer-encoding" and b"chunked" in value.lower()
+            ):
+                return False
+        return True
+
+    @property
+    def content(self) -> bytes:
+        body = self.body
+        if len(body) == 1:
+            return body[0]
+        return b"".join(body)
+
+    @property
+    def http_version(self) -> bytes:
+        return b"HTTP/1.0" if self.parser.get_http_version() == "1.0" else b"HTTP/1.1"
+
+    # httptools callbacks -------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self.complete:
+            # More bytes after a whole response: stop parsing; feed() marks the junk.
+            raise httpx.RemoteProtocolError("data after the response")
+
+    def on_status(self, status: bytes) -> None:
+        self.reason = status
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if 100 <= status < 200:
+            return  # an interim response: its message-complete resets, the real one follows
+        self.status = status
+        self.headers_done = True
+        if self.head_only:
+            # llhttp cannot be told the request was HEAD, so it would wait for the body that
+            # Content-Length announces; _finish() marks the connection as not reusable.
+            self._finish()
+
+    def on_body(self, body: bytes) -> None:
+        if not self.complete:  # a body after a HEAD response's headers is not its body
+            self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        if not self.headers_done:
+            self.headers = []  # end of an interim (1xx) response
+            return
+        if not self.complete:
+            self._finish()
+
+    def _finish(self) -> None:
+        self.complete = True
+        self.keep_alive = self.parser.should_keep_alive() and not self.head_only
