@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck coverage-pure pytest venv clean
+.PHONY: demo test lint typecheck coverage-pure pytest venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(STAMP): $(BIN)/python pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# The main job, on the built-in emulator: a 20,000-message mixed campaign over loopback.
+demo: $(STAMP)
+	$(BIN)/python -m asms demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check asms tests benchmarks examples
