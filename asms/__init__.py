@@ -39,9 +39,12 @@ from ._exceptions import (
 )
 from ._journal import Journal, JournalMismatchError
 from ._models import (
+    NOT_SENT,
+    OUTCOME_UNKNOWN,
     Balance,
     Charge,
     Coverage,
+    DeliveryState,
     Message,
     SendOptions,
     SendResult,
@@ -49,8 +52,8 @@ from ._models import (
 )
 from ._numbers import InvalidNumberError, normalize_many, normalize_msisdn
 from ._ratelimit import RateLimiter, RateLimiterStatistics, SystemClock, VirtualClock
-from ._report import BulkReport, BulkResult, BulkStatistics, DeliveryState
-from ._retry import NOT_SENT, OUTCOME_UNKNOWN, ClientStatistics
+from ._report import BulkReport, BulkResult, BulkStatistics
+from ._retry import ClientStatistics
 from ._transport import AsyncTransport, make_transport
 from ._version import __version__
 from .callbacks import CallbackReceiver, InboundMessage, StatusReport

@@ -6,6 +6,7 @@ field and the rule, before anything is queued or sent.
 
 from __future__ import annotations
 
+import enum
 import re
 import secrets
 import time
@@ -22,10 +23,13 @@ __all__ = [
     "Balance",
     "Charge",
     "Coverage",
+    "DeliveryState",
     "Message",
     "SendOptions",
     "SendResult",
     "StatusInfo",
+    "NOT_SENT",
+    "OUTCOME_UNKNOWN",
     "new_climsgid",
 ]
 
@@ -214,6 +218,22 @@ class Message:
         return Message(self.to, self.text, self.options, climsgid, self.ref)
 
 
+#: ``SendResult.error_code`` when asms gave up and cannot tell whether the gateway accepted
+#: the message (it may have: look it up later by its ``climsgid``).
+OUTCOME_UNKNOWN = -1
+#: ``SendResult.error_code`` when a message provably never reached the gateway.
+NOT_SENT = -2
+
+
+class DeliveryState(enum.StrEnum):
+    """What became of one message."""
+
+    ACCEPTED = "accepted"  # the gateway took it (apimsgid may be unknown after a reconcile)
+    REJECTED = "rejected"  # the gateway refused it: see error_code
+    UNKNOWN = "unknown"  # the request may or may not have reached the gateway; not resent
+    NOT_SENT = "not_sent"  # never sent (run stopped/cancelled, or provably never left)
+
+
 @dataclass(frozen=True, slots=True)
 class SendResult:
     """The outcome for one recipient of a send: an id, or an error as data."""
@@ -234,6 +254,17 @@ class SendResult:
     def accepted(self) -> bool:
         """The gateway accepted the message (its apimsgid may still be unknown)."""
         return self.error_code is None
+
+    @property
+    def state(self) -> DeliveryState:
+        """Accepted, rejected (see ``error_code``), unknown outcome, or never sent."""
+        if self.error_code is None:
+            return DeliveryState.ACCEPTED
+        if self.error_code == OUTCOME_UNKNOWN:
+            return DeliveryState.UNKNOWN
+        if self.error_code == NOT_SENT:
+            return DeliveryState.NOT_SENT
+        return DeliveryState.REJECTED
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,6 @@ a log-bucketed histogram (2 % resolution), so memory stays constant however long
 
 from __future__ import annotations
 
-import enum
 import math
 from collections import Counter
 from collections.abc import Mapping
@@ -16,8 +15,7 @@ from types import MappingProxyType
 
 from ._batching import Item
 from ._codes import ErrorCode
-from ._models import SendResult
-from ._retry import NOT_SENT, OUTCOME_UNKNOWN
+from ._models import NOT_SENT, OUTCOME_UNKNOWN, DeliveryState, SendResult
 
 __all__ = [
     "BulkReport",
@@ -28,15 +26,6 @@ __all__ = [
     "Tally",
     "make_result",
 ]
-
-
-class DeliveryState(enum.StrEnum):
-    """Where one message of a bulk run ended up."""
-
-    ACCEPTED = "accepted"  # the gateway took it (apimsgid may be unknown after a reconcile)
-    REJECTED = "rejected"  # the gateway refused it: see error_code
-    UNKNOWN = "unknown"  # a request may or may not have reached the gateway; not resent
-    NOT_SENT = "not_sent"  # never sent (run stopped/cancelled, or provably never left)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ import enum
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Final, Generic, Literal, TypeVar
+from typing import Generic, Literal, TypeVar
 
 import anyio
 from tenacity import (
@@ -42,6 +42,7 @@ from ._exceptions import (
     TransportError,
 )
 from ._logging import logger
+from ._models import NOT_SENT, OUTCOME_UNKNOWN
 from ._replies import StatusReply
 
 __all__ = [
@@ -57,12 +58,6 @@ __all__ = [
 
 T = TypeVar("T")
 
-#: ``SendResult.error_code`` when asms gave up and cannot tell whether the gateway accepted
-#: the message (it may have: look it up later by its ``climsgid``).
-OUTCOME_UNKNOWN: Final = -1
-#: ``SendResult.error_code`` when asms gave up on a request that provably never reached the
-#: gateway (sending it again cannot duplicate it).
-NOT_SENT: Final = -2
 
 #: ``"read"``: no side effects, retried on every retryable failure. ``"send"``: a message
 #: with a ``climsgid`` to reconcile. ``"write"``: side effects but no way to look them up, so

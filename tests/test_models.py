@@ -137,3 +137,13 @@ def test_results() -> None:
     assert ok.ok and ok.accepted and not bad.ok
     assert StatusInfo("a" * 32, MessageStatus.RECEIVED_BY_RECIPIENT).is_final
     assert not StatusInfo("a" * 32, MessageStatus.MESSAGE_QUEUED).is_final
+
+
+def test_result_state_covers_every_outcome() -> None:
+    from asms._models import NOT_SENT, OUTCOME_UNKNOWN, DeliveryState
+
+    assert SendResult("1", "a" * 32).state is DeliveryState.ACCEPTED
+    assert SendResult("1", None, error_code=105).state is DeliveryState.REJECTED
+    unknown = SendResult("1", None, error_code=OUTCOME_UNKNOWN)
+    assert unknown.state is DeliveryState.UNKNOWN and not unknown.ok
+    assert SendResult("1", None, error_code=NOT_SENT).state is DeliveryState.NOT_SENT
