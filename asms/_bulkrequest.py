@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, Protocol, runtime_checkable
 
 import anyio
@@ -52,6 +54,9 @@ class BatchSender(Protocol):
     request may carry (default 600); ``query(climsgid=…)`` (``querymsg``, raising
     :class:`MessageLookupError` 104 for an unknown id) or ``query_climsgid(climsgid)``
     (``None`` for an unknown id), which a journaled run needs to settle interrupted requests.
+    A ``wait_throttled`` keyword of ``send_batch`` is passed ``False``: an ``ERR 130`` must
+    come back at once (raised as :class:`ThrottledError` or as results with code 130), since
+    the run pauses ALL its requests until the time it names.
     """
 
     async def send_batch(self, messages: Sequence[Message], /) -> Sequence[SendResult]: ...
@@ -61,6 +66,23 @@ def request_limit(sender: BatchSender) -> int:
     """Recipients one request of ``sender`` may carry."""
     found = getattr(sender, "max_recipients", None) or getattr(sender, "request_limit", None)
     return int(found or DEFAULT_REQUEST_LIMIT)
+
+
+def _send_function(
+    sender: BatchSender,
+) -> Callable[[Sequence[Message]], Awaitable[Sequence[SendResult]]]:
+    """``sender.send_batch``, told not to wait out ERR 130 itself when it can be."""
+    send = sender.send_batch
+    try:
+        keywords = inspect.signature(send).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return send
+    if "wait_throttled" in keywords:
+        # A sender that waited would hold one worker while the others kept sending into
+        # the limit; the pool's pause stops them all.
+        takes_keyword: Callable[..., Awaitable[Sequence[SendResult]]] = send
+        return functools.partial(takes_keyword, wait_throttled=False)
+    return send
 
 
 def default_concurrency(rate: float | None) -> int:
@@ -94,6 +116,7 @@ class Requester:
         stop: Callable[[str], None],
     ) -> None:
         self._sender = sender
+        self._send = _send_function(sender)
         self._limiter = limiter
         self.journal = journal
         self._clock = clock
@@ -199,7 +222,7 @@ class Requester:
         answer: Sequence[SendResult] = ()
         failure: ASMSError | None = None
         try:
-            answer = await self._sender.send_batch(messages)
+            answer = await self._send(messages)
         except ASMSError as exc:
             failure = exc
         finally:

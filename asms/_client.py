@@ -220,6 +220,9 @@ class AsyncClient:
         self._transport = shared.transport
         self._counters = shared.counters
         self._retry = options.retry
+        # For callers that schedule around ERR 130 themselves (the bulk pool pauses as a
+        # whole): the refusal comes back at once instead of being waited out here.
+        self._retry_no_throttle_wait = replace(options.retry, throttle_max_wait=0.0)
         self._auth_params = options.credentials.params()
         session = shared.sessions.get(options.credentials)
         if session is None:
@@ -479,7 +482,9 @@ class AsyncClient:
         """Send one :class:`Message`; its ``climsgid`` (or a new one) and ``ref`` come back."""
         return (await self.send_batch([message]))[0]
 
-    async def send_batch(self, messages: Sequence[Message]) -> list[SendResult]:
+    async def send_batch(
+        self, messages: Sequence[Message], *, wait_throttled: bool = True
+    ) -> list[SendResult]:
         """Send messages sharing text and options in ONE request (the bulk sender's unit).
 
         Every message must have the same ``text`` and ``options``; at most
@@ -489,6 +494,12 @@ class AsyncClient:
         data as in :meth:`send`. After an attempt of unknown outcome that the gateway turns
         out to have accepted, the first recipient gets the ``apimsgid`` the lookup returns
         and the others "accepted, id unknown" (``apimsgid=None``, ``error_code=None``).
+
+        An ``ERR 130`` (MT limit reached until a time) is waited out, up to the retry
+        policy's ``throttle_max_wait``. With ``wait_throttled=False`` it comes back at once
+        as every message's result (``error_code`` 130, the description ending in the
+        timestamp): for a caller that pauses all its requests until then, as ``send_bulk``
+        does.
         """
         self._ensure_open()
         if not messages:
@@ -522,6 +533,7 @@ class AsyncClient:
             climsgid or new_climsgid(),
             prepared.parts,
             [m.ref for m in messages],
+            wait_throttled=wait_throttled,
         )
 
     async def _send_split(
@@ -572,10 +584,12 @@ class AsyncClient:
         refs: Sequence[Any] | None = None,
         *,
         reconcile: bool = True,
+        wait_throttled: bool = True,
     ) -> list[SendResult]:
         """One request (at most the wire's recipient limit) with retries, and with
         reconciliation by ``climsgid`` unless ``reconcile`` is off (batch items: their
         ``climsgid`` belongs to the batch, so an unknown outcome cannot be looked up).
+        Without ``wait_throttled`` an ``ERR 130`` is every recipient's result at once.
         """
         full: dict[str, str | Sequence[str]] = dict(params)
         full["to"] = recipients
@@ -588,7 +602,7 @@ class AsyncClient:
             outcome = await run(
                 lambda: self._call(op, full, parse_send),
                 mode="send" if reconcile else "write",
-                policy=self._retry,
+                policy=self._retry if wait_throttled else self._retry_no_throttle_wait,
                 counters=self._counters,
                 lookup=(lambda: self._lookup(cid)) if reconcile else None,
                 clock=self._clock,

@@ -19,6 +19,7 @@ from typing import Literal
 
 __all__ = [
     "DL_NAMESPACE",
+    "MSG_TYPES",
     "OPERATIONS",
     "RPC_NAMESPACE",
     "Operation",

@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
+import anyio
 import httptools
 
 FORM = b"api_id=1234567&user=bench&password=secret&to=27999000001&text=Hello+world"
@@ -80,7 +81,9 @@ async def _drive(n: int, concurrency: int, one: Callable[[], Awaitable[None]]) -
             await one()
 
     start, cpu = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    async with anyio.create_task_group() as tg:  # anyio: the same driver on asyncio and trio
+        for _ in range(concurrency):
+            tg.start_soon(worker)
     return n / (time.perf_counter() - start), (time.process_time() - cpu) / n * 1e6
 
 
@@ -170,6 +173,10 @@ async def bench_aiohttp(url: str, n: int, c: int) -> Result:
         return await _drive(n, c, one)
 
 
+async def bench_asms_raw_trio(url: str, n: int, c: int) -> Result:
+    return await bench_asms_raw(url, n, c)  # run by main() on trio
+
+
 CLIENTS = {
     "httpx-stock": ("(a) httpx 0.28 AsyncClient.post, stock transport", bench_httpx_stock),
     "asms-transport": (
@@ -177,6 +184,7 @@ CLIENTS = {
         bench_asms_transport,
     ),
     "asms-raw": ("(b') httpx.Request + AsyncTransport.send_raw", bench_asms_raw),
+    "asms-raw-trio": ("(b'') the same as (b') on trio", bench_asms_raw_trio),
     "aiohttp": ("(c) aiohttp ClientSession.post", bench_aiohttp),
     "httpx-client-asms": (
         "(d) httpx AsyncClient.post over AsyncTransport",
@@ -212,7 +220,9 @@ def main() -> None:
         for _ in range(args.runs):
             for name in names:
                 bench = CLIENTS[name][1]
-                results[name].append(asyncio.run(bench(url, args.requests, args.concurrency)))
+                backend = "trio" if name.endswith("-trio") else "asyncio"
+                run = anyio.run(bench, url, args.requests, args.concurrency, backend=backend)
+                results[name].append(run)
         for name in names:
             rate = statistics.median(r[0] for r in results[name])
             cpu = statistics.median(r[1] for r in results[name])

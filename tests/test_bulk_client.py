@@ -6,6 +6,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import pytest
 
 from asms._bulk import BatchSender, BulkRun, send_bulk
@@ -13,6 +14,7 @@ from asms._client import AsyncClient
 from asms._config import RetryPolicy
 from asms._demo import demo_messages
 from asms._models import Message
+from asms._ratelimit import VirtualClock
 from asms._report import BulkResult, DeliveryState
 from asms.testing import Faults, GatewayEmulator
 
@@ -115,6 +117,80 @@ async def test_err_130_pauses_the_pool_until_the_time_named() -> None:
     assert emulator.statistics().faults["err130"] >= 1
     assert min(m.time for m in emulator.recorder.messages) >= until
     assert committed_numbers(emulator) == Counter(m.to for m in messages)
+
+
+class ThrottleWatch(httpx.AsyncBaseTransport):
+    """The emulator's transport, noting on ``clock`` when each sendmsg left and how it was
+    answered; after ``limit_after`` answers the account hits its MT limit for 3 seconds."""
+
+    def __init__(self, emulator: GatewayEmulator, clock: VirtualClock, limit_after: int) -> None:
+        self._inner = emulator.transport()
+        self._emulator = emulator
+        self._clock = clock
+        self._limit_after = limit_after
+        self.until: float | None = None  # the limit's end, on ``clock``
+        self.events: list[tuple[str, float]] = []  # ("sent" | "ok" | "130", clock time)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not request.url.path.endswith("/sendmsg"):
+            return await self._inner.handle_async_request(request)
+        now = self._clock.current_time()
+        if any(kind == "130" for kind, _ in self.events):
+            assert self.until is not None
+            # Fail at once (a client waiting in real time would take minutes to finish).
+            assert now >= self.until, f"a request left at {now} during the limit"
+        self.events.append(("sent", now))
+        response = await self._inner.handle_async_request(request)
+        body = await response.aread()
+        self.events.append(("130" if body.startswith(b"ERR: 130") else "ok", now))
+        if self.until is None and len(self.events) == 2 * self._limit_after:
+            until = int(self._clock.wall_time()) + 3
+            self.until = until - self._clock.wall_time() + now
+            self._emulator.faults = Faults(err130_until=until)
+        return response
+
+
+@pytest.mark.parametrize(("rate", "concurrency"), [(10.0, 1), (10.0, 16), (None, 16)])
+async def test_err_130_pauses_every_request_of_the_pool_until_its_time(
+    rate: float | None, concurrency: int
+) -> None:
+    clock = VirtualClock(wall_start=1_700_000_000.0)
+    emulator = GatewayEmulator(clock=clock.wall_time)
+    watch = ThrottleWatch(emulator, clock, limit_after=5)
+    # The client's own policy would wait out a 130 (up to 300 s) in the worker that got it,
+    # while the other workers kept sending into the limit: the bulk run must not let it.
+    retry = RetryPolicy(
+        attempts=6, backoff_initial=0.0, backoff_max=0.0, jitter=0.0, reconcile_schedule=(0.0,)
+    )
+    messages = [Message(f"2782000{i:04d}", f"Hello {i}") for i in range(60)]
+    client = AsyncClient(
+        1234,
+        "demo",
+        "demo",
+        transport=watch,
+        base_url="http://gateway.test",
+        retry=retry,
+        clock=clock.wall_time,
+    )
+    async with client:
+        run = send_bulk(client, messages, rate=rate, concurrency=concurrency, clock=clock)
+        results = await collect(run)
+    assert sorted(r.index for r in results) == list(range(60))
+    assert all(r.ok for r in results)
+    assert emulator.recorder.duplicates() == {}
+    assert committed_numbers(emulator) == Counter(m.to for m in messages)  # each exactly once
+    assert watch.until is not None
+    refused = [i for i, (kind, _) in enumerate(watch.events) if kind == "130"]
+    assert refused and emulator.statistics().faults["err130"] == len(refused)
+    if rate is not None:
+        assert len(refused) == 1  # the workers waiting for their slots never sent
+    # Each refused request is sent once more, nothing else twice.
+    assert sum(kind == "sent" for kind, _ in watch.events) == 60 + len(refused)
+    # From the first refusal on, no request of the pool leaves before the limit's end, and
+    # the pool resumes at it (the client did not wait on its own).
+    later = [at for kind, at in watch.events[refused[0] :] if kind == "sent"]
+    assert min(later) == pytest.approx(watch.until)
+    assert emulator.statistics().messages == 60
 
 
 async def test_a_stopped_run_resumes_from_its_journal(tmp_path: Path) -> None:

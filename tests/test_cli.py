@@ -17,6 +17,7 @@ from asms._cli._common import read_env_file
 from asms._cli._rows import RESULT_COLUMNS, BadInput, ResultsWriter, count_rows, read_rows
 from asms._cli.commands import COMMANDS
 from asms._models import SendResult
+from asms._optable import MSG_TYPES
 
 SECRET = "pa55-w0rd-never-shown"
 CREDENTIALS = {"ASMS_API_ID": "3456789", "ASMS_USER": "alice", "ASMS_PASSWORD": SECRET}
@@ -52,6 +53,13 @@ def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
 def test_commands_are_listed() -> None:
     names = {c.name for c in COMMANDS}
     assert names == {"send", "bulk", "status", "balance", "coverage", "callbacks", "demo"}
+
+
+def test_msg_type_choices_are_the_operation_table_s() -> None:
+    send = next(c for c in COMMANDS if c.name == "send")
+    option = next(p for p in send.params if p.name == "msg_type")
+    assert isinstance(option.type, click.Choice)
+    assert tuple(option.type.choices) == MSG_TYPES
 
 
 @pytest.mark.parametrize(

@@ -31,14 +31,7 @@ ENV = {"ASMS_API_ID": "1234", "ASMS_USER": "demo", "ASMS_PASSWORD": PASSWORD}
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = 10_000
 FIRST_NUMBER = 27_820_000_000
-BOOT = (
-    "from asms._cli import cli\n"
-    "from asms._cli.commands import COMMANDS\n"
-    "for c in COMMANDS:\n"
-    "    if c.name not in cli.commands: cli.add_command(c)\n"
-    "cli(prog_name='asms')\n"
-)
-CLI = [sys.executable, "-c", BOOT]
+CLI = [sys.executable, "-m", "asms"]
 
 
 def write_campaign(path: Path, rows: int = ROWS) -> Path:

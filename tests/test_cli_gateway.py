@@ -22,16 +22,7 @@ PASSWORD = "demo-password-9f3c"
 ENV = {"ASMS_API_ID": "1234", "ASMS_USER": "demo", "ASMS_PASSWORD": PASSWORD}
 ROOT = Path(__file__).resolve().parent.parent
 
-# Runs the command line with this package's commands registered, whether or not the group
-# in asms/_cli/__init__.py registers them already.
-BOOT = (
-    "from asms._cli import cli\n"
-    "from asms._cli.commands import COMMANDS\n"
-    "for c in COMMANDS:\n"
-    "    if c.name not in cli.commands: cli.add_command(c)\n"
-    "cli(prog_name='asms')\n"
-)
-CLI = [sys.executable, "-c", BOOT]
+CLI = [sys.executable, "-m", "asms"]
 
 
 def make_cli() -> click.Group:
@@ -49,9 +40,8 @@ def emulator() -> GatewayEmulator:
     from asms.testing import Account
 
     account = Account(api_id=1234, user="demo", password=PASSWORD, credits=500.0)
-    # A short lifecycle for status tests, in binary fractions of a second: with 0.05 the
-    # emulator's float sums skip the final status (reported to the emulator's owner).
-    return GatewayEmulator(accounts=[account], lifecycle=Lifecycle(queued=0.0625, delivery=0.0625))
+    # A short lifecycle for the status tests.
+    return GatewayEmulator(accounts=[account], lifecycle=Lifecycle(queued=0.05, delivery=0.05))
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import parse_qs
 
 import anyio
 import httpx
@@ -22,7 +21,7 @@ from asms._client import AsyncClient
 from asms._codes import ErrorCode
 from asms._config import RetryPolicy
 from asms._exceptions import HTTPStatusError, SOAPFault
-from asms._models import SendResult
+from asms._models import Message, SendResult
 from asms._retry import NOT_SENT, OUTCOME_UNKNOWN
 from asms.testing import EmulatorTransport, FakeClock, Faults, GatewayEmulator, running_emulator
 
@@ -154,52 +153,29 @@ async def test_control_blind_retry_duplicates_messages() -> None:
 # -- sessions ----------------------------------------------------------------------------------
 
 
-class Expiring(httpx.AsyncBaseTransport):
-    """Lets the session expire (the clock jumps 15 minutes) just before every ``every``-th
-    new message reaches the gateway; resends of a message do not count, so the expiry rate
-    is a share of the messages.
-    """
-
-    def __init__(self, inner: httpx.AsyncBaseTransport, clock: FakeClock, every: int) -> None:
-        self.inner, self.clock, self.every = inner, clock, every
-        self.seen: set[str] = set()
-        self.expiries = 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/http/sendmsg":
-            [climsgid] = parse_qs(request.content.decode("latin-1"))["climsgid"]
-            if climsgid not in self.seen:
-                self.seen.add(climsgid)
-                if len(self.seen) % self.every == 0:
-                    self.clock.advance(901)
-                    self.expiries += 1
-        return await self.inner.handle_async_request(request)
-
-
 async def test_session_expiry_under_concurrent_sends() -> None:
     """5 % of the sends meet an expired session, 50 sends in flight at a time."""
-    clock = FakeClock()
-    emu = GatewayEmulator(clock=clock, faults=Faults(seed=3, latency=0.001))
-    transport = Expiring(EmulatorTransport(emu), clock, every=20)
+    faults = Faults(seed=3, latency=0.001, session_expiry=0.05)
+    emu = GatewayEmulator(clock=FakeClock(), faults=faults)
     async with AsyncClient(
         1234,
         "demo",
         "demo",
         base_url="http://gateway",
-        transport=transport,
+        transport=EmulatorTransport(emu),
         retry=RetryPolicy.testing(),
-        clock=clock.time,
     ) as c:
-        await c.ping()  # the first session, before anything expires
+        await c.ping()  # the first session, before anything expires (ping draws no expiry)
         results = await send_all(c)
         stats = c.statistics()
-    assert transport.expiries == MESSAGES // 20
+    expiries = emu.statistics().faults["session_expiry"]
+    assert 30 <= expiries <= 80  # 5 % of the requests (1,000 messages and their resends)
     assert_each_committed_once(emu, results)
     auth_calls = emu.statistics().requests_by_command["auth"]
-    assert auth_calls == stats.auth_calls
-    assert auth_calls - 1 <= transport.expiries  # at most one auth per expiry
+    # Exactly one auth per expired session, however many requests in flight it refused.
+    assert auth_calls == stats.auth_calls == 1 + expiries
     refused = emu.statistics().errors[3]
-    assert refused > transport.expiries  # expiries hit several requests in flight at once
+    assert refused > expiries  # expiries hit several requests in flight at once
 
 
 async def test_a_burst_of_expired_sessions_causes_one_auth() -> None:
@@ -312,6 +288,24 @@ async def test_err130_waits_until_the_time_named_then_resends() -> None:
         [result] = await c.send("Hi", to=number(1))
     assert result.error_code == ErrorCode.MAXIMUM_MT_LIMIT_EXCEEDED_UNTIL
     assert seen == ["auth", "sendmsg"]  # an hour is beyond throttle_max_wait: final
+
+
+async def test_err130_comes_back_at_once_when_the_caller_waits_itself() -> None:
+    seen: list[str] = []
+    now = 1_800_000_000.0
+    until = int(now) + 2
+    replies = {
+        "/http/auth": [f"OK: {SESSION}"],
+        "/http/sendmsg": [f"ERR: 130, Maximum MT limit exceeded until {until}", f"ID: {APIMSGID}"],
+    }
+    policy = RetryPolicy(reconcile_schedule=(0.0,), throttle_max_wait=300.0, backoff_initial=0.0)
+    messages = [Message(number(1), "Hi", ref="a"), Message(number(2), "Hi", ref="b")]
+    async with mock_client(replies, seen, retry=policy, clock=lambda: now) as c:
+        results = await c.send_batch(messages, wait_throttled=False)
+    assert [r.error_code for r in results] == [ErrorCode.MAXIMUM_MT_LIMIT_EXCEEDED_UNTIL] * 2
+    assert [r.ref for r in results] == ["a", "b"]
+    assert all(r.error_description.endswith(str(until)) for r in results)  # type: ignore[union-attr]
+    assert seen == ["auth", "sendmsg"]  # not waited out, not resent
 
 
 async def test_5xx_is_reconciled_and_4xx_is_final() -> None:

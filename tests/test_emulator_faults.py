@@ -154,17 +154,66 @@ def test_querymsg_visibility_is_delayed() -> None:
     assert call(emu, "querymsg", climsgid="v1")[0] == f"ID: {apimsgid} Status: 004"
 
 
+def session_sends(emu: GatewayEmulator, count: int) -> list[str]:
+    """``count`` sendmsg requests with a session, opening a new one whenever it expired."""
+    session = call(emu, "auth")[0][4:]
+    lines = []
+    for _ in range(count):
+        line = call(emu, session_id=session, api_id="", user="", password="")[0]
+        lines.append(line[:8])
+        if line.startswith("ERR: 003"):
+            session = call(emu, "auth")[0][4:]
+    return lines
+
+
+def test_session_expiry_drops_the_session_it_hits() -> None:
+    emu = make(Faults(session_expiry=1.0))
+    session = call(emu, "auth")[0][4:]
+    by_session = {"session_id": session, "api_id": "", "user": "", "password": ""}
+    assert call(emu, **by_session)[0] == "ERR: 003, Session ID expired"
+    emu.faults = Faults()
+    assert call(emu, **by_session)[0] == "ERR: 003, Session ID expired"  # gone for good
+    assert emu.statistics().faults == {"session_expiry": 1}
+    assert emu.statistics().commits == 0
+    emu.faults = Faults(session_expiry=1.0)
+    assert call(emu)[0].startswith("ID: ")  # credentials on the request: no session to lose
+    session = call(emu, "auth")[0][4:]
+    assert call(emu, "getbalance", session_id=session, api_id="", user="", password="")[0] == (
+        "Credit: 999999"  # getbalance is not one of the fault's commands
+    )
+
+
+def test_session_expiry_is_seeded_and_leaves_the_other_faults_alone() -> None:
+    lines_a = session_sends(make(Faults(seed=3, session_expiry=0.2)), 300)
+    emu_b = make(Faults(seed=3, session_expiry=0.2))
+    assert session_sends(emu_b, 300) == lines_a
+    assert session_sends(make(Faults(seed=4, session_expiry=0.2)), 300) != lines_a
+    expired = lines_a.count("ERR: 003")
+    assert 40 < expired < 80
+    assert emu_b.statistics().faults == {"session_expiry": expired}
+    assert emu_b.statistics().commits == 300 - expired
+    # The outcome faults fall on the same requests with or without session expiry.
+    plain = session_sends(make(Faults(seed=3, err901_before_commit=0.2)), 300)
+    mixed = session_sends(make(Faults(seed=3, err901_before_commit=0.2, session_expiry=0.3)), 300)
+    assert [line == "ERR: 901" for line in plain] == [line == "ERR: 901" for line in mixed]
+    assert "ERR: 003" in mixed
+
+
 def test_fault_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="add up"):
         Faults(err901_before_commit=0.6, drop_after_commit=0.6)
     with pytest.raises(ValueError, match="probability"):
         Faults(truncated_reply=1.5)
+    with pytest.raises(ValueError, match="session_expiry must be a probability"):
+        Faults(session_expiry=1.5)
     with pytest.raises(ValueError, match="script"):
         Faults(script=("explode",))
     with pytest.raises(ValueError, match="unknown fault settings"):
         Faults.from_mapping({"nope": 1})
     assert not Faults().active
     assert Faults(latency=0.1).active
+    assert Faults(session_expiry=0.05).active
+    assert Faults(session_expiry=0.6, err901_before_commit=0.6).session_expiry == 0.6
     again = Faults.from_mapping(Faults(seed=5, commands=frozenset({"sendmsg"})).to_mapping())
     assert again == Faults(seed=5, commands=frozenset({"sendmsg"}))
 

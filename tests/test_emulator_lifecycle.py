@@ -207,6 +207,31 @@ def test_error_statuses_reach_callback_4() -> None:
     assert statuses(sink) == [(9, 0), (7, 1)]
 
 
+# Delays that are not binary fractions: the sums of the lifecycle round, and every status
+# check must agree with the change times it was scheduled at (003 and 004 were skipped).
+@pytest.mark.parametrize(
+    ("queued", "delivery"),
+    [(0.05, 0.05), (0.1, 0.2), (0.3, 0.7), (0.01, 0.07), (0.15, 0.15), (1.1, 2.2)],
+)
+@pytest.mark.parametrize("offset", [0.0, 0.123, 7.3])
+@pytest.mark.parametrize("step", [None, 0.01])
+def test_short_decimal_lifecycle_emits_003_and_004_exactly_once(
+    queued: float, delivery: float, offset: float, step: float | None
+) -> None:
+    sink = Sink()
+    emu = make(sink=sink, lifecycle=Lifecycle(queued=queued, delivery=delivery))
+    emu.advance(offset)
+    apimsgid = send(emu, callback="7")
+    if step is None:
+        emu.advance(10)
+    else:
+        for _ in range(round(4 / step)):  # the way a ticking server meets the change times
+            emu.advance(step)
+    assert [int(e.status) for e in sink.status] == [3, 4]
+    assert all(e.apimsgid == apimsgid for e in sink.status)
+    assert query(emu, apimsgid) == "004"
+
+
 def test_v238_callbacks_include_queued_and_cancelled() -> None:
     sink = Sink()
     emu = make(sink=sink, profile="v2.3.8", lifecycle=Lifecycle(queued=1, delivery=1))

@@ -99,6 +99,12 @@ def test_admin_api(served: tuple[GatewayEmulator, str], client: httpx.Client) ->
     faults = client.post("/_emulator/faults", json={"err901_before_commit": 1.0})
     assert faults.json()["err901_before_commit"] == 1.0
     assert client.post("/http/sendmsg", data=SEND).text == "ERR: 901, Internal error"
+    expiring = client.post("/_emulator/faults", json={"session_expiry": 1.0}).json()
+    assert expiring["session_expiry"] == 1.0
+    session = {"session_id": client.post("/http/auth", data=CREDS).text[4:]}
+    assert client.post("/http/sendmsg", data={**SEND, **session}).text == (
+        "ERR: 003, Session ID expired"
+    )
     assert client.delete("/_emulator/faults").json() == {"ok": True}
     client.post("/_emulator/numbers", json={"blocked": ["27821234568"]})
     assert client.post("/http/sendmsg", data={**SEND, "to": "27821234568"}).text.startswith(
@@ -160,13 +166,14 @@ def test_cli_builds_the_emulator_it_serves() -> None:
         credits=5,
         seed=9,
         fake_clock=True,
-        faults=("drop_after_commit=0.25", "commands=sendmsg,quicksend"),
+        faults=("drop_after_commit=0.25", "session_expiry=0.05", "commands=sendmsg,quicksend"),
     )
     assert sorted(emu.accounts) == [42, 43]
     assert emu.accounts[42].password == "se:cret"
     assert emu.balance(43) == 5
     assert emu.profile.name == "v2.3.8"
     assert emu.faults.drop_after_commit == 0.25
+    assert emu.faults.session_expiry == 0.05
     assert emu.faults.commands == frozenset({"sendmsg", "quicksend"})
     assert isinstance(emu.clock, FakeClock)
     assert emu.admin

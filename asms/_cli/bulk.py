@@ -12,7 +12,7 @@ import math
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -30,12 +30,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .._bulk import send_bulk
-from .._client import AsyncClient
-from .._codes import ErrorCode
-from .._exceptions import MessageLookupError
 from .._journal import JournalMismatchError
-from .._models import Message, SendResult, StatusInfo
+from .._models import Message, SendResult
 from .._report import BulkReport
 from ._common import (
     EXIT_FAILED,
@@ -171,33 +167,6 @@ class _Progress:
             self._bar.update(
                 self._task, completed=self._done, rate=self._done / elapsed, failed=self._failed
             )
-
-
-class _ClientSender:
-    """An :class:`AsyncClient` as the bulk engine's ``BatchSender``.
-
-    A bridge until the client offers ``send_bulk`` itself: the engine needs
-    ``request_limit`` and ``query_climsgid`` (to settle requests a killed run left in
-    flight) which the client does not have yet.
-    """
-
-    def __init__(self, client: AsyncClient) -> None:
-        self._client = client
-
-    @property
-    def request_limit(self) -> int:
-        return self._client.max_recipients
-
-    async def send_batch(self, messages: Sequence[Message], /) -> Sequence[SendResult]:
-        return await self._client.send_batch(messages)
-
-    async def query_climsgid(self, climsgid: str, /) -> StatusInfo | None:
-        try:
-            return await self._client.query(climsgid=climsgid)
-        except MessageLookupError as exc:
-            if exc.code == ErrorCode.UNKNOWN_CLIENT_MESSAGE_ID:
-                return None  # the gateway never took it: safe to send
-            raise
 
 
 class _NoProgress:
@@ -336,7 +305,7 @@ def bulk(
     async def main() -> None:
         nonlocal report
         async with settings.client(max_parts=max_parts) as client:
-            run = send_bulk(_ClientSender(client), messages(), **options)
+            run = client.send_bulk(messages(), **options)
             try:
                 async with run:
                     async for result in run:

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from .._codes import MessageStatus
 from .._models import SendResult
+from .._optable import MSG_TYPES
 from ._common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -32,19 +33,6 @@ from .bulk import bulk
 from .callbacks import callbacks
 
 __all__ = ["COMMANDS", "balance", "coverage", "demo", "send", "status"]
-
-_MSG_TYPES = (
-    "SMS_TEXT",
-    "SMS_FLASH",
-    "SMS_NOKIA_OLOGO",
-    "SMS_NOKIA_GLOGO",
-    "SMS_NOKIA_PICTURE",
-    "SMS_NOKIA_RINGTONE",
-    "SMS_NOKIA_RTTL",
-    "SMS_NOKIA_CLEAN",
-    "SMS_NOKIA_VCARD",
-    "SMS_NOKIA_VCAL",
-)
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 
@@ -105,7 +93,7 @@ def result_record(result: SendResult) -> dict[str, Any]:
 @click.option("--max-credits", type=click.FloatRange(min=0), help="Most credits to spend.")
 @click.option("--mo", is_flag=True, default=None, help="Send from a two-way number.")
 @click.option("--escalate", is_flag=True, default=None, help="Escalate to an alternative route.")
-@click.option("--msg-type", type=click.Choice(_MSG_TYPES), help="Message type (default text).")
+@click.option("--msg-type", type=click.Choice(MSG_TYPES), help="Message type (default text).")
 @click.option("--country-code", metavar="CC", help="Country code for national (0...) numbers.")
 @json_option
 @connection_options

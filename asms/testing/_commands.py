@@ -130,6 +130,15 @@ def _authenticate(emu: GatewayEmulator, call: Call, now: float) -> Account | Err
         account = emu._accounts.get(session.api_id)
         if account is None:
             return E.SESSION_ID_EXPIRED
+        faults = emu._faults
+        if (
+            faults.session_expiry
+            and call.op.name in faults.commands
+            and emu._injector.session_expires()
+        ):
+            del emu._sessions[session_id.lower()]
+            emu.recorder.record_fault("session_expiry")
+            return E.SESSION_ID_EXPIRED
         session.last_used = now  # sliding expiry: every call with the session extends it
         return _admit(emu, account, call)
     if call.op.auth == "session" or not ("api_id" in auth or "user" in auth or "password" in auth):

@@ -158,6 +158,7 @@ FaultKind = Literal[
     "err130",
     "rate_cap",
     "querymsg_hidden",
+    "session_expiry",
 ]
 FAULT_KINDS: frozenset[str] = frozenset(get_args(FaultKind))
 #: Kinds that decide the fate of one request (at most one applies); listed in draw order.
@@ -186,6 +187,9 @@ class Faults:
     ``rate_cap`` (messages per second on the emulator clock, burst of one second) refuses
     sends above it with ``ERR: <rate_cap_error>``; ``querymsg_visibility_delay`` hides
     accepted messages from querymsg/getmsgcharge/delmsg for that many seconds.
+    ``session_expiry`` is the probability that a request carrying a valid session id finds
+    its session expired (``ERR: 003``; the session is gone for every later request too), drawn
+    from a stream of its own so that it does not change the draws of the other faults.
 
     Over a real socket "drops" and ``connect_error`` send the response head and close the
     connection (an ASGI app cannot do less), and a truncated reply sends half the body;
@@ -207,6 +211,7 @@ class Faults:
     rate_cap: float | None = None
     rate_cap_error: int = 901
     querymsg_visibility_delay: float = 0.0
+    session_expiry: float = 0.0
     script: tuple[str | None, ...] = ()
     commands: frozenset[str] = DEFAULT_FAULT_COMMANDS
 
@@ -214,11 +219,11 @@ class Faults:
         object.__setattr__(self, "commands", frozenset(self.commands))
         object.__setattr__(self, "script", tuple(self.script))
         total = 0.0
-        for name in (*OUTCOME_KINDS, "latency_probability"):
+        for name in (*OUTCOME_KINDS, "latency_probability", "session_expiry"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be a probability from 0 to 1")
-            if name != "latency_probability":
+            if name in OUTCOME_KINDS:
                 total += value
         if total > 1.0 + 1e-9:
             raise ValueError("the outcome probabilities must add up to at most 1")
@@ -244,6 +249,7 @@ class Faults:
             or self.err130_until is not None
             or self.rate_cap is not None
             or self.querymsg_visibility_delay
+            or self.session_expiry
             or any(getattr(self, kind) for kind in OUTCOME_KINDS)
         )
 

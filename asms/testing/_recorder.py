@@ -82,17 +82,26 @@ class CommittedMessage:
             return MessageStatus(self.final)
         if now < self.due:
             return MessageStatus.QUEUED_FOR_LATER_DELIVERY
-        elapsed = now - self.due
-        if elapsed < lifecycle.queued:
+        sent, received = self._lifecycle_times(lifecycle)
+        if now < sent:
             return MessageStatus.MESSAGE_QUEUED
-        if elapsed < lifecycle.queued + lifecycle.delivery:
+        if now < received:
             return MessageStatus.DELIVERED_TO_GATEWAY
         return MessageStatus.RECEIVED_BY_RECIPIENT
 
+    def _lifecycle_times(self, lifecycle: Lifecycle) -> tuple[float, float]:
+        """When the message reaches 003 and 004 (absolute clock times).
+
+        ``status_at`` and ``change_times`` must both compare with these very floats: checking
+        ``now - due < queued + delivery`` instead rounds differently (0.05 + 0.05 …), so at
+        the 004 change time the status would still read 003 and the event be skipped.
+        """
+        sent = self.due + lifecycle.queued
+        return sent, sent + lifecycle.delivery
+
     def change_times(self, lifecycle: Lifecycle) -> list[float]:
         """Every time at which ``status_at`` may change, from acceptance on."""
-        times = {self.time, self.due, self.due + lifecycle.queued}
-        times.add(self.due + lifecycle.queued + lifecycle.delivery)
+        times = {self.time, self.due, *self._lifecycle_times(lifecycle)}
         if self.final:
             times.add(self.final_at)
         return sorted(t for t in times if t >= self.time)

@@ -38,11 +38,14 @@ class FaultInjector:
     latency), so enabling one fault does not shift the draws of the others.
     """
 
-    __slots__ = ("_bucket_at", "_faults", "_rng", "_script", "_tokens")
+    __slots__ = ("_bucket_at", "_faults", "_rng", "_script", "_session_rng", "_tokens")
 
     def __init__(self, faults: Faults, now: float) -> None:
         self._faults = faults
         self._rng = random.Random(faults.seed)
+        # Session expiry is drawn only for requests that carry a valid session: from its own
+        # stream, so switching it on leaves every other fault where it was.
+        self._session_rng = random.Random(f"session_expiry:{faults.seed}")
         self._script = list(reversed(faults.script))
         self._tokens = faults.rate_cap or 0.0
         self._bucket_at = now
@@ -65,6 +68,11 @@ class FaultInjector:
                 u -= p
         latency = faults.latency if faults.latency and v < faults.latency_probability else 0.0
         return kind, latency
+
+    def session_expires(self) -> bool:
+        """Whether the valid session of the request at hand expires now."""
+        p = self._faults.session_expiry
+        return bool(p) and self._session_rng.random() < p
 
     def take(self, messages: int, now: float) -> bool:
         """Token bucket of ``rate_cap`` messages per second with one second of burst."""
