@@ -10,7 +10,7 @@ import enum
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
@@ -303,3 +303,41 @@ class Coverage:
     supported: bool
     charge: float | None
     message: str
+
+
+def _fast_send_result() -> Callable[
+    [str, str | None, str | None, ErrorCode | int | None, str | None, int, Any], SendResult
+]:
+    # A frozen dataclass's __init__ goes through object.__setattr__ once per field, about
+    # 2.5x slower than writing the slots directly; a 600-recipient send builds 600 of these.
+    setters = tuple(
+        SendResult.__dict__[f.name].__set__ for f in fields(SendResult)
+    )  # slot descriptors, in field order
+    new = object.__new__
+
+    def make(
+        to: str,
+        apimsgid: str | None,
+        climsgid: str | None,
+        error_code: ErrorCode | int | None,
+        error_description: str | None,
+        parts: int,
+        ref: Any,
+    ) -> SendResult:
+        result: SendResult = new(SendResult)
+        s_to, s_id, s_cli, s_code, s_desc, s_parts, s_ref = setters
+        s_to(result, to)
+        s_id(result, apimsgid)
+        s_cli(result, climsgid)
+        s_code(result, error_code)
+        s_desc(result, error_description)
+        s_parts(result, parts)
+        s_ref(result, ref)
+        return result
+
+    return make
+
+
+#: ``make_send_result(to, apimsgid, climsgid, error_code, error_description, parts, ref)``:
+#: the same object ``SendResult(...)`` builds, for hot paths.
+make_send_result = _fast_send_result()

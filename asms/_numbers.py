@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from ._exceptions import ValidationError
@@ -13,6 +14,8 @@ MAX_DIGITS = 15
 
 # Separators people write inside numbers; whitespace of any kind is removed separately.
 _SEPARATORS = str.maketrans("", "", "-./()")
+
+_CLEAN_LIST = re.compile(r"[1-9][0-9]{6,14}(?:,[1-9][0-9]{6,14})*")
 
 RULE_EMPTY = "empty"
 RULE_DIGITS = "digits only"
@@ -138,4 +141,14 @@ def normalize_many(
     if isinstance(numbers, str):
         items = (item.strip() for item in numbers.split(","))
         return [_normalize(item, cc) for item in items if item]
+    if isinstance(numbers, list | tuple) and numbers:
+        # Bulk fast path: one C-speed match over the joined list when every number is
+        # already clean international digits (the common case for a 600-recipient send).
+        try:
+            joined = ",".join(numbers)
+        except TypeError:
+            pass
+        else:
+            if joined.isascii() and _CLEAN_LIST.fullmatch(joined):
+                return list(numbers)
     return [_normalize(item, cc) for item in numbers]

@@ -5,9 +5,10 @@ No I/O here. The client calls these for ``sendmsg``, the push commands and the b
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._codes import ErrorCode
 from ._encoding import (
@@ -19,7 +20,7 @@ from ._encoding import (
     ucs2_hex,
 )
 from ._exceptions import ValidationError, error_for
-from ._models import DEFAULT_OPTIONS, SendOptions, SendResult
+from ._models import DEFAULT_OPTIONS, SendOptions, SendResult, make_send_result
 from ._numbers import InvalidNumberError, normalize_many, normalize_msisdn
 from ._optable import OPERATIONS, Operation
 from ._replies import ErrorReply, IdReply, StatusReply, expect_send
@@ -243,8 +244,37 @@ def op_options(
     return out
 
 
-def parse_send(body: bytes | str) -> list[IdReply | ErrorReply]:
-    """``expect_send``, plus: a refusal repeated on every line is a whole-request refusal."""
+class IdPairs(NamedTuple):
+    """A reply made only of ``ID: <id> To: <msisdn>`` lines: (apimsgid, msisdn) pairs."""
+
+    pairs: list[tuple[str, str]]
+
+
+# One anchored line of the all-accepted multi-recipient reply; anything else on any line
+# makes the line count disagree and sends the body down the general parser.
+_ID_TO_LINE = re.compile(r"^ID: ([0-9A-Za-z]{1,64}) To: ([0-9]{1,20})[ \t\r]*$", re.MULTILINE)
+
+
+def _fast_pairs(body: bytes | str) -> IdPairs | None:
+    text = body.decode("latin-1") if isinstance(body, bytes) else body
+    if not text.startswith("ID: ") or "ERR" in text:
+        return None
+    pairs = _ID_TO_LINE.findall(text)
+    lines = text.count("\n") + 1 - (1 if text.endswith("\n") else 0)
+    if len(pairs) < 2 or len(pairs) != lines:
+        return None
+    return IdPairs(pairs)
+
+
+def parse_send(body: bytes | str) -> list[IdReply | ErrorReply] | IdPairs:
+    """``expect_send``, plus: a refusal repeated on every line is a whole-request refusal.
+
+    The common 600-line "all accepted" reply is matched by one regular expression instead of
+    600 reply objects (:class:`IdPairs`); any other body goes through the full parser.
+    """
+    fast = _fast_pairs(body)
+    if fast is not None:
+        return fast
     replies = expect_send(body)
     first = replies[0]
     if isinstance(first, ErrorReply) and first.code in _REQUEST_LEVEL:
@@ -257,13 +287,13 @@ def _result(
     to: str, reply: IdReply | ErrorReply, climsgid: str | None, parts: int, ref: Any
 ) -> SendResult:
     if isinstance(reply, IdReply):
-        return SendResult(to, reply.apimsgid, climsgid, None, None, parts, ref)
-    return SendResult(to, None, climsgid, reply.code, reply.description, parts, ref)
+        return make_send_result(to, reply.apimsgid, climsgid, None, None, parts, ref)
+    return make_send_result(to, None, climsgid, reply.code, reply.description, parts, ref)
 
 
 def match_replies(
     recipients: Sequence[str],
-    replies: Sequence[IdReply | ErrorReply],
+    replies: Sequence[IdReply | ErrorReply] | IdPairs,
     climsgid: str | None,
     parts: int,
     refs: Sequence[Any] | None = None,
@@ -275,6 +305,19 @@ def match_replies(
     recipient left without a line was part of an accepted request: "accepted, id unknown"
     (no apimsgid, no error), to be matched later by ``climsgid`` and number.
     """
+    if isinstance(replies, IdPairs):
+        pairs = replies.pairs
+        if len(pairs) == len(recipients) and all(
+            to == n for (_, to), n in zip(pairs, recipients, strict=True)
+        ):
+            make = make_send_result
+            if refs:
+                return [
+                    make(to, apimsgid, climsgid, None, None, parts, ref)
+                    for (apimsgid, to), ref in zip(pairs, refs, strict=True)
+                ]
+            return [make(to, apimsgid, climsgid, None, None, parts, None) for apimsgid, to in pairs]
+        replies = [IdReply(apimsgid, to) for apimsgid, to in pairs]
     count = len(recipients)
     if count == 1 and len(replies) == 1:
         return [_result(recipients[0], replies[0], climsgid, parts, refs[0] if refs else None)]

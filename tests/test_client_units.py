@@ -291,3 +291,22 @@ async def test_internal_error_on_a_read_is_retried_then_raised() -> None:
         with pytest.raises(InternalGatewayError):
             await c.balance()
     assert calls == 3
+
+
+def test_all_accepted_multi_reply_fast_path_matches_the_full_parser() -> None:
+    from asms._sending import IdPairs, match_replies, parse_send
+
+    numbers = [str(27820000000 + i) for i in range(5)]
+    body = "\n".join(f"ID: {i:032x} To: {n}" for i, n in enumerate(numbers))
+    fast = parse_send(body.encode())
+    assert isinstance(fast, IdPairs)
+    slow = parse_send(body + "\nERR: 105, Invalid destination address To: 1")
+    assert not isinstance(slow, IdPairs)
+    got = match_replies(numbers, fast, "cid", 2, refs=list(range(5)))
+    want = match_replies(numbers, [r for r in slow if r.to != "1"], "cid", 2, refs=list(range(5)))
+    assert got == want
+    assert [r.ref for r in got] == list(range(5))
+    # out-of-order lines still reach the right recipient
+    shuffled = match_replies(list(reversed(numbers)), fast, "cid", 1)
+    assert [r.to for r in shuffled] == list(reversed(numbers))
+    assert all(r.apimsgid == f"{numbers.index(r.to):032x}" for r in shuffled)
