@@ -228,6 +228,16 @@ async def test_content_length_reply_through_httpx_client(kind: str) -> None:
     assert received.headers["content-type"] == "application/x-www-form-urlencoded"
 
 
+async def test_response_body_reads_sync_async_and_streamed() -> None:
+    async with serve() as server, AsyncTransport() as transport:
+        url = f"{server.url}/body"
+        response = await transport.handle_async_request(request("GET", url))
+        assert response.read() == b"GET /body"  # sync read works too
+        response = await transport.handle_async_request(request("GET", url))
+        assert [chunk async for chunk in response.aiter_raw()] == [b"GET /body"]
+        assert response.is_closed
+
+
 async def test_query_string_and_headers_reach_the_server(kind: str) -> None:
     async with serve() as server:
         async with transport_of(kind) as transport:
@@ -320,6 +330,32 @@ async def test_streamed_request_body_goes_chunked(kind: str) -> None:
             await fetch(transport, "POST", server.url, content=parts())
     assert server.requests[0].body == b"to=27999000001"
     assert server.requests[0].headers["transfer-encoding"] == "chunked"
+
+
+@pytest.mark.parametrize("kind", ["asms", "asms-unentered"])  # httpcore insists on Host
+async def test_request_without_host_or_framing_headers(kind: str) -> None:
+    async with serve() as server:
+        async with transport_of(kind) as transport:
+            bare = httpx.Request(
+                "POST",
+                f"{server.url}/bare",
+                stream=httpx.ByteStream(b"to=1"),
+                extensions={"timeout": TIMEOUT.as_dict()},
+            )
+            assert "host" not in bare.headers and "content-length" not in bare.headers
+            first = await transport.handle_async_request(bare)
+            await first.aread()
+            read_first = httpx.Request(
+                "POST",
+                f"{server.url}/read",
+                stream=httpx.ByteStream(b"to=2"),
+                extensions={"timeout": TIMEOUT.as_dict()},
+            )
+            await read_first.aread()
+            second = await transport.handle_async_request(read_first)
+            await second.aread()
+    assert [(r.path, r.body) for r in server.requests] == [("/bare", b"to=1"), ("/read", b"to=2")]
+    assert all(r.headers["host"] == f"127.0.0.1:{server.port}" for r in server.requests)
 
 
 async def test_large_bodies_both_ways(kind: str) -> None:
@@ -831,6 +867,20 @@ async def test_tls_with_trusted_certificate(
     assert server.connections == 1
 
 
+async def test_tls_read_timeout(kind: str, ca: trustme.CA, server_tls: ssl.SSLContext) -> None:
+    async def silent(peer: Peer) -> None:
+        await peer.read_request()
+        await anyio.sleep_forever()
+
+    client_tls = ssl.create_default_context()
+    ca.configure_trust(client_tls)
+    async with serve(silent, tls=server_tls) as server:
+        async with transport_of(kind, verify=client_tls) as transport:
+            with pytest.raises(httpx.ReadTimeout):
+                quick = httpx.Timeout(5, read=0.2)
+                await fetch(transport, "POST", server.url, content=b"x", timeout=quick)
+
+
 async def test_tls_with_ca_bundle_path(ca: trustme.CA, server_tls: ssl.SSLContext) -> None:
     async with serve(tls=server_tls) as server:
         with ca.cert_pem.tempfile() as bundle:
@@ -895,6 +945,7 @@ def clean_proxy_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.delenv("ASMS_TRANSPORT", raising=False)
     return monkeypatch
 
 
@@ -903,6 +954,15 @@ def test_make_transport_selection(clean_proxy_env: pytest.MonkeyPatch) -> None:
     assert isinstance(make_transport(use_stock=True), httpx.AsyncHTTPTransport)
     stock = make_transport(proxy="http://127.0.0.1:3128")
     assert isinstance(stock, httpx.AsyncHTTPTransport)
+    clean_proxy_env.setenv("ASMS_TRANSPORT", "httpx")
+    assert isinstance(make_transport(), httpx.AsyncHTTPTransport)
+    assert isinstance(make_transport(use_stock=False), AsyncTransport)
+
+
+async def test_exceptions_inside_an_entered_transport_pass_unchanged() -> None:
+    with pytest.raises(ValueError, match="mine"):
+        async with AsyncTransport():
+            raise ValueError("mine")
 
 
 def test_environment_proxies(clean_proxy_env: pytest.MonkeyPatch) -> None:

@@ -1,16 +1,31 @@
 """HTTP transports under the httpx API.
 
-``AsyncTransport`` is the default: a keep-alive HTTP/1.1 pool on anyio whose cost per request
-does not grow with the number of connections. ``make_transport`` picks it, or stock httpx when
-a proxy is configured or asked for.
+``AsyncTransport`` is the default: a keep-alive HTTP/1.1 pool on anyio streams (asyncio or
+trio) with httptools parsing, whose work per request does not grow with the number of
+connections. ``make_transport`` picks it, or stock ``httpx.AsyncHTTPTransport`` when a proxy
+is configured or stock is asked for (``use_stock=True`` or ``ASMS_TRANSPORT=httpx``).
+
+What a failure says about the request (see ``request_was_sent``):
+
+* never sent: ``ConnectError``/``ConnectTimeout`` (no byte of the request was written),
+  ``PoolTimeout``, ``UnsupportedProtocol``, ``LocalProtocolError``;
+* unknown: ``WriteError``/``WriteTimeout``/``ReadError``/``ReadTimeout``/
+  ``RemoteProtocolError`` once bytes went out: the server may have acted on it;
+* sent: a failure after part of the response arrived.
+
+Stale keep-alive connections are caught *before* anything is written: an idle connection is
+polled for readability (EOF, a reset or stray bytes) when it is taken from the pool, and
+replaced if it fails. A connection that dies after the request was written is never retried
+for POST (the request may have been processed); only idempotent methods are retried, once.
 """
 
 from ._config import DEFAULT_LIMITS, create_ssl_context
-from ._default import AsyncTransport, make_transport, request_was_sent
+from ._default import TRANSPORT_ENV, AsyncTransport, make_transport, request_was_sent
 from ._pool import OriginStatistics, PoolStatistics
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "TRANSPORT_ENV",
     "AsyncTransport",
     "OriginStatistics",
     "PoolStatistics",

@@ -72,13 +72,24 @@ async def open_connection(
 class Connection:
     """A connection and the parser of its responses; used by one request at a time."""
 
-    __slots__ = ("_reader", "_sock", "_stream", "idle_since", "origin", "requests")
+    __slots__ = (
+        "_fd",
+        "_poller",
+        "_reader",
+        "_sock",
+        "_stream",
+        "idle_since",
+        "origin",
+        "requests",
+    )
 
     def __init__(self, origin: Origin, stream: anyio.abc.ByteStream) -> None:
         self.origin = origin
         self._stream = stream
         self._sock = stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
         self._reader = ResponseReader()
+        self._poller: select.poll | None = None  # kept: one poll object per connection
+        self._fd = -1
         self.idle_since = 0.0
         self.requests = 0
 
@@ -115,11 +126,14 @@ class Connection:
             fd = sock.fileno()
             if fd < 0:
                 return True
-            if _POLL is not None:
-                poller = _POLL()
+            if _POLL is None:
+                return bool(select.select([fd], [], [], 0)[0])
+            poller = self._poller
+            if poller is None or fd != self._fd:
+                poller = self._poller = _POLL()
                 poller.register(fd, _POLLIN)
-                return bool(poller.poll(0))
-            return bool(select.select([fd], [], [], 0)[0])
+                self._fd = fd
+            return bool(poller.poll(0))
         except (OSError, ValueError):
             return True
 
@@ -146,46 +160,49 @@ class Connection:
         self.requests += 1
         reader = self._reader
         reader.reset(head_only=head_only)
-        if write_timeout is None and read_timeout is None:
-            await self._write(head, body, stream, chunked)
-            await self._read(reader)
-        elif keeper is not None and keeper.running:
-            await self._kept_exchange(
-                head, body, stream, chunked, write_timeout, read_timeout, keeper
-            )
-        else:
-            await self._scoped_exchange(head, body, stream, chunked, write_timeout, read_timeout)
-        return reader.status, reader.headers, reader.content, reader.reason, reader.http_version
+        if keeper is None or not keeper.running:
+            if write_timeout is None and read_timeout is None:
+                await self._write(head, body, stream, chunked)
+                await self._read(reader)
+            else:
+                await self._scoped_exchange(
+                    head, body, stream, chunked, write_timeout, read_timeout
+                )
+            return reader.status, reader.headers, reader.content, reader.reason, reader.http_version
 
-    async def _kept_exchange(
-        self,
-        head: bytes,
-        body: bytes | None,
-        stream: AsyncIterable[bytes] | None,
-        chunked: bool,
-        write_timeout: float | None,
-        read_timeout: float | None,
-        keeper: DeadlineKeeper,
-    ) -> None:
-        start = anyio.current_time()
-        deadline = None if write_timeout is None else keeper.arm(self, write_timeout, start)
+        # The hot path, so the usual small request is written and read inline here.
+        deadline = None if write_timeout is None else keeper.arm(self, write_timeout)
         written = False
         try:
-            await self._write(head, body, stream, chunked)
+            tick = keeper.now
+            if stream is None and (body is None or len(body) <= _COALESCE_LIMIT):
+                try:
+                    await self._stream.send(head + body if body else head)
+                except _STREAM_ERRORS as exc:
+                    raise httpx.WriteError(_describe("connection lost while sending", exc)) from exc
+            else:
+                await self._write(head, body, stream, chunked)
             written = True
             if read_timeout is None:
                 if deadline is not None:
                     deadline.done = True
                     deadline = None
-            elif (
-                deadline is None
-                or read_timeout != write_timeout
-                or anyio.current_time() - start > _DEADLINE_SLACK  # see _scoped_exchange
-            ):
+            elif deadline is None or read_timeout != write_timeout or keeper.now != tick:
+                # Equal timeouts and a write done within one tick of the keeper (the usual
+                # small request): the write's deadline serves for the read too.
                 if deadline is not None:
                     deadline.done = True
-                deadline = keeper.arm(self, read_timeout, anyio.current_time())
-            await self._read(self._reader)
+                deadline = keeper.arm(self, read_timeout)
+            receive = self._stream.receive
+            while not reader.complete:
+                try:
+                    data = await receive(_RECEIVE_SIZE)
+                except anyio.EndOfStream:
+                    reader.feed_eof()
+                    break
+                except _STREAM_ERRORS as exc:
+                    raise httpx.ReadError(_describe("connection lost while reading", exc)) from exc
+                reader.feed(data)
         except Exception:
             if deadline is not None and deadline.expired:
                 # The keeper closed the connection: whatever broke, the cause is the timeout.
@@ -196,6 +213,7 @@ class Connection:
         finally:
             if deadline is not None:
                 deadline.done = True
+        return reader.status, reader.headers, reader.content, reader.reason, reader.http_version
 
     async def _scoped_exchange(
         self,

@@ -4,10 +4,15 @@ An anyio cancel scope with a deadline costs more than the rest of the transport'
 a warm connection (task bookkeeping on enter and exit, a timer scheduled and cancelled). When
 the transport is entered (``async with``, which ``httpx.AsyncClient`` does), a single keeper
 task enforces every deadline instead: a request appends an entry to the queue of its timeout
-value and marks it done when it finishes; the keeper sleeps until the earliest live entry is
-due and closes that connection, which makes the blocked send or receive fail at once. Entries
-of one timeout value are due in the order they were made, so each queue is a FIFO and both
-arming and expiry are O(1).
+value and marks it done when it finishes; the keeper closes the connection of an entry that
+comes due first, which makes the blocked send or receive fail at once. Entries of one timeout
+value come due in the order they were made, so each queue is a FIFO and both arming and
+expiry are O(1).
+
+Reading the clock is itself a noticeable cost per request, so while entries are live the
+keeper wakes every ``TICK`` seconds and publishes the time as ``now``; a deadline is
+``now + timeout + TICK``. A timeout therefore fires between ``timeout`` and
+``timeout + 2 * TICK`` after it was armed (never early), plus any lag of the event loop.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from typing import Protocol
 import anyio
 from anyio.abc import TaskStatus
 
-__all__ = ["Deadline", "DeadlineKeeper"]
+__all__ = ["TICK", "Deadline", "DeadlineKeeper"]
+
+TICK = 0.05  # seconds
 
 
 class _Closable(Protocol):
@@ -42,13 +49,20 @@ class DeadlineKeeper:
     def __init__(self) -> None:
         self._queues: dict[float, deque[Deadline]] = {}
         self._wake: anyio.Event | None = None
-        self._next = -math.inf  # when the keeper will look next; -inf: it is looking now
         self._scope: anyio.CancelScope | None = None
+        self._ticking = False  # True while ``now`` is kept fresh
+        self.now = -math.inf
         self.running = False
 
-    def arm(self, target: _Closable, timeout: float, now: float) -> Deadline:
-        """A deadline ``timeout`` seconds after ``now``; set ``done`` when finished."""
-        deadline = Deadline(now + timeout, target)
+    def arm(self, target: _Closable, timeout: float) -> Deadline:
+        """A deadline ``timeout`` seconds from now; set ``done`` when finished."""
+        if self._ticking:
+            now = self.now
+        else:  # the keeper sleeps without a deadline: read the clock and wake it
+            now = self.now = anyio.current_time()
+            if self._wake is not None:
+                self._wake.set()
+        deadline = Deadline(now + timeout + TICK, target)
         queue = self._queues.get(timeout)
         if queue is None:
             queue = self._queues[timeout] = deque()
@@ -56,8 +70,6 @@ class DeadlineKeeper:
             while queue and queue[0].done:  # finished requests leave from the front
                 queue.popleft()
         queue.append(deadline)
-        if deadline.when < self._next and self._wake is not None:
-            self._wake.set()
         return deadline
 
     def stop(self) -> None:
@@ -73,6 +85,7 @@ class DeadlineKeeper:
                 await self._keep()
         finally:
             self.running = False
+            self._ticking = False
             self._scope = None
             # Requests still waiting would no longer time out: fail them now.
             pending = [d for queue in self._queues.values() for d in queue if not d.done]
@@ -82,19 +95,20 @@ class DeadlineKeeper:
 
     async def _keep(self) -> None:
         while True:
-            due = self._collect_due(anyio.current_time())
+            now = self.now = anyio.current_time()
+            due, live = self._collect_due(now)
+            for deadline in due:
+                await _abort(deadline.target)
             if due:
-                for deadline in due:
-                    await _abort(deadline.target)
                 continue  # time has moved on while closing: look again
             wake = self._wake = anyio.Event()
-            with anyio.move_on_after(self._next - anyio.current_time()):
+            self._ticking = live
+            with anyio.move_on_after(TICK if live else math.inf):
                 await wake.wait()
-            self._next = -math.inf
 
-    def _collect_due(self, now: float) -> list[Deadline]:
+    def _collect_due(self, now: float) -> tuple[list[Deadline], bool]:
         due: list[Deadline] = []
-        upcoming = math.inf
+        live = False
         for queue in self._queues.values():
             while queue:
                 head = queue[0]
@@ -105,10 +119,9 @@ class DeadlineKeeper:
                     head.expired = True
                     due.append(head)
                 else:
-                    upcoming = min(upcoming, head.when)
+                    live = True
                     break
-        self._next = upcoming
-        return due
+        return due, live
 
 
 async def _abort(target: _Closable) -> None:

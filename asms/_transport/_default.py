@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
 from typing import Any
 
@@ -12,9 +13,9 @@ import anyio.abc
 import httpx
 
 from ._config import DEFAULT_LIMITS, CertTypes, VerifyTypes, create_ssl_context, env_proxy
-from ._connection import Connection, Exchange, Origin
+from ._connection import Exchange, Origin
 from ._deadlines import DeadlineKeeper
-from ._http11 import build_head, is_chunked
+from ._http11 import build_head, framing
 from ._pool import ConnectionPool, PoolStatistics
 
 __all__ = ["AsyncTransport", "make_transport", "request_was_sent"]
@@ -23,6 +24,8 @@ _DEFAULT_PORTS = {b"http": 80, b"https": 443}
 # Methods a server must tolerate receiving twice (RFC 9110 §9.2.2).
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _SENT_ATTRIBUTE = "_asms_request_sent"
+_NO_TIMEOUTS: dict[str, Any] = {}
+TRANSPORT_ENV = "ASMS_TRANSPORT"  # "httpx" (or "stock"): make_transport() picks stock httpx
 
 
 async def _async_chunks(
@@ -34,6 +37,42 @@ async def _async_chunks(
     else:  # a request built with a sync iterable: iterate it in place
         for chunk in stream:
             yield chunk
+
+
+class _Body(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A body already in memory, as one chunk.
+
+    Like ``httpx.ByteStream``, but iterating it asynchronously creates no async generator
+    (asyncio registers each one with the loop): part of the cost of ``Response.aread()``.
+    """
+
+    __slots__ = ("_body",)
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter((self._body,))
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return _OneChunk(self._body)
+
+
+class _OneChunk:
+    __slots__ = ("_body",)
+
+    def __init__(self, body: bytes | None) -> None:
+        self._body = body
+
+    def __aiter__(self) -> _OneChunk:
+        return self
+
+    async def __anext__(self) -> bytes:
+        body = self._body
+        if body is None:
+            raise StopAsyncIteration
+        self._body = None
+        return body
 
 
 def _mark(exc: BaseException, sent: bool | None) -> BaseException:
@@ -74,8 +113,11 @@ class AsyncTransport(httpx.AsyncBaseTransport):
     """A keep-alive HTTP/1.1 connection pool for httpx, on anyio (asyncio or trio).
 
     Request timeouts come from ``request.extensions["timeout"]`` as httpx sets them
-    (connect/read/write/pool; a missing key means no limit). Failures are httpx exceptions;
-    :func:`request_was_sent` tells the ones that prove the request never left.
+    (connect/read/write/pool; a missing key means no limit). Read and write timeouts are
+    kept by one task while the transport is entered (``async with``; ``httpx.AsyncClient``
+    enters its transport), and fire up to 0.1 s late; otherwise by a cancel scope per request,
+    which costs more. Failures are httpx exceptions; :func:`request_was_sent` tells the ones
+    that prove the request never left.
 
     A reused connection is checked before anything is written to it; if the server has
     closed it meanwhile, the request goes out on another connection (or, with
@@ -130,10 +172,10 @@ class AsyncTransport(httpx.AsyncBaseTransport):
             await group.__aenter__()
             try:
                 await group.start(self._keeper.run)
-            except BaseException as exc:
+            except BaseException:
                 self._entered -= 1
                 self._keeper.stop()
-                await group.__aexit__(type(exc), exc, exc.__traceback__)
+                await group.__aexit__(None, None, None)
                 raise
             self._task_group = group
         return self
@@ -144,11 +186,12 @@ class AsyncTransport(httpx.AsyncBaseTransport):
         exc_value: BaseException | None = None,
         traceback: TracebackType | None = None,
     ) -> None:
-        await self.aclose()
+        await self.aclose()  # also stops the keeper, so the group below has no task left
         self._entered -= 1
         if self._entered == 0 and self._task_group is not None:
             group, self._task_group = self._task_group, None
-            await group.__aexit__(exc_type, exc_value, traceback)
+            # Not handed the exception in flight: a task group would wrap it in a group.
+            await group.__aexit__(None, None, None)
 
     async def aclose(self) -> None:
         """Close every connection; requests still in flight fail. Any task may call it."""
@@ -166,7 +209,7 @@ class AsyncTransport(httpx.AsyncBaseTransport):
         return httpx.Response(
             status,
             headers=headers,
-            stream=httpx.ByteStream(content),
+            stream=_Body(content),
             extensions={"http_version": version, "reason_phrase": reason},
         )
 
@@ -185,10 +228,6 @@ class AsyncTransport(httpx.AsyncBaseTransport):
         origin: Origin = (scheme, url.raw_host, url.port or default_port)
         method = request.method
         raw_headers = request.headers.raw
-        try:
-            head = build_head(method, url.raw_path, url.netloc, raw_headers)
-        except httpx.LocalProtocolError as exc:
-            raise _mark(exc, False) from None
         chunked = False
         try:
             body: bytes | None = request.content
@@ -196,15 +235,35 @@ class AsyncTransport(httpx.AsyncBaseTransport):
         except httpx.RequestNotRead:
             body = None
             stream = _async_chunks(request.stream)
-            chunked = is_chunked(raw_headers)
-        timeouts: dict[str, Any] = request.extensions.get("timeout") or {}
-        read_timeout: float | None = timeouts.get("read")
-        write_timeout: float | None = timeouts.get("write")
+        if stream is not None or body:
+            # Requests that httpx built carry their framing header; others get one here.
+            framed = framing(raw_headers)
+            if stream is not None:
+                chunked = framed != b"length"
+                if framed is None:
+                    raw_headers = [*raw_headers, (b"Transfer-Encoding", b"chunked")]
+            elif framed is None and body:
+                raw_headers = [*raw_headers, (b"Content-Length", b"%d" % len(body))]
+        try:
+            head = build_head(method, url, raw_headers)
+        except httpx.LocalProtocolError as exc:
+            raise _mark(exc, False) from None
+        timeouts: dict[str, Any] = request.extensions.get("timeout") or _NO_TIMEOUTS
         pool = self._pool
-        may_retry = self._retries_on_stale and method in _IDEMPOTENT and stream is None
         fresh = False
         while True:
-            conn = await self._acquire(origin, timeouts, fresh)
+            conn = None if fresh else pool.take(origin)
+            if conn is None:
+                try:
+                    conn = await pool.acquire(
+                        origin,
+                        pool_timeout=timeouts.get("pool"),
+                        connect_timeout=timeouts.get("connect"),
+                        fresh=fresh,
+                    )
+                except httpx.TransportError as exc:
+                    _mark(exc, False)  # no byte of this request was written anywhere
+                    raise
             reused = conn.requests > 0
             try:
                 result = await conn.exchange(
@@ -213,8 +272,8 @@ class AsyncTransport(httpx.AsyncBaseTransport):
                     stream,
                     chunked=chunked,
                     head_only=method == "HEAD",
-                    write_timeout=write_timeout,
-                    read_timeout=read_timeout,
+                    write_timeout=timeouts.get("write"),
+                    read_timeout=timeouts.get("read"),
                     keeper=self._keeper,
                 )
             except BaseException as exc:
@@ -223,52 +282,55 @@ class AsyncTransport(httpx.AsyncBaseTransport):
                     raise
                 started = conn.response_started
                 if (
-                    may_retry
-                    and reused
+                    reused
                     and not fresh
                     and not started
                     and isinstance(exc, httpx.ReadError | httpx.RemoteProtocolError)
+                    and self._retries_on_stale
+                    and method in _IDEMPOTENT
+                    and stream is None
                 ):
                     fresh = True
                     continue
                 _mark(exc, True if started else None)
                 raise
-            await pool.release(conn)
+            doomed = pool.put(conn)
+            if doomed:
+                await pool.close_all(doomed)
             return result
-
-    async def _acquire(self, origin: Origin, timeouts: dict[str, Any], fresh: bool) -> Connection:
-        try:
-            return await self._pool.acquire(
-                origin,
-                pool_timeout=timeouts.get("pool"),
-                connect_timeout=timeouts.get("connect"),
-                fresh=fresh,
-            )
-        except httpx.TransportError as exc:
-            _mark(exc, False)  # no byte of this request was written anywhere
-            raise
 
 
 def make_transport(
     *,
     url: httpx.URL | str | None = None,
     proxy: httpx.Proxy | httpx.URL | str | None = None,
-    use_stock: bool = False,
+    use_stock: bool | None = None,
     trust_env: bool = True,
     verify: VerifyTypes = True,
     cert: CertTypes | None = None,
     limits: httpx.Limits = DEFAULT_LIMITS,
+    retries_on_stale: bool = True,
 ) -> httpx.AsyncBaseTransport:
     """The transport for requests to ``url``: ours, or stock httpx where ours falls short.
 
     Stock ``httpx.AsyncHTTPTransport`` is chosen when ``use_stock`` is set or a proxy
     applies: ``proxy``, or with ``trust_env`` the ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``
-    variables unless ``NO_PROXY`` exempts the host of ``url``.
+    variables unless ``NO_PROXY`` exempts the host of ``url``. ``use_stock=None`` reads
+    the ``ASMS_TRANSPORT`` environment variable (``httpx`` selects stock), so a whole
+    program, or test suite, can be switched without code changes.
     """
+    if use_stock is None:
+        use_stock = os.environ.get(TRANSPORT_ENV, "").strip().lower() in {"httpx", "stock"}
     if proxy is None and trust_env:
         proxy = env_proxy(url)
     if proxy is None and not use_stock:
-        return AsyncTransport(verify=verify, cert=cert, trust_env=trust_env, limits=limits)
+        return AsyncTransport(
+            verify=verify,
+            cert=cert,
+            trust_env=trust_env,
+            limits=limits,
+            retries_on_stale=retries_on_stale,
+        )
     # An SSL context keeps httpx 0.28 from warning about str ``verify`` / ``cert``.
     context = create_ssl_context(verify, cert, trust_env=trust_env)
     return httpx.AsyncHTTPTransport(verify=context, limits=limits, proxy=proxy, trust_env=trust_env)

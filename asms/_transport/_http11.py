@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import httptools
 import httpx
 
-__all__ = ["ResponseReader", "build_head", "chunk_frame", "is_chunked"]
+__all__ = ["ResponseReader", "build_head", "chunk_frame", "framing"]
 
 Header = tuple[bytes, bytes]
 
@@ -28,17 +28,17 @@ def _method_bytes(method: str) -> bytes:
     return raw
 
 
-def build_head(method: str, target: bytes, netloc: bytes, headers: Sequence[Header]) -> bytes:
+def build_head(method: str, url: httpx.URL, headers: Sequence[Header]) -> bytes:
     """Serialize a request head.
 
     httpx has already added ``Host`` (first) and the body's framing header to requests it
-    built; ``netloc`` supplies a ``Host`` only when the request carries none.
+    built; the URL supplies a ``Host`` only when the request carries none.
     """
-    parts = [_method_bytes(method), b" ", target or b"/", b" HTTP/1.1\r\n"]
+    parts = [_method_bytes(method), b" ", url.raw_path or b"/", b" HTTP/1.1\r\n"]
     if not (headers and headers[0][0].lower() == b"host") and not any(
         name.lower() == b"host" for name, _ in headers
     ):
-        parts += (b"Host: ", netloc, b"\r\n")
+        parts += (b"Host", b": ", url.netloc, b"\r\n")
     for name, value in headers:
         parts += (name, b": ", value, b"\r\n")
     parts.append(b"\r\n")
@@ -51,12 +51,19 @@ def build_head(method: str, target: bytes, netloc: bytes, headers: Sequence[Head
     return head
 
 
-def is_chunked(headers: Sequence[Header]) -> bool:
-    """Whether the request announces ``Transfer-Encoding: chunked`` (for streamed bodies)."""
-    return any(
-        name.lower() == b"transfer-encoding" and value.strip().lower() == b"chunked"
-        for name, value in headers
-    )
+def framing(headers: Sequence[Header]) -> bytes | None:
+    """How the request announces its body's length: ``b"chunked"``, ``b"length"`` or None."""
+    # httpx appends Content-Length last to the requests it builds: the usual case is 1 check.
+    if headers and headers[-1][0].lower() == b"content-length":
+        return b"length"
+    found = None
+    for name, _ in headers:
+        lower = name.lower()
+        if lower == b"transfer-encoding":  # HTTP/1.1 request bodies always end chunked
+            return b"chunked"
+        if lower == b"content-length":
+            found = b"length"
+    return found
 
 
 def chunk_frame(chunk: bytes) -> bytes:
