@@ -36,8 +36,16 @@ coverage-pure: $(STAMP)
 	$(BIN)/pytest -q $(addprefix --cov=asms.,$(PURE_MODULES)) --cov-branch \
 		--cov-report=term-missing --cov-fail-under=95 $(PURE_TESTS)
 
+# Every test whose traffic goes through the default transport runs again on stock httpx
+# (tests/test_transport.py covers both transports itself; in-process tests use the
+# emulator's transport and touch neither).
+STOCK_TESTS := tests/test_client_commands.py tests/test_client_faults.py \
+	tests/test_client_security.py tests/test_bulk_client.py tests/test_bulk_kill.py \
+	tests/test_cli_gateway.py tests/test_cli_bulk.py tests/test_examples.py
+
 pytest: $(STAMP)
 	$(BIN)/pytest -q
+	ASMS_TRANSPORT=httpx $(BIN)/pytest -q $(STOCK_TESTS)
 
 test: lint typecheck coverage-pure pytest
 

@@ -54,7 +54,7 @@ from ._numbers import InvalidNumberError, normalize_many, normalize_msisdn
 from ._ratelimit import RateLimiter, RateLimiterStatistics, SystemClock, VirtualClock
 from ._report import BulkReport, BulkResult, BulkStatistics
 from ._retry import ClientStatistics
-from ._transport import AsyncTransport, make_transport
+from ._transport import AsyncTransport, make_transport, request_was_sent
 from ._version import __version__
 from .callbacks import CallbackReceiver, InboundMessage, StatusReport
 
@@ -112,6 +112,7 @@ __all__ = [
     "RateLimiterStatistics",
     "ReadTimeout",
     "ReplyParseError",
+    "request_was_sent",
     "RequestTimeout",
     "RetryPolicy",
     "SendOptions",

@@ -123,6 +123,7 @@ class _Shared:
 
     def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
         self.transport = transport
+        self.transport_entered = False
         self.sessions: dict[Credentials, Session] = {}
         self.counters = Counters()
         self.state = _State.UNOPENED
@@ -287,6 +288,10 @@ class AsyncClient:
         shared = self._shared
         if self._owner and shared.state is _State.UNOPENED:
             shared.state = _State.OPENED
+            # Entered like httpx.AsyncClient does: our transport then enforces deadlines from
+            # one background task instead of a cancel scope per request.
+            await shared.transport.__aenter__()
+            shared.transport_entered = True
             group = anyio.create_task_group()
             await group.__aenter__()
             shared.task_group = group
@@ -295,6 +300,8 @@ class AsyncClient:
             except BaseException:
                 group.cancel_scope.cancel()
                 await group.__aexit__(None, None, None)
+                await shared.transport.__aexit__(None, None, None)
+                shared.transport_entered = False
                 raise
         return self
 
@@ -304,12 +311,17 @@ class AsyncClient:
         exc_value: BaseException | None = None,
         traceback: TracebackType | None = None,
     ) -> None:
-        group = self._shared.task_group if self._owner else None
+        shared = self._shared
+        group = shared.task_group if self._owner else None
         await self.aclose()
         if group is not None:
             # The task group is left in the task that entered it (trio insists).
-            self._shared.task_group = None
+            shared.task_group = None
             await group.__aexit__(None, None, None)
+        if self._owner and shared.transport_entered:
+            shared.transport_entered = False
+            # Not inside a shielding scope: the transport leaves its own task group here.
+            await shared.transport.__aexit__(None, None, None)
 
     async def aclose(self) -> None:
         """Close the client; the original also stops the keep-alive task and closes the pool."""
