@@ -8,7 +8,7 @@ import math
 import anyio
 import pytest
 
-from asms._ratelimit import Clock, VirtualClock, RateLimiter, SystemClock
+from asms._ratelimit import Clock, RateLimiter, SystemClock, VirtualClock
 
 pytestmark = pytest.mark.anyio
 
