@@ -21,8 +21,8 @@ demo: $(STAMP)
 	$(BIN)/python -m asms demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check asms tests benchmarks examples
-	$(BIN)/ruff format --check asms tests benchmarks examples
+	$(BIN)/ruff check --no-cache asms tests benchmarks examples
+	$(BIN)/ruff format --no-cache --check asms tests benchmarks examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict asms

@@ -20,18 +20,16 @@ LOCATION = "http://127.0.0.1:9/soap/document_literal/webservice"
 
 
 def _reply(recipients: list[str]) -> bytes:
-    from asms._soap import build_response
-
     from asms._optable import OPERATIONS
+    from asms._soap import build_response
 
     lines = [f"ID: {i:032x} To: {to}" for i, to in enumerate(recipients)]
     return build_response("dl", OPERATIONS["sendmsg"], lines)
 
 
 def bench_asms(recipients: list[str]) -> float:
-    from asms._soap import build_request, parse_response
-
     from asms._optable import OPERATIONS
+    from asms._soap import build_request, parse_response
 
     op = OPERATIONS["sendmsg"]
     reply = _reply(recipients)
@@ -55,8 +53,9 @@ class _Response:
 
 def bench_zeep(recipients: list[str]) -> float:
     import zeep
-    from asms._wsdl import document_literal_wsdl
     from lxml import etree
+
+    from asms._wsdl import document_literal_wsdl
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "webservice.wsdl"
