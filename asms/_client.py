@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import enum
 import os
 import ssl
 import time
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import replace
 from types import TracebackType
-from typing import Any, Final, Literal, Self, TypeVar
+from typing import Any, Final, Literal, Self
 
 import anyio
 import anyio.abc
@@ -17,7 +16,9 @@ import anyio.abc
 from ._batch import Batch
 from ._bulk import BulkRun
 from ._bulk import send_bulk as _send_bulk
-from ._codes import ErrorCode
+from ._clientbase import _Shared, _State
+from ._clientquery import _QueryCommands
+from ._clientsend import _SendCommands
 from ._compat import httpx
 from ._config import (
     DEFAULT_BASE_URL,
@@ -31,107 +32,26 @@ from ._config import (
     base_url_from,
     timeout_from,
 )
-from ._exceptions import (
-    ASMSError,
-    AuthenticationError,
-    ClientClosedError,
-    ConnectError,
-    GatewayError,
-    ReplyParseError,
-    SessionError,
-    TransportError,
-    ValidationError,
-)
+from ._exceptions import ValidationError
 from ._journal import Journal
 from ._logging import configure_from_env, install_redaction, logger, register_secret
-from ._models import (
-    DEFAULT_OPTIONS,
-    Balance,
-    Charge,
-    Coverage,
-    Message,
-    SendOptions,
-    SendResult,
-    StatusInfo,
-    new_climsgid,
-)
-from ._optable import OPERATIONS, Operation
+from ._models import DEFAULT_OPTIONS, Message, SendOptions
 from ._ratelimit import Clock as RateClock
-from ._replies import (
-    StatusReply,
-    expect_charge,
-    expect_coverage,
-    expect_credit,
-    expect_ok,
-    expect_session,
-    expect_status,
-)
 from ._report import BulkStatistics
-from ._retry import (
-    NOT_SENT,
-    OUTCOME_UNKNOWN,
-    ClientStatistics,
-    Counters,
-    Found,
-    GaveUp,
-    Mode,
-    run,
-)
-from ._sending import (
-    all_results,
-    check_climsgid,
-    chunk_climsgid,
-    chunks,
-    found_results,
-    match_replies,
-    normalize_one,
-    normalize_recipients,
-    one_key,
-    op_options,
-    parse_send,
-    prepare_text,
-)
+from ._retry import ClientStatistics
+from ._sending import check_climsgid, prepare_text
 from ._session import Session
 from ._transport import make_transport
-from ._wire import Params, make_wire, roundtrip
+from ._wire import make_wire
 
 __all__ = ["AsyncClient"]
 
-R = TypeVar("R")
-
-_OPS: Final = OPERATIONS
-_SENDMSG: Final = OPERATIONS["sendmsg"]
-_QUERYMSG: Final = OPERATIONS["querymsg"]
-_AUTH_FAILED: Final = ErrorCode.AUTHENTICATION_FAILED
 #: Idle seconds before the keep-alive task pings (the gateway forgets a session after 900).
 DEFAULT_PING_INTERVAL: Final = 600.0
 _PING_POLL: Final = 5.0
-#: Session refusals one request may meet in a row before it gives up.
-_MAX_REFUSALS: Final = 16
 
 
-class _State(enum.Enum):
-    UNOPENED = "unopened"
-    OPENED = "opened"
-    CLOSED = "closed"
-
-
-class _Shared:
-    """What a client and the copies ``with_options`` makes share: the transport (pool),
-    sessions, counters and the keep-alive task.
-    """
-
-    def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
-        self.transport = transport
-        self.transport_entered = False
-        self.sessions: dict[Credentials, Session] = {}
-        self.counters = Counters()
-        self.state = _State.UNOPENED
-        self.task_group: anyio.abc.TaskGroup | None = None
-        self.keepalive: anyio.CancelScope | None = None
-
-
-class AsyncClient:
+class AsyncClient(_SendCommands, _QueryCommands):
     """An async client for the Clickatell legacy gateway (HTTP, SOAP doc/literal, SOAP RPC).
 
     ``async with asms.AsyncClient(api_id, user, password) as client:
@@ -241,9 +161,6 @@ class AsyncClient:
             f"state={self._state().value!r}>"
         )
 
-    def _state(self) -> _State:
-        return _State.CLOSED if self._closed else self._shared.state
-
     @property
     def wire(self) -> WireName:
         return self._options.wire
@@ -337,360 +254,10 @@ class AsyncClient:
         with anyio.CancelScope(shield=True):
             await shared.transport.aclose()
 
-    def _ensure_open(self) -> None:
-        if self._state() is _State.CLOSED:
-            raise ClientClosedError("the client is closed")
-
     def statistics(self) -> ClientStatistics:
         """Counters of this client and its ``with_options`` copies."""
         auth_calls = sum(s.auth_calls for s in self._shared.sessions.values())
         return self._counters.snapshot(auth_calls)
-
-    # -- one exchange ------------------------------------------------------------------------
-
-    def _authenticate_with(self, credentials: Credentials) -> Callable[[], Awaitable[str]]:
-        auth_op = OPERATIONS["auth"]
-        params = credentials.params()
-
-        async def authenticate() -> str:
-            self._ensure_open()
-            request = self._wire.build(auth_op, {}, params)
-            self._counters.requests += 1
-            status, content = await roundtrip(self._transport, request)
-            return expect_session(self._wire.unwrap(status, content))
-
-        return authenticate
-
-    async def _call(self, op: Operation, params: Params, parse: Callable[[bytes | str], R]) -> R:
-        """Send one request and parse its answer, handling the session: a refused session
-        (003, 005, or 001 for a request that carried one) is renewed and the request sent
-        again (it was refused: safe). The policy's ``reauth_limit`` bounds the ``auth`` calls
-        one request makes itself; picking up a session another request just renewed is free
-        (when sessions expire while many requests are in flight, a request may be refused
-        several times in a row without anything being wrong).
-        """
-        self._ensure_open()
-        wire = self._wire
-        session = self._session if self._options.session else None
-        reauths = refusals = 0
-        retried_001 = False
-        while True:
-            generation = -1
-            if session is None:
-                auth = self._auth_params
-            else:
-                session_id, generation, _ = await self._session_for(session)
-                auth = {"session_id": session_id}
-            request = wire.build(op, params, auth)
-            self._counters.requests += 1
-            status, content = await roundtrip(self._transport, request)
-            body = wire.unwrap(status, content)
-            if session is None:
-                return parse(body)
-            session.touch()
-            try:
-                return parse(body)
-            except (SessionError, AuthenticationError) as exc:
-                if isinstance(exc, AuthenticationError):
-                    if exc.code != _AUTH_FAILED or retried_001:
-                        raise
-                    retried_001 = True  # some gateways answer an expired session with 001
-                refusals += 1
-                if reauths >= self._retry.reauth_limit or refusals > _MAX_REFUSALS:
-                    raise
-                logger.debug("session refused (%03d): renewing it", exc.code)
-            _, _, authenticated = await self._session_for(session, renew=generation)
-            reauths += authenticated
-
-    @staticmethod
-    async def _session_for(session: Session, renew: int | None = None) -> tuple[str, int, bool]:
-        """The session to use (renewed when ``renew`` names a refused generation).
-
-        A failure to get one means the command itself never left: it is raised as a
-        ``TransportError`` with ``sent=False`` (an ``AuthenticationError`` stays what it is),
-        so the command is retried as "never sent" and not reconciled.
-        """
-        error: ASMSError
-        try:
-            if renew is None:
-                return (*await session.current(), False)
-            return await session.renew(renew)
-        except AuthenticationError:
-            raise
-        except TransportError as exc:
-            error = type(exc)(str(exc), sent=False)
-            error.retryable = exc.retryable
-        except ASMSError as exc:
-            error = ConnectError(f"could not open a session: {exc}", sent=False)
-        raise error
-
-    async def _read(self, op: Operation, params: Params, parse: Callable[[bytes | str], R]) -> R:
-        """A command without side effects: retried on any retryable failure."""
-        return await self._run(op, params, parse, "read")
-
-    async def _run(
-        self, op: Operation, params: Params, parse: Callable[[bytes | str], R], mode: Mode
-    ) -> R:
-        error: ASMSError
-        try:
-            outcome = await run(
-                lambda: self._call(op, params, parse),
-                mode=mode,
-                policy=self._retry,
-                counters=self._counters,
-                clock=self._clock,
-            )
-        except GaveUp as exc:
-            error = exc.last
-        else:
-            assert not isinstance(outcome, Found)
-            return outcome
-        raise error
-
-    async def _lookup(self, climsgid: str) -> StatusReply:
-        return await self._call(_QUERYMSG, {"climsgid": climsgid}, expect_status)
-
-    # -- sending -----------------------------------------------------------------------------
-
-    async def send(
-        self,
-        text: str,
-        to: str | Iterable[str],
-        *,
-        climsgid: str | None = None,
-        **options: Any,
-    ) -> list[SendResult]:
-        """Send ``text`` to one or many recipients; one :class:`SendResult` per recipient.
-
-        ``to`` is a number, a comma list or an iterable of numbers. ``options`` are the
-        ``sendmsg`` options (``from_``/``from``, ``callback``, ``concat``, ``msg_type``,
-        ``udh``, ``data``, …). Unicode, long and binary messages are detected and encoded
-        for the wire; ``concat`` is set to the parts needed unless given.
-
-        Per-recipient outcomes are data, never raises: an ``apimsgid``, a gateway error
-        code, ``OUTCOME_UNKNOWN`` (-1: retries spent, the gateway may have the message; look
-        it up by ``climsgid``) or ``NOT_SENT`` (-2: it provably never left). A gateway
-        ``ERR`` refusing the whole request becomes every recipient's error. Raised are only
-        problems of the call as a whole, where nothing was accepted: ``ValidationError``
-        (before sending), ``AuthenticationError``, ``TLSError``, a non-retryable
-        ``HTTPStatusError``, ``SOAPFault``, ``ClientClosedError``.
-
-        More recipients than one request carries are split into requests sent concurrently;
-        each gets its own ``climsgid`` (``climsgid`` + ``c<n>`` when you gave one, see
-        :meth:`send_batch`).
-        """
-        self._ensure_open()
-        opts = SendOptions.from_kwargs(options) if options else DEFAULT_OPTIONS
-        opts.check_schedule(self._clock())
-        recipients = normalize_recipients(to, self._options.country_code)
-        if climsgid is not None:
-            check_climsgid(climsgid)
-        prepared = prepare_text(self._wire, text, opts, max_parts=self._options.max_parts)
-        return await self._send_split(
-            _SENDMSG, prepared.params, recipients, climsgid, prepared.parts
-        )
-
-    async def send_message(self, message: Message) -> SendResult:
-        """Send one :class:`Message`; its ``climsgid`` (or a new one) and ``ref`` come back."""
-        return (await self.send_batch([message]))[0]
-
-    async def send_batch(
-        self, messages: Sequence[Message], *, wait_throttled: bool = True
-    ) -> list[SendResult]:
-        """Send messages sharing text and options in ONE request (the bulk sender's unit).
-
-        Every message must have the same ``text`` and ``options``; at most
-        :attr:`max_recipients` messages. The request carries one ``climsgid``: the messages'
-        own when they give one (they must then all give the same), else a new one. Results
-        come back in message order with each message's ``ref``; per-recipient failures are
-        data as in :meth:`send`. After an attempt of unknown outcome that the gateway turns
-        out to have accepted, the first recipient gets the ``apimsgid`` the lookup returns
-        and the others "accepted, id unknown" (``apimsgid=None``, ``error_code=None``).
-
-        An ``ERR 130`` (MT limit reached until a time) is waited out, up to the retry
-        policy's ``throttle_max_wait``. With ``wait_throttled=False`` it comes back at once
-        as every message's result (``error_code`` 130, the description ending in the
-        timestamp): for a caller that pauses all its requests until then, as ``send_bulk``
-        does.
-        """
-        self._ensure_open()
-        if not messages:
-            return []
-        first = messages[0]
-        climsgid = first.climsgid
-        text, opts = first.text, first.options
-        for m in messages:
-            if m is first:
-                continue
-            if m.text != text or (m.options is not opts and m.options != opts):
-                raise ValidationError("messages", "must share text and options")
-            if m.climsgid != climsgid:
-                if climsgid is not None and m.climsgid is not None:
-                    raise ValidationError("climsgid", "messages of one request share one")
-                climsgid = climsgid or m.climsgid
-        if len(messages) > self._wire.max_recipients:
-            raise ValidationError(
-                "messages", f"at most {self._wire.max_recipients} per request on this wire"
-            )
-        first.options.check_schedule(self._clock())
-        cc = self._options.country_code
-        recipients = [normalize_one(m.to, cc) for m in messages]
-        prepared = prepare_text(
-            self._wire, first.text, first.options, max_parts=self._options.max_parts
-        )
-        return await self._send_request(
-            _SENDMSG,
-            prepared.params,
-            recipients,
-            climsgid or new_climsgid(),
-            prepared.parts,
-            [m.ref for m in messages],
-            wait_throttled=wait_throttled,
-        )
-
-    async def _send_split(
-        self,
-        op: Operation,
-        params: Mapping[str, str],
-        recipients: list[str],
-        climsgid: str | None,
-        parts: int,
-        *,
-        reconcile: bool = True,
-    ) -> list[SendResult]:
-        groups = chunks(recipients, self._wire.max_recipients)
-        count = len(groups)
-        base = climsgid or ""
-        if count == 1:
-            cid = (base or new_climsgid()) if reconcile else climsgid
-            return await self._send_request(op, params, groups[0], cid, parts, reconcile=reconcile)
-        logger.debug("%s to %d recipients in %d requests", op.name, len(recipients), count)
-        slots: list[list[SendResult]] = [[] for _ in groups]
-        errors: list[ASMSError] = []
-
-        async def one(index: int) -> None:
-            cid: str | None = chunk_climsgid(base, index, count) if base else new_climsgid()
-            if not reconcile:
-                cid = climsgid  # batch items carry the batch's id, if any
-            try:
-                slots[index] = await self._send_request(
-                    op, params, groups[index], cid, parts, reconcile=reconcile
-                )
-            except ASMSError as exc:
-                errors.append(exc)
-
-        async with anyio.create_task_group() as group:
-            for index in range(count):
-                group.start_soon(one, index)
-        if errors:
-            raise errors[0]
-        return [result for slot in slots for result in slot]
-
-    async def _send_request(
-        self,
-        op: Operation,
-        params: Mapping[str, str],
-        recipients: Sequence[str],
-        climsgid: str | None,
-        parts: int,
-        refs: Sequence[Any] | None = None,
-        *,
-        reconcile: bool = True,
-        wait_throttled: bool = True,
-    ) -> list[SendResult]:
-        """One request (at most the wire's recipient limit) with retries, and with
-        reconciliation by ``climsgid`` unless ``reconcile`` is off (batch items: their
-        ``climsgid`` belongs to the batch, so an unknown outcome cannot be looked up).
-        Without ``wait_throttled`` an ``ERR 130`` is every recipient's result at once.
-        """
-        full: dict[str, str | Sequence[str]] = dict(params)
-        full["to"] = recipients
-        if reconcile:
-            assert climsgid is not None
-            full["climsgid"] = climsgid
-            cid = climsgid
-        error: ASMSError
-        try:
-            outcome = await run(
-                lambda: self._call(op, full, parse_send),
-                mode="send" if reconcile else "write",
-                policy=self._retry if wait_throttled else self._retry_no_throttle_wait,
-                counters=self._counters,
-                lookup=(lambda: self._lookup(cid)) if reconcile else None,
-                clock=self._clock,
-            )
-        except GaveUp as exc:
-            code = NOT_SENT if exc.sent is False else OUTCOME_UNKNOWN
-            what = "not sent" if exc.sent is False else "outcome unknown"
-            note = f"{what} after {self._retry.attempts} attempts: {exc.last}"
-            logger.info("%s climsgid=%s: %s", op.name, climsgid, note)
-            return all_results(recipients, climsgid, code, note, parts, refs)
-        except GatewayError as exc:
-            if isinstance(exc, AuthenticationError):
-                error = exc
-            else:
-                return all_results(recipients, climsgid, exc.code, exc.description, parts, refs)
-        else:
-            if isinstance(outcome, Found):
-                return found_results(recipients, climsgid, outcome.reply, parts, refs)
-            return match_replies(recipients, outcome, climsgid, parts, refs)
-        raise error
-
-    # -- push messages ----------------------------------------------------------------------
-
-    async def si_push(
-        self,
-        to: str | Iterable[str],
-        *,
-        si_id: str,
-        si_url: str,
-        si_text: str,
-        climsgid: str | None = None,
-        **options: Any,
-    ) -> list[SendResult]:
-        """A WAP Service Indication push (``si_push``); results as for :meth:`send`."""
-        return await self._push(
-            _OPS["si_push"],
-            to,
-            {"si_id": si_id, "si_url": si_url, "si_text": si_text, **options},
-            climsgid,
-        )
-
-    async def ind_push(
-        self,
-        to: str | Iterable[str],
-        *,
-        mms_subject: str,
-        mms_class: str | int,
-        mms_expire: str | int,
-        mms_from: str,
-        mms_url: str,
-        climsgid: str | None = None,
-        **options: Any,
-    ) -> list[SendResult]:
-        """An MMS notification push (``ind_push``); results as for :meth:`send`."""
-        fields = {
-            "mms_subject": mms_subject,
-            "mms_class": mms_class,
-            "mms_expire": mms_expire,
-            "mms_from": mms_from,
-            "mms_url": mms_url,
-        }
-        return await self._push(_OPS["ind_push"], to, {**fields, **options}, climsgid)
-
-    async def _push(
-        self,
-        op: Operation,
-        to: str | Iterable[str],
-        options: Mapping[str, Any],
-        climsgid: str | None,
-    ) -> list[SendResult]:
-        self._ensure_open()
-        params = op_options(op, options, exclude=("to", "climsgid"))
-        recipients = normalize_recipients(to, self._options.country_code)
-        if climsgid is not None:
-            check_climsgid(climsgid)
-        return await self._send_split(op, params, recipients, climsgid, 1)
 
     # -- bulk sending -------------------------------------------------------------------------
 
@@ -758,74 +325,6 @@ class AsyncClient:
             params["concat"] = str(max(prepared.parts, self._options.max_parts))
         unicode = params.get("unicode") == "1"
         return Batch(self, params, unicode=unicode, parts=prepared.parts)
-
-    # -- queries and account -----------------------------------------------------------------
-
-    async def query(
-        self, apimsgid: str | None = None, *, climsgid: str | None = None
-    ) -> StatusInfo:
-        """A message's status (``querymsg``) by ``apimsgid`` or ``climsgid``."""
-        params = op_options(_QUERYMSG, one_key(apimsgid, climsgid))
-        reply = await self._read(_QUERYMSG, params, expect_status)
-        return StatusInfo(reply.apimsgid, reply.status)
-
-    async def delete(
-        self, apimsgid: str | None = None, *, climsgid: str | None = None
-    ) -> StatusInfo:
-        """Stop a message still queued at the gateway (``delmsg``); its status after."""
-        op = _OPS["delmsg"]
-        params = op_options(op, one_key(apimsgid, climsgid))
-        reply = await self._read(op, params, expect_status)
-        return StatusInfo(reply.apimsgid, reply.status)
-
-    async def charge(self, apimsgid: str | None = None, *, climsgid: str | None = None) -> Charge:
-        """What a message cost and its status (``getmsgcharge``)."""
-        op = _OPS["getmsgcharge"]
-        params = op_options(op, one_key(apimsgid, climsgid))
-        reply = await self._read(op, params, expect_charge)
-        return Charge(reply.apimsgid, reply.charge, reply.status)
-
-    async def balance(self) -> Balance:
-        """The account's credits (``getbalance``)."""
-        reply = await self._read(_OPS["getbalance"], {}, expect_credit)
-        return Balance(reply.credit)
-
-    async def route_coverage(self, msisdn: str) -> Coverage:
-        """Whether messages to a number's prefix are routed, and their charge."""
-        op = _OPS["routeCoverage"]
-        number = normalize_one(msisdn, self._options.country_code)
-        reply = await self._read(op, {"msisdn": number}, expect_coverage)
-        return Coverage(number, reply.supported, reply.charge, reply.text)
-
-    async def token_pay(self, token: str) -> float:
-        """Redeem a 16-digit voucher; the credits it added. Never resent when in doubt."""
-        op = _OPS["token_pay"]
-        params = op_options(op, {"token": token})
-        value = await self._run(op, params, expect_ok, "write")
-        try:
-            return float(value)
-        except ValueError:
-            raise ReplyParseError("token_pay answer without a number of credits") from None
-
-    async def ping(self) -> None:
-        """Extend the session (``ping``); authenticates first if there is no session."""
-        self._ensure_open()
-        if not self._options.session:
-            raise ValidationError("session", "ping needs a session (session=True)")
-        session_id, generation = await self._session.current()
-        await self._ping(self._session, session_id, generation)
-
-    async def _ping(self, session: Session, session_id: str, generation: int) -> None:
-        request = self._wire.build(_OPS["ping"], {}, {"session_id": session_id})
-        self._counters.requests += 1
-        self._counters.pings += 1
-        status, content = await roundtrip(self._transport, request)
-        try:
-            expect_ok(self._wire.unwrap(status, content))
-        except (SessionError, AuthenticationError):
-            session.invalidate(generation)  # the next request authenticates again
-            raise
-        session.touch()
 
     async def _keepalive(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         """Ping every session that has been idle for ``ping_interval`` seconds.

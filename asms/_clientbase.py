@@ -1,0 +1,199 @@
+"""The machinery under `AsyncClient`: shared state, sessions and one request/answer."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from typing import Final, TypeVar
+
+import anyio
+import anyio.abc
+
+from ._codes import ErrorCode
+from ._compat import httpx
+from ._config import ClientOptions, Credentials, RetryPolicy
+from ._exceptions import (
+    ASMSError,
+    AuthenticationError,
+    ClientClosedError,
+    ConnectError,
+    SessionError,
+    TransportError,
+)
+from ._logging import logger
+from ._optable import OPERATIONS, Operation
+from ._replies import StatusReply, expect_ok, expect_session, expect_status
+from ._retry import Counters, Found, GaveUp, Mode, run
+from ._session import Session
+from ._wire import Params, Wire, roundtrip
+
+__all__ = ["R", "_ClientBase", "_Shared", "_State"]
+
+R = TypeVar("R")
+
+_OPS: Final = OPERATIONS
+_QUERYMSG: Final = OPERATIONS["querymsg"]
+_AUTH_FAILED: Final = ErrorCode.AUTHENTICATION_FAILED
+#: Session refusals one request may meet in a row before it gives up.
+_MAX_REFUSALS: Final = 16
+
+
+class _State(enum.Enum):
+    UNOPENED = "unopened"
+    OPENED = "opened"
+    CLOSED = "closed"
+
+
+class _Shared:
+    """What a client and the copies ``with_options`` makes share: the transport (pool),
+    sessions, counters and the keep-alive task.
+    """
+
+    def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
+        self.transport = transport
+        self.transport_entered = False
+        self.sessions: dict[Credentials, Session] = {}
+        self.counters = Counters()
+        self.state = _State.UNOPENED
+        self.task_group: anyio.abc.TaskGroup | None = None
+        self.keepalive: anyio.CancelScope | None = None
+
+
+class _ClientBase:
+    """State and the exchange every command of `AsyncClient` goes through."""
+
+    _clock: Callable[[], float]
+    _options: ClientOptions
+    _shared: _Shared
+    _owner: bool
+    _closed: bool
+    _wire: Wire
+    _transport: httpx.AsyncBaseTransport
+    _counters: Counters
+    _retry: RetryPolicy
+    _retry_no_throttle_wait: RetryPolicy
+    _auth_params: dict[str, str]
+    _session: Session
+
+    def _state(self) -> _State:
+        return _State.CLOSED if self._closed else self._shared.state
+
+    def _ensure_open(self) -> None:
+        if self._state() is _State.CLOSED:
+            raise ClientClosedError("the client is closed")
+
+    # -- one exchange ------------------------------------------------------------------------
+
+    def _authenticate_with(self, credentials: Credentials) -> Callable[[], Awaitable[str]]:
+        auth_op = OPERATIONS["auth"]
+        params = credentials.params()
+
+        async def authenticate() -> str:
+            self._ensure_open()
+            request = self._wire.build(auth_op, {}, params)
+            self._counters.requests += 1
+            status, content = await roundtrip(self._transport, request)
+            return expect_session(self._wire.unwrap(status, content))
+
+        return authenticate
+
+    async def _call(self, op: Operation, params: Params, parse: Callable[[bytes | str], R]) -> R:
+        """Send one request and parse its answer, handling the session: a refused session
+        (003, 005, or 001 for a request that carried one) is renewed and the request sent
+        again (it was refused: safe). The policy's ``reauth_limit`` bounds the ``auth`` calls
+        one request makes itself; picking up a session another request just renewed is free
+        (when sessions expire while many requests are in flight, a request may be refused
+        several times in a row without anything being wrong).
+        """
+        self._ensure_open()
+        wire = self._wire
+        session = self._session if self._options.session else None
+        reauths = refusals = 0
+        retried_001 = False
+        while True:
+            generation = -1
+            if session is None:
+                auth = self._auth_params
+            else:
+                session_id, generation, _ = await self._session_for(session)
+                auth = {"session_id": session_id}
+            request = wire.build(op, params, auth)
+            self._counters.requests += 1
+            status, content = await roundtrip(self._transport, request)
+            body = wire.unwrap(status, content)
+            if session is None:
+                return parse(body)
+            session.touch()
+            try:
+                return parse(body)
+            except (SessionError, AuthenticationError) as exc:
+                if isinstance(exc, AuthenticationError):
+                    if exc.code != _AUTH_FAILED or retried_001:
+                        raise
+                    retried_001 = True  # some gateways answer an expired session with 001
+                refusals += 1
+                if reauths >= self._retry.reauth_limit or refusals > _MAX_REFUSALS:
+                    raise
+                logger.debug("session refused (%03d): renewing it", exc.code)
+            _, _, authenticated = await self._session_for(session, renew=generation)
+            reauths += authenticated
+
+    @staticmethod
+    async def _session_for(session: Session, renew: int | None = None) -> tuple[str, int, bool]:
+        """The session to use (renewed when ``renew`` names a refused generation).
+
+        A failure to get one means the command itself never left: it is raised as a
+        ``TransportError`` with ``sent=False`` (an ``AuthenticationError`` stays what it is),
+        so the command is retried as "never sent" and not reconciled.
+        """
+        error: ASMSError
+        try:
+            if renew is None:
+                return (*await session.current(), False)
+            return await session.renew(renew)
+        except AuthenticationError:
+            raise
+        except TransportError as exc:
+            error = type(exc)(str(exc), sent=False)
+            error.retryable = exc.retryable
+        except ASMSError as exc:
+            error = ConnectError(f"could not open a session: {exc}", sent=False)
+        raise error
+
+    async def _read(self, op: Operation, params: Params, parse: Callable[[bytes | str], R]) -> R:
+        """A command without side effects: retried on any retryable failure."""
+        return await self._run(op, params, parse, "read")
+
+    async def _run(
+        self, op: Operation, params: Params, parse: Callable[[bytes | str], R], mode: Mode
+    ) -> R:
+        error: ASMSError
+        try:
+            outcome = await run(
+                lambda: self._call(op, params, parse),
+                mode=mode,
+                policy=self._retry,
+                counters=self._counters,
+                clock=self._clock,
+            )
+        except GaveUp as exc:
+            error = exc.last
+        else:
+            assert not isinstance(outcome, Found)
+            return outcome
+        raise error
+
+    async def _lookup(self, climsgid: str) -> StatusReply:
+        return await self._call(_QUERYMSG, {"climsgid": climsgid}, expect_status)
+
+    async def _ping(self, session: Session, session_id: str, generation: int) -> None:
+        request = self._wire.build(_OPS["ping"], {}, {"session_id": session_id})
+        self._counters.requests += 1
+        self._counters.pings += 1
+        status, content = await roundtrip(self._transport, request)
+        try:
+            expect_ok(self._wire.unwrap(status, content))
+        except (SessionError, AuthenticationError):
+            session.invalidate(generation)  # the next request authenticates again
+            raise
+        session.touch()

@@ -1,0 +1,279 @@
+"""The sending commands of `AsyncClient`: ``send``, ``send_batch`` and the pushes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
+
+import anyio
+
+from ._clientbase import _ClientBase
+from ._exceptions import ASMSError, AuthenticationError, GatewayError, ValidationError
+from ._logging import logger
+from ._models import DEFAULT_OPTIONS, Message, SendOptions, SendResult, new_climsgid
+from ._optable import OPERATIONS, Operation
+from ._retry import NOT_SENT, OUTCOME_UNKNOWN, Found, GaveUp, run
+from ._sending import (
+    all_results,
+    check_climsgid,
+    chunk_climsgid,
+    chunks,
+    found_results,
+    match_replies,
+    normalize_one,
+    normalize_recipients,
+    op_options,
+    parse_send,
+    prepare_text,
+)
+
+__all__ = ["_SendCommands"]
+
+_OPS: Final = OPERATIONS
+_SENDMSG: Final = OPERATIONS["sendmsg"]
+
+
+class _SendCommands(_ClientBase):
+    """``send``, ``send_message``, ``send_batch``, ``si_push``, ``ind_push``."""
+
+    # -- sending -----------------------------------------------------------------------------
+
+    async def send(
+        self,
+        text: str,
+        to: str | Iterable[str],
+        *,
+        climsgid: str | None = None,
+        **options: Any,
+    ) -> list[SendResult]:
+        """Send ``text`` to one or many recipients; one :class:`SendResult` per recipient.
+
+        ``to`` is a number, a comma list or an iterable of numbers. ``options`` are the
+        ``sendmsg`` options (``from_``/``from``, ``callback``, ``concat``, ``msg_type``,
+        ``udh``, ``data``, …). Unicode, long and binary messages are detected and encoded
+        for the wire; ``concat`` is set to the parts needed unless given.
+
+        Per-recipient outcomes are data, never raises: an ``apimsgid``, a gateway error
+        code, ``OUTCOME_UNKNOWN`` (-1: retries spent, the gateway may have the message; look
+        it up by ``climsgid``) or ``NOT_SENT`` (-2: it provably never left). A gateway
+        ``ERR`` refusing the whole request becomes every recipient's error. Raised are only
+        problems of the call as a whole, where nothing was accepted: ``ValidationError``
+        (before sending), ``AuthenticationError``, ``TLSError``, a non-retryable
+        ``HTTPStatusError``, ``SOAPFault``, ``ClientClosedError``.
+
+        More recipients than one request carries are split into requests sent concurrently;
+        each gets its own ``climsgid`` (``climsgid`` + ``c<n>`` when you gave one, see
+        :meth:`send_batch`).
+        """
+        self._ensure_open()
+        opts = SendOptions.from_kwargs(options) if options else DEFAULT_OPTIONS
+        opts.check_schedule(self._clock())
+        recipients = normalize_recipients(to, self._options.country_code)
+        if climsgid is not None:
+            check_climsgid(climsgid)
+        prepared = prepare_text(self._wire, text, opts, max_parts=self._options.max_parts)
+        return await self._send_split(
+            _SENDMSG, prepared.params, recipients, climsgid, prepared.parts
+        )
+
+    async def send_message(self, message: Message) -> SendResult:
+        """Send one :class:`Message`; its ``climsgid`` (or a new one) and ``ref`` come back."""
+        return (await self.send_batch([message]))[0]
+
+    async def send_batch(
+        self, messages: Sequence[Message], *, wait_throttled: bool = True
+    ) -> list[SendResult]:
+        """Send messages sharing text and options in ONE request (the bulk sender's unit).
+
+        Every message must have the same ``text`` and ``options``; at most
+        :attr:`max_recipients` messages. The request carries one ``climsgid``: the messages'
+        own when they give one (they must then all give the same), else a new one. Results
+        come back in message order with each message's ``ref``; per-recipient failures are
+        data as in :meth:`send`. After an attempt of unknown outcome that the gateway turns
+        out to have accepted, the first recipient gets the ``apimsgid`` the lookup returns
+        and the others "accepted, id unknown" (``apimsgid=None``, ``error_code=None``).
+
+        An ``ERR 130`` (MT limit reached until a time) is waited out, up to the retry
+        policy's ``throttle_max_wait``. With ``wait_throttled=False`` it comes back at once
+        as every message's result (``error_code`` 130, the description ending in the
+        timestamp): for a caller that pauses all its requests until then, as ``send_bulk``
+        does.
+        """
+        self._ensure_open()
+        if not messages:
+            return []
+        first = messages[0]
+        climsgid = first.climsgid
+        text, opts = first.text, first.options
+        for m in messages:
+            if m is first:
+                continue
+            if m.text != text or (m.options is not opts and m.options != opts):
+                raise ValidationError("messages", "must share text and options")
+            if m.climsgid != climsgid:
+                if climsgid is not None and m.climsgid is not None:
+                    raise ValidationError("climsgid", "messages of one request share one")
+                climsgid = climsgid or m.climsgid
+        if len(messages) > self._wire.max_recipients:
+            raise ValidationError(
+                "messages", f"at most {self._wire.max_recipients} per request on this wire"
+            )
+        first.options.check_schedule(self._clock())
+        cc = self._options.country_code
+        recipients = [normalize_one(m.to, cc) for m in messages]
+        prepared = prepare_text(
+            self._wire, first.text, first.options, max_parts=self._options.max_parts
+        )
+        return await self._send_request(
+            _SENDMSG,
+            prepared.params,
+            recipients,
+            climsgid or new_climsgid(),
+            prepared.parts,
+            [m.ref for m in messages],
+            wait_throttled=wait_throttled,
+        )
+
+    async def _send_split(
+        self,
+        op: Operation,
+        params: Mapping[str, str],
+        recipients: list[str],
+        climsgid: str | None,
+        parts: int,
+        *,
+        reconcile: bool = True,
+    ) -> list[SendResult]:
+        groups = chunks(recipients, self._wire.max_recipients)
+        count = len(groups)
+        base = climsgid or ""
+        if count == 1:
+            cid = (base or new_climsgid()) if reconcile else climsgid
+            return await self._send_request(op, params, groups[0], cid, parts, reconcile=reconcile)
+        logger.debug("%s to %d recipients in %d requests", op.name, len(recipients), count)
+        slots: list[list[SendResult]] = [[] for _ in groups]
+        errors: list[ASMSError] = []
+
+        async def one(index: int) -> None:
+            cid: str | None = chunk_climsgid(base, index, count) if base else new_climsgid()
+            if not reconcile:
+                cid = climsgid  # batch items carry the batch's id, if any
+            try:
+                slots[index] = await self._send_request(
+                    op, params, groups[index], cid, parts, reconcile=reconcile
+                )
+            except ASMSError as exc:
+                errors.append(exc)
+
+        async with anyio.create_task_group() as group:
+            for index in range(count):
+                group.start_soon(one, index)
+        if errors:
+            raise errors[0]
+        return [result for slot in slots for result in slot]
+
+    async def _send_request(
+        self,
+        op: Operation,
+        params: Mapping[str, str],
+        recipients: Sequence[str],
+        climsgid: str | None,
+        parts: int,
+        refs: Sequence[Any] | None = None,
+        *,
+        reconcile: bool = True,
+        wait_throttled: bool = True,
+    ) -> list[SendResult]:
+        """One request (at most the wire's recipient limit) with retries, and with
+        reconciliation by ``climsgid`` unless ``reconcile`` is off (batch items: their
+        ``climsgid`` belongs to the batch, so an unknown outcome cannot be looked up).
+        Without ``wait_throttled`` an ``ERR 130`` is every recipient's result at once.
+        """
+        full: dict[str, str | Sequence[str]] = dict(params)
+        full["to"] = recipients
+        if reconcile:
+            assert climsgid is not None
+            full["climsgid"] = climsgid
+            cid = climsgid
+        error: ASMSError
+        try:
+            outcome = await run(
+                lambda: self._call(op, full, parse_send),
+                mode="send" if reconcile else "write",
+                policy=self._retry if wait_throttled else self._retry_no_throttle_wait,
+                counters=self._counters,
+                lookup=(lambda: self._lookup(cid)) if reconcile else None,
+                clock=self._clock,
+            )
+        except GaveUp as exc:
+            code = NOT_SENT if exc.sent is False else OUTCOME_UNKNOWN
+            what = "not sent" if exc.sent is False else "outcome unknown"
+            note = f"{what} after {self._retry.attempts} attempts: {exc.last}"
+            logger.info("%s climsgid=%s: %s", op.name, climsgid, note)
+            return all_results(recipients, climsgid, code, note, parts, refs)
+        except GatewayError as exc:
+            if isinstance(exc, AuthenticationError):
+                error = exc
+            else:
+                return all_results(recipients, climsgid, exc.code, exc.description, parts, refs)
+        else:
+            if isinstance(outcome, Found):
+                return found_results(recipients, climsgid, outcome.reply, parts, refs)
+            return match_replies(recipients, outcome, climsgid, parts, refs)
+        raise error
+
+    # -- push messages ----------------------------------------------------------------------
+
+    async def si_push(
+        self,
+        to: str | Iterable[str],
+        *,
+        si_id: str,
+        si_url: str,
+        si_text: str,
+        climsgid: str | None = None,
+        **options: Any,
+    ) -> list[SendResult]:
+        """A WAP Service Indication push (``si_push``); results as for :meth:`send`."""
+        return await self._push(
+            _OPS["si_push"],
+            to,
+            {"si_id": si_id, "si_url": si_url, "si_text": si_text, **options},
+            climsgid,
+        )
+
+    async def ind_push(
+        self,
+        to: str | Iterable[str],
+        *,
+        mms_subject: str,
+        mms_class: str | int,
+        mms_expire: str | int,
+        mms_from: str,
+        mms_url: str,
+        climsgid: str | None = None,
+        **options: Any,
+    ) -> list[SendResult]:
+        """An MMS notification push (``ind_push``); results as for :meth:`send`."""
+        fields = {
+            "mms_subject": mms_subject,
+            "mms_class": mms_class,
+            "mms_expire": mms_expire,
+            "mms_from": mms_from,
+            "mms_url": mms_url,
+        }
+        return await self._push(_OPS["ind_push"], to, {**fields, **options}, climsgid)
+
+    async def _push(
+        self,
+        op: Operation,
+        to: str | Iterable[str],
+        options: Mapping[str, Any],
+        climsgid: str | None,
+    ) -> list[SendResult]:
+        self._ensure_open()
+        params = op_options(op, options, exclude=("to", "climsgid"))
+        recipients = normalize_recipients(to, self._options.country_code)
+        if climsgid is not None:
+            check_climsgid(climsgid)
+        return await self._send_split(op, params, recipients, climsgid, 1)
