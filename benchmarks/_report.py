@@ -87,7 +87,8 @@ def chart(doc: dict[str, Any], path: Path) -> None:
     left.set_xlabel("connections")
     left.set_ylabel("requests / s")
     left.set_title("S1: single-recipient sendmsg")
-    left.legend()
+    if s1:
+        left.legend()
     names = [s["contender"] for s in s2]
     right.bar(names, [s["median"] / 1e6 for s in s2], color="tab:blue")
     right.errorbar(

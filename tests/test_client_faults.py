@@ -86,10 +86,20 @@ def assert_each_committed_once(emu: GatewayEmulator, results: dict[int, SendResu
         ("process", {"drop_after_commit": 0.10}),
         ("socket", {"drop_after_commit": 0.10}),
         ("process", {"drop_before_commit": 0.05}),
+        ("socket", {"drop_before_commit": 0.05}),
         ("process", {"err901_before_commit": 0.05, "err901_after_commit": 0.05}),
+        ("socket", {"err901_before_commit": 0.05, "err901_after_commit": 0.05}),
         ("process", {"truncated_reply": 0.05, "connect_error": 0.05}),
     ],
-    ids=["lost-replies", "lost-replies-socket", "dropped", "err901", "mixed"],
+    ids=[
+        "lost-replies",
+        "lost-replies-socket",
+        "dropped",
+        "dropped-socket",
+        "err901",
+        "err901-socket",
+        "mixed",
+    ],
 )
 async def test_faults_cause_no_duplicates_and_no_losses(
     where: str, faults: dict[str, float]
