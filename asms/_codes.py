@@ -47,7 +47,31 @@ class ErrorCategory(enum.StrEnum):
     INTERNAL = "internal"  # gateway-side failure, retry later
 
 
-class ErrorCode(enum.IntEnum):
+class _WireCode(enum.IntEnum):
+    """What both code enums share: the gateway's three-digit form (``"001"``)."""
+
+    @property
+    def wire(self) -> str:
+        """The code as the gateway writes it: ``"001"``."""
+        return f"{self.value:03d}"
+
+    @classmethod
+    def from_wire(cls, value: str) -> Self:
+        """``"001"`` → the member; ValueError for non-digits or unknown codes."""
+        return cls(_digits(value))
+
+    @classmethod
+    def coerce(cls, value: int | str) -> Self | int:
+        """The member for a known code, the plain int for an unknown one.
+
+        Accepts an int or a digit string; raises ValueError for anything else.
+        """
+        number = value if isinstance(value, int) else _digits(value)
+        member = cls._value2member_map_.get(number)
+        return number if member is None else member  # type: ignore[return-value]
+
+
+class ErrorCode(_WireCode):
     """An ``ERR: <code>, <description>`` code of the gateway."""
 
     AUTHENTICATION_FAILED = 1
@@ -103,28 +127,8 @@ class ErrorCode(enum.IntEnum):
         """
         return self in _RETRYABLE_ERRORS
 
-    @property
-    def wire(self) -> str:
-        """The code as the gateway writes it: ``"001"``."""
-        return f"{self.value:03d}"
 
-    @classmethod
-    def from_wire(cls, value: str) -> Self:
-        """``"001"`` → ``AUTHENTICATION_FAILED``; ValueError for non-digits or unknown codes."""
-        return cls(_digits(value))
-
-    @classmethod
-    def coerce(cls, value: int | str) -> Self | int:
-        """The member for a known code, the plain int for an unknown one.
-
-        Accepts an int or a digit string; raises ValueError for anything else.
-        """
-        number = value if isinstance(value, int) else _digits(value)
-        member = cls._value2member_map_.get(number)
-        return number if member is None else member  # type: ignore[return-value]
-
-
-class MessageStatus(enum.IntEnum):
+class MessageStatus(_WireCode):
     """A message status code (querymsg, delmsg, getmsgcharge, status callbacks)."""
 
     MESSAGE_UNKNOWN = 1
@@ -160,26 +164,6 @@ class MessageStatus(enum.IntEnum):
     def is_error(self) -> bool:
         """The message failed. All of these are also final."""
         return self in _ERROR_STATUSES
-
-    @property
-    def wire(self) -> str:
-        """The status as the gateway writes it: ``"003"``."""
-        return f"{self.value:03d}"
-
-    @classmethod
-    def from_wire(cls, value: str) -> Self:
-        """``"003"`` → ``DELIVERED_TO_GATEWAY``; ValueError for non-digits or unknown codes."""
-        return cls(_digits(value))
-
-    @classmethod
-    def coerce(cls, value: int | str) -> Self | int:
-        """The member for a known status, the plain int for an unknown one.
-
-        Accepts an int or a digit string; raises ValueError for anything else.
-        """
-        number = value if isinstance(value, int) else _digits(value)
-        member = cls._value2member_map_.get(number)
-        return number if member is None else member  # type: ignore[return-value]
 
 
 class Feature(enum.IntFlag):
