@@ -53,6 +53,7 @@ from ._models import (
 from ._numbers import InvalidNumberError, normalize_many, normalize_msisdn
 from ._ratelimit import RateLimiter, RateLimiterStatistics, SystemClock, VirtualClock
 from ._report import BulkReport, BulkResult, BulkStatistics
+from ._results import SendResults
 from ._retry import ClientStatistics
 from ._transport import AsyncTransport, make_transport, request_was_sent
 from ._version import __version__
@@ -117,6 +118,7 @@ __all__ = [
     "RetryPolicy",
     "SendOptions",
     "SendResult",
+    "SendResults",
     "SessionError",
     "SOAPFault",
     "split_parts",

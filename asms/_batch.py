@@ -11,6 +11,7 @@ from ._logging import logger
 from ._models import SendResult
 from ._optable import OPERATIONS
 from ._replies import expect_id, expect_ok
+from ._results import SendResults
 from ._sending import normalize_one, normalize_recipients
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ class Batch:
         )
         return results[0]
 
-    async def quick_send(self, to: str | Iterable[str]) -> list[SendResult]:
+    async def quick_send(self, to: str | Iterable[str]) -> SendResults:
         """``quicksend``: the template as it is to many recipients (split when needed)."""
         batch_id = self._check_open()
         client = self._client

@@ -39,7 +39,7 @@ from ._models import DEFAULT_OPTIONS, Message, SendOptions
 from ._ratelimit import Clock as RateClock
 from ._report import BulkStatistics
 from ._retry import ClientStatistics
-from ._sending import check_climsgid, prepare_text
+from ._sending import TextCache, check_climsgid, prepare_text
 from ._session import Session
 from ._transport import make_transport
 from ._wire import make_wire
@@ -138,7 +138,10 @@ class AsyncClient(_SendCommands, _QueryCommands):
         self._owner = owner
         self._closed = False
         self._wire = make_wire(options)
+        self._texts = TextCache(self._wire, options.max_parts)
         self._transport = shared.transport
+        # asms's own transport takes requests already serialized: no httpx.Request per call.
+        self._send_prepared = getattr(shared.transport, "send_prepared", None)
         self._counters = shared.counters
         self._retry = options.retry
         # For callers that schedule around ERR 130 themselves (the bulk pool pauses as a

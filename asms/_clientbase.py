@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Final, TypeVar
 
 import anyio
@@ -24,8 +24,9 @@ from ._logging import logger
 from ._optable import OPERATIONS, Operation
 from ._replies import StatusReply, expect_ok, expect_session, expect_status
 from ._retry import Counters, Found, GaveUp, Mode, run
+from ._sending import TextCache
 from ._session import Session
-from ._wire import Params, Wire, roundtrip
+from ._wire import Params, SendPrepared, Wire, roundtrip, roundtrip_prepared
 
 __all__ = ["R", "_ClientBase", "_Shared", "_State"]
 
@@ -68,7 +69,9 @@ class _ClientBase:
     _owner: bool
     _closed: bool
     _wire: Wire
+    _texts: TextCache
     _transport: httpx.AsyncBaseTransport
+    _send_prepared: SendPrepared | None
     _counters: Counters
     _retry: RetryPolicy
     _retry_no_throttle_wait: RetryPolicy
@@ -90,12 +93,23 @@ class _ClientBase:
 
         async def authenticate() -> str:
             self._ensure_open()
-            request = self._wire.build(auth_op, {}, params)
-            self._counters.requests += 1
-            status, content = await roundtrip(self._transport, request)
+            status, content = await self._exchange(auth_op, {}, params)
             return expect_session(self._wire.unwrap(status, content))
 
         return authenticate
+
+    async def _exchange(
+        self, op: Operation, params: Params, auth: Mapping[str, str]
+    ) -> tuple[int, bytes]:
+        """One HTTP exchange for ``op``: status and body (no retries, no session logic)."""
+        wire = self._wire
+        send = self._send_prepared
+        prepared = None if send is None else wire.prepare(op, params, auth)
+        self._counters.requests += 1
+        if prepared is None:
+            return await roundtrip(self._transport, wire.build(op, params, auth))
+        assert send is not None
+        return await roundtrip_prepared(send, wire.origin, prepared, wire.timeouts)
 
     async def _call(self, op: Operation, params: Params, parse: Callable[[bytes | str], R]) -> R:
         """Send one request and parse its answer, handling the session: a refused session
@@ -117,9 +131,7 @@ class _ClientBase:
             else:
                 session_id, generation, _ = await self._session_for(session)
                 auth = {"session_id": session_id}
-            request = wire.build(op, params, auth)
-            self._counters.requests += 1
-            status, content = await roundtrip(self._transport, request)
+            status, content = await self._exchange(op, params, auth)
             body = wire.unwrap(status, content)
             if session is None:
                 return parse(body)
@@ -187,10 +199,8 @@ class _ClientBase:
         return await self._call(_QUERYMSG, {"climsgid": climsgid}, expect_status)
 
     async def _ping(self, session: Session, session_id: str, generation: int) -> None:
-        request = self._wire.build(_OPS["ping"], {}, {"session_id": session_id})
-        self._counters.requests += 1
         self._counters.pings += 1
-        status, content = await roundtrip(self._transport, request)
+        status, content = await self._exchange(_OPS["ping"], {}, {"session_id": session_id})
         try:
             expect_ok(self._wire.unwrap(status, content))
         except (SessionError, AuthenticationError):

@@ -12,6 +12,7 @@ from ._exceptions import ASMSError, AuthenticationError, GatewayError, Validatio
 from ._logging import logger
 from ._models import DEFAULT_OPTIONS, Message, SendOptions, SendResult, new_climsgid
 from ._optable import OPERATIONS, Operation
+from ._results import SendResults
 from ._retry import NOT_SENT, OUTCOME_UNKNOWN, Found, GaveUp, run
 from ._sending import (
     all_results,
@@ -24,7 +25,6 @@ from ._sending import (
     normalize_recipients,
     op_options,
     parse_send,
-    prepare_text,
 )
 
 __all__ = ["_SendCommands"]
@@ -45,7 +45,7 @@ class _SendCommands(_ClientBase):
         *,
         climsgid: str | None = None,
         **options: Any,
-    ) -> list[SendResult]:
+    ) -> SendResults:
         """Send ``text`` to one or many recipients; one :class:`SendResult` per recipient.
 
         ``to`` is a number, a comma list or an iterable of numbers. ``options`` are the
@@ -71,7 +71,7 @@ class _SendCommands(_ClientBase):
         recipients = normalize_recipients(to, self._options.country_code)
         if climsgid is not None:
             check_climsgid(climsgid)
-        prepared = prepare_text(self._wire, text, opts, max_parts=self._options.max_parts)
+        prepared = self._texts(text, opts)
         return await self._send_split(
             _SENDMSG, prepared.params, recipients, climsgid, prepared.parts
         )
@@ -82,7 +82,7 @@ class _SendCommands(_ClientBase):
 
     async def send_batch(
         self, messages: Sequence[Message], *, wait_throttled: bool = True
-    ) -> list[SendResult]:
+    ) -> SendResults:
         """Send messages sharing text and options in ONE request (the bulk sender's unit).
 
         Every message must have the same ``text`` and ``options``; at most
@@ -101,7 +101,7 @@ class _SendCommands(_ClientBase):
         """
         self._ensure_open()
         if not messages:
-            return []
+            return SendResults()
         first = messages[0]
         climsgid = first.climsgid
         text, opts = first.text, first.options
@@ -121,9 +121,7 @@ class _SendCommands(_ClientBase):
         first.options.check_schedule(self._clock())
         cc = self._options.country_code
         recipients = [normalize_one(m.to, cc) for m in messages]
-        prepared = prepare_text(
-            self._wire, first.text, first.options, max_parts=self._options.max_parts
-        )
+        prepared = self._texts(first.text, first.options)
         return await self._send_request(
             _SENDMSG,
             prepared.params,
@@ -143,7 +141,7 @@ class _SendCommands(_ClientBase):
         parts: int,
         *,
         reconcile: bool = True,
-    ) -> list[SendResult]:
+    ) -> SendResults:
         groups = chunks(recipients, self._wire.max_recipients)
         count = len(groups)
         base = climsgid or ""
@@ -151,7 +149,7 @@ class _SendCommands(_ClientBase):
             cid = (base or new_climsgid()) if reconcile else climsgid
             return await self._send_request(op, params, groups[0], cid, parts, reconcile=reconcile)
         logger.debug("%s to %d recipients in %d requests", op.name, len(recipients), count)
-        slots: list[list[SendResult]] = [[] for _ in groups]
+        slots: list[SendResults] = [SendResults() for _ in groups]
         errors: list[ASMSError] = []
 
         async def one(index: int) -> None:
@@ -170,7 +168,7 @@ class _SendCommands(_ClientBase):
                 group.start_soon(one, index)
         if errors:
             raise errors[0]
-        return [result for slot in slots for result in slot]
+        return SendResults(result for slot in slots for result in slot)
 
     async def _send_request(
         self,
@@ -183,7 +181,7 @@ class _SendCommands(_ClientBase):
         *,
         reconcile: bool = True,
         wait_throttled: bool = True,
-    ) -> list[SendResult]:
+    ) -> SendResults:
         """One request (at most the wire's recipient limit) with retries, and with
         reconciliation by ``climsgid`` unless ``reconcile`` is off (batch items: their
         ``climsgid`` belongs to the batch, so an unknown outcome cannot be looked up).
@@ -233,7 +231,7 @@ class _SendCommands(_ClientBase):
         si_text: str,
         climsgid: str | None = None,
         **options: Any,
-    ) -> list[SendResult]:
+    ) -> SendResults:
         """A WAP Service Indication push (``si_push``); results as for :meth:`send`."""
         return await self._push(
             _OPS["si_push"],
@@ -253,7 +251,7 @@ class _SendCommands(_ClientBase):
         mms_url: str,
         climsgid: str | None = None,
         **options: Any,
-    ) -> list[SendResult]:
+    ) -> SendResults:
         """An MMS notification push (``ind_push``); results as for :meth:`send`."""
         fields = {
             "mms_subject": mms_subject,
@@ -270,7 +268,7 @@ class _SendCommands(_ClientBase):
         to: str | Iterable[str],
         options: Mapping[str, Any],
         climsgid: str | None,
-    ) -> list[SendResult]:
+    ) -> SendResults:
         self._ensure_open()
         params = op_options(op, options, exclude=("to", "climsgid"))
         recipients = normalize_recipients(to, self._options.country_code)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from ._codes import ErrorCode
 from ._encoding import (
@@ -24,6 +24,7 @@ from ._models import DEFAULT_OPTIONS, SendOptions, SendResult, make_send_result
 from ._numbers import InvalidNumberError, normalize_many, normalize_msisdn
 from ._optable import OPERATIONS, Operation
 from ._replies import ErrorReply, IdReply, StatusReply, expect_send
+from ._results import SendResults
 from ._wire import Wire
 
 __all__ = [
@@ -209,6 +210,36 @@ def prepare_text(
     return Prepared(params, parts)
 
 
+class TextCache:
+    """:func:`prepare_text` for one wire, remembered: services send the same few texts
+    (and bulk jobs the same template) again and again, and encoding plus part counting
+    costs more than the rest of building the request. ``params`` of what it returns are
+    shared: read them, never change them.
+    """
+
+    __slots__ = ("_cache", "_max_parts", "_wire")
+    _SIZE: Final = 256
+
+    def __init__(self, wire: Wire, max_parts: int) -> None:
+        self._wire = wire
+        self._max_parts = max_parts
+        self._cache: dict[tuple[str, SendOptions], Prepared] = {}
+
+    def __call__(self, text: str, options: SendOptions) -> Prepared:
+        key = (text, options)
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable text: let prepare_text name the problem
+            return prepare_text(self._wire, text, options, max_parts=self._max_parts)
+        prepared = prepare_text(self._wire, text, options, max_parts=self._max_parts)
+        if len(self._cache) >= self._SIZE:
+            self._cache.clear()
+        self._cache[key] = prepared
+        return prepared
+
+
 def wire_value(value: Any) -> str:
     """A Python option value as the gateway writes it."""
     if isinstance(value, bool):
@@ -244,37 +275,61 @@ def op_options(
     return out
 
 
-class IdPairs(NamedTuple):
-    """A reply made only of ``ID: <id> To: <msisdn>`` lines: (apimsgid, msisdn) pairs."""
+class IdLines(NamedTuple):
+    """A reply made only of ``ID: <id> To: <msisdn>`` lines: the ids and the numbers."""
 
-    pairs: list[tuple[str, str]]
-
-
-# One anchored line of the all-accepted multi-recipient reply; anything else on any line
-# makes the line count disagree and sends the body down the general parser.
-_ID_TO_LINE = re.compile(r"^ID: ([0-9A-Za-z]{1,64}) To: ([0-9]{1,20})[ \t\r]*$", re.MULTILINE)
+    apimsgids: list[str]
+    to: list[str]
 
 
-def _fast_pairs(body: bytes | str) -> IdPairs | None:
+_ONE_ID: Final = re.compile(r"ID: ([0-9A-Za-z]{1,64})[ \t\r\n]*").fullmatch
+_ONE_ID_BYTES: Final = re.compile(rb"ID: ([0-9A-Za-z]{1,64})[ \t\r\n]*").fullmatch
+
+
+def _id_lines(body: bytes | str) -> IdLines | None:
+    """The all-accepted multi-recipient reply, split with C-level string operations.
+
+    After turning every line break + ``ID: `` into `` To: ``, one split alternates ids and
+    numbers. Anything else anywhere (an ``ERR`` line, a ``\r``, a stray word) leaves an id
+    that is not alphanumeric or a number that is not digits, or an odd count, and the body
+    goes to the general parser.
+    """
     text = body.decode("latin-1") if isinstance(body, bytes) else body
-    if not text.startswith("ID: ") or "ERR" in text:
+    text = text.rstrip("\n")
+    if not text.startswith("ID: "):
         return None
-    pairs = _ID_TO_LINE.findall(text)
-    lines = text.count("\n") + 1 - (1 if text.endswith("\n") else 0)
-    if len(pairs) < 2 or len(pairs) != lines:
+    fields = text[4:].replace("\nID: ", " To: ").split(" To: ")
+    if len(fields) < 4 or len(fields) % 2:
         return None
-    return IdPairs(pairs)
+    ids, numbers = fields[0::2], fields[1::2]
+    # str.isalnum() consults Unicode tables per character; bytes.isalnum() is ASCII only.
+    joined = "".join(ids)
+    if not (joined.isascii() and joined.encode("ascii").isalnum() and all(ids)):
+        return None
+    digits = "".join(numbers)
+    if not (digits.isascii() and digits.encode("ascii").isdigit() and all(numbers)):
+        return None
+    return IdLines(ids, numbers)
 
 
-def parse_send(body: bytes | str) -> list[IdReply | ErrorReply] | IdPairs:
+def parse_send(body: bytes | str) -> list[IdReply | ErrorReply] | IdLines:
     """``expect_send``, plus: a refusal repeated on every line is a whole-request refusal.
 
     The common 600-line "all accepted" reply is matched by one regular expression instead of
-    600 reply objects (:class:`IdPairs`); any other body goes through the full parser.
+    600 reply objects (:class:`IdLines`); any other body goes through the full parser.
     """
-    fast = _fast_pairs(body)
-    if fast is not None:
-        return fast
+    # The single-recipient answer, "ID: <apimsgid>", without the general parser.
+    if isinstance(body, bytes):
+        one = _ONE_ID_BYTES(body)
+        if one is not None:
+            return [IdReply(one.group(1).decode("ascii"))]
+    else:
+        single = _ONE_ID(body)
+        if single is not None:
+            return [IdReply(single.group(1))]
+    lines = _id_lines(body)
+    if lines is not None:
+        return lines
     replies = expect_send(body)
     first = replies[0]
     if isinstance(first, ErrorReply) and first.code in _REQUEST_LEVEL:
@@ -293,11 +348,11 @@ def _result(
 
 def match_replies(
     recipients: Sequence[str],
-    replies: Sequence[IdReply | ErrorReply] | IdPairs,
+    replies: Sequence[IdReply | ErrorReply] | IdLines,
     climsgid: str | None,
     parts: int,
     refs: Sequence[Any] | None = None,
-) -> list[SendResult]:
+) -> SendResults:
     """One result per recipient, in recipient order.
 
     Lines naming a recipient (``To:``) go to that recipient (duplicates in order); lines
@@ -305,27 +360,25 @@ def match_replies(
     recipient left without a line was part of an accepted request: "accepted, id unknown"
     (no apimsgid, no error), to be matched later by ``climsgid`` and number.
     """
-    if isinstance(replies, IdPairs):
-        pairs = replies.pairs
-        # One C-level list comparison instead of a generator over 600 pairs.
-        if [to for _, to in pairs] == list(recipients):
-            make = make_send_result
-            if refs:
-                return [
-                    make(to, apimsgid, climsgid, None, None, parts, ref)
-                    for (apimsgid, to), ref in zip(pairs, refs, strict=True)
-                ]
-            return [make(to, apimsgid, climsgid, None, None, parts, None) for apimsgid, to in pairs]
-        replies = [IdReply(apimsgid, to) for apimsgid, to in pairs]
+    if isinstance(replies, IdLines):
+        # One C-level list comparison; the results are built only when read.
+        if replies.to == recipients or replies.to == list(recipients):
+            return SendResults.all_accepted(
+                replies.to, replies.apimsgids, climsgid, parts, refs or None
+            )
+        replies = [IdReply(a, n) for a, n in zip(replies.apimsgids, replies.to, strict=True)]
     count = len(recipients)
     if count == 1 and len(replies) == 1:
-        return [_result(recipients[0], replies[0], climsgid, parts, refs[0] if refs else None)]
+        ref = refs[0] if refs else None
+        return SendResults((_result(recipients[0], replies[0], climsgid, parts, ref),))
     if len(replies) == count and all(r.to == n for r, n in zip(replies, recipients, strict=True)):
         # The common case: one line per recipient, in order, each naming its recipient.
-        return [
-            _result(n, r, climsgid, parts, refs[i] if refs else None)
-            for i, (n, r) in enumerate(zip(recipients, replies, strict=True))
-        ]
+        return SendResults(
+            [
+                _result(n, r, climsgid, parts, refs[i] if refs else None)
+                for i, (n, r) in enumerate(zip(recipients, replies, strict=True))
+            ]
+        )
     slots: dict[str, list[int]] = {}
     for index, number in enumerate(recipients):
         slots.setdefault(number, []).append(index)
@@ -349,7 +402,7 @@ def match_replies(
             results.append(SendResult(number, None, climsgid, None, None, parts, ref))
         else:
             results.append(_result(number, line, climsgid, parts, ref))
-    return results
+    return SendResults(results)
 
 
 def all_results(
@@ -359,11 +412,13 @@ def all_results(
     description: str,
     parts: int,
     refs: Sequence[Any] | None,
-) -> list[SendResult]:
-    return [
-        SendResult(to, None, climsgid, code, description, parts, refs[i] if refs else None)
-        for i, to in enumerate(recipients)
-    ]
+) -> SendResults:
+    return SendResults(
+        [
+            SendResult(to, None, climsgid, code, description, parts, refs[i] if refs else None)
+            for i, to in enumerate(recipients)
+        ]
+    )
 
 
 def found_results(
@@ -372,10 +427,10 @@ def found_results(
     reply: StatusReply,
     parts: int,
     refs: Sequence[Any] | None,
-) -> list[SendResult]:
+) -> SendResults:
     # The lookup names one message: the request's first recipient (PROTOCOL.md
     # "Idempotency"); the others were accepted with ids this client never saw.
-    return [
+    return SendResults(
         SendResult(
             to,
             reply.apimsgid if i == 0 else None,
@@ -386,4 +441,4 @@ def found_results(
             refs[i] if refs else None,
         )
         for i, to in enumerate(recipients)
-    ]
+    )

@@ -133,7 +133,9 @@ async def _read_reply(reader: asyncio.StreamReader) -> bytes:
     return await reader.readexactly(length)
 
 
-async def run_asms(url: str, total: int, conc: int, recips: int) -> int:
+async def run_asms(url: str, total: int, conc: int, recips: int, *, read_all: bool = False) -> int:
+    """``client.send`` per request; the check is ``results.ok`` (every reply line was matched
+    to its recipient while parsing) or, with ``read_all``, every ``SendResult`` object."""
     import httpx
 
     import asms
@@ -146,13 +148,22 @@ async def run_asms(url: str, total: int, conc: int, recips: int) -> int:
 
         async def one(i: int) -> bool:
             results = await client.send(TEXT, to=to)
-            return all(r.ok for r in results)
+            return results.ok and len(results) == recips
 
-        return await _pool(total, conc, one)
+        async def one_reading_all(i: int) -> bool:
+            results = await client.send(TEXT, to=to)
+            return sum(r.ok for r in results) == recips
+
+        return await _pool(total, conc, one_reading_all if read_all else one)
+
+
+async def run_asms_read_all(url: str, total: int, conc: int, recips: int) -> int:
+    return await run_asms(url, total, conc, recips, read_all=True)
 
 
 CONTENDERS: dict[str, Callable[[str, int, int, int], Awaitable[int]]] = {
     "asms": run_asms,
+    "asms-read-all": run_asms_read_all,
     "httpx": run_httpx,
     "aiohttp": run_aiohttp,
     "handwritten": run_handwritten,
@@ -161,6 +172,7 @@ CONTENDERS: dict[str, Callable[[str, int, int, int], Awaitable[int]]] = {
 
 _IMPORTS: dict[str, tuple[str, ...]] = {
     "asms": ("httpx", "asms"),
+    "asms-read-all": ("httpx", "asms"),
     "httpx": ("httpx",),
     "aiohttp": ("aiohttp",),
     "handwritten": (),

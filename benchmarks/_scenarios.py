@@ -32,7 +32,7 @@ QUICK = Profile("quick", 3, 3_000, (1, 10, 50, 100), 150, 8.0, 200_000, 3_000, 5
 FULL = Profile("full", 3, 20_000, (1, 10, 50, 100), 1_500, 60.0, 1_000_000, 10_000, 20_000)
 
 # Stock httpx does ~350-1,500 req/s here: give it fewer requests so a run stays bounded.
-_SCALE = {"httpx": 0.15, "asms": 1.0, "aiohttp": 1.0, "handwritten": 1.0}
+_SCALE = {"httpx": 0.15, "asms": 1.0, "asms-read-all": 1.0, "aiohttp": 1.0, "handwritten": 1.0}
 
 Result = tuple[list[Series], dict[str, float | None]]
 
@@ -89,10 +89,11 @@ def s2(p: Profile) -> Result:
     with server("sink") as url:
         row = {
             c: _client_series("S2", c, url, p.s2_requests, 50, 600, p.reps)
-            for c in ("asms", "aiohttp", "handwritten", "httpx")
+            for c in ("asms", "asms-read-all", "aiohttp", "handwritten", "httpx")
         }
     return list(row.values()), {
         "S2 asms/aiohttp": ratio(row["asms"], row["aiohttp"]),
+        "S2 asms-read-all/aiohttp": ratio(row["asms-read-all"], row["aiohttp"]),
         "S2 asms/handwritten": ratio(row["asms"], row["handwritten"]),
     }
 

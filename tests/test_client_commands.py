@@ -18,6 +18,7 @@ from asms._exceptions import (
     ValidationError,
 )
 from asms._models import Balance, Charge, Coverage, Message, SendResult, StatusInfo
+from asms._results import SendResults
 from asms.testing import EmulatorTransport, FakeClock, GatewayEmulator
 
 pytestmark = pytest.mark.anyio
@@ -506,7 +507,7 @@ async def test_every_command_gives_the_same_result_on_every_wire() -> None:
     assert results["soap"] == http
     assert results["soap-rpc"] == http
     kinds = {type(x) for x in http}
-    assert {list, StatusInfo, Charge, Balance, Coverage, float, SendResult} <= kinds
+    assert {SendResults, StatusInfo, Charge, Balance, Coverage, float, SendResult} <= kinds
     assert http[1][1].error_code == ErrorCode.DESTINATION_MOBILE_NUMBER_BLOCKED
 
 

@@ -18,6 +18,7 @@ from rich.table import Table
 from .._codes import MessageStatus
 from .._models import SendResult
 from .._optable import MSG_TYPES
+from .._results import SendResults
 from ._common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -125,7 +126,7 @@ def send(
     if stamp is not None:
         chosen["scheduled_time"] = stamp
 
-    async def main() -> list[SendResult]:
+    async def main() -> SendResults:
         extra = {"country_code": country_code} if country_code else {}
         async with settings.client(**extra) as client:
             return await client.send(text, to=numbers, **chosen)

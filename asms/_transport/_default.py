@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -248,7 +248,32 @@ class AsyncTransport(httpx.AsyncBaseTransport):
             head = build_head(method, url, raw_headers)
         except httpx.LocalProtocolError as exc:
             raise _mark(exc, False) from None
-        timeouts: dict[str, Any] = request.extensions.get("timeout") or _NO_TIMEOUTS
+        timeouts: Mapping[str, Any] = request.extensions.get("timeout") or _NO_TIMEOUTS
+        return await self._send(origin, method, head, body, stream, chunked, timeouts)
+
+    async def send_prepared(
+        self, origin: Origin, method: str, head: bytes, body: bytes, timeouts: Mapping[str, Any]
+    ) -> Exchange:
+        """Send a request whose head is already serialized; return as :meth:`send_raw` does.
+
+        For callers that build the same few request heads over and over (the asms wires):
+        ``head`` must be a complete, well-formed HTTP/1.1 request head (request line,
+        ``Host``, the body's ``Content-Length``, the blank line); ``origin`` is
+        ``(scheme, host, port)`` with scheme ``b"http"`` or ``b"https"``; ``timeouts`` is a
+        dict as in httpx's ``request.extensions["timeout"]``.
+        """
+        return await self._send(origin, method, head, body, None, False, timeouts)
+
+    async def _send(
+        self,
+        origin: Origin,
+        method: str,
+        head: bytes,
+        body: bytes | None,
+        stream: AsyncIterable[bytes] | None,
+        chunked: bool,
+        timeouts: Mapping[str, Any],
+    ) -> Exchange:
         pool = self._pool
         fresh = False
         while True:

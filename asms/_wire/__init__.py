@@ -10,8 +10,8 @@ parameters (``to``) as sequences.
 from __future__ import annotations
 
 import ssl
-from collections.abc import Mapping, Sequence
-from typing import Final, Protocol, TypeAlias
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Final, Protocol, TypeAlias
 
 from .._compat import httpx
 from .._config import ClientOptions
@@ -31,18 +31,47 @@ from .._exceptions import (
 from .._logging import redact
 from .._optable import Operation
 from .._transport import request_was_sent
+from .._transport._connection import Exchange, Origin
 
 __all__ = [
     "MAX_REPLY_BYTES",
     "Params",
+    "Prepared",
+    "SendPrepared",
     "Wire",
     "check_params",
     "make_wire",
     "map_transport_error",
+    "origin_of",
+    "post_head",
     "roundtrip",
+    "roundtrip_prepared",
 ]
 
 Params: TypeAlias = Mapping[str, "str | Sequence[str]"]
+#: A POST serialized for ``AsyncTransport.send_prepared``: the whole head, and the body.
+Prepared: TypeAlias = tuple[bytes, bytes]
+_DEFAULT_PORTS: Final = {b"http": 80, b"https": 443}
+
+
+def origin_of(url: httpx.URL) -> Origin:
+    """(scheme, host, port) of ``url``, as the transport keys its connections."""
+    scheme = url.raw_scheme
+    return (scheme, url.raw_host, url.port or _DEFAULT_PORTS.get(scheme, 0))
+
+
+def post_head(url: httpx.URL, host: bytes, headers: Sequence[tuple[bytes, bytes]]) -> bytes:
+    """The head of a POST to ``url`` up to the ``Content-Length`` value (appended per request).
+
+    Built once per operation from trusted parts (the operation table, an ``httpx.URL``);
+    checked all the same, since a line break would split the head.
+    """
+    lines = [b"POST " + (url.raw_path or b"/") + b" HTTP/1.1", b"Host: " + host]
+    lines += [name + b": " + value for name, value in headers]
+    head = b"\r\n".join(lines) + b"\r\nContent-Length: "
+    if head.count(b"\n") != len(lines) or head.count(b"\r") != len(lines):
+        raise ValueError("line break in a request header")
+    return head
 
 
 class Wire(Protocol):
@@ -63,6 +92,16 @@ class Wire(Protocol):
     def unwrap(self, status: int, content: bytes) -> bytes | str:
         """The reply lines of an answer; raises for a status or envelope that is no reply."""
         ...
+
+    def prepare(self, op: Operation, params: Params, auth: Mapping[str, str]) -> Prepared | None:
+        """The POST for ``op`` as serialized bytes (head, body), or None where only
+        :meth:`build` applies; for transports that take prepared requests."""
+        ...
+
+    #: (scheme, host, port) of every request this wire builds.
+    origin: Origin
+    #: httpx's timeout dict for every request this wire builds.
+    timeouts: dict[str, float | None]
 
 
 def check_params(op: Operation, params: Params, letter: str, wire: str) -> None:
@@ -169,6 +208,30 @@ async def roundtrip(
         return response.status_code, content
     except (httpx.HTTPError, OSError) as exc:
         error = map_transport_error(exc)
+    raise error
+
+
+SendPrepared: TypeAlias = Callable[
+    [Origin, str, bytes, bytes, Mapping[str, Any]], Awaitable[Exchange]
+]
+
+
+async def roundtrip_prepared(
+    send: SendPrepared, origin: Origin, prepared: Prepared, timeouts: Mapping[str, Any]
+) -> tuple[int, bytes]:
+    """:func:`roundtrip` for a prepared POST, through ``AsyncTransport.send_prepared``."""
+    error: TransportError | None = None
+    head, body = prepared
+    try:
+        status, _headers, content, _reason, _version = await send(
+            origin, "POST", head, body, timeouts
+        )
+    except (httpx.HTTPError, OSError) as exc:
+        error = map_transport_error(exc)
+    else:
+        if len(content) > MAX_REPLY_BYTES:
+            raise ReplyParseError(f"reply larger than {MAX_REPLY_BYTES} bytes")
+        return status, content
     raise error
 
 

@@ -16,8 +16,9 @@ from .._compat import httpx
 from .._encoding import WireText, encode_for_http
 from .._exceptions import HTTPStatusError
 from .._forms import encode_form as _encode_form
+from .._forms import quote_form_value
 from .._optable import OPERATIONS, Operation
-from . import Params, check_params
+from . import Params, Prepared, check_params, origin_of, post_head
 
 __all__ = ["HTTPWire", "encode_form"]
 
@@ -42,6 +43,25 @@ def encode_form(pairs: Sequence[tuple[str, str]]) -> bytes:
         return _encode_form(pairs, encoding="latin-1")
     except UnicodeEncodeError:
         return "&".join([f"{key}={_quote_any(value)}" for key, value in pairs]).encode("ascii")
+
+
+def _form_value(value: str) -> str:
+    if value.isalnum() and value.isascii():  # ids, session ids, one number: the usual values
+        return value
+    try:
+        return quote_form_value(value, "latin-1")
+    except UnicodeEncodeError:
+        return _quote_any(value)
+
+
+def _body(auth: Mapping[str, str], params: Params) -> bytes:
+    """The form for ``auth`` + ``params``. Their names are the operation table's parameter
+    names (checked before this is called) and the fixed auth names: plain ASCII words that
+    need no escaping, so only the values are encoded."""
+    fields = [key + "=" + _form_value(value) for key, value in auth.items()]
+    for key, value in params.items():
+        fields.append(key + "=" + _form_value(value if isinstance(value, str) else ",".join(value)))
+    return "&".join(fields).encode("ascii")
 
 
 def _pairs(auth: Mapping[str, str], params: Params) -> list[tuple[str, str]]:
@@ -69,7 +89,11 @@ class HTTPWire:
         self._base = str(base_url).rstrip("/")
         self._host = base_url.netloc
         self._urls = {name: httpx.URL(self._base + op.http_path) for name, op in OPERATIONS.items()}
-        self._extensions = {"timeout": timeout.as_dict()}
+        self.timeouts: dict[str, float | None] = timeout.as_dict()
+        self._extensions = {"timeout": self.timeouts}
+        self.origin = origin_of(base_url)
+        form = [(b"Content-Type", _FORM_TYPE)]
+        self._heads = {name: post_head(url, self._host, form) for name, url in self._urls.items()}
         self._valid: set[tuple[str, ...]] = set()  # parameter sets already checked
 
     def encode_text(self, text: str) -> WireText:
@@ -110,6 +134,13 @@ class HTTPWire:
         )
         request.read()
         return request
+
+    def prepare(self, op: Operation, params: Params, auth: Mapping[str, str]) -> Prepared | None:
+        if self.method == "GET" and "password" not in auth:
+            return None
+        self._checked(op, params)
+        body = _body(auth, params)
+        return self._heads[op.name] + b"%d\r\n\r\n" % len(body), body
 
     def unwrap(self, status: int, content: bytes) -> bytes:
         if status != 200:

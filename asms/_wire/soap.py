@@ -23,7 +23,7 @@ from .._soap import (
     build_request,
     parse_response,
 )
-from . import Params, check_params
+from . import Params, Prepared, check_params, origin_of, post_head
 
 __all__ = ["MAX_SOAP_REPLY", "SOAPWire"]
 
@@ -51,18 +51,37 @@ class SOAPWire:
         self._host = base_url.netloc
         self._letter = "d" if style == "dl" else "r"
         self._label = "SOAP document/literal" if style == "dl" else "SOAP RPC/encoded"
-        self._extensions = {"timeout": timeout.as_dict()}
+        self.timeouts: dict[str, float | None] = timeout.as_dict()
+        self._extensions = {"timeout": self.timeouts}
+        self.origin = origin_of(base_url)
+        self._heads: dict[tuple[tuple[str, str], ...], bytes] = {}
 
     def encode_text(self, text: str) -> WireText:
         return encode_for_soap(text)
 
-    def build(self, op: Operation, params: Params, auth: Mapping[str, str]) -> httpx.Request:
+    def _envelope(
+        self, op: Operation, params: Params, auth: Mapping[str, str]
+    ) -> tuple[bytes, dict[str, str]]:
         check_params(op, params, self._letter, self._label)
         try:
-            body, extra = build_request(self.style, op, params, auth)
+            return build_request(self.style, op, params, auth)
         except ValueError as exc:
             # The builder names the parameter, never its value.
             raise ValidationError(op.name, str(exc)) from None
+
+    def prepare(self, op: Operation, params: Params, auth: Mapping[str, str]) -> Prepared | None:
+        body, extra = self._envelope(op, params, auth)
+        key = tuple(extra.items())
+        head = self._heads.get(key)
+        if head is None:
+            fields = [(k.encode("ascii"), v.encode("ascii")) for k, v in key]
+            head = post_head(self._url, self._host, fields)
+            if len(self._heads) < 256:
+                self._heads[key] = head
+        return head + b"%d\r\n\r\n" % len(body), body
+
+    def build(self, op: Operation, params: Params, auth: Mapping[str, str]) -> httpx.Request:
+        body, extra = self._envelope(op, params, auth)
         headers = [
             (b"Host", self._host),
             *((k.encode("ascii"), v.encode("ascii")) for k, v in extra.items()),

@@ -1,0 +1,131 @@
+"""`SendResults`: the per-recipient outcomes of one send, built when first read."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, overload
+
+from ._models import DeliveryState, SendResult, make_send_result
+
+__all__ = ["SendResults"]
+
+
+class SendResults(Sequence[SendResult]):
+    """One :class:`SendResult` per recipient, in recipient order: a read-only list.
+
+    Indexing, slicing, iteration, ``len`` and ``==`` (with another ``SendResults``, a list
+    or a tuple) behave as for a list. When every recipient was accepted, the reply has been
+    checked line by line against the recipients, but the result objects are only built
+    when first read: a 600-recipient send that only looks at :attr:`ok` or
+    :attr:`accepted` never builds 600 objects.
+    """
+
+    __slots__ = ("_climsgid", "_ids", "_items", "_parts", "_refs", "_to")
+
+    _items: list[SendResult] | None
+
+    def __init__(self, results: Iterable[SendResult] = ()) -> None:
+        self._items = list(results)
+        self._to: Sequence[str] = ()
+        self._ids: Sequence[str] = ()
+        self._climsgid: str | None = None
+        self._parts = 1
+        self._refs: Sequence[Any] | None = None
+
+    @classmethod
+    def all_accepted(
+        cls,
+        to: Sequence[str],
+        apimsgids: Sequence[str],
+        climsgid: str | None,
+        parts: int,
+        refs: Sequence[Any] | None = None,
+    ) -> SendResults:
+        """Results of a send whose every recipient ``to[i]`` got ``apimsgids[i]``."""
+        if len(apimsgids) != len(to) or (refs is not None and len(refs) != len(to)):
+            raise ValueError("one apimsgid (and ref) per recipient")
+        self = cls.__new__(cls)
+        self._items = None
+        self._to, self._ids, self._climsgid = to, apimsgids, climsgid
+        self._parts, self._refs = parts, refs
+        return self
+
+    def _list(self) -> list[SendResult]:
+        items = self._items
+        if items is None:
+            make, cid, parts = make_send_result, self._climsgid, self._parts
+            refs = self._refs
+            if refs:
+                items = [
+                    make(to, apimsgid, cid, None, None, parts, ref)
+                    for to, apimsgid, ref in zip(self._to, self._ids, refs, strict=True)
+                ]
+            else:
+                items = [
+                    make(to, apimsgid, cid, None, None, parts, None)
+                    for to, apimsgid in zip(self._to, self._ids, strict=True)
+                ]
+            self._items = items
+            self._to = self._ids = ()
+            self._refs = None
+        return items
+
+    # -- the list protocol ------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        items = self._items
+        return len(self._to) if items is None else len(items)
+
+    @overload
+    def __getitem__(self, index: int) -> SendResult: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[SendResult]: ...
+
+    def __getitem__(self, index: int | slice) -> SendResult | list[SendResult]:
+        return self._list()[index]
+
+    def __iter__(self) -> Iterator[SendResult]:
+        return iter(self._list())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SendResults):
+            return self._list() == other._list()
+        if isinstance(other, list | tuple):
+            return self._list() == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable in spirit, like a list
+
+    def __repr__(self) -> str:
+        return f"SendResults({self._list()!r})"
+
+    # -- summaries that never build the results ---------------------------------------------
+
+    @property
+    def ok(self) -> bool:
+        """Every recipient was accepted (an empty send is ok)."""
+        items = self._items
+        return items is None or all(r.error_code is None for r in items)
+
+    @property
+    def accepted(self) -> int:
+        """How many recipients the gateway accepted."""
+        items = self._items
+        if items is None:
+            return len(self._to)
+        return sum(1 for r in items if r.error_code is None)
+
+    @property
+    def apimsgids(self) -> list[str | None]:
+        """Each recipient's ``apimsgid`` (None where there is none), in recipient order."""
+        if self._items is None:
+            return list(self._ids)
+        return [r.apimsgid for r in self._items]
+
+    def counts(self) -> Counter[DeliveryState]:
+        """How many results are in each :class:`DeliveryState`."""
+        if self._items is None:
+            return Counter({DeliveryState.ACCEPTED: len(self._to)}) if self._to else Counter()
+        return Counter(r.state for r in self._items)
