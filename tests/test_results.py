@@ -23,7 +23,10 @@ def lazy(refs: list[object] | None = None) -> SendResults:
 
 def eager(refs: list[object] | None = None) -> list[SendResult]:
     refs = refs or [None] * 5
-    return [SendResult(n, i, "cid", None, None, 2, r) for n, i, r in zip(NUMBERS, IDS, refs, strict=True)]
+    return [
+        SendResult(n, i, "cid", None, None, 2, r)
+        for n, i, r in zip(NUMBERS, IDS, refs, strict=True)
+    ]
 
 
 def test_lazy_results_read_like_the_list_they_stand_for() -> None:
