@@ -231,7 +231,12 @@ SCENARIOS: dict[str, Callable[[Profile], Result]] = {
 
 DESCRIPTIONS: dict[str, Any] = {
     "S1": "single-recipient sendmsg throughput vs connections",
-    "S2": "600-recipient sendmsg, messages per second at 50 connections",
+    "S2": (
+        "600-recipient sendmsg, messages per second at 50 connections. asms checks "
+        "`results.ok` (every reply line matched to its recipient while parsing); "
+        "asms-read-all also reads all 600 `SendResult` objects; aiohttp, hand-written and "
+        "httpx check that the reply starts with `ID:`"
+    ),
     "S3": "SOAP sendmsg envelope build + reply parse (asms lxml vs zeep, offline)",
     "S4": "rate accuracy of send_bulk at 100 msg/s against the emulator",
     "S5": "peak RSS of send_bulk over a generator of messages",
