@@ -3,6 +3,7 @@ scripted servers on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,6 +17,7 @@ import anyio.lowlevel
 import httptools
 import httpx
 import pytest
+import sniffio
 import trustme
 from anyio.streams.tls import TLSListener
 
@@ -527,6 +529,7 @@ async def test_idempotent_request_retried_once_when_reused_connection_dies() -> 
 async def test_pool_work_per_request_does_not_scan_idle_connections(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from asms._transport._aioconn import AsyncioConnection
     from asms._transport._connection import Connection
 
     gate = anyio.Event()
@@ -544,14 +547,16 @@ async def test_pool_work_per_request_does_not_scan_idle_connections(
                 await server.until(lambda: server.connections == 30)
                 gate.set()
             assert transport.statistics().idle == 30
-            checked: list[Connection] = []
-            original = Connection.is_readable
+            checked: list[object] = []
+            # One class per backend: the anyio stream one, or asyncio's native protocol.
+            for cls in (Connection, AsyncioConnection):
+                original = cls.is_readable
 
-            def counting(self: Connection) -> bool:
-                checked.append(self)
-                return original(self)
+                def counting(self: Any, original: Any = original) -> bool:
+                    checked.append(self)
+                    return bool(original(self))
 
-            monkeypatch.setattr(Connection, "is_readable", counting)
+                monkeypatch.setattr(cls, "is_readable", counting)
             await fetch(transport, "GET", server.url)
     assert len(checked) == 1  # only the connection taken, not the 29 others
 
@@ -687,7 +692,9 @@ async def test_connect_timeout_is_never_sent(monkeypatch: pytest.MonkeyPatch) ->
     async def never_connects(*args: Any, **kwargs: Any) -> Any:
         await anyio.sleep_forever()
 
-    monkeypatch.setattr(anyio, "connect_tcp", never_connects)
+    monkeypatch.setattr(anyio, "connect_tcp", never_connects)  # the anyio stream path
+    if sniffio.current_async_library() == "asyncio":  # the native asyncio path
+        monkeypatch.setattr(asyncio.get_running_loop(), "create_connection", never_connects)
     async with AsyncTransport() as transport:
         with pytest.raises(httpx.ConnectTimeout) as caught:
             await fetch(

@@ -11,10 +11,11 @@ import anyio
 import anyio.abc
 import httpx
 
+from ._aioconn import AsyncioConnection, on_asyncio, open_asyncio_connection
 from ._deadlines import DeadlineKeeper
 from ._http11 import Header, ResponseReader, chunk_frame
 
-__all__ = ["Connection", "Exchange", "Origin", "open_connection"]
+__all__ = ["AnyConnection", "Connection", "Exchange", "Origin", "open_connection"]
 
 Origin = tuple[bytes, bytes, int]  # (scheme, host, port), as in the URL
 Exchange = tuple[int, list[Header], bytes, bytes, bytes]  # status, headers, body, reason, version
@@ -43,8 +44,14 @@ def _describe(what: str, exc: BaseException) -> str:
 
 async def open_connection(
     origin: Origin, ssl_context: ssl.SSLContext | None, connect_timeout: float | None
-) -> Connection:
-    """Connect (and for https, handshake with verification as configured)."""
+) -> AnyConnection:
+    """Connect (and for https, handshake with verification as configured).
+
+    On asyncio the connection is a native protocol (far cheaper per request than an anyio
+    stream); on any other backend it runs over an anyio byte stream.
+    """
+    if on_asyncio():
+        return await open_asyncio_connection(origin, ssl_context, connect_timeout)
     scheme, raw_host, port = origin
     host = raw_host.decode("ascii")
     try:
@@ -282,3 +289,7 @@ class Connection:
             except _STREAM_ERRORS as exc:
                 raise httpx.ReadError(_describe("connection lost while reading", exc)) from exc
             reader.feed(data)
+
+
+# What open_connection() returns: both classes offer the pool the same interface.
+AnyConnection = Connection | AsyncioConnection

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import anyio
 import httpx
 
-from ._connection import Connection, Origin, open_connection
+from ._connection import AnyConnection as Connection
+from ._connection import Origin, open_connection
 
 __all__ = ["ConnectionPool", "OriginStatistics", "PoolStatistics"]
 
