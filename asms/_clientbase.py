@@ -82,7 +82,7 @@ class _ClientBase:
         return _State.CLOSED if self._closed else self._shared.state
 
     def _ensure_open(self) -> None:
-        if self._state() is _State.CLOSED:
+        if self._closed or self._shared.state is _State.CLOSED:
             raise ClientClosedError("the client is closed")
 
     # -- one exchange ------------------------------------------------------------------------
@@ -129,9 +129,23 @@ class _ClientBase:
             if session is None:
                 auth = self._auth_params
             else:
-                session_id, generation, _ = await self._session_for(session)
+                # The usual case, a live session, without awaiting the session's lock path.
+                known = session.current_id()
+                if known is None:
+                    session_id, generation, _ = await self._session_for(session)
+                else:
+                    session_id, generation = known
                 auth = {"session_id": session_id}
-            status, content = await self._exchange(op, params, auth)
+            send = self._send_prepared
+            prepared = None if send is None else wire.prepare(op, params, auth)
+            self._counters.requests += 1
+            if prepared is None:
+                status, content = await roundtrip(self._transport, wire.build(op, params, auth))
+            else:
+                assert send is not None
+                status, content = await roundtrip_prepared(
+                    send, wire.origin, prepared, wire.timeouts
+                )
             body = wire.unwrap(status, content)
             if session is None:
                 return parse(body)

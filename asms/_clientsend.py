@@ -12,9 +12,12 @@ from ._exceptions import ASMSError, AuthenticationError, GatewayError, Validatio
 from ._logging import logger
 from ._models import DEFAULT_OPTIONS, Message, SendOptions, SendResult, new_climsgid
 from ._optable import OPERATIONS, Operation
+from ._replies import ErrorReply, IdReply
 from ._results import SendResults
-from ._retry import NOT_SENT, OUTCOME_UNKNOWN, Found, GaveUp, run
+from ._retry import NOT_SENT, OUTCOME_UNKNOWN, Found, GaveUp, recover
 from ._sending import (
+    IdLines,
+    OneId,
     all_results,
     check_climsgid,
     chunk_climsgid,
@@ -72,6 +75,10 @@ class _SendCommands(_ClientBase):
         if climsgid is not None:
             check_climsgid(climsgid)
         prepared = self._texts(text, opts)
+        if len(recipients) <= self._wire.max_recipients:  # one request: no split to plan
+            return await self._send_request(
+                _SENDMSG, prepared.params, recipients, climsgid or new_climsgid(), prepared.parts
+            )
         return await self._send_split(
             _SENDMSG, prepared.params, recipients, climsgid, prepared.parts
         )
@@ -194,15 +201,27 @@ class _SendCommands(_ClientBase):
             full["climsgid"] = climsgid
             cid = climsgid
         error: ASMSError
+        first: ASMSError | None = None
         try:
-            outcome = await run(
-                lambda: self._call(op, full, parse_send),
-                mode="send" if reconcile else "write",
-                policy=self._retry if wait_throttled else self._retry_no_throttle_wait,
-                counters=self._counters,
-                lookup=(lambda: self._lookup(cid)) if reconcile else None,
-                clock=self._clock,
-            )
+            # The first attempt inline (the retry machinery only when it fails): as
+            # run() does, but without its frames on every successful request.
+            self._counters.attempts += 1
+            try:
+                outcome: list[IdReply | ErrorReply] | IdLines | OneId | Found = await self._call(
+                    op, full, parse_send
+                )
+            except ASMSError as exc:
+                first = exc
+            if first is not None:
+                outcome = await recover(
+                    first,
+                    lambda: self._call(op, full, parse_send),
+                    mode="send" if reconcile else "write",
+                    policy=self._retry if wait_throttled else self._retry_no_throttle_wait,
+                    counters=self._counters,
+                    lookup=(lambda: self._lookup(cid)) if reconcile else None,
+                    clock=self._clock,
+                )
         except GaveUp as exc:
             code = NOT_SENT if exc.sent is False else OUTCOME_UNKNOWN
             what = "not sent" if exc.sent is False else "outcome unknown"

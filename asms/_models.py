@@ -7,8 +7,8 @@ field and the rule, before anything is queued or sent.
 from __future__ import annotations
 
 import enum
+import os
 import re
-import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -42,7 +42,7 @@ MAX_SCHEDULE_AHEAD = 7 * 24 * 3600
 
 def new_climsgid() -> str:
     """A fresh client message id: 32 hex characters, unguessable and collision-free in practice."""
-    return secrets.token_hex(16)
+    return os.urandom(16).hex()  # what secrets.token_hex(16) does, minus three calls
 
 
 def _check_range(name: str, value: int | None, low: int, high: int, rule: str) -> None:

@@ -137,6 +137,15 @@ def normalize_many(
     Blank items of a comma-separated string (a trailing comma) are skipped; order and
     duplicates are kept.
     """
+    if (
+        isinstance(numbers, str)
+        and numbers.isdigit()
+        and numbers.isascii()
+        and MIN_DIGITS <= len(numbers) <= MAX_DIGITS
+        and numbers[0] != "0"
+    ):
+        _country_code(country_code)  # still refuse a bad country code
+        return [numbers]  # one clean international number: nothing to normalise
     cc = _country_code(country_code)
     if isinstance(numbers, str):
         items = (item.strip() for item in numbers.split(","))

@@ -316,6 +316,25 @@ async def run(
         return await attempt()
     except ASMSError as exc:
         first = exc
+    return await recover(
+        first, attempt, mode=mode, policy=policy, counters=counters, lookup=lookup, clock=clock
+    )
+
+
+async def recover(
+    first: ASMSError,
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    mode: Mode,
+    policy: RetryPolicy,
+    counters: Counters,
+    lookup: Callable[[], Awaitable[StatusReply]] | None = None,
+    clock: Callable[[], float],
+) -> T | Found:
+    """:func:`run` after its first attempt (counted by the caller) failed with ``first``.
+
+    For hot paths that make the first attempt inline and need this only on failure.
+    """
     recovery = _Recovery(
         attempt, mode=mode, policy=policy, counters=counters, lookup=lookup, clock=clock
     )

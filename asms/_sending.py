@@ -282,6 +282,12 @@ class IdLines(NamedTuple):
     to: list[str]
 
 
+class OneId(NamedTuple):
+    """The reply ``ID: <apimsgid>`` and nothing else (a single-recipient send)."""
+
+    apimsgid: str
+
+
 _ONE_ID: Final = re.compile(r"ID: ([0-9A-Za-z]{1,64})[ \t\r\n]*").fullmatch
 _ONE_ID_BYTES: Final = re.compile(rb"ID: ([0-9A-Za-z]{1,64})[ \t\r\n]*").fullmatch
 
@@ -312,7 +318,7 @@ def _id_lines(body: bytes | str) -> IdLines | None:
     return IdLines(ids, numbers)
 
 
-def parse_send(body: bytes | str) -> list[IdReply | ErrorReply] | IdLines:
+def parse_send(body: bytes | str) -> list[IdReply | ErrorReply] | IdLines | OneId:
     """``expect_send``, plus: a refusal repeated on every line is a whole-request refusal.
 
     The common 600-line "all accepted" reply is matched by one regular expression instead of
@@ -322,11 +328,11 @@ def parse_send(body: bytes | str) -> list[IdReply | ErrorReply] | IdLines:
     if isinstance(body, bytes):
         one = _ONE_ID_BYTES(body)
         if one is not None:
-            return [IdReply(one.group(1).decode("ascii"))]
+            return OneId(one.group(1).decode("ascii"))
     else:
         single = _ONE_ID(body)
         if single is not None:
-            return [IdReply(single.group(1))]
+            return OneId(single.group(1))
     lines = _id_lines(body)
     if lines is not None:
         return lines
@@ -348,7 +354,7 @@ def _result(
 
 def match_replies(
     recipients: Sequence[str],
-    replies: Sequence[IdReply | ErrorReply] | IdLines,
+    replies: Sequence[IdReply | ErrorReply] | IdLines | OneId,
     climsgid: str | None,
     parts: int,
     refs: Sequence[Any] | None = None,
@@ -360,7 +366,13 @@ def match_replies(
     recipient left without a line was part of an accepted request: "accepted, id unknown"
     (no apimsgid, no error), to be matched later by ``climsgid`` and number.
     """
-    if isinstance(replies, IdLines):
+    if isinstance(replies, OneId):
+        if len(recipients) == 1:
+            return SendResults.all_accepted(
+                recipients, [replies.apimsgid], climsgid, parts, refs or None
+            )
+        replies = [IdReply(replies.apimsgid)]
+    elif isinstance(replies, IdLines):
         # One C-level list comparison; the results are built only when read.
         if replies.to == recipients or replies.to == list(recipients):
             return SendResults.all_accepted(

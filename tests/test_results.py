@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import asms
 from asms import DeliveryState, SendResult, SendResults
 from asms._replies import expect_send
-from asms._sending import IdLines, match_replies, parse_send
+from asms._sending import IdLines, OneId, match_replies, parse_send
 
 NUMBERS = [str(27820000000 + i) for i in range(5)]
 IDS = [f"{i:032x}" for i in range(5)]
@@ -155,3 +155,17 @@ def test_fast_path_never_disagrees_with_the_general_parser(lines: list[str], new
         assert [r.to for r in general] == parsed.to
         assert [r.apimsgid for r in general] == parsed.apimsgids  # type: ignore[union-attr]
     assert match_replies(recipients, parsed, None, 1) == match_replies(recipients, general, None, 1)
+
+
+def test_single_id_reply_fast_path_equals_the_general_parser() -> None:
+    for body in (b"ID: abc123", "ID: abc123\n", b"ID: abc123\r\n"):
+        one = parse_send(body)
+        assert isinstance(one, OneId) and one.apimsgid == "abc123"
+        for recipients in (["27820000000"], ["27820000000", "27820000001"]):
+            fast = match_replies(recipients, one, "cid", 1, refs=["r"] * len(recipients))
+            general = match_replies(
+                recipients, expect_send(body), "cid", 1, refs=["r"] * len(recipients)
+            )
+            assert fast == general and [r.ref for r in fast] == ["r"] * len(recipients)
+            assert fast[0].apimsgid == "abc123"
+    assert not isinstance(parse_send(b"ID: abc To: 27820000000"), OneId)

@@ -45,23 +45,54 @@ def encode_form(pairs: Sequence[tuple[str, str]]) -> bytes:
         return "&".join([f"{key}={_quote_any(value)}" for key, value in pairs]).encode("ascii")
 
 
-def _form_value(value: str) -> str:
-    if value.isalnum() and value.isascii():  # ids, session ids, one number: the usual values
-        return value
+# Values that needed escaping, by value: the same text goes out request after request.
+_QUOTED: dict[str, str] = {}
+
+
+def _quote_value(value: str) -> str:
     try:
         return quote_form_value(value, "latin-1")
     except UnicodeEncodeError:
         return _quote_any(value)
 
 
+def _form_value(value: str) -> str:
+    """A form value that is not plain alphanumeric ASCII (those go out as they are)."""
+    quoted = _QUOTED.get(value)
+    if quoted is not None:
+        return quoted
+    quoted = _quote_value(value)
+    if len(value) <= 1024:  # texts, not 600-number lists
+        if len(_QUOTED) >= 512:
+            _QUOTED.clear()
+        _QUOTED[value] = quoted
+    return quoted
+
+
 def _body(auth: Mapping[str, str], params: Params) -> bytes:
     """The form for ``auth`` + ``params``. Their names are the operation table's parameter
     names (checked before this is called) and the fixed auth names: plain ASCII words that
     need no escaping, so only the values are encoded."""
-    fields = [key + "=" + _form_value(value) for key, value in auth.items()]
-    for key, value in params.items():
-        fields.append(key + "=" + _form_value(value if isinstance(value, str) else ",".join(value)))
-    return "&".join(fields).encode("ascii")
+    parts: list[str] = []
+    add = parts.append
+    for key, value in auth.items():
+        if not (value.isalnum() and value.isascii()):
+            value = _quote_value(value)  # credentials: escaped each time, never kept
+        add(key)
+        add("=")
+        add(value)
+        add("&")
+    for key, given in params.items():
+        value = given if isinstance(given, str) else ",".join(given)
+        if not (value.isalnum() and value.isascii()):
+            value = _form_value(value)
+        add(key)
+        add("=")
+        add(value)
+        add("&")
+    if parts:
+        parts.pop()
+    return "".join(parts).encode("ascii")
 
 
 def _pairs(auth: Mapping[str, str], params: Params) -> list[tuple[str, str]]:
