@@ -1,8 +1,9 @@
 """HTTP transports under the httpx API.
 
-``AsyncTransport`` is the default: a keep-alive HTTP/1.1 pool on anyio streams (asyncio or
-trio) with httptools parsing, whose work per request does not grow with the number of
-connections. ``make_transport`` picks it, or stock ``httpx.AsyncHTTPTransport`` when a proxy
+``AsyncTransport`` is the default: a keep-alive HTTP/1.1 pool with httptools parsing, whose
+work per request does not grow with the number of connections. On asyncio its connections
+are native asyncio protocols (``_aioconn``); on trio (any other anyio backend) anyio streams.
+``make_transport`` picks it, or stock ``httpx.AsyncHTTPTransport`` when a proxy
 is configured or stock is asked for (``use_stock=True`` or ``ASMS_TRANSPORT=httpx``).
 
 What a failure says about the request (see ``request_was_sent``):

@@ -1,4 +1,4 @@
-"""The default transport: HTTP/1.1 keep-alive over anyio streams, under the httpx API."""
+"""The default transport: keep-alive HTTP/1.1 under the httpx API, on asyncio or trio."""
 
 from __future__ import annotations
 
@@ -110,7 +110,10 @@ def request_was_sent(exc: BaseException) -> bool | None:
 
 
 class AsyncTransport(httpx.AsyncBaseTransport):
-    """A keep-alive HTTP/1.1 connection pool for httpx, on anyio (asyncio or trio).
+    """A keep-alive HTTP/1.1 connection pool for httpx, on asyncio or trio.
+
+    On asyncio each connection is a native ``asyncio.Protocol`` (one ``write()`` per request,
+    read continuously, one future per response); on trio an anyio byte stream.
 
     Request timeouts come from ``request.extensions["timeout"]`` as httpx sets them
     (connect/read/write/pool; a missing key means no limit). Read and write timeouts are
