@@ -12,12 +12,10 @@ from ._exceptions import ASMSError, AuthenticationError, GatewayError, Validatio
 from ._logging import logger
 from ._models import DEFAULT_OPTIONS, Message, SendOptions, SendResult, new_climsgid
 from ._optable import OPERATIONS, Operation
-from ._replies import ErrorReply, IdReply
 from ._results import SendResults
 from ._retry import NOT_SENT, OUTCOME_UNKNOWN, Found, GaveUp, recover
 from ._sending import (
-    IdLines,
-    OneId,
+    SendReply,
     all_results,
     check_climsgid,
     chunk_climsgid,
@@ -207,9 +205,7 @@ class _SendCommands(_ClientBase):
             # run() does, but without its frames on every successful request.
             self._counters.attempts += 1
             try:
-                outcome: list[IdReply | ErrorReply] | IdLines | OneId | Found = await self._call(
-                    op, full, parse_send
-                )
+                outcome: SendReply | Found = await self._call(op, full, parse_send)
             except ASMSError as exc:
                 first = exc
             if first is not None:

@@ -12,17 +12,30 @@ from collections.abc import Iterable
 from typing import Final
 from urllib.parse import quote_plus
 
-__all__ = ["encode_form", "quote_form_value"]
+__all__ = ["encode_form", "plain_ascii", "plain_list", "quote_form_value"]
 
 # Strings made only of these go out as they are (urllib's always-safe set plus the comma).
 _PLAIN: Final = re.compile(r"[A-Za-z0-9_.\-~,]*").fullmatch
 _PLAIN_WORDS: Final = re.compile(r"[A-Za-z0-9_.\-~, ]*").fullmatch
 
 
+def plain_ascii(text: str) -> bool:
+    """Whether ``text`` is only ASCII letters and digits (safe in a form as it is).
+
+    ``bytes.isalnum()`` is a table lookup per byte; ``str.isalnum()`` consults the Unicode
+    database per character, which costs more than a regex on a 600-number list.
+    """
+    return text.isascii() and text.encode("ascii").isalnum()
+
+
+def plain_list(text: str) -> bool:
+    """Whether ``text`` is ASCII letters and digits separated by commas (a ``to`` list)."""
+    return text.isascii() and text.encode("ascii").replace(b",", b"").isalnum()
+
+
 def quote_form_value(text: str, encoding: str) -> str:
     """One name or value of a form, encoded as :func:`encode_form` does."""
-    # isalnum() is a C loop with no regex set-up: ids, session ids, single numbers.
-    if (text.isalnum() and text.isascii()) or _PLAIN(text):
+    if plain_ascii(text) or _PLAIN(text):
         return text
     if _PLAIN_WORDS(text):
         return text.replace(" ", "+")

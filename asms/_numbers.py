@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from ._exceptions import ValidationError
 
@@ -15,7 +14,6 @@ MAX_DIGITS = 15
 # Separators people write inside numbers; whitespace of any kind is removed separately.
 _SEPARATORS = str.maketrans("", "", "-./()")
 
-_CLEAN_LIST = re.compile(r"[1-9][0-9]{6,14}(?:,[1-9][0-9]{6,14})*")
 
 RULE_EMPTY = "empty"
 RULE_DIGITS = "digits only"
@@ -129,6 +127,26 @@ def normalize_msisdn(number: str, country_code: str | int | None = None) -> str:
     return _normalize(number, _country_code(country_code))
 
 
+def _clean_list(joined: str, numbers: Sequence[str]) -> bool:
+    """Whether every number is already international digits (no normalising to do).
+
+    Byte-level checks of the comma-joined list (C loops, no per-number Python work, a third
+    of what one regular expression over the list costs for 600 numbers): digits and commas
+    only, one comma between each two numbers (so none inside one), no leading zero, and
+    every length within the rule.
+    """
+    raw = joined.encode("ascii")
+    if (
+        not raw.replace(b",", b"").isdigit()
+        or raw.count(b",") != len(numbers) - 1
+        or raw.startswith(b"0")
+        or b",0" in raw
+    ):
+        return False
+    lengths = set(map(len, numbers))
+    return MIN_DIGITS <= min(lengths) and max(lengths) <= MAX_DIGITS
+
+
 def normalize_many(
     numbers: Iterable[str] | str, country_code: str | int | None = None
 ) -> list[str]:
@@ -158,6 +176,6 @@ def normalize_many(
         except TypeError:
             pass
         else:
-            if joined.isascii() and _CLEAN_LIST.fullmatch(joined):
+            if joined.isascii() and _clean_list(joined, numbers):
                 return list(numbers)
     return [_normalize(item, cc) for item in numbers]

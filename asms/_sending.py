@@ -5,10 +5,9 @@ No I/O here. The client calls these for ``sendmsg``, the push commands and the b
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, TypeAlias
 
 from ._codes import ErrorCode
 from ._encoding import (
@@ -20,6 +19,7 @@ from ._encoding import (
     ucs2_hex,
 )
 from ._exceptions import ValidationError, error_for
+from ._fastreply import IdLines, OneId, StridedLines, id_lines, one_id
 from ._models import DEFAULT_OPTIONS, SendOptions, SendResult, make_send_result
 from ._numbers import InvalidNumberError, normalize_many, normalize_msisdn
 from ._optable import OPERATIONS, Operation
@@ -29,6 +29,8 @@ from ._wire import Wire
 
 __all__ = [
     "Prepared",
+    "SendReply",
+    "TextCache",
     "all_results",
     "check_climsgid",
     "found_results",
@@ -275,67 +277,19 @@ def op_options(
     return out
 
 
-class IdLines(NamedTuple):
-    """A reply made only of ``ID: <id> To: <msisdn>`` lines: the ids and the numbers."""
-
-    apimsgids: list[str]
-    to: list[str]
+#: What :func:`parse_send` returns.
+SendReply: TypeAlias = list[IdReply | ErrorReply] | IdLines | StridedLines | OneId
 
 
-class OneId(NamedTuple):
-    """The reply ``ID: <apimsgid>`` and nothing else (a single-recipient send)."""
-
-    apimsgid: str
-
-
-_ONE_ID: Final = re.compile(r"ID: ([0-9A-Za-z]{1,64})[ \t\r\n]*").fullmatch
-_ONE_ID_BYTES: Final = re.compile(rb"ID: ([0-9A-Za-z]{1,64})[ \t\r\n]*").fullmatch
-
-
-def _id_lines(body: bytes | str) -> IdLines | None:
-    """The all-accepted multi-recipient reply, split with C-level string operations.
-
-    After turning every line break + ``ID: `` into `` To: ``, one split alternates ids and
-    numbers. Anything else anywhere (an ``ERR`` line, a ``\r``, a stray word) leaves an id
-    that is not alphanumeric or a number that is not digits, or an odd count, and the body
-    goes to the general parser.
-    """
-    text = body.decode("latin-1") if isinstance(body, bytes) else body
-    text = text.rstrip("\n")
-    if not text.startswith("ID: "):
-        return None
-    fields = text[4:].replace("\nID: ", " To: ").split(" To: ")
-    if len(fields) < 4 or len(fields) % 2:
-        return None
-    ids, numbers = fields[0::2], fields[1::2]
-    # str.isalnum() consults Unicode tables per character; bytes.isalnum() is ASCII only.
-    joined = "".join(ids)
-    if not (joined.isascii() and joined.encode("ascii").isalnum() and all(ids)):
-        return None
-    digits = "".join(numbers)
-    if not (digits.isascii() and digits.encode("ascii").isdigit() and all(numbers)):
-        return None
-    return IdLines(ids, numbers)
-
-
-def parse_send(body: bytes | str) -> list[IdReply | ErrorReply] | IdLines | OneId:
+def parse_send(body: bytes | str) -> SendReply:
     """``expect_send``, plus: a refusal repeated on every line is a whole-request refusal.
 
     The common 600-line "all accepted" reply is matched by one regular expression instead of
-    600 reply objects (:class:`IdLines`); any other body goes through the full parser.
+    600 reply objects (``asms._fastreply``); any other body goes through the full parser.
     """
-    # The single-recipient answer, "ID: <apimsgid>", without the general parser.
-    if isinstance(body, bytes):
-        one = _ONE_ID_BYTES(body)
-        if one is not None:
-            return OneId(one.group(1).decode("ascii"))
-    else:
-        single = _ONE_ID(body)
-        if single is not None:
-            return OneId(single.group(1))
-    lines = _id_lines(body)
-    if lines is not None:
-        return lines
+    fast = one_id(body) or id_lines(body)
+    if fast is not None:
+        return fast
     replies = expect_send(body)
     first = replies[0]
     if isinstance(first, ErrorReply) and first.code in _REQUEST_LEVEL:
@@ -354,7 +308,7 @@ def _result(
 
 def match_replies(
     recipients: Sequence[str],
-    replies: Sequence[IdReply | ErrorReply] | IdLines | OneId,
+    replies: Sequence[IdReply | ErrorReply] | SendReply,
     climsgid: str | None,
     parts: int,
     refs: Sequence[Any] | None = None,
@@ -372,6 +326,14 @@ def match_replies(
                 recipients, [replies.apimsgid], climsgid, parts, refs or None
             )
         replies = [IdReply(replies.apimsgid)]
+    elif isinstance(replies, StridedLines):
+        if replies.names(recipients):
+            return SendResults.all_accepted(
+                recipients, replies.apimsgids(), climsgid, parts, refs or None
+            )
+        replies = [
+            IdReply(a, n) for a, n in zip(replies.apimsgids(), replies.numbers(), strict=True)
+        ]
     elif isinstance(replies, IdLines):
         # One C-level list comparison; the results are built only when read.
         if replies.to == recipients or replies.to == list(recipients):

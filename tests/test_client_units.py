@@ -294,14 +294,15 @@ async def test_internal_error_on_a_read_is_retried_then_raised() -> None:
 
 
 def test_all_accepted_multi_reply_fast_path_matches_the_full_parser() -> None:
-    from asms._sending import IdLines, match_replies, parse_send
+    from asms._fastreply import IdLines, StridedLines
+    from asms._sending import match_replies, parse_send
 
     numbers = [str(27820000000 + i) for i in range(5)]
     body = "\n".join(f"ID: {i:032x} To: {n}" for i, n in enumerate(numbers))
     fast = parse_send(body.encode())
-    assert isinstance(fast, IdLines)
+    assert isinstance(fast, StridedLines)
     slow = parse_send(body + "\nERR: 105, Invalid destination address To: 1")
-    assert not isinstance(slow, IdLines)
+    assert not isinstance(slow, IdLines | StridedLines)
     got = match_replies(numbers, fast, "cid", 2, refs=list(range(5)))
     want = match_replies(numbers, [r for r in slow if r.to != "1"], "cid", 2, refs=list(range(5)))
     assert got == want

@@ -178,3 +178,26 @@ def test_result_is_always_valid_or_a_clear_error(number: str) -> None:
         assert result.isascii() and result.isdigit()
         assert 7 <= len(result) <= 15
         assert not result.startswith("0")
+
+
+@pytest.mark.parametrize(
+    "numbers",
+    [
+        ["27821,2345678"],  # a comma inside one item is not two numbers
+        ["27821234567", "0821234567"],  # national, no country code
+        ["27821234567", "2782123456789012"],  # 16 digits
+        ["27821234567", "278212"],  # 6 digits
+        ["27821234567", ""],
+        ("27821234567", "２７８２１２３４５６７"),  # fullwidth digits
+    ],
+)
+def test_clean_list_fast_path_refuses_what_the_rules_refuse(numbers: list[str]) -> None:
+    with pytest.raises(InvalidNumberError):
+        normalize_many(numbers)
+
+
+def test_clean_list_fast_path_keeps_clean_numbers_as_given() -> None:
+    numbers = [str(27820000000 + i) for i in range(600)]
+    assert normalize_many(numbers) == numbers
+    assert normalize_many(tuple(numbers[:3])) == numbers[:3]
+    assert normalize_many(["1234567", "123456789012345"]) == ["1234567", "123456789012345"]

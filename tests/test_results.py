@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 import asms
 from asms import DeliveryState, SendResult, SendResults
+from asms._fastreply import IdLines, OneId, StridedLines
 from asms._replies import expect_send
-from asms._sending import IdLines, OneId, match_replies, parse_send
+from asms._sending import match_replies, parse_send
 
 NUMBERS = [str(27820000000 + i) for i in range(5)]
 IDS = [f"{i:032x}" for i in range(5)]
@@ -92,10 +93,26 @@ def test_all_accepted_reply_takes_the_fast_path_and_equals_the_general_parser() 
     body = "\n".join(f"ID: {i} To: {n}" for i, n in zip(IDS, NUMBERS, strict=True)) + "\n"
     for wire_body in (body, body.encode()):
         lines = parse_send(wire_body)
-        assert isinstance(lines, IdLines)
-        assert lines.apimsgids == IDS and lines.to == NUMBERS
+        assert isinstance(lines, StridedLines)  # equal-length lines
+        assert list(lines.apimsgids()) == IDS and lines.numbers() == NUMBERS
+        ids = lines.apimsgids()
+        assert ids[1] == IDS[1] and ids[-1] == IDS[-1] and ids[1:3] == IDS[1:3]
+        with pytest.raises(IndexError):
+            ids[5]
+        assert lines.names(NUMBERS) and not lines.names(NUMBERS[::-1])
+        assert not lines.names(NUMBERS[:4]) and not lines.names([*NUMBERS[:4], "2782000000"])
         fast = match_replies(NUMBERS, lines, "cid", 2)
         assert fast == match_replies(NUMBERS, expect_send(wire_body), "cid", 2) == eager()
+        assert fast.apimsgids == IDS
+    # ids (or numbers) of different lengths: the split path
+    ragged = ["a", "bb", "ccc", "dd", "e"]
+    body = "\n".join(f"ID: {i} To: {n}" for i, n in zip(ragged, NUMBERS, strict=True))
+    lines = parse_send(body)
+    assert isinstance(lines, IdLines)
+    assert lines.apimsgids == ragged and lines.to == NUMBERS
+    fast = match_replies(NUMBERS, lines, "cid", 2)
+    assert fast == match_replies(NUMBERS, expect_send(body), "cid", 2)
+    assert fast.apimsgids == ragged
 
 
 @pytest.mark.parametrize(
@@ -131,6 +148,43 @@ _line = st.one_of(
 )
 
 
+_uniform_line = st.builds(
+    lambda i, n: f"ID: {i} To: {n}",
+    st.text("ab0", min_size=2, max_size=2),
+    st.sampled_from(["27820000000", "27820000001", "27820000002"]),
+)
+
+
+@given(
+    st.lists(_uniform_line, min_size=2, max_size=5),
+    st.integers(min_value=0, max_value=200),
+    st.sampled_from(["", " ", "\n", "x", "1", ":", "\r", "é"]),
+    st.booleans(),
+)
+def test_strided_fast_path_never_disagrees_with_the_general_parser(
+    lines: list[str], where: int, char: str, corrupt: bool
+) -> None:
+    body = "\n".join(lines)
+    if corrupt:  # one character replaced, deleted or inserted somewhere
+        at = where % (len(body) + 1)
+        body = body[:at] + char + body[at + 1 :]
+    recipients = ["27820000000", "27820000001", "27820000002"][: len(lines)]
+    try:
+        general = expect_send(body)
+    except (asms.ReplyParseError, asms.GatewayError):
+        general = None
+    try:
+        parsed = parse_send(body)
+    except (asms.ReplyParseError, asms.GatewayError):
+        assert general is None
+        return
+    assert general is not None
+    if isinstance(parsed, StridedLines):
+        assert [r.to for r in general] == parsed.numbers()
+        assert [r.apimsgid for r in general] == list(parsed.apimsgids())  # type: ignore[union-attr]
+    assert match_replies(recipients, parsed, None, 1) == match_replies(recipients, general, None, 1)
+
+
 @given(st.lists(_line, min_size=1, max_size=6), st.sampled_from(["\n", "\r\n"]))
 def test_fast_path_never_disagrees_with_the_general_parser(lines: list[str], newline: str) -> None:
     body = newline.join(lines)
@@ -151,7 +205,9 @@ def test_fast_path_never_disagrees_with_the_general_parser(lines: list[str], new
     except asms.GatewayError:
         return  # a whole-request refusal: the general parser's verdict
     assert general is not None
-    if isinstance(parsed, IdLines):
+    if isinstance(parsed, StridedLines):
+        assert [r.to for r in general] == parsed.numbers()
+    elif isinstance(parsed, IdLines):
         assert [r.to for r in general] == parsed.to
         assert [r.apimsgid for r in general] == parsed.apimsgids  # type: ignore[union-attr]
     assert match_replies(recipients, parsed, None, 1) == match_replies(recipients, general, None, 1)

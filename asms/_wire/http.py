@@ -16,7 +16,7 @@ from .._compat import httpx
 from .._encoding import WireText, encode_for_http
 from .._exceptions import HTTPStatusError
 from .._forms import encode_form as _encode_form
-from .._forms import quote_form_value
+from .._forms import plain_ascii, plain_list, quote_form_value
 from .._optable import OPERATIONS, Operation
 from . import Params, Prepared, check_params, origin_of, post_head
 
@@ -76,16 +76,19 @@ def _body(auth: Mapping[str, str], params: Params) -> bytes:
     parts: list[str] = []
     add = parts.append
     for key, value in auth.items():
-        if not (value.isalnum() and value.isascii()):
+        if not plain_ascii(value):
             value = _quote_value(value)  # credentials: escaped each time, never kept
         add(key)
         add("=")
         add(value)
         add("&")
     for key, given in params.items():
-        value = given if isinstance(given, str) else ",".join(given)
-        if not (value.isalnum() and value.isascii()):
-            value = _form_value(value)
+        if isinstance(given, str):
+            value = given if plain_ascii(given) else _form_value(given)
+        else:  # a list (the recipients): commas need no escaping
+            value = ",".join(given)
+            if not plain_list(value):
+                value = _form_value(value)
         add(key)
         add("=")
         add(value)
