@@ -17,6 +17,7 @@ from ._exceptions import (
     AuthenticationError,
     ClientClosedError,
     ConnectError,
+    ReplyParseError,
     SessionError,
     TransportError,
 )
@@ -26,7 +27,15 @@ from ._replies import StatusReply, expect_ok, expect_session, expect_status
 from ._retry import Counters, Found, GaveUp, Mode, run
 from ._sending import TextCache
 from ._session import Session
-from ._wire import Params, SendPrepared, Wire, roundtrip, roundtrip_prepared
+from ._wire import (
+    MAX_REPLY_BYTES,
+    Params,
+    SendPrepared,
+    Wire,
+    map_transport_error,
+    roundtrip,
+    roundtrip_prepared,
+)
 
 __all__ = ["R", "_ClientBase", "_Shared", "_State"]
 
@@ -142,10 +151,19 @@ class _ClientBase:
             if prepared is None:
                 status, content = await roundtrip(self._transport, wire.build(op, params, auth))
             else:
+                # roundtrip_prepared(), inline: one coroutine fewer on every request.
                 assert send is not None
-                status, content = await roundtrip_prepared(
-                    send, wire.origin, prepared, wire.timeouts
-                )
+                failure: TransportError | None = None
+                try:
+                    status, _, content, _, _ = await send(
+                        wire.origin, "POST", prepared[0], prepared[1], wire.timeouts
+                    )
+                except (httpx.HTTPError, OSError) as exc:
+                    failure = map_transport_error(exc)
+                if failure is not None:  # raised here: no context leads to the httpx error
+                    raise failure
+                if len(content) > MAX_REPLY_BYTES:
+                    raise ReplyParseError(f"reply larger than {MAX_REPLY_BYTES} bytes")
             body = wire.unwrap(status, content)
             if session is None:
                 return parse(body)

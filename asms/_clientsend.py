@@ -68,7 +68,8 @@ class _SendCommands(_ClientBase):
         """
         self._ensure_open()
         opts = SendOptions.from_kwargs(options) if options else DEFAULT_OPTIONS
-        opts.check_schedule(self._clock())
+        if opts.scheduled_time is not None:
+            opts.check_schedule(self._clock())
         recipients = normalize_recipients(to, self._options.country_code)
         if climsgid is not None:
             check_climsgid(climsgid)

@@ -155,15 +155,17 @@ def normalize_many(
     Blank items of a comma-separated string (a trailing comma) are skipped; order and
     duplicates are kept.
     """
+    # One clean international number, alone or in a one-item list: nothing to normalise.
+    one = numbers[0] if isinstance(numbers, list | tuple) and len(numbers) == 1 else numbers
     if (
-        isinstance(numbers, str)
-        and numbers.isdigit()
-        and numbers.isascii()
-        and MIN_DIGITS <= len(numbers) <= MAX_DIGITS
-        and numbers[0] != "0"
+        isinstance(one, str)
+        and one.isdigit()
+        and one.isascii()
+        and MIN_DIGITS <= len(one) <= MAX_DIGITS
+        and one[0] != "0"
     ):
         _country_code(country_code)  # still refuse a bad country code
-        return [numbers]  # one clean international number: nothing to normalise
+        return [one]
     cc = _country_code(country_code)
     if isinstance(numbers, str):
         items = (item.strip() for item in numbers.split(","))

@@ -225,10 +225,12 @@ class TextCache:
     def __init__(self, wire: Wire, max_parts: int) -> None:
         self._wire = wire
         self._max_parts = max_parts
-        self._cache: dict[tuple[str, SendOptions], Prepared] = {}
+        self._cache: dict[str | tuple[str, SendOptions], Prepared] = {}
 
     def __call__(self, text: str, options: SendOptions) -> Prepared:
-        key = (text, options)
+        # Hashing a SendOptions runs its dataclass __hash__ over every field: the default
+        # options are keyed by the text alone.
+        key: str | tuple[str, SendOptions] = text if options is DEFAULT_OPTIONS else (text, options)
         try:
             return self._cache[key]
         except KeyError:

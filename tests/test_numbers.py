@@ -201,3 +201,12 @@ def test_clean_list_fast_path_keeps_clean_numbers_as_given() -> None:
     assert normalize_many(numbers) == numbers
     assert normalize_many(tuple(numbers[:3])) == numbers[:3]
     assert normalize_many(["1234567", "123456789012345"]) == ["1234567", "123456789012345"]
+
+
+def test_one_item_list_is_one_number() -> None:
+    assert normalize_many(["27821234567"]) == ["27821234567"]
+    assert normalize_many(("+27 82 123 4567",)) == ["27821234567"]
+    with pytest.raises(InvalidNumberError):
+        normalize_many(["27821234567,27821234568"])  # a list item is one number
+    with pytest.raises(InvalidNumberError):
+        normalize_many(["27821234567"], country_code="0")

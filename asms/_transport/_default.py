@@ -252,31 +252,30 @@ class AsyncTransport(httpx.AsyncBaseTransport):
         except httpx.LocalProtocolError as exc:
             raise _mark(exc, False) from None
         timeouts: Mapping[str, Any] = request.extensions.get("timeout") or _NO_TIMEOUTS
-        return await self._send(origin, method, head, body, stream, chunked, timeouts)
+        return await self.send_prepared(
+            origin, method, head, body, timeouts, stream=stream, chunked=chunked
+        )
 
     async def send_prepared(
-        self, origin: Origin, method: str, head: bytes, body: bytes, timeouts: Mapping[str, Any]
-    ) -> Exchange:
-        """Send a request whose head is already serialized; return as :meth:`send_raw` does.
-
-        For callers that build the same few request heads over and over (the asms wires):
-        ``head`` must be a complete, well-formed HTTP/1.1 request head (request line,
-        ``Host``, the body's ``Content-Length``, the blank line); ``origin`` is
-        ``(scheme, host, port)`` with scheme ``b"http"`` or ``b"https"``; ``timeouts`` is a
-        dict as in httpx's ``request.extensions["timeout"]``.
-        """
-        return await self._send(origin, method, head, body, None, False, timeouts)
-
-    async def _send(
         self,
         origin: Origin,
         method: str,
         head: bytes,
         body: bytes | None,
-        stream: AsyncIterable[bytes] | None,
-        chunked: bool,
         timeouts: Mapping[str, Any],
+        *,
+        stream: AsyncIterable[bytes] | None = None,
+        chunked: bool = False,
     ) -> Exchange:
+        """Send a request whose head is already serialized; return as :meth:`send_raw` does.
+
+        For callers that build the same few request heads over and over (the asms wires):
+        ``head`` must be a complete, well-formed HTTP/1.1 request head (request line,
+        ``Host``, the body's ``Content-Length`` or ``Transfer-Encoding``, the blank line);
+        ``origin`` is ``(scheme, host, port)`` with scheme ``b"http"`` or ``b"https"``;
+        ``timeouts`` is a dict as in httpx's ``request.extensions["timeout"]``. A body given
+        as ``stream`` is sent after the head (chunk-framed when ``chunked``).
+        """
         pool = self._pool
         fresh = False
         while True:

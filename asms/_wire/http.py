@@ -16,7 +16,7 @@ from .._compat import httpx
 from .._encoding import WireText, encode_for_http
 from .._exceptions import HTTPStatusError
 from .._forms import encode_form as _encode_form
-from .._forms import plain_ascii, plain_list, quote_form_value
+from .._forms import plain_list, quote_form_value
 from .._optable import OPERATIONS, Operation
 from . import Params, Prepared, check_params, origin_of, post_head
 
@@ -73,29 +73,24 @@ def _body(auth: Mapping[str, str], params: Params) -> bytes:
     """The form for ``auth`` + ``params``. Their names are the operation table's parameter
     names (checked before this is called) and the fixed auth names: plain ASCII words that
     need no escaping, so only the values are encoded."""
-    parts: list[str] = []
-    add = parts.append
+    fields: list[str] = []
+    add = fields.append
     for key, value in auth.items():
-        if not plain_ascii(value):
-            value = _quote_value(value)  # credentials: escaped each time, never kept
-        add(key)
-        add("=")
-        add(value)
-        add("&")
+        # Plain ASCII letters and digits (ids, session ids, numbers) go out as they are.
+        if value.isascii() and value.encode("ascii").isalnum():
+            add(f"{key}={value}")
+        else:
+            add(f"{key}={_quote_value(value)}")  # credentials: escaped each time, never kept
     for key, given in params.items():
         if isinstance(given, str):
-            value = given if plain_ascii(given) else _form_value(given)
+            if given.isascii() and given.encode("ascii").isalnum():
+                add(f"{key}={given}")
+            else:
+                add(f"{key}={_form_value(given)}")
         else:  # a list (the recipients): commas need no escaping
             value = ",".join(given)
-            if not plain_list(value):
-                value = _form_value(value)
-        add(key)
-        add("=")
-        add(value)
-        add("&")
-    if parts:
-        parts.pop()
-    return "".join(parts).encode("ascii")
+            add(f"{key}={value if plain_list(value) else _form_value(value)}")
+    return "&".join(fields).encode("ascii")
 
 
 def _pairs(auth: Mapping[str, str], params: Params) -> list[tuple[str, str]]:
