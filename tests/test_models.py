@@ -147,3 +147,24 @@ def test_result_state_covers_every_outcome() -> None:
     unknown = SendResult("1", None, error_code=OUTCOME_UNKNOWN)
     assert unknown.state is DeliveryState.UNKNOWN and not unknown.ok
     assert SendResult("1", None, error_code=NOT_SENT).state is DeliveryState.NOT_SENT
+
+
+def test_climsgids_made_ahead_are_distinct_and_not_shared_with_a_forked_child() -> None:
+    import os
+
+    ids = [new_climsgid() for _ in range(1000)]  # several blocks made ahead
+    assert len(set(ids)) == 1000
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    if not hasattr(os, "fork"):
+        return
+    new_climsgid()  # leaves ids made ahead in the parent
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its next id and leave at once
+        os.write(write, new_climsgid().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    assert child != new_climsgid()
