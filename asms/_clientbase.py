@@ -128,7 +128,8 @@ class _ClientBase:
         (when sessions expire while many requests are in flight, a request may be refused
         several times in a row without anything being wrong).
         """
-        self._ensure_open()
+        if self._closed or self._shared.state is _State.CLOSED:  # _ensure_open(), inline
+            raise ClientClosedError("the client is closed")
         wire = self._wire
         session = self._session if self._options.session else None
         reauths = refusals = 0

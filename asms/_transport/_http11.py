@@ -86,6 +86,7 @@ class ResponseReader:
         "head_only",
         "headers",
         "headers_done",
+        "http_version",
         "junk",
         "keep_alive",
         "parser",
@@ -100,6 +101,7 @@ class ResponseReader:
         self.body: list[bytes] = []
         self.reason = b""
         self.status = 0
+        self.http_version = b"HTTP/1.1"
         self.head_only = False
         self.complete = self.headers_done = self.junk = self.keep_alive = False
         self.received = 0
@@ -154,10 +156,6 @@ class ResponseReader:
             return body[0]
         return b"".join(body)
 
-    @property
-    def http_version(self) -> bytes:
-        return b"HTTP/1.0" if self.parser.get_http_version() == "1.0" else b"HTTP/1.1"
-
     # httptools callbacks -------------------------------------------------------------
 
     def on_message_begin(self) -> None:
@@ -176,6 +174,7 @@ class ResponseReader:
         if 100 <= status < 200:
             return  # an interim response: its message-complete resets, the real one follows
         self.status = status
+        self.http_version = b"HTTP/1.0" if self.parser.get_http_version() == "1.0" else b"HTTP/1.1"
         self.headers_done = True
         if self.head_only:
             # llhttp cannot be told the request was HEAD, so it would wait for the body that
@@ -190,8 +189,9 @@ class ResponseReader:
         if not self.headers_done:
             self.headers = []  # end of an interim (1xx) response
             return
-        if not self.complete:
-            self._finish()
+        if not self.complete:  # _finish(), inline: once per response
+            self.complete = True
+            self.keep_alive = self.parser.should_keep_alive() and not self.head_only
 
     def _finish(self) -> None:
         self.complete = True

@@ -86,7 +86,7 @@ def _body(auth: Mapping[str, str], params: Params) -> bytes:
             if given.isascii() and given.encode("ascii").isalnum():
                 add(f"{key}={given}")
             else:
-                add(f"{key}={_form_value(given)}")
+                add(f"{key}={_QUOTED.get(given) or _form_value(given)}")
         else:  # a list (the recipients): commas need no escaping
             value = ",".join(given)
             add(f"{key}={value if plain_list(value) else _form_value(value)}")
