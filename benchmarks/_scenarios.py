@@ -28,7 +28,7 @@ class Profile:
     s7_requests: int
 
 
-QUICK = Profile("quick", 3, 3_000, (1, 10, 50, 100), 150, 8.0, 200_000, 3_000, 5_000)
+QUICK = Profile("quick", 3, 3_000, (1, 10, 50, 100), 600, 8.0, 200_000, 3_000, 5_000)
 FULL = Profile("full", 3, 20_000, (1, 10, 50, 100), 1_500, 60.0, 1_000_000, 10_000, 20_000)
 
 # Stock httpx does ~350-1,500 req/s here: give it fewer requests so a run stays bounded.
