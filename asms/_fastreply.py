@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Final, NamedTuple, overload
 
+from ._numbers import Numbers
+
 __all__ = ["IdLines", "OneId", "StridedLines", "id_lines", "one_id"]
 
 
@@ -31,8 +33,10 @@ class IdLines(NamedTuple):
 class StridedLines(NamedTuple):
     """An all-accepted reply whose lines all have one length (the usual case: ids of one
     length, numbers of one length). Line ``i`` is ``text[i * stride : (i + 1) * stride - 1]``:
-    ``ID: ``, ``id_width`` id characters, `` To: ``, the number. Nothing is cut out of the
-    text until asked for.
+    ``ID: ``, ``id_width`` id characters, `` To: ``, the number. Ids and numbers are ASCII
+    letters and digits (a number is not held to digits here: the general parser takes any
+    word after ``To:``, and :meth:`names` compares it with the recipient). Nothing is cut out
+    of the text until asked for.
     """
 
     text: str
@@ -55,11 +59,22 @@ class StridedLines(NamedTuple):
     def names(self, recipients: Sequence[str]) -> bool:
         """Whether line ``i`` names ``recipients[i]`` for every ``i``."""
         width = self.number_width
-        if len(recipients) != self.lines or set(map(len, recipients)) != {width}:
+        if len(recipients) != self.lines:
             return False
-        joined = "".join(recipients)
+        if type(recipients) is Numbers and recipients.width is not None:
+            # Already joined and measured by the normaliser: read its columns in place.
+            if recipients.width != width:
+                return False
+            joined, step = recipients.joined, width + 1
+        else:
+            if set(map(len, recipients)) != {width}:
+                return False
+            joined, step = "".join(recipients), width
         text, stride, base = self.text, self.stride, 9 + self.id_width
-        return all(text[base + j :: stride] == joined[j::width] for j in range(width))
+        for j in range(width):
+            if text[base + j :: stride] != joined[j::step]:
+                return False
+        return True
 
 
 class _Column(Sequence[str]):
@@ -119,8 +134,17 @@ def _digits(text: str) -> bool:
     return text.isascii() and text.encode("ascii").isdigit()
 
 
-def _strided(text: str) -> StridedLines | None:
-    """Equal-length lines, checked a column at a time with strided slices."""
+_ALNUM: Final = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _strided(text: str, raw: bytes) -> StridedLines | None:
+    """Equal-length lines, checked a column at a time with strided slices.
+
+    The fixed characters of every line are read one column each. Deleting every letter and
+    digit from the body must then leave exactly the line's separators (``:  : `` and a line
+    break) once per line: so those separators are the only characters that are not ASCII
+    letters or digits: ids and numbers are alphanumeric, checked in one pass over the body.
+    """
     to = text.find(" To: ")
     end = text.find("\n")
     if to < 5 or end < 0:
@@ -147,9 +171,7 @@ def _strided(text: str) -> StridedLines | None:
             return None
     if text[end::stride] != "\n" * (lines - 1):
         return None
-    ids = "".join([text[4 + j :: stride] for j in range(id_width)])
-    numbers = "".join([text[to + 5 + j :: stride] for j in range(width)])
-    if not (_alnum(ids) and _digits(numbers)):
+    if raw.translate(None, _ALNUM) != (b":  : \n" * lines)[:-1]:
         return None
     return StridedLines(text, lines, stride, id_width)
 
@@ -162,11 +184,15 @@ def id_lines(body: bytes | str) -> StridedLines | IdLines | None:
     else anywhere (an ``ERR`` line, a ``\\r``, a stray word) leaves an id that is not
     alphanumeric, a number that is not digits, or an odd count.
     """
-    text = body.decode("latin-1") if isinstance(body, bytes) else body
-    text = text.rstrip("\n")
+    if isinstance(body, bytes):
+        raw = body.rstrip(b"\n")
+        text = raw.decode("latin-1")
+    else:
+        text = body.rstrip("\n")
+        raw = text.encode("ascii") if text.isascii() else b""
     if not text.startswith("ID: "):
         return None
-    strided = _strided(text)
+    strided = _strided(text, raw) if raw else None
     if strided is not None:
         return strided
     fields = text[4:].replace("\nID: ", " To: ").split(" To: ")

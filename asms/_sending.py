@@ -21,7 +21,7 @@ from ._encoding import (
 from ._exceptions import ValidationError, error_for
 from ._fastreply import IdLines, OneId, StridedLines, id_lines, one_id
 from ._models import DEFAULT_OPTIONS, SendOptions, SendResult, make_send_result
-from ._numbers import InvalidNumberError, normalize_many, normalize_msisdn
+from ._numbers import InvalidNumberError, normalize_list, normalize_msisdn
 from ._optable import OPERATIONS, Operation
 from ._replies import ErrorReply, IdReply, StatusReply, expect_send
 from ._results import SendResults
@@ -98,7 +98,7 @@ def normalize_one(number: str, country_code: str | int | None) -> str:
 def normalize_recipients(to: str | Iterable[str], country_code: str | int | None) -> list[str]:
     """``to`` as a list of international numbers: a string (comma list allowed) or iterable."""
     try:
-        numbers = normalize_many(to, country_code)
+        numbers = normalize_list(to, country_code)
     except InvalidNumberError as exc:
         raise _invalid(exc) from None
     except TypeError:

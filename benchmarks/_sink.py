@@ -2,7 +2,8 @@
 
 It exists so that client benchmarks measure clients, not the server: it parses just enough of
 each request (path, Content-Length, the ``to`` list) to answer with the right reply lines, and
-caches the per-recipient tails so a 600-line reply is one ``bytes.join``.
+caches the per-recipient tails so a 600-line reply is one ``bytes.join`` (the sink's core must
+not be what limits a 600-recipient benchmark).
 
 Run: ``python -m benchmarks._sink --port 0`` prints ``PORT <n>`` on stdout once listening.
 """
@@ -26,15 +27,34 @@ def _msg_id() -> bytes:
     return b"%032x" % next(_ids)
 
 
-def _recipients(body: bytes) -> list[bytes]:
+def _to_list(body: bytes) -> bytes:
     for pair in body.split(b"&"):
         if pair.startswith(b"to="):
-            return unquote_to_bytes(pair[3:]).split(b",")
-    return [b""]
+            return unquote_to_bytes(pair[3:])
+    return b""
+
+
+# Per ``to`` list: each line's tail after the request's id prefix (line number, `` To: ``,
+# the number). The same list comes request after request in a benchmark.
+_TAILS: dict[bytes, list[bytes]] = {}
+
+
+def _tails(to: bytes) -> list[bytes]:
+    tails = _TAILS.get(to)
+    if tails is None:
+        if len(_TAILS) >= 64:
+            _TAILS.clear()
+        tails = [b"%016x To: %s" % (i, r) for i, r in enumerate(to.split(b","))]
+        _TAILS[to] = tails
+    return tails
 
 
 def reply_for(path: bytes, body: bytes) -> bytes:
-    """The gateway reply to one request (only what the benchmarks send)."""
+    """The gateway reply to one request (only what the benchmarks send).
+
+    A multi-recipient reply gives each line a 32-character id unique to the request and
+    line: 16 hex digits counting requests, then 16 counting lines. Built as one join.
+    """
     if path.endswith(b"/auth"):
         return b"OK: " + _msg_id()
     if path.endswith((b"/ping", b"/endbatch")):
@@ -43,10 +63,11 @@ def reply_for(path: bytes, body: bytes) -> bytes:
         return b"ID: " + _msg_id() + b" Status: 003"
     if path.endswith(b"/getbalance"):
         return b"Credit: 1000000.0"
-    recipients = _recipients(body)
-    if len(recipients) == 1:
+    to = _to_list(body)
+    if b"," not in to:
         return b"ID: " + _msg_id()
-    return b"\n".join([b"ID: " + _msg_id() + b" To: " + r for r in recipients])
+    prefix = b"ID: %016x" % next(_ids)
+    return prefix + (b"\n" + prefix).join(_tails(to))
 
 
 class _Protocol(asyncio.Protocol):

@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asms._numbers import InvalidNumberError, normalize_many, normalize_msisdn
+from asms._numbers import (
+    InvalidNumberError,
+    Numbers,
+    clean_numbers,
+    normalize_list,
+    normalize_many,
+    normalize_msisdn,
+)
 
 
 @pytest.mark.parametrize(
@@ -201,6 +208,49 @@ def test_clean_list_fast_path_keeps_clean_numbers_as_given() -> None:
     assert normalize_many(numbers) == numbers
     assert normalize_many(tuple(numbers[:3])) == numbers[:3]
     assert normalize_many(["1234567", "123456789012345"]) == ["1234567", "123456789012345"]
+
+
+def test_clean_list_is_joined_once_and_measured() -> None:
+    same = [str(27820000000 + i) for i in range(600)]
+    clean = clean_numbers(same)
+    assert type(clean) is Numbers and clean == same
+    assert clean.joined == ",".join(same) and clean.width == 11
+    mixed = ["1234567", "123456789012345", "27821234567"]
+    clean = clean_numbers(mixed)
+    assert clean is not None and clean.width is None and clean.joined == ",".join(mixed)
+    # A comma inside an item keeps the comma count right only with an empty item.
+    assert clean_numbers(["2782123,4567", ""]) is None
+    assert clean_numbers(["27821234567", 27821234568]) is None  # type: ignore[list-item]
+    # Slicing (the split into requests) gives plain lists: nothing stale rides along.
+    assert type(normalize_list(same)[:300]) is list
+    # The public function gives a plain list.
+    assert type(normalize_many(same)) is list
+    assert type(normalize_many(("27821234567", "27821234568"))) is list
+
+
+_DIGIT_ITEMS = st.lists(
+    st.text("0123456789,+ ", min_size=0, max_size=17) | st.sampled_from(["27821234567"]),
+    min_size=2,
+    max_size=8,
+)
+
+
+@given(_DIGIT_ITEMS)
+def test_clean_list_check_agrees_with_the_rules(numbers: list[str]) -> None:
+    clean = clean_numbers(numbers)
+    expected: list[str] | None = []
+    for number in numbers:
+        try:
+            if normalize_msisdn(number) != number:
+                expected = None
+        except InvalidNumberError:
+            expected = None
+    if expected is None:
+        assert clean is None
+    else:
+        assert clean == numbers and clean.joined == ",".join(numbers)
+        widths = set(map(len, numbers))
+        assert clean.width == (widths.pop() if len(widths) == 1 else None)
 
 
 def test_one_item_list_is_one_number() -> None:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 import asms
 from asms import DeliveryState, SendResult, SendResults
 from asms._fastreply import IdLines, OneId, StridedLines
+from asms._numbers import Numbers, normalize_list
 from asms._replies import expect_send
 from asms._sending import match_replies, parse_send
 
@@ -183,6 +184,33 @@ def test_strided_fast_path_never_disagrees_with_the_general_parser(
         assert [r.to for r in general] == parsed.numbers()
         assert [r.apimsgid for r in general] == list(parsed.apimsgids())  # type: ignore[union-attr]
     assert match_replies(recipients, parsed, None, 1) == match_replies(recipients, general, None, 1)
+
+
+@given(
+    st.lists(
+        st.sampled_from(["27820000000", "27820000001", "2782000000", "278200000012"]),
+        min_size=2,
+        max_size=5,
+    ),
+    st.lists(
+        st.sampled_from(["27820000000", "27820000001", "2782000000", "278200000012"]),
+        min_size=2,
+        max_size=5,
+    ),
+)
+def test_names_reads_a_clean_list_as_it_reads_a_plain_one(
+    numbers: list[str], recipients: list[str]
+) -> None:
+    body = "\n".join(f"ID: {i:032x} To: {n}" for i, n in enumerate(numbers))
+    parsed = parse_send(body)
+    clean = normalize_list(recipients)
+    assert type(clean) is Numbers
+    expected = numbers == recipients
+    if isinstance(parsed, StridedLines):
+        assert parsed.names(clean) is expected
+        assert parsed.names(list(recipients)) is expected
+    general = match_replies(recipients, expect_send(body), None, 1)
+    assert match_replies(clean, parsed, None, 1) == general
 
 
 @given(st.lists(_line, min_size=1, max_size=6), st.sampled_from(["\n", "\r\n"]))

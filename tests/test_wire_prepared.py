@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from asms._numbers import Numbers, normalize_list
 from asms._optable import OPERATIONS
 from asms._transport._http11 import build_head
 from asms._wire import origin_of, post_head
@@ -40,6 +41,18 @@ def test_http_prepare_matches_build(text: str, sender: str) -> None:
     params = {"to": ["27820000000", "27820000001"], "text": text, "from": sender}
     _same_bytes(wire, "sendmsg", params, AUTH)
     _same_bytes(wire, "auth", {}, CREDENTIALS)
+
+
+def test_clean_number_list_goes_out_as_joined_by_the_normaliser() -> None:
+    wire = HTTPWire(httpx.URL("https://api.example.test:8443/base/"), timeout=TIMEOUT)
+    numbers = [str(27820000000 + i) for i in range(600)]
+    clean = normalize_list(numbers)
+    assert type(clean) is Numbers
+    params = {"to": clean, "text": "hi there", "climsgid": "c1"}
+    prepared = wire.prepare(OPERATIONS["sendmsg"], params, AUTH)
+    assert prepared is not None
+    assert prepared[1] == wire.build(OPERATIONS["sendmsg"], dict(params, to=numbers), AUTH).content
+    assert b"&to=" + ",".join(numbers).encode() + b"&" in prepared[1]
 
 
 @pytest.mark.parametrize("style", ["dl", "rpc"])

@@ -17,6 +17,7 @@ from .._encoding import WireText, encode_for_http
 from .._exceptions import HTTPStatusError
 from .._forms import encode_form as _encode_form
 from .._forms import plain_list, quote_form_value
+from .._numbers import Numbers
 from .._optable import OPERATIONS, Operation
 from . import Params, Prepared, check_params, origin_of, post_head
 
@@ -87,6 +88,8 @@ def _body(auth: Mapping[str, str], params: Params) -> bytes:
                 add(f"{key}={given}")
             else:
                 add(f"{key}={_QUOTED.get(given) or _form_value(given)}")
+        elif type(given) is Numbers:  # clean digits, joined once by the normaliser
+            add(f"{key}={given.joined}")
         else:  # a list (the recipients): commas need no escaping
             value = ",".join(given)
             add(f"{key}={value if plain_list(value) else _form_value(value)}")
