@@ -32,7 +32,8 @@ def markdown(doc: dict[str, Any], command: str, descriptions: dict[str, str]) ->
         + ".",
         "",
         "Medians of the repetitions with min–max in brackets; a ✗ marks a series with a failed "
-        "run (its ratios are refused). Ratios compare medians measured in this same run.",
+        "run (its ratios are refused). Ratios compare medians measured in this same run; the "
+        "client scenarios (S1, S2) take the contenders' repetitions in turns.",
         "",
     ]
     series: Sequence[dict[str, Any]] = doc["series"]

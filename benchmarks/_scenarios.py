@@ -29,7 +29,7 @@ class Profile:
 
 
 QUICK = Profile("quick", 3, 3_000, (1, 10, 50, 100), 600, 8.0, 200_000, 3_000, 5_000)
-FULL = Profile("full", 3, 20_000, (1, 10, 50, 100), 1_500, 60.0, 1_000_000, 10_000, 20_000)
+FULL = Profile("full", 3, 20_000, (1, 10, 50, 100), 4_000, 60.0, 1_000_000, 10_000, 20_000)
 
 # Stock httpx does ~350-1,500 req/s here: give it fewer requests so a run stays bounded.
 _SCALE = {"httpx": 0.15, "asms": 1.0, "asms-read-all": 1.0, "aiohttp": 1.0, "handwritten": 1.0}
@@ -37,33 +37,50 @@ _SCALE = {"httpx": 0.15, "asms": 1.0, "asms-read-all": 1.0, "aiohttp": 1.0, "han
 Result = tuple[list[Series], dict[str, float | None]]
 
 
-def _client_series(
-    scenario: str, contender: str, url: str, requests: int, conc: int, recips: int, reps: int
-) -> Series:
+def _client_row(
+    scenario: str,
+    contenders: tuple[str, ...],
+    url: str,
+    requests: int,
+    conc: int,
+    recips: int,
+    reps: int,
+) -> dict[str, Series]:
+    """One series per contender, their repetitions taken in turns (asms, aiohttp, …, asms,
+    aiohttp, …) so that a slow spell of this shared machine falls on every contender alike
+    instead of on whichever ran during it."""
     unit = "req/s" if recips == 1 else "msg/s"
-    s = Series(scenario, contender, {"connections": conc, "recipients": recips}, unit)
-    n = max(conc * 4, int(requests * _SCALE[contender]))
-    args = [
-        "benchmarks._clients",
-        contender,
-        "--url",
-        url,
-        "--requests",
-        str(n),
-        "--connections",
-        str(conc),
-        "--recipients",
-        str(recips),
-    ]
-    run_json([*args[:4], "--requests", str(min(n, 200)), *args[6:]])  # warm-up, discarded
+    row: dict[str, Series] = {}
+    commands: dict[str, list[str]] = {}
+    for contender in contenders:
+        row[contender] = Series(
+            scenario, contender, {"connections": conc, "recipients": recips}, unit
+        )
+        n = max(conc * 4, int(requests * _SCALE[contender]))
+        args = [
+            "benchmarks._clients",
+            contender,
+            "--url",
+            url,
+            "--requests",
+            str(n),
+            "--connections",
+            str(conc),
+            "--recipients",
+            str(recips),
+        ]
+        commands[contender] = args
+        run_json([*args[:4], "--requests", str(min(n, 200)), *args[6:]])  # warm-up, discarded
     for _ in range(reps):
-        r = run_json(args)
-        if not r.get("ok"):
-            s.add(None, error=str(r.get("error")))
-            continue
-        per_second = (r["messages"] if recips > 1 else r["requests"]) / r["seconds"]
-        s.add(per_second, cpu_us=r["cpu_seconds"] / r["requests"] * 1e6)
-    return s
+        for contender in contenders:
+            r = run_json(commands[contender])
+            s = row[contender]
+            if not r.get("ok"):
+                s.add(None, error=str(r.get("error")))
+                continue
+            per_second = (r["messages"] if recips > 1 else r["requests"]) / r["seconds"]
+            s.add(per_second, cpu_us=r["cpu_seconds"] / r["requests"] * 1e6)
+    return row
 
 
 def s1(p: Profile) -> Result:
@@ -71,10 +88,15 @@ def s1(p: Profile) -> Result:
     ratios: dict[str, float | None] = {}
     with server("sink") as url:
         for conc in p.s1_connections:
-            row = {
-                c: _client_series("S1", c, url, p.s1_requests, conc, 1, p.reps)
-                for c in ("asms", "aiohttp", "handwritten", "httpx")
-            }
+            row = _client_row(
+                "S1",
+                ("asms", "aiohttp", "handwritten", "httpx"),
+                url,
+                p.s1_requests,
+                conc,
+                1,
+                p.reps,
+            )
             series += row.values()
             ratios[f"S1 c={conc} asms/aiohttp"] = ratio(row["asms"], row["aiohttp"])
             ratios[f"S1 c={conc} asms/handwritten"] = ratio(row["asms"], row["handwritten"])
@@ -87,10 +109,15 @@ def s1(p: Profile) -> Result:
 
 def s2(p: Profile) -> Result:
     with server("sink") as url:
-        row = {
-            c: _client_series("S2", c, url, p.s2_requests, 50, 600, p.reps)
-            for c in ("asms", "asms-read-all", "aiohttp", "handwritten", "httpx")
-        }
+        row = _client_row(
+            "S2",
+            ("asms", "asms-read-all", "aiohttp", "handwritten", "httpx"),
+            url,
+            p.s2_requests,
+            50,
+            600,
+            p.reps,
+        )
     return list(row.values()), {
         "S2 asms/aiohttp": ratio(row["asms"], row["aiohttp"]),
         "S2 asms-read-all/aiohttp": ratio(row["asms-read-all"], row["aiohttp"]),
