@@ -11,9 +11,10 @@ import os
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from itertools import repeat
 from typing import Any, Final
 
 from ._codes import ErrorCode, MessageStatus
@@ -355,3 +356,31 @@ def _fast_send_result() -> Callable[
 #: ``make_send_result(to, apimsgid, climsgid, error_code, error_description, parts, ref)``:
 #: the same object ``SendResult(...)`` builds, for hot paths.
 make_send_result = _fast_send_result()
+
+_SLOT_SETTERS: Final = tuple(SendResult.__dict__[f.name].__set__ for f in fields(SendResult))
+
+
+def accepted_results(
+    to: Sequence[str],
+    apimsgids: Iterable[str],
+    climsgid: str | None,
+    parts: int,
+    refs: Iterable[Any] | None,
+) -> list[SendResult]:
+    """``[SendResult(to[i], apimsgids[i], climsgid, None, None, parts, refs[i]), …]``.
+
+    Built a field at a time, each over every result in one ``map`` (the loops run in C):
+    a third less than one :func:`make_send_result` call per result.
+    """
+    count = len(to)
+    results: list[SendResult] = list(map(object.__new__, repeat(SendResult, count)))
+    s_to, s_id, s_cli, s_code, s_desc, s_parts, s_ref = _SLOT_SETTERS
+    run = deque[object](maxlen=0).extend
+    run(map(s_to, results, to))
+    run(map(s_id, results, apimsgids))
+    run(map(s_cli, results, repeat(climsgid, count)))
+    run(map(s_code, results, repeat(None, count)))
+    run(map(s_desc, results, repeat(None, count)))
+    run(map(s_parts, results, repeat(parts, count)))
+    run(map(s_ref, results, repeat(None, count) if refs is None else refs))
+    return results

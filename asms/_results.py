@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, overload
 
-from ._models import DeliveryState, SendResult, make_send_result
+from ._models import DeliveryState, SendResult, accepted_results
 
 __all__ = ["SendResults"]
 
@@ -54,18 +54,9 @@ class SendResults(Sequence[SendResult]):
     def _list(self) -> list[SendResult]:
         items = self._items
         if items is None:
-            make, cid, parts = make_send_result, self._climsgid, self._parts
-            refs = self._refs
-            if refs:
-                items = [
-                    make(to, apimsgid, cid, None, None, parts, ref)
-                    for to, apimsgid, ref in zip(self._to, self._ids, refs, strict=True)
-                ]
-            else:
-                items = [
-                    make(to, apimsgid, cid, None, None, parts, None)
-                    for to, apimsgid in zip(self._to, self._ids, strict=True)
-                ]
+            items = accepted_results(
+                self._to, self._ids, self._climsgid, self._parts, self._refs or None
+            )
             self._items = items
             self._to = self._ids = ()
             self._refs = None
