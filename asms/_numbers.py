@@ -159,12 +159,14 @@ def clean_numbers(numbers: list[str] | tuple[str, ...]) -> Numbers | None:
     (nothing to normalise), else None.
 
     C-level checks of the joined list, no per-number Python work: with the digits deleted,
-    exactly one comma between each two numbers is left (nothing else, none inside a number);
-    then, when the commas
-    fall every ``width + 1`` characters (all numbers one length, the usual case), the first
-    digits taken in one strided slice; otherwise the leading zeros and lengths one by one.
+    exactly one comma between each two numbers must be left (nothing else, none inside a
+    number). When those commas fall every ``width + 1`` characters (all numbers one length,
+    the usual case) the first digits are read in one strided slice; otherwise leading zeros
+    and lengths are checked across the list.
     """
     count = len(numbers)
+    if not count:
+        return None
     try:
         joined = ",".join(numbers)
     except TypeError:
@@ -174,19 +176,19 @@ def clean_numbers(numbers: list[str] | tuple[str, ...]) -> Numbers | None:
     raw = joined.encode("ascii")
     if raw.translate(None, _DIGITS) != b"," * (count - 1):
         return None
-    width: int | None = len(numbers[0])
-    assert width is not None
-    step = width + 1
-    if len(joined) == count * step - 1 and joined[width::step] == "," * (count - 1):
-        if not MIN_DIGITS <= width <= MAX_DIGITS or "0" in joined[::step]:
+    first = len(numbers[0])
+    step = first + 1
+    width: int | None = None
+    if len(joined) == count * step - 1 and joined[first::step] == "," * (count - 1):
+        if not MIN_DIGITS <= first <= MAX_DIGITS or "0" in joined[::step]:
             return None
+        width = first
     else:
         if raw.startswith(b"0") or b",0" in raw:
             return None
         lengths = set(map(len, numbers))
         if not (MIN_DIGITS <= min(lengths) and max(lengths) <= MAX_DIGITS):
             return None
-        width = None
     clean = Numbers(numbers)
     clean.joined = joined
     clean.width = width

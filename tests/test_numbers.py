@@ -221,6 +221,7 @@ def test_clean_list_is_joined_once_and_measured() -> None:
     # A comma inside an item keeps the comma count right only with an empty item.
     assert clean_numbers(["2782123,4567", ""]) is None
     assert clean_numbers(["27821234567", 27821234568]) is None  # type: ignore[list-item]
+    assert clean_numbers([]) is None
     # Slicing (the split into requests) gives plain lists: nothing stale rides along.
     assert type(normalize_list(same)[:300]) is list
     # The public function gives a plain list.
