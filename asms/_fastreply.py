@@ -142,8 +142,8 @@ def _strided(text: str, raw: bytes) -> StridedLines | None:
 
     The fixed characters of every line are read one column each. Deleting every letter and
     digit from the body must then leave exactly the line's separators (``:  : `` and a line
-    break) once per line: so those separators are the only characters that are not ASCII
-    letters or digits: ids and numbers are alphanumeric, checked in one pass over the body.
+    break) once per line. So the separators are the only characters that are not ASCII
+    letters or digits, and the ids and numbers are alphanumeric: one pass over the body.
     """
     to = text.find(" To: ")
     end = text.find("\n")
@@ -181,8 +181,8 @@ def id_lines(body: bytes | str) -> StridedLines | IdLines | None:
 
     Equal-length lines are checked column by column (:class:`StridedLines`); otherwise every
     line break + ``ID: `` becomes `` To: `` and one split alternates ids and numbers. Anything
-    else anywhere (an ``ERR`` line, a ``\\r``, a stray word) leaves an id that is not
-    alphanumeric, a number that is not digits, or an odd count.
+    else anywhere (an ``ERR`` line, a ``\\r``, a stray word) leaves a character that is not
+    alphanumeric, an unequal line, a number that is not digits, or an odd count.
     """
     if isinstance(body, bytes):
         raw = body.rstrip(b"\n")
