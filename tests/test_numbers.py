@@ -229,24 +229,38 @@ def test_clean_list_is_joined_once_and_measured() -> None:
     assert type(normalize_many(("27821234567", "27821234568"))) is list
 
 
-_DIGIT_ITEMS = st.lists(
-    st.text("0123456789,+ ", min_size=0, max_size=17) | st.sampled_from(["27821234567"]),
-    min_size=2,
-    max_size=8,
+def _corrupt(case: tuple[list[str], int, int, str, bool]) -> list[str]:
+    """One character of one number replaced (or, with "", deleted) when the flag is set."""
+    numbers, item, at, char, corrupt = case
+    if corrupt:
+        numbers = [*numbers]
+        number = numbers[item % len(numbers)]
+        at %= len(number) + 1
+        numbers[item % len(numbers)] = number[:at] + char + number[at + 1 :]
+    return numbers
+
+
+_UNIFORM = st.integers(7, 15).flatmap(
+    lambda w: st.lists(st.from_regex(rf"[1-9][0-9]{{{w - 1}}}", fullmatch=True), min_size=2)
 )
+_MIXED = st.lists(st.from_regex(r"[1-9][0-9]{6,14}", fullmatch=True), min_size=2)
+_NUMBER_LISTS = st.tuples(
+    _UNIFORM | _MIXED,
+    st.integers(min_value=0, max_value=20),
+    st.just(0) | st.integers(min_value=0, max_value=16),  # the first digit, often
+    st.sampled_from(["", "0", "00", ",", "+", " ", "a", "\u0663"]),
+    st.booleans(),
+).map(_corrupt) | st.lists(st.text("0123456789,+ ", max_size=17), min_size=2, max_size=8)
 
 
-@given(_DIGIT_ITEMS)
+@given(_NUMBER_LISTS)
 def test_clean_list_check_agrees_with_the_rules(numbers: list[str]) -> None:
     clean = clean_numbers(numbers)
-    expected: list[str] | None = []
-    for number in numbers:
-        try:
-            if normalize_msisdn(number) != number:
-                expected = None
-        except InvalidNumberError:
-            expected = None
-    if expected is None:
+    try:
+        already_clean = all(normalize_msisdn(number) == number for number in numbers)
+    except InvalidNumberError:
+        already_clean = False
+    if not already_clean:
         assert clean is None
     else:
         assert clean == numbers and clean.joined == ",".join(numbers)
