@@ -32,6 +32,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ._batching import Chunk, Grouper, InputBuffer, Item, ResultQueue, checked, read_ahead
 from ._bulkrequest import BatchSender, Requester, default_concurrency, request_limit
+from ._exceptions import GatewayError
 from ._journal import (
     Journal,
     JournalMismatchError,
@@ -109,6 +110,12 @@ class BulkRun:
     the run: no new request starts, requests in flight get up to ``drain_timeout`` to finish,
     and the messages left are counted in :meth:`report` as not sent (or of unknown outcome).
     :meth:`stop` does the same while you keep iterating, and then those results are yielded.
+
+    A refusal of the account (an authentication error, or ERR 301 no credit) stops sending
+    too, but the rest of the input is still read: every input message gets its result (the
+    ones tried rejected with the gateway's code, the others ``not_sent`` naming the refusal),
+    and then the refusal is raised (:class:`AuthenticationError`, :class:`CreditError`), as
+    any failure of the run is raised after the results of the messages read.
     """
 
     def __init__(
@@ -158,7 +165,7 @@ class BulkRun:
             journal=self._journal,
             clock=self._clock,
             tally=self._tally,
-            stop=self.stop,
+            refused=self._account_refused,
         )
         self._results: ResultQueue[list[BulkResult]] = ResultQueue(max(2, concurrency))
         self._batch: list[BulkResult] = []
@@ -167,6 +174,7 @@ class BulkRun:
         self._resumed: list[BulkResult] = []
         self._open: dict[int, Chunk] = {}  # chunks handed out and not yet settled
         self._stopping = False
+        self._read_rest = False  # stopped, yet still reading the input (account refused)
         self._failure: Exception | None = None
         self._failure_raised = False
         self._reader_scope: anyio.CancelScope | None = None
@@ -197,20 +205,42 @@ class BulkRun:
             pass
         return self.report()
 
-    def stop(self, reason: str | None = None) -> None:
+    def stop(self, reason: str | None = None, *, drain: bool = True) -> None:
         """Stop taking new messages; requests in flight finish (within ``drain_timeout``).
 
-        Messages read but not sent come out as ``not_sent`` results.
+        Messages read but not sent come out as ``not_sent`` results. ``drain=False`` also
+        interrupts the requests in flight now (a second Ctrl-C): their messages come out as
+        ``unknown``. Results keep coming until every message read has one.
         """
+        self._read_rest = False
+        if self._reader_scope is not None:
+            self._reader_scope.cancel()
+        self._halt(reason)
+        if not drain:
+            self._requester.cancel_requests()
+
+    def _halt(self, reason: str | None) -> None:
+        """No new request from now on; the watchdog bounds the wait for those in flight."""
         if self._stopping:
             return
         self._stopping = True
         self._tally.cancelled = True
         self._requester.stopping(reason)
-        if self._reader_scope is not None:
-            self._reader_scope.cancel()
         if self._tg is not None and not self._done.is_set():
             self._tg.start_soon(self._watchdog)
+
+    def _account_refused(self, error: GatewayError, reason: str) -> None:
+        # Every later request would be refused as well, so none is made. The rest of the
+        # input is still read so that each message gets its result ("not sent", naming the
+        # refusal); the refusal itself is raised after the last result, like a failure.
+        if self._failure is None:
+            self._failure = error
+        if not self._stopping:
+            self._read_rest = True
+        self._halt(reason)
+
+    def _taking_input(self) -> bool:
+        return self._read_rest or not self._stopping
 
     async def __aenter__(self) -> BulkRun:
         if self._entered:
@@ -383,7 +413,7 @@ class BulkRun:
                 if isinstance(source, AsyncIterable):
                     buffer = InputBuffer(_INPUT_AHEAD)
                     self._reader_scope = anyio.CancelScope()
-                    if self._stopping:
+                    if not self._taking_input():
                         self._reader_scope.cancel()
                     tg.start_soon(read_ahead, source, buffer, self._reader_scope)
                     await self._consume(None, buffer, send)
@@ -411,7 +441,7 @@ class BulkRun:
         self, buffer: InputBuffer, send: MemoryObjectSendStream[Chunk]
     ) -> Message | None:
         grouper = self._grouper
-        while not self._stopping:
+        while self._taking_input():
             if len(buffer):
                 return buffer.pop()
             if buffer.closed:
@@ -440,7 +470,7 @@ class BulkRun:
         tally = self._tally
         rows: dict[int, JournalRow] = {}
         rows_end = 0
-        while not self._stopping:
+        while self._taking_input():
             if buffer is not None:
                 message = await self._next_buffered(buffer, send)
             else:

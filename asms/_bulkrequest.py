@@ -19,6 +19,7 @@ from ._exceptions import (
     ThrottledError,
     TransportError,
     ValidationError,
+    error_for,
 )
 from ._journal import Journal, journal_rows, result_rows
 from ._models import Message, SendResult, StatusInfo, new_climsgid
@@ -98,7 +99,8 @@ def default_concurrency(rate: float | None) -> int:
 
 
 class Requester:
-    """Sends chunks for a run. ``stop`` is the run's: called on a refusal of the account.
+    """Sends chunks for a run. ``refused`` is the run's: called on a refusal of the account,
+    with the error to raise and the reason the messages left unsent get.
 
     The exchange itself (journal "inflight", the request, journal outcome) is shielded from
     outside cancellation, so a cancelled run still learns and records what it sent; only
@@ -113,7 +115,7 @@ class Requester:
         journal: Journal | None,
         clock: Clock,
         tally: Tally,
-        stop: Callable[[str], None],
+        refused: Callable[[GatewayError, str], None],
     ) -> None:
         self._sender = sender
         self._send = _send_function(sender)
@@ -121,7 +123,7 @@ class Requester:
         self.journal = journal
         self._clock = clock
         self._tally = tally
-        self._stop = stop
+        self._refused_account = refused
         self._stopping = False
         self.stop_reason = "not sent: the run was stopped"
         self._waiting: set[anyio.CancelScope] = set()
@@ -250,7 +252,7 @@ class Requester:
             return [], items
         if isinstance(exc, GatewayError):
             chunk.sent = False
-            self._check_account(exc.code)
+            self._check_account(exc.code, exc.description)
             return [make_result(it, climsgid, None, exc.code, exc.description) for it in items], []
         if isinstance(exc, ValidationError):
             chunk.sent = False
@@ -280,7 +282,7 @@ class Requester:
                 )
                 results.append(result)
                 if result.state is DeliveryState.REJECTED and got.error_code is not None:
-                    self._check_account(got.error_code)
+                    self._check_account(got.error_code, got.error_description or "")
         if throttled is not None:
             chunk.throttled += 1
             self._pause(ThrottledError(_ERR_130, throttled.error_description or ""))
@@ -294,14 +296,17 @@ class Requester:
             delay = DEFAULT_THROTTLE_PAUSE
         self._limiter.pause_for(delay)
 
-    def _check_account(self, code: ErrorCode | int) -> None:
-        # A refusal of the account, not of the message: stop rather than burn through the
-        # rest of the input collecting the same answer.
+    def _check_account(self, code: ErrorCode | int, description: str) -> None:
+        # A refusal of the account, not of the message: stop sending rather than burn
+        # through the rest of the input collecting the same answer.
         known = ErrorCode.coerce(code)
         if isinstance(known, ErrorCode) and (
             known.category is ErrorCategory.AUTHENTICATION or known == ErrorCode.NO_CREDIT_LEFT
         ):
-            self._stop(f"not sent: the gateway refused the account (ERR {known:03d})")
+            self._refused_account(
+                error_for(known, description or known.description),
+                f"not sent: the gateway refused the account (ERR {known:03d})",
+            )
 
     def unsent(self, items: Sequence[Item], reason: str | None = None) -> list[BulkResult]:
         why = reason or self.stop_reason

@@ -343,7 +343,7 @@ async def test_whole_request_refusal_rejects_its_messages() -> None:
     assert run.report().failed_by_code == {101: 3}
 
 
-async def test_account_refusal_stops_the_run() -> None:
+async def test_account_refusal_stops_sending_and_is_raised_after_every_result() -> None:
     async def hook(sender: FakeSender, messages: Sequence[Message]) -> None:
         if len(sender.calls) == 3:
             raise AuthenticationError(1, "Authentication failed")
@@ -351,15 +351,20 @@ async def test_account_refusal_stops_the_run() -> None:
 
     sender = FakeSender(hook=hook)
     run = send_bulk(sender, iter(personalised(1_000)), rate=None, concurrency=1)
-    results = await collect(run)
+    results: list[BulkResult] = []
+    with pytest.raises(AuthenticationError):
+        async with run:
+            async for result in run:
+                results.append(result)
     report = run.report()
     assert len(sender.calls) == 3
     assert report.accepted == 2 and report.failed_by_code == {1: 1}
-    assert report.not_sent == report.total - 3 and report.cancelled
-    assert len(results) == report.total < 1_000
+    assert report.not_sent == 997 and report.cancelled
+    assert report.total == 1_000
+    assert_one_result_each(results, 1_000)
     unsent = [r for r in results if r.state is DeliveryState.NOT_SENT]
-    assert unsent and all(r.error_code == NOT_SENT for r in unsent)
-    assert "ERR 001" in (unsent[0].error_description or "")
+    assert len(unsent) == 997 and all(r.error_code == NOT_SENT for r in unsent)
+    assert all("ERR 001" in (r.error_description or "") for r in unsent)
 
 
 async def test_transport_failures_unknown_and_never_left() -> None:

@@ -13,6 +13,7 @@ from asms._bulk import BatchSender, BulkRun, send_bulk
 from asms._client import AsyncClient
 from asms._config import RetryPolicy
 from asms._demo import demo_messages
+from asms._exceptions import CreditError
 from asms._models import Message
 from asms._ratelimit import VirtualClock
 from asms._report import BulkResult, DeliveryState
@@ -78,7 +79,11 @@ async def test_faults_are_reconciled_without_duplicates() -> None:
     accepted = {r.to for r in results if r.ok}
     assert accepted <= set(committed)
     assert emulator.statistics().faults  # the faults did happen
-    assert run.report().accepted == len(accepted) >= 550
+    report = run.report()
+    # A request found by its climsgid after a lost reply answers for its first recipient
+    # only: the others are of unknown outcome (never resent), not counted as accepted.
+    assert report.accepted == len(accepted) and report.accepted + report.unknown == 600
+    assert report.accepted >= 200
 
 
 async def test_blocked_numbers_are_rejected_in_their_group() -> None:
@@ -97,14 +102,18 @@ async def test_running_out_of_credit_stops_the_run() -> None:
     emulator = GatewayEmulator()
     emulator.set_credits(25)
     messages = [Message(f"2782000{i:04d}", f"Hello {i}") for i in range(400)]
+    results: list[BulkResult] = []
     async with client_for(emulator) as client:
         run = send_bulk(client, messages, rate=None, concurrency=1)
-        results = await collect(run)
+        with pytest.raises(CreditError):
+            async with run:
+                async for result in run:
+                    results.append(result)
     report = run.report()
     assert report.accepted == 25 == emulator.statistics().messages
     assert report.failed_by_code == {301: 1}
-    assert report.not_sent == report.total - 26 > 0 and report.cancelled
-    assert len(results) == report.total < 400
+    assert report.not_sent == 400 - 26 and report.cancelled
+    assert sorted(r.index for r in results) == list(range(400)) and report.total == 400
 
 
 async def test_err_130_pauses_the_pool_until_the_time_named() -> None:
