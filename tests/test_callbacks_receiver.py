@@ -331,9 +331,11 @@ async def test_pending_multipart_buffer_is_bounded() -> None:
             fields = mo_fields(momsgid=f"r{ref}", text=f"r{ref}", udh=f"050003{ref:02X}0201")
             assert (await send(client, "post", fields)).status_code == 200
         assert log.inbound == []
-        # The oldest incomplete message is handed over on the next inbound callback.
+        # Beyond the limit the oldest incomplete message is dropped and counted.
         await send(client, "post", mo_fields(momsgid="single", text="single"))
-    assert [(m.text, m.missing_parts) for m in log.inbound] == [("r0", (2,)), ("single", ())]
+    assert [(m.text, m.missing_parts) for m in log.inbound] == [("single", ())]
+    stats = receiver.statistics()
+    assert (stats.dropped_messages, stats.pending_messages) == (1, 2)
 
 
 # -- delivery guarantees ------------------------------------------------------------------------
@@ -412,10 +414,12 @@ async def test_handler_failure_on_last_part_keeps_earlier_parts() -> None:
 @pytest.mark.anyio
 async def test_concurrent_repeats_wait_for_the_first_copy() -> None:
     release = anyio.Event()
+    entered = anyio.Event()
     calls: list[StatusReport] = []
 
     async def slow(report: StatusReport) -> None:
         calls.append(report)
+        entered.set()
         await release.wait()
 
     receiver = CallbackReceiver(on_status=slow)
@@ -428,6 +432,7 @@ async def test_concurrent_repeats_wait_for_the_first_copy() -> None:
         async with anyio.create_task_group() as tg:
             for _ in range(5):
                 tg.start_soon(post)
+            await entered.wait()  # the store runs in a thread: wait for the handler itself
             await anyio.wait_all_tasks_blocked()
             assert len(calls) == 1
             release.set()

@@ -9,14 +9,20 @@ uvicorn, and give it async handlers::
     app = CallbackReceiver(on_status=on_status, on_inbound=on_inbound, secret_path="s3cr3t")
 
 Every callback is treated as possibly repeated; see ``CallbackReceiver`` for the guarantees.
+Give every worker and restart the same store file so they share what was handled::
+
+    app = CallbackReceiver(on_status=on_status, store="/var/lib/myapp/callbacks.sqlite3")
 """
 
 from ._events import InboundMessage, ReceiverStatistics, StatusReport
 from ._log import EventLog
 from ._receiver import CallbackReceiver, InboundHandler, StatusHandler
+from ._store import CallbackStore, default_store_path
 
 __all__ = [
     "CallbackReceiver",
+    "CallbackStore",
+    "default_store_path",
     "EventLog",
     "InboundHandler",
     "InboundMessage",

@@ -84,3 +84,8 @@ class ReceiverStatistics:
     malformed: int
     handler_errors: int
     pending_messages: int  # multi-part messages waiting for parts
+    busy: int = 0  # answered 503: another process was handling the same message
+    store_full: int = 0  # answered 503: the store holds its maximum of records
+    store_errors: int = 0  # answered 503: the store could not be read or written
+    pending_bytes: int = 0  # bytes held by the parts of incomplete messages
+    dropped_messages: int = 0  # incomplete messages dropped at the reassembly limits

@@ -209,16 +209,19 @@ def decode_text(fields: Fields, charset: str) -> tuple[str, bytes | None]:
         except ValueError:
             raise MalformedCallback(f"text is not {charset} hexadecimal") from None
         return text, bytes.fromhex(value.strip())
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        raise MalformedCallback(f"unknown charset {charset[:40]!r}") from None
+    # base64, hex, rot13, zlib... are codecs but not text encodings: bytes.decode refuses them.
+    if not getattr(info, "_is_text_encoding", True):
+        raise MalformedCallback(f"unknown charset {charset[:40]!r}")
     data = fields.binary.get("text")
     if data is None:
         return value, None
     try:
-        codec = codecs.lookup(name).name
-    except LookupError:
-        raise MalformedCallback(f"unknown charset {charset[:40]!r}") from None
-    try:
-        return data.decode(codec), None
-    except UnicodeDecodeError:
+        return data.decode(info.name), None
+    except (UnicodeError, LookupError, ValueError):
         raise MalformedCallback(f"text is not valid {charset}") from None
 
 

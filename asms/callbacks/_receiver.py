@@ -2,17 +2,25 @@
 
 Delivery guarantees, given a gateway that retries until it gets a 2xx:
 
-* A handler sees each distinct event once: status reports are keyed by
-  (``apiMsgId``, ``status``), inbound parts by (``moMsgId``, ``udh``). Repeats get 200 and
-  are counted as duplicates.
+* A handler sees each distinct event once per :class:`CallbackStore`: status reports are
+  keyed by (``apiMsgId``, ``status``), inbound messages by ``moMsgId`` (of the part that
+  completed them). Every receiver (process, worker) given the same store file shares that
+  memory, and it survives restarts. Repeats get 200 and are counted as duplicates.
+* The event is claimed in the store (committed) before its handler runs and marked done
+  after; if the process dies in between, the claim is taken over by a retry after the
+  store's ``claim_timeout``, so that one event may reach a handler twice (at least once,
+  never lost). Nothing else calls a handler twice.
 * Once a message has a final status, a later non-final status for it is answered 200 and
   not passed on (counted as ``stale``); it would otherwise overwrite the final state.
-* When a handler raises, the answer is 500 and the event is not remembered, so the
-  gateway's retry reaches the handler again.
+* When a handler raises, the answer is 500 and the claim is dropped, so the gateway's
+  retry reaches the handler again.
 * A request that cannot be understood gets 400 with the reason; no handler is called.
+* When another process is handling a callback about the same message, or the store is
+  full, the answer is 503 and the gateway retries later.
 
-Callbacks about one message are handled one at a time, so a repeat arriving while the first
-copy is still in its handler waits for it and is then recognised.
+Callbacks about one message are handled one at a time (in a process by a lock, across
+processes by the claims), so a repeat arriving while the first copy is still in its
+handler waits for it (or gets 503) and is then recognised.
 """
 
 from __future__ import annotations
@@ -21,15 +29,20 @@ import base64
 import binascii
 import hmac
 import logging
+import os
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
+
+import anyio
 
 from .._exceptions import ValidationError
 from ._build import InboundPart, build_inbound_part, build_status_report
 from ._events import InboundMessage, ReceiverStatistics, StatusReport
 from ._parse import Kind, MalformedCallback, parse_request
-from ._state import LRU, KeyedLocks
+from ._state import KeyedLocks
+from ._store import DEFAULT_MAX_RECORDS, CallbackStore, ClaimOutcome
 from ._udh import Group, GroupKey, Part, PartBuffer
 
 __all__ = ["CallbackReceiver", "InboundHandler", "StatusHandler"]
@@ -51,6 +64,7 @@ _ROUTES: Final[dict[str, Kind | None]] = {
     "/mo": "inbound",
 }
 _REALM: Final = b'Basic realm="asms callbacks", charset="UTF-8"'
+_RETRY_LATER: Final = ((b"retry-after", b"60"),)
 
 
 class _Reply(Exception):
@@ -82,12 +96,20 @@ class CallbackReceiver:
         on_inbound: awaited with each complete (reassembled) :class:`InboundMessage`.
         basic_auth: required HTTP Basic credentials.
         secret_path: required leading path segment(s).
-        dedup_size: how many handled events (and final states) to remember.
+        store: where handled events are recorded: a :class:`CallbackStore`, or the path of
+            a SQLite file (a bulk journal file works too) for a store with default
+            settings. Give every worker the same file. ``None``: a private in-memory store,
+            so repeats are recognised only while this receiver lives.
+        dedup_size: records the store made here holds at most; beyond it new events get
+            503 (nothing is evicted). Records are pruned 7 days after their last change.
         max_body: largest request body or query string accepted, in bytes.
         reassembly_timeout: seconds to wait for the missing parts of an inbound message
             before handing over what arrived (with ``missing_parts`` set).
-        max_pending_messages: incomplete multi-part messages kept at most; the oldest
-            beyond that are handed over incomplete.
+        max_pending_messages: incomplete multi-part messages kept at most.
+        max_pending_bytes: bytes the parts of incomplete messages may hold in all.
+        max_message_bytes: bytes the parts of one incomplete message may hold.
+            Beyond any of the three limits the oldest incomplete messages are dropped and
+            counted (``dropped_messages``), so memory stays bounded.
         clock: seconds, for reassembly timeouts (``time.monotonic`` by default).
     """
 
@@ -98,10 +120,13 @@ class CallbackReceiver:
         on_inbound: InboundHandler | None = None,
         basic_auth: tuple[str, str] | None = None,
         secret_path: str | None = None,
-        dedup_size: int = 100_000,
+        store: CallbackStore | str | os.PathLike[str] | None = None,
+        dedup_size: int = DEFAULT_MAX_RECORDS,
         max_body: int = 64_000,
         reassembly_timeout: float = 7200.0,
         max_pending_messages: int = 10_000,
+        max_pending_bytes: int = 16_000_000,
+        max_message_bytes: int = 512_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if basic_auth is not None:
@@ -119,16 +144,27 @@ class CallbackReceiver:
             if not secret or any(c in secret for c in "?#") or not secret.isprintable():
                 raise ValidationError("secret_path", "must be a non-empty path")
             self._secret = ("/" + secret).encode("utf-8")
-        if dedup_size < 1 or max_body < 1 or max_pending_messages < 1:
-            raise ValidationError("limits", "dedup_size, max_body, max_pending_messages >= 1")
+        limits = (dedup_size, max_body, max_pending_messages, max_pending_bytes, max_message_bytes)
+        if min(limits) < 1:
+            raise ValidationError(
+                "limits",
+                "dedup_size, max_body, max_pending_messages, max_pending_bytes and "
+                "max_message_bytes must be >= 1",
+            )
         self.on_status = on_status
         self.on_inbound = on_inbound
         self._max_body = max_body
-        self._seen: LRU[tuple[str, ...], bool] = LRU(dedup_size)
-        self._final: LRU[str, int] = LRU(dedup_size)
+        if store is None or isinstance(store, (str, os.PathLike)):
+            self.store = CallbackStore(store or ":memory:", max_records=dedup_size)
+        else:
+            self.store = store
         self._locks = KeyedLocks()
         self._parts = PartBuffer(
-            max_groups=max_pending_messages, expiry=reassembly_timeout, clock=clock
+            max_groups=max_pending_messages,
+            expiry=reassembly_timeout,
+            clock=clock,
+            max_bytes=max_pending_bytes,
+            max_group_bytes=max_message_bytes,
         )
         self._counts: dict[str, int] = dict.fromkeys(
             (
@@ -141,16 +177,28 @@ class CallbackReceiver:
                 "unauthorized",
                 "malformed",
                 "handler_errors",
+                "busy",
+                "store_full",
+                "store_errors",
             ),
             0,
         )
 
     def __repr__(self) -> str:
         auth = [name for name, on in (("basic", self._basic), ("path", self._secret)) if on]
-        return f"<CallbackReceiver auth={'+'.join(auth) or 'none'} seen={len(self._seen)}>"
+        return f"<CallbackReceiver auth={'+'.join(auth) or 'none'} store={self.store!r}>"
 
     def statistics(self) -> ReceiverStatistics:
-        return ReceiverStatistics(**self._counts, pending_messages=len(self._parts))
+        return ReceiverStatistics(
+            **self._counts,
+            pending_messages=len(self._parts),
+            pending_bytes=self._parts.bytes,
+            dropped_messages=self._parts.dropped,
+        )
+
+    async def aclose(self) -> None:
+        """Close the store (it reopens on the next callback). Lifespan shutdown calls it."""
+        await self.store.aclose()
 
     # -- ASGI ---------------------------------------------------------------------------
 
@@ -173,8 +221,14 @@ class CallbackReceiver:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                try:
+                    await self.store.open()
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -186,6 +240,8 @@ class CallbackReceiver:
         headers = {k.lower(): v for k, v in scope.get("headers", [])}
         path = self._authenticate(path, headers)
         if path not in _ROUTES:
+            # Below the secret segment (if any), so the secret is not logged.
+            logger.warning("callback refused (404): unknown path %r", path[:80])
             raise _Reply(404, "unknown callback path")
         route = _ROUTES[path]
         if scope.get("method") not in ("GET", "POST"):
@@ -208,7 +264,12 @@ class CallbackReceiver:
             return await self._inbound(build_inbound_part(fields))
         except MalformedCallback as exc:
             self._counts["malformed"] += 1
+            logger.warning("callback refused (400) on %r: %s", path[:80], exc.reason)
             return _Reply(400, exc.reason)
+        except (sqlite3.Error, OSError) as exc:
+            self._counts["store_errors"] += 1
+            logger.error("callback store unavailable (%s); answering 503 for a retry", exc)
+            return _Reply(503, "store unavailable", _RETRY_LATER)
 
     def _authenticate(self, path: str, headers: dict[bytes, bytes]) -> str:
         """The path below the secret segment; raises a 401 reply when a check fails."""
@@ -222,6 +283,7 @@ class CallbackReceiver:
             ok = self._basic_ok(headers.get(b"authorization", b"")) and ok
         if not ok:
             self._counts["unauthorized"] += 1
+            logger.warning("callback refused (401): wrong or missing credentials")
             challenge = ((b"www-authenticate", _REALM),) if self._basic is not None else ()
             raise _Reply(401, "unauthorized", challenge)
         return path
@@ -260,21 +322,59 @@ class CallbackReceiver:
     # -- status reports -------------------------------------------------------------------
 
     async def _status(self, report: StatusReport) -> _Reply:
-        key = ("s", report.apimsgid, str(int(report.status)))
-        async with self._locks.hold(("s", report.apimsgid)):
-            if key in self._seen:
-                self._counts["duplicates"] += 1
-                return _Reply(200, "OK")
-            if not report.is_final and self._final.get(report.apimsgid) is not None:
-                self._counts["stale"] += 1
-                return _Reply(200, "OK")
-            if self.on_status is not None:
-                await self._call(self.on_status, report)
-                self._counts["status_reports"] += 1
-            self._seen.put(key, True)
-            if report.is_final:
-                self._final.put(report.apimsgid, int(report.status))
+        group = f"s\x1f{report.apimsgid}"
+        key = f"{group}\x1f{int(report.status)}"
+        final_key = f"f\x1f{report.apimsgid}"
+        async with self._locks.hold(group):
+            outcome = await self.store.claim(
+                key, group, stale_key=None if report.is_final else final_key
+            )
+            if outcome != "new":
+                return self._not_new(outcome)
+            # The final state is recorded with the event, in one commit, so a late
+            # intermediate status is recognised as stale by every process sharing the store.
+            also = ((final_key, group),) if report.is_final else ()
+            await self._handle_claimed(key, "status_reports", self.on_status, report, also)
         return _Reply(200, "OK")
+
+    def _not_new(self, outcome: ClaimOutcome) -> _Reply:
+        if outcome == "duplicate":
+            self._counts["duplicates"] += 1
+            return _Reply(200, "OK")
+        if outcome == "stale":
+            self._counts["stale"] += 1
+            return _Reply(200, "OK")
+        if outcome == "busy":
+            self._counts["busy"] += 1
+            return _Reply(503, "another worker is handling this message", _RETRY_LATER)
+        self._counts["store_full"] += 1
+        logger.warning("callback store is full; answering 503 until old records expire")
+        return _Reply(503, "callback store full", _RETRY_LATER)
+
+    async def _handle_claimed(
+        self,
+        key: str,
+        counter: str,
+        handler: Callable[[Any], Awaitable[object]] | None,
+        event: object,
+        also: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        """Run ``handler`` for a claimed event; record it done, or drop the claim on failure."""
+        if handler is not None:
+            try:
+                await handler(event)
+            except BaseException as exc:
+                with anyio.CancelScope(shield=True):
+                    await self.store.release(key)
+                if not isinstance(exc, Exception):
+                    raise
+                self._counts["handler_errors"] += 1
+                logger.exception("callback handler failed; answering 500 so the gateway retries")
+                raise _Reply(500, "handler failed") from None
+            self._counts[counter] += 1
+        # The handler has run: record that even if this request is being cancelled.
+        with anyio.CancelScope(shield=True):
+            await self.store.done(key, also=also)
 
     async def _call(self, handler: Callable[[Any], Awaitable[object]], event: object) -> None:
         try:
@@ -288,36 +388,42 @@ class CallbackReceiver:
 
     async def _inbound(self, part: InboundPart) -> _Reply:
         await self.flush_expired()
-        key = ("m", part.momsgid, part.udh.lower())
+        key = f"m\x1f{part.momsgid}"
         concat = part.concat
         if concat is None or concat.total == 1:
             async with self._locks.hold(key):
-                if key in self._seen:
-                    self._counts["duplicates"] += 1
-                    return _Reply(200, "OK")
-                await self._deliver(_single(part))
-                self._seen.put(key, True)
+                outcome = await self.store.claim(key, key)
+                if outcome != "new":
+                    return self._not_new(outcome)
+                await self._handle_claimed(key, "inbound_messages", self.on_inbound, _single(part))
             return _Reply(200, "OK")
         group_key: GroupKey = (part.from_, part.to, concat.wide, concat.ref, concat.total)
-        async with self._locks.hold(("g", *map(str, group_key))):
+        group_name = "g\x1f" + "\x1f".join(map(str, group_key))
+        async with self._locks.hold(group_name):
             group = self._parts.get(group_key)
-            if key in self._seen or (group is not None and concat.part in group.parts):
+            if group is not None and concat.part in group.parts:
                 self._counts["duplicates"] += 1
                 return _Reply(200, "OK")
             stored = Part(part.momsgid, part.udh, part.text, part.ucs2, part)
             have = len(group.parts) if group is not None else 0
             if have + 1 < concat.total:
-                self._parts.store(group_key, concat.part, stored, concat.total)
-                self._seen.put(key, True)
+                outcome = await self.store.record(key, group_name)
+                if outcome != "new":
+                    return self._not_new(outcome)
                 self._counts["inbound_parts"] += 1
+                if not self._parts.store(group_key, concat.part, stored, concat.total):
+                    logger.warning("inbound message parts dropped: reassembly limits reached")
                 return _Reply(200, "OK")
-            # This part completes the message. Nothing is changed until the handler has
-            # accepted it, so a failure leaves the buffer as it was for the retry.
+            outcome = await self.store.claim(key, group_name)
+            if outcome != "new":
+                return self._not_new(outcome)
+            # This part completes the message. The buffer is changed only once the handler
+            # has accepted it, so a failure leaves it as it was for the retry.
+            group = self._parts.get(group_key)  # an expiry may have taken it meanwhile
             whole = Group(total=concat.total, created=0.0)
             whole.parts = {**(group.parts if group is not None else {}), concat.part: stored}
-            await self._deliver(_joined(whole))
+            await self._handle_claimed(key, "inbound_messages", self.on_inbound, _joined(whole))
             self._parts.discard(group_key)
-            self._seen.put(key, True)
         return _Reply(200, "OK")
 
     async def _deliver(self, message: InboundMessage) -> None:

@@ -1,44 +1,13 @@
-"""Bounded memory of what a receiver has already handled, and per-message locks."""
+"""Per-message locks of a receiver."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
-from typing import Generic, TypeVar
 
 import anyio
 
-__all__ = ["KeyedLocks", "LRU"]
-
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
-
-
-class LRU(Generic[K, V]):
-    """A dict that forgets its least recently used entries beyond ``size``."""
-
-    def __init__(self, size: int) -> None:
-        self._data: OrderedDict[K, V] = OrderedDict()
-        self._size = size
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __contains__(self, key: K) -> bool:
-        return key in self._data
-
-    def get(self, key: K) -> V | None:
-        value = self._data.get(key)
-        if value is not None:
-            self._data.move_to_end(key)
-        return value
-
-    def put(self, key: K, value: V) -> None:
-        self._data[key] = value
-        self._data.move_to_end(key)
-        while len(self._data) > self._size:
-            self._data.popitem(last=False)
+__all__ = ["KeyedLocks"]
 
 
 class KeyedLocks:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -83,6 +84,7 @@ class Group:
     total: int
     created: float
     parts: dict[int, Part] = field(default_factory=dict)
+    size: int = 0  # bytes held, as counted by part_size()
 
     def missing(self) -> tuple[int, ...]:
         return tuple(n for n in range(1, self.total + 1) if n not in self.parts)
@@ -98,52 +100,96 @@ class Group:
 
 GroupKey = tuple[str, str, bool, int, int]  # (from, to, wide, ref, total)
 
+# What a stored part costs beyond its text and raw bytes: the Part, its payload's other
+# fields and the dict slots, rounded up so that many tiny parts are not undercounted.
+_PART_OVERHEAD = 512
+
+
+def part_size(part: Part) -> int:
+    """Bytes a stored part keeps alive (its text, raw UCS-2 bytes and fixed overhead)."""
+    raw = len(part.ucs2) if part.ucs2 is not None else 0
+    return sys.getsizeof(part.text) + raw + len(part.udh) + len(part.momsgid) + _PART_OVERHEAD
+
 
 class PartBuffer:
-    """Parts of incomplete multi-part messages, bounded in count and age.
+    """Parts of incomplete multi-part messages, bounded in bytes, in count and in age.
 
-    Groups older than ``expiry`` seconds, and the oldest groups beyond ``max_groups``, are
-    handed out by :meth:`take_expired` so the caller can deliver what arrived instead of
-    dropping it silently.
+    Groups older than ``expiry`` seconds are handed out by :meth:`take_expired` so the
+    caller can deliver what arrived. Beyond ``max_bytes`` in all or ``max_groups`` groups,
+    the oldest groups are dropped; a part that would take its own group beyond
+    ``max_group_bytes`` drops that group. Dropped groups are counted in ``dropped``.
     """
 
-    def __init__(self, *, max_groups: int, expiry: float, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        *,
+        max_groups: int,
+        expiry: float,
+        clock: Callable[[], float],
+        max_bytes: int = 16_000_000,
+        max_group_bytes: int = 512_000,
+    ) -> None:
         self._groups: OrderedDict[GroupKey, Group] = OrderedDict()
-        self._evicted: list[tuple[GroupKey, Group]] = []
         self._max_groups = max_groups
+        self._max_bytes = max_bytes
+        self._max_group_bytes = max_group_bytes
         self._expiry = expiry
         self._clock = clock
+        self.bytes = 0
+        self.dropped = 0
 
     def __len__(self) -> int:
-        return len(self._groups) + len(self._evicted)
+        return len(self._groups)
 
     def get(self, key: GroupKey) -> Group | None:
         return self._groups.get(key)
 
-    def store(self, key: GroupKey, number: int, part: Part, total: int) -> None:
+    def store(self, key: GroupKey, number: int, part: Part, total: int) -> bool:
+        """Keep ``part``; False when it was dropped (with its group) for being too large."""
+        cost = part_size(part)
         group = self._groups.get(key)
+        if group is not None and group.size + cost > self._max_group_bytes:
+            self._drop(key)
+            return False
+        if cost > self._max_group_bytes or cost > self._max_bytes:
+            self.dropped += 1
+            return False
         if group is None:
             group = Group(total=total, created=self._clock())
             self._groups[key] = group
-            while len(self._groups) > self._max_groups:
-                self._evicted.append(self._groups.popitem(last=False))
         group.parts[number] = part
+        group.size += cost
+        self.bytes += cost
+        while self.bytes > self._max_bytes or len(self._groups) > self._max_groups:
+            self._drop(next(iter(self._groups)))
+        return key in self._groups
+
+    def _drop(self, key: GroupKey) -> None:
+        group = self._groups.pop(key)
+        self.bytes -= group.size
+        self.dropped += 1
 
     def discard(self, key: GroupKey) -> None:
-        self._groups.pop(key, None)
+        group = self._groups.pop(key, None)
+        if group is not None:
+            self.bytes -= group.size
 
     def take_expired(self) -> list[tuple[GroupKey, Group]]:
-        """Remove and return every evicted or expired group, oldest first."""
-        taken, self._evicted = self._evicted, []
+        """Remove and return every expired group, oldest first."""
+        taken: list[tuple[GroupKey, Group]] = []
         limit = self._clock() - self._expiry
         while self._groups:
             key, group = next(iter(self._groups.items()))
             if group.created > limit:
                 break
-            del self._groups[key]
+            self.discard(key)
             taken.append((key, group))
         return taken
 
     def give_back(self, items: list[tuple[GroupKey, Group]]) -> None:
         """Return groups that could not be delivered; they are offered again next time."""
-        self._evicted[:0] = items
+        rest = list(self._groups.items())
+        self._groups.clear()
+        for key, group in [*items, *rest]:
+            self._groups[key] = group
+        self.bytes += sum(group.size for _, group in items)

@@ -1,0 +1,329 @@
+"""``CallbackStore``: which callback events were handled, in SQLite, shared by processes.
+
+Every event goes through *claim → handler → done*:
+
+* ``claim`` inserts the event's row in state ``claimed`` (with this store's owner id and
+  the time) and commits before the handler runs. A row already ``done`` makes the callback a
+  duplicate; a row claimed by another store and younger than ``claim_timeout`` makes it
+  ``busy`` (the receiver answers 503 and the gateway retries later).
+* ``done`` marks the row ``done`` once the handler returned; a handler failure deletes the
+  claim instead, so the gateway's retry runs the handler again.
+* A claim whose owner crashed (or was killed) is taken over by the first retry after
+  ``claim_timeout``: the handler may then run a second time for that one event. That is
+  the only way an event reaches a handler twice.
+
+Rows are kept ``retention`` seconds after their last change (7 days by default, longer than
+the gateway's retries) and then pruned; nothing is ever evicted to make room: when
+``max_records`` rows exist, new events are refused (503, retried by the gateway) until
+pruning frees space, so a flood of forged callbacks cannot push out a real event's record.
+
+The tables (``asms_callback_events``, ``asms_callback_meta``) can live in their own file or
+in a bulk journal file next to the journal's tables; the journal's tables are never read or
+written here. The file is in WAL mode with a busy timeout, so several processes (uvicorn
+workers) can share it. SQLite blocks, so statements run in a worker thread, and claims from
+concurrent requests are committed together in one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable
+from typing import Final, Literal
+
+import anyio
+import anyio.to_thread
+
+from .._exceptions import ValidationError
+
+__all__ = ["CallbackStore", "ClaimOutcome", "default_store_path"]
+
+logger = logging.getLogger("asms.callbacks")
+
+ClaimOutcome = Literal["new", "duplicate", "stale", "busy", "full"]
+Op = Callable[[sqlite3.Connection], object]
+
+DEFAULT_RETENTION: Final = 7 * 86400.0
+DEFAULT_CLAIM_TIMEOUT: Final = 600.0
+DEFAULT_MAX_RECORDS: Final = 1_000_000
+_PRUNE_EVERY: Final = 60.0
+_PRUNE_CHUNK: Final = 10_000
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS asms_callback_events (
+    key TEXT PRIMARY KEY,
+    grp TEXT NOT NULL,
+    state TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS asms_callback_events_claimed ON asms_callback_events (grp)
+    WHERE state = 'claimed';
+CREATE INDEX IF NOT EXISTS asms_callback_events_updated ON asms_callback_events (updated);
+CREATE TABLE IF NOT EXISTS asms_callback_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO asms_callback_meta
+    SELECT 'records', COUNT(*) FROM asms_callback_events;
+"""
+
+
+def default_store_path() -> str:
+    """``$XDG_STATE_HOME/asms/callbacks.sqlite3`` (``~/.local/state/...`` without it)."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "state"
+    )
+    return os.path.join(base, "asms", "callbacks.sqlite3")
+
+
+class _Batch:
+    __slots__ = ("error", "ops", "ran", "results")
+
+    def __init__(self) -> None:
+        self.ops: list[Op] = []
+        self.results: list[object] = []
+        self.ran = False
+        self.error: BaseException | None = None
+
+
+class CallbackStore:
+    """The handled-events table of one SQLite file (``":memory:"``: this process only).
+
+    Args:
+        path: the SQLite file; created if missing. A bulk journal file may be given.
+        retention: seconds a record is kept after its last change.
+        max_records: records kept at most; beyond it new events are refused, not evicted.
+        claim_timeout: seconds after which another process may take over an unfinished
+            claim (its owner is presumed dead); handlers should finish well within it.
+        clock: unix seconds (``time.time``), for retention and claim ages.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = ":memory:",
+        *,
+        retention: float = DEFAULT_RETENTION,
+        max_records: int = DEFAULT_MAX_RECORDS,
+        claim_timeout: float = DEFAULT_CLAIM_TIMEOUT,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not retention > 0 or not claim_timeout > 0:
+            raise ValidationError("retention", "retention and claim_timeout must be > 0")
+        if max_records < 1:
+            raise ValidationError("max_records", "must be >= 1")
+        self._path = os.fspath(path)
+        self._retention = retention
+        self._max_records = max_records
+        self._claim_timeout = claim_timeout
+        self._clock = clock
+        self._owner = uuid.uuid4().hex
+        self._db: sqlite3.Connection | None = None
+        self._lock = anyio.Lock()
+        self._batch = _Batch()
+        self._next_prune = 0.0
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    def __repr__(self) -> str:
+        return f"CallbackStore({self._path!r})"
+
+    async def __aenter__(self) -> CallbackStore:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def open(self) -> None:
+        async with self._lock:
+            if self._db is None:
+                self._db = await anyio.to_thread.run_sync(self._connect)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA busy_timeout = 10000")
+            if self._path != ":memory:":
+                mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise OSError(f"cannot put the callback store {self._path!r} in WAL mode")
+            db.execute("PRAGMA synchronous = NORMAL")
+            try:
+                db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    async def aclose(self) -> None:
+        async with self._lock:
+            db, self._db = self._db, None
+            if db is not None:
+                await anyio.to_thread.run_sync(db.close)
+
+    async def records(self) -> int:
+        """How many records the store holds (its own count, kept in step with the rows)."""
+        count = await self._execute(_count)
+        assert isinstance(count, int)
+        return count
+
+    # -- the claim protocol --------------------------------------------------------------
+
+    async def claim(self, key: str, group: str, *, stale_key: str | None = None) -> ClaimOutcome:
+        """Claim ``key`` for handling. ``group``: events handled one at a time across
+        processes (other claims of the group in progress elsewhere make this ``busy``).
+        ``stale_key``: when that record exists, the event is ``stale`` (not handled)."""
+        now = self._clock()
+        owner, cutoff, limit = self._owner, now - self._claim_timeout, self._max_records
+
+        def op(db: sqlite3.Connection) -> ClaimOutcome:
+            row = db.execute(
+                "SELECT state, owner, updated FROM asms_callback_events WHERE key = ?", (key,)
+            ).fetchone()
+            if row is not None and row[0] == "done":
+                return "duplicate"
+            if stale_key is not None and _exists(db, stale_key):
+                return "stale"
+            busy = db.execute(
+                "SELECT 1 FROM asms_callback_events WHERE grp = ? AND state = 'claimed' "
+                "AND owner != ? AND updated > ? LIMIT 1",
+                (group, owner, cutoff),
+            ).fetchone()
+            if busy is not None:
+                return "busy"
+            if row is None:
+                if _count(db) >= limit:
+                    return "full"
+                _add(db, 1)
+            db.execute(
+                "INSERT OR REPLACE INTO asms_callback_events VALUES (?, ?, 'claimed', ?, ?)",
+                (key, group, owner, now),
+            )
+            return "new"
+
+        return await self._execute(op)  # type: ignore[return-value]
+
+    async def done(self, key: str, *, also: tuple[tuple[str, str], ...] = ()) -> None:
+        """The handler of ``key`` returned; ``also``: (key, group) records made with it."""
+        now, owner = self._clock(), self._owner
+
+        def op(db: sqlite3.Connection) -> None:
+            db.execute(
+                "UPDATE asms_callback_events SET state = 'done', updated = ? WHERE key = ?",
+                (now, key),
+            )
+            for extra, group in also:
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO asms_callback_events VALUES (?, ?, 'done', ?, ?)",
+                    (extra, group, owner, now),
+                )
+                _add(db, cursor.rowcount)
+
+        await self._execute(op)
+
+    async def release(self, key: str) -> None:
+        """The handler of ``key`` failed: forget the claim so a retry handles it again."""
+        owner = self._owner
+
+        def op(db: sqlite3.Connection) -> None:
+            cursor = db.execute(
+                "DELETE FROM asms_callback_events WHERE key = ? AND owner = ? "
+                "AND state = 'claimed'",
+                (key, owner),
+            )
+            _add(db, -cursor.rowcount)
+
+        await self._execute(op)
+
+    async def record(self, key: str, group: str) -> ClaimOutcome:
+        """Record ``key`` as done with no handler: ``new``, ``duplicate`` or ``full``."""
+        now, owner, limit = self._clock(), self._owner, self._max_records
+
+        def op(db: sqlite3.Connection) -> ClaimOutcome:
+            if _exists(db, key):
+                return "duplicate"
+            if _count(db) >= limit:
+                return "full"
+            db.execute(
+                "INSERT INTO asms_callback_events VALUES (?, ?, 'done', ?, ?)",
+                (key, group, owner, now),
+            )
+            _add(db, 1)
+            return "new"
+
+        return await self._execute(op)  # type: ignore[return-value]
+
+    # -- batching ------------------------------------------------------------------------
+
+    async def _execute(self, op: Op) -> object:
+        if self._db is None:
+            await self.open()
+        batch = self._batch
+        index = len(batch.ops)
+        batch.ops.append(op)
+        async with self._lock:
+            if not batch.ran:
+                # First of this batch to get the lock: run everything queued so far in one
+                # transaction. The thread is not abandoned on cancellation, so ``ran`` is
+                # always set before anyone else looks.
+                if self._batch is batch:
+                    self._batch = _Batch()
+                db = self._db
+                if db is None:
+                    raise RuntimeError("the callback store is closed")
+                await anyio.to_thread.run_sync(self._run, db, batch)
+        if batch.error is not None:
+            raise batch.error
+        return batch.results[index]
+
+    def _run(self, db: sqlite3.Connection, batch: _Batch) -> None:
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                batch.results = [op(db) for op in batch.ops]
+                now = self._clock()
+                if now >= self._next_prune:
+                    self._prune(db, now)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        except Exception as exc:
+            logger.error("callback store %r failed: %s", self._path, exc)
+            batch.error = exc
+        finally:
+            batch.ran = True
+
+    def _prune(self, db: sqlite3.Connection, now: float) -> None:
+        cursor = db.execute(
+            "DELETE FROM asms_callback_events WHERE key IN (SELECT key FROM "
+            "asms_callback_events WHERE updated < ? LIMIT ?)",
+            (now - self._retention, _PRUNE_CHUNK),
+        )
+        _add(db, -cursor.rowcount)
+        # A full chunk means more may be due: look again on the next batch.
+        self._next_prune = now if cursor.rowcount >= _PRUNE_CHUNK else now + _PRUNE_EVERY
+
+
+def _exists(db: sqlite3.Connection, key: str) -> bool:
+    found = db.execute("SELECT 1 FROM asms_callback_events WHERE key = ?", (key,)).fetchone()
+    return found is not None
+
+
+def _count(db: sqlite3.Connection) -> int:
+    row = db.execute("SELECT value FROM asms_callback_meta WHERE key = 'records'").fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+def _add(db: sqlite3.Connection, delta: int) -> None:
+    if delta:
+        db.execute(
+            "UPDATE asms_callback_meta SET value = value + ? WHERE key = 'records'", (delta,)
+        )
