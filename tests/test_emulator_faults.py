@@ -49,8 +49,9 @@ async def test_err901_after_commit_commits_and_a_retry_duplicates() -> None:
     second = await post(emu, climsgid="a2")
     assert first.text == "ERR: 901, Internal error"
     assert second.text.startswith("ID: ")
-    assert emu.recorder.duplicates() == {"a2": 2}
-    assert emu.recorder.duplicate_recipients() == {("a2", "27821234567"): 2}
+    assert emu.recorder.duplicates() == {(1234, "27821234567", "", "Hi"): 2}
+    assert emu.recorder.climsgid_repeats() == {"a2": 2}
+    assert emu.recorder.climsgid_recipient_repeats() == {("a2", "27821234567"): 2}
     assert emu.statistics().faults == {"err901_after_commit": 1}
 
 
@@ -227,9 +228,11 @@ def test_recorder_counts_one_commit_per_request_and_every_recipient() -> None:
     call(emu, to="27821234567", climsgid="m1")
     recorder = emu.recorder
     assert recorder.commits_by_climsgid == {"m1": 2}
-    assert recorder.duplicate_recipients() == {("m1", "27821234567"): 2}
+    assert recorder.climsgid_recipient_repeats() == {("m1", "27821234567"): 2}
+    assert recorder.duplicates() == {(1234, "27821234567", "", "Hi"): 2}
     stats = recorder.statistics()
     assert (stats.commits, stats.messages, stats.parts, stats.duplicate_climsgids) == (2, 3, 3, 1)
+    assert (stats.duplicate_messages, stats.extra_messages) == (1, 1)
     assert stats.requests_by_command == {"sendmsg": 2}
     assert [m.to for m in recorder.messages_for("m1")] == [
         "27821234567",
@@ -247,4 +250,5 @@ def test_recorder_modes_without_messages(mode: str) -> None:
     call(emu, climsgid="k1")
     assert emu.recorder.messages == []
     assert emu.statistics().messages == 2
-    assert emu.recorder.duplicates() == ({"k1": 2} if mode == "counters" else {})
+    assert emu.recorder.climsgid_repeats() == ({"k1": 2} if mode == "counters" else {})
+    assert emu.recorder.duplicates() == {(1234, "27821234567", "", "Hi"): 2}

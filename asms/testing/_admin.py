@@ -1,26 +1,96 @@
 """The admin API under ``/_emulator/`` (JSON), for tests and tools in other processes.
 
-Only served when the emulator was created with ``admin=True`` (the CLI does; it listens on
-loopback by default). Endpoints:
+Only served when the emulator was created with ``admin=True`` (``asms emulator`` does; it
+listens on loopback by default); otherwise every ``/_emulator/`` path answers 404.
 
-=======  ======================  ==========================================================
-GET      statistics              recorder counters (``RecorderStatistics`` as JSON)
-GET      duplicates              ``{"climsgids": {id: n}, "recipients": [[id, to, n]…]}``
-POST     recorder/reset          forget what was recorded
-GET      messages?climsgid=…     stored messages (apimsgid, climsgid, to, text, parts…)
-POST     accounts                ``{"api_id", "user", "password", "credits"?, …}``
-POST     credits                 ``{"credits": n, "api_id"?}``
-GET      balance?api_id=…        ``{"credits": n}``
-POST     vouchers                ``{"vouchers": {"<16 digits>": credits}}``
-GET      faults                  the active fault settings
-POST     faults                  replace them (``Faults`` fields; ``{}`` clears)
-DELETE   faults                  clear them
-POST     numbers                 ``{"blocked"|"opted_out"|"delisted"|"undeliverable": [...]}``
-POST     routes                  ``{"routes": {"prefix": charge or null}}``
-POST     mo                      inject an inbound message ``{"to", "from", "text", …}``
-GET      clock                   ``{"time": t, "fake": bool}``
-POST     clock/advance           ``{"seconds": s}`` (fake clock only)
-=======  ======================  ==========================================================
+Conventions
+-----------
+* Request bodies, where a route takes one, are a JSON object (an empty body is ``{}``).
+  Query parameters go in the URL. A success answers 200 with a JSON object.
+* A bad request -- a body that is not a JSON object, a missing or unknown field, a value of
+  the wrong type -- answers 400 ``{"error": "<what is wrong>"}``. An unknown path answers
+  404 and a known path with the wrong method 405, both ``{"error": "no such endpoint"}``.
+* Each request runs under the emulator's lock: it sees (and changes) a consistent state
+  between two gateway requests.
+
+Routes
+------
+``GET statistics``
+    The recorder's counters (:class:`~asms.testing.RecorderStatistics` as an object):
+    ``requests``, ``requests_by_command`` ``{command: n}``, ``commits`` (accepted
+    requests), ``messages`` (accepted recipients), ``parts``, ``errors`` ``{"code": n}``,
+    ``faults`` ``{kind: n}``, ``duplicate_climsgids``, ``mo_messages``,
+    ``duplicate_messages`` (messages committed more than once) and ``extra_messages``
+    (the copies beyond the first of each: the SMS sent too many).
+
+``GET duplicates``
+    ``{"recipients": [...], "climsgids": {...}}``.
+
+    ``recipients`` is what proves nothing was sent twice: one entry per *message*
+    committed more than once, whatever ids it went under, as
+    ``{"api_id": n, "to": "…", "from": "…", "text": "…", "count": n}`` (``count`` is the
+    total commits, 2 or more). A message is its account, recipient, sender and text (the
+    exact rule is in :mod:`asms.testing._recorder`); ``[]`` means no handset got the same
+    SMS twice. Works in every recorder mode.
+
+    ``climsgids`` is the weaker per-id view ``{climsgid: commits}`` for climsgids committed
+    more than once: a message resent under a new climsgid does not show there. Always
+    ``{}`` with ``--recorder totals``.
+
+``POST recorder/reset``
+    Forget everything recorded so far (counters, duplicates, recorded messages; not the
+    messages kept for ``querymsg``). ``{"ok": true}``.
+
+``GET messages?climsgid=…&limit=…``
+    The messages the emulator still keeps for ``querymsg`` (the newest ``--retention``),
+    oldest first, optionally only those with that ``climsgid``; at most ``limit`` (default
+    1000). ``{"messages": [{"apimsgid", "climsgid", "to", "from", "text", "parts",
+    "charge", "time", "command", "status"}…]}`` with ``status`` the current numeric status
+    (4 for "received by recipient").
+
+``POST accounts``
+    Add or replace an account: ``{"api_id", "user", "password"}`` plus any other
+    :class:`~asms.testing.Account` field (``credits``, ``allowed_ips``, ``callback_url``,
+    ``callback_method``, ``mo_callback_url``, ``mo_callback_method``, ``callback_auth``
+    ``[user, password]``, ``senders``, ``frozen``). Its balance starts at ``credits``.
+    ``{"api_id": n}``.
+
+``POST credits``
+    ``{"credits": n, "api_id"?: n}``: set an account's balance (the first account without
+    ``api_id``). ``{"credits": n}``, the new balance.
+
+``GET balance?api_id=…``
+    ``{"credits": n}``: an account's live balance (the first account without ``api_id``).
+
+``POST vouchers``
+    ``{"vouchers": {"<16 digits>": credits}}``: tokens ``token_pay`` redeems once each.
+    ``{"ok": true}``.
+
+``GET faults`` / ``POST faults`` / ``DELETE faults``
+    Read, replace or clear the injected faults. ``POST`` takes the
+    :class:`~asms.testing.Faults` fields (``seed``, ``latency``, ``drop_after_commit``,
+    ``err901_before_commit``, ``script``, ``commands``…; ``{}`` clears them) and answers the
+    settings now active, like ``GET``; ``DELETE`` answers ``{"ok": true}``.
+
+``POST numbers``
+    ``{"blocked"|"opted_out"|"delisted"|"undeliverable": ["<number>", …]}``: replace the
+    lists given (the others stay). Answers all four lists.
+
+``POST routes``
+    ``{"routes": {"<prefix>": charge per part, or null for "not routed"}}``: replace the
+    routing table. ``{"routes": {…}}``.
+
+``POST mo``
+    Inject an inbound message: ``{"to", "from", "text"}`` plus optional ``api_id``,
+    ``charset``, ``udh``, ``network``. ``{"events": [...]}``: the inbound-message events
+    it produced (one per part), as the MO callback carries them.
+
+``GET clock``
+    ``{"time": t, "fake": bool}``: the emulator's clock, and whether it is a fake one.
+
+``POST clock/advance``
+    ``{"seconds": s}``: move a fake clock (``--fake-clock``) forward, sending every status
+    change and callback that falls due on the way. ``{"time": t}``; 400 on a real clock.
 """
 
 from __future__ import annotations
@@ -59,10 +129,11 @@ def _statistics(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, lis
 
 def _duplicates(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
     recorder = emu.recorder
-    return {
-        "climsgids": recorder.duplicates(),
-        "recipients": [[c, to, n] for (c, to), n in recorder.duplicate_recipients().items()],
-    }
+    messages = [
+        {"api_id": key.api_id, "to": key.to, "from": key.from_, "text": key.text, "count": n}
+        for key, n in recorder.duplicates().items()
+    ]
+    return {"recipients": messages, "climsgids": recorder.climsgid_repeats()}
 
 
 def _reset(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:

@@ -1,17 +1,47 @@
-"""What the emulator committed: every message (or just counters), for exact test assertions."""
+"""What the emulator committed: every message (or just counters), for exact test assertions.
+
+Duplicates
+----------
+The gateway has no duplicate protection, so the one thing a fault test must prove is that
+no SMS reached a handset twice. :meth:`Recorder.duplicates` therefore counts *messages*,
+whatever ids they were sent under: two committed recipients are the same message when they
+have the same :class:`MessageKey` -- the same account (``api_id``), the same recipient
+(``to``, as the gateway committed it), the same sender (``from``, ``""`` when none was
+given) and the same text (decoded: unicode texts compare as characters, binary ones as
+their payload hex without the UDH). Everything else -- ``climsgid``, the command
+(``sendmsg``, ``quicksend``, a batch item), ``deliv_time``, ``callback``, the request it
+came in with -- does not make it a different message: the handset sees the same SMS. A
+recipient listed twice in one request counts too.
+
+How each mode counts:
+
+* ``"messages"``: exactly, from the stored messages: the keys are collected when first read
+  (then only the messages added since), so a test that never asks pays nothing; once read,
+  about 110-150 bytes per distinct message on top of the message itself.
+* ``"counters"`` and ``"totals"``: an 8-byte blake2b digest of the key per distinct message
+  in a set (about 70-110 bytes each: the set's table grows in steps), plus the key of each
+  repeat. A digest collision can only report a message that was sent once as a duplicate
+  (odds about n² / 2⁶⁵ for n distinct messages), never hide a real one.
+
+The old, weaker view -- repeated climsgids -- stays available as
+:meth:`Recorder.climsgid_repeats` (a resumed run or a second run on one journal resends
+under new ids, so it sees nothing there).
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from hashlib import blake2b
+from threading import Lock
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from .._codes import MessageStatus
 from ._config import Lifecycle
 
-__all__ = ["CommittedMessage", "Recorder", "RecorderMode", "RecorderStatistics"]
+__all__ = ["CommittedMessage", "MessageKey", "Recorder", "RecorderMode", "RecorderStatistics"]
 
 RecorderMode = Literal["messages", "counters", "totals"]
 
@@ -113,6 +143,28 @@ class CommittedMessage:
         )
 
 
+class MessageKey(NamedTuple):
+    """What makes two committed recipients the same SMS (see the module docstring)."""
+
+    api_id: int
+    to: str
+    from_: str
+    text: str
+
+
+def _key(message: CommittedMessage) -> MessageKey:
+    return MessageKey(message.api_id, message.to, message.from_, message.text)
+
+
+def _digest_prefix(message: CommittedMessage) -> blake2b:
+    # Lengths delimit the fields, so no text can pass for another sender + text; ``to``
+    # goes last (digits only) and needs none. surrogatepass: a UCS-2 text may hold lone
+    # surrogates, which strict UTF-8 refuses.
+    head = f"{message.api_id}:{len(message.from_)}:{message.from_}{len(message.text)}:"
+    data = (head + message.text).encode("utf-8", "surrogatepass")
+    return blake2b(data, digest_size=8)
+
+
 @dataclass(frozen=True, slots=True)
 class RecorderStatistics:
     """Counters since the emulator started (or the recorder was reset)."""
@@ -126,21 +178,32 @@ class RecorderStatistics:
     faults: Mapping[str, int]  # fault kind -> times injected
     duplicate_climsgids: int  # climsgids committed more than once (not in "totals" mode)
     mo_messages: int
+    # Messages (same account, to, from and text) committed more than once, and the copies
+    # beyond the first of each: the SMS sent too many. Every mode (see the module docstring).
+    duplicate_messages: int = 0
+    extra_messages: int = 0
 
 
 class Recorder:
     """Records commits. Modes: ``"messages"`` keeps every :class:`CommittedMessage` plus the
-    counters; ``"counters"`` keeps per-climsgid counts only; ``"totals"`` keeps plain numbers.
+    counters; ``"counters"`` keeps per-climsgid counts and a digest per distinct message;
+    ``"totals"`` keeps plain numbers and the digests (so :meth:`duplicates` works in every
+    mode; memory per message in the module docstring).
     """
 
     __slots__ = (
         "_commits",
+        "_digests",
         "_errors",
         "_faults",
         "_messages",
         "_mo",
         "_parts",
+        "_repeats",
         "_requests",
+        "_scan_lock",
+        "_scanned",
+        "_seen",
         "commits_by_climsgid",
         "commits_by_recipient",
         "messages",
@@ -151,6 +214,8 @@ class Recorder:
         if mode not in ("messages", "counters", "totals"):
             raise ValueError("mode must be 'messages', 'counters' or 'totals'")
         self.mode: RecorderMode = mode
+        # A test may read while a served emulator's thread reads through the admin API.
+        self._scan_lock = Lock()
         self.reset()
 
     def reset(self) -> None:
@@ -167,6 +232,13 @@ class Recorder:
         self._messages = 0
         self._parts = 0
         self._mo = 0
+        # "counters"/"totals": a digest per distinct message, added as it is committed.
+        self._digests: set[int] = set()
+        # "messages": the exact keys, built from the stored messages only when read (so a
+        # test that never asks pays nothing); ``_scanned`` messages are in it so far.
+        self._seen: set[MessageKey] = set()
+        self._scanned = 0
+        self._repeats: Counter[MessageKey] = Counter()  # key -> commits after its first
 
     # -- recording (the emulator calls these) ----------------------------------------------
 
@@ -190,6 +262,10 @@ class Recorder:
             self._parts += messages[0].parts
         else:
             self._parts += sum(m.parts for m in messages)
+        if mode == "messages":
+            self.messages.extend(messages)
+        else:
+            self._count_digests(messages)
         if mode == "totals":
             return
         if climsgid:
@@ -197,8 +273,21 @@ class Recorder:
             by_recipient = self.commits_by_recipient
             for m in messages:
                 by_recipient[climsgid, m.to] += 1
-        if mode == "messages":
-            self.messages.extend(messages)
+
+    def _count_digests(self, messages: Sequence[CommittedMessage]) -> None:
+        digests = self._digests
+        first = messages[0]
+        prefix = _digest_prefix(first)
+        for m in messages:
+            # One request shares account, sender and text object; check rather than assume.
+            if m.text is not first.text or m.from_ != first.from_ or m.api_id != first.api_id:
+                first, prefix = m, _digest_prefix(m)
+            h = prefix.copy()
+            h.update(m.to.encode())
+            size = len(digests)
+            digests.add(int.from_bytes(h.digest()))
+            if len(digests) == size:
+                self._repeats[_key(m)] += 1
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -206,19 +295,58 @@ class Recorder:
         """How many accepted requests carried ``climsgid``."""
         return self.commits_by_climsgid.get(climsgid, 0)
 
-    def duplicates(self) -> dict[str, int]:
-        """climsgid -> commit count, for the climsgids committed more than once."""
+    def duplicates(self) -> dict[MessageKey, int]:
+        """Message -> times committed, for every message committed more than once.
+
+        A message is its account, recipient, sender and text, whatever ids it was sent
+        under (the module docstring has the exact rule): ``{}`` means no handset got the
+        same SMS twice. Exact in "messages" mode; digest-based in the other two.
+        """
+        if self.mode == "messages":
+            self._scan_messages()
+        return {key: n + 1 for key, n in self._repeats.items()}
+
+    def _scan_messages(self) -> None:
+        with self._scan_lock:
+            messages = self.messages
+            if len(messages) < self._scanned:  # the list was cut from outside: start over
+                self._seen.clear()
+                self._repeats.clear()
+                self._scanned = 0
+            seen, repeats = self._seen, self._repeats
+            end = len(messages)
+            for i in range(self._scanned, end):
+                key = _key(messages[i])
+                if key in seen:
+                    repeats[key] += 1
+                else:
+                    seen.add(key)
+            self._scanned = end
+
+    def climsgid_repeats(self) -> dict[str, int]:
+        """climsgid -> commit count, for the climsgids committed more than once.
+
+        Blind to a message resent under a new climsgid: use :meth:`duplicates` to prove
+        nothing was sent twice. Empty in "totals" mode.
+        """
         return {k: n for k, n in self.commits_by_climsgid.items() if n > 1}
 
-    def duplicate_recipients(self) -> dict[tuple[str, str], int]:
-        """(climsgid, to) -> count, for recipients accepted more than once under one climsgid."""
+    def climsgid_recipient_repeats(self) -> dict[tuple[str, str], int]:
+        """(climsgid, to) -> count, for recipients accepted more than once under one climsgid.
+
+        Like :meth:`climsgid_repeats`, blind to resends under a new id.
+        """
         return {k: n for k, n in self.commits_by_recipient.items() if n > 1}
+
+    #: The older name of :meth:`climsgid_recipient_repeats`.
+    duplicate_recipients = climsgid_recipient_repeats
 
     def messages_for(self, climsgid: str) -> list[CommittedMessage]:
         """The recorded messages carrying ``climsgid`` ("messages" mode only)."""
         return [m for m in self.messages if m.climsgid == climsgid]
 
     def statistics(self) -> RecorderStatistics:
+        duplicates = self.duplicates()
         return RecorderStatistics(
             requests=sum(self._requests.values()),
             requests_by_command=MappingProxyType(dict(self._requests)),
@@ -229,6 +357,8 @@ class Recorder:
             faults=MappingProxyType(dict(sorted(self._faults.items()))),
             duplicate_climsgids=sum(1 for n in self.commits_by_climsgid.values() if n > 1),
             mo_messages=self._mo,
+            duplicate_messages=len(duplicates),
+            extra_messages=sum(duplicates.values()) - len(duplicates),
         )
 
     def __repr__(self) -> str:
