@@ -20,7 +20,14 @@ from ._encoding import (
 )
 from ._exceptions import ValidationError, error_for
 from ._fastreply import IdLines, OneId, StridedLines, id_lines, one_id
-from ._models import DEFAULT_OPTIONS, SendOptions, SendResult, make_send_result
+from ._logging import logger
+from ._models import (
+    DEFAULT_OPTIONS,
+    OUTCOME_UNKNOWN,
+    SendOptions,
+    SendResult,
+    make_send_result,
+)
 from ._numbers import InvalidNumberError, normalize_list, normalize_msisdn
 from ._optable import OPERATIONS, Operation
 from ._replies import ErrorReply, IdReply, StatusReply, expect_send
@@ -315,12 +322,16 @@ def match_replies(
     parts: int,
     refs: Sequence[Any] | None = None,
 ) -> SendResults:
-    """One result per recipient, in recipient order.
+    """One result per recipient, in recipient order: only a line that answers a recipient
+    can make it accepted or rejected.
 
-    Lines naming a recipient (``To:``) go to that recipient (duplicates in order); lines
-    without one (single sends, v2.3.8 errors) fill the remaining recipients in order. A
-    recipient left without a line was part of an accepted request: "accepted, id unknown"
-    (no apimsgid, no error), to be matched later by ``climsgid`` and number.
+    A line naming a recipient (``To:``) goes to that recipient (duplicates in order); a line
+    naming a number that is not in the request goes to nobody. Lines without a number
+    (single sends, v2.3.8 errors) are unambiguous only when there are exactly as many as
+    recipients left without a named line: they fill those in order; otherwise they go to
+    nobody. A recipient left without a line (a reply cut short, a line for a stranger) has
+    an unknown outcome (``OUTCOME_UNKNOWN``): the gateway may or may not have taken it, so
+    it is neither accepted nor to be sent again blindly.
     """
     if isinstance(replies, OneId):
         if len(recipients) == 1:
@@ -345,9 +356,11 @@ def match_replies(
         replies = [IdReply(a, n) for a, n in zip(replies.apimsgids, replies.to, strict=True)]
     count = len(recipients)
     if count == 1 and len(replies) == 1:
-        ref = refs[0] if refs else None
-        return SendResults((_result(recipients[0], replies[0], climsgid, parts, ref),))
-    if len(replies) == count and all(r.to == n for r, n in zip(replies, recipients, strict=True)):
+        only = replies[0]
+        if only.to is None or only.to == recipients[0]:
+            ref = refs[0] if refs else None
+            return SendResults((_result(recipients[0], only, climsgid, parts, ref),))
+    elif len(replies) == count and all(r.to == n for r, n in zip(replies, recipients, strict=True)):
         # The common case: one line per recipient, in order, each naming its recipient.
         return SendResults(
             [
@@ -355,27 +368,63 @@ def match_replies(
                 for i, (n, r) in enumerate(zip(recipients, replies, strict=True))
             ]
         )
+    return _match_by_number(recipients, replies, climsgid, parts, refs)
+
+
+_NO_LINE: Final = "outcome unknown: the reply has no line for this recipient"
+_UNMATCHED: Final = (
+    "outcome unknown: the reply's lines without a number do not match its recipients"
+)
+
+
+def _match_by_number(
+    recipients: Sequence[str],
+    replies: Sequence[IdReply | ErrorReply],
+    climsgid: str | None,
+    parts: int,
+    refs: Sequence[Any] | None,
+) -> SendResults:
+    """:func:`match_replies` for a reply that is not one named line per recipient in order."""
+    count = len(recipients)
     slots: dict[str, list[int]] = {}
     for index, number in enumerate(recipients):
         slots.setdefault(number, []).append(index)
     matched: list[IdReply | ErrorReply | None] = [None] * count
-    loose: list[IdReply | ErrorReply] = []
+    unnamed: list[IdReply | ErrorReply] = []
+    strangers = 0
     for reply in replies:
-        free = slots.get(reply.to) if reply.to is not None else None
+        if reply.to is None:
+            unnamed.append(reply)
+            continue
+        free = slots.get(reply.to)
         if free:
             matched[free.pop(0)] = reply
         else:
-            loose.append(reply)
-    if loose:
-        empty = (i for i in range(count) if matched[i] is None)
-        for reply, index in zip(loose, empty, strict=False):
-            matched[index] = reply
+            strangers += 1  # a number not in the request, or named once too often
+    empty = [i for i in range(count) if matched[i] is None]
+    reason = _NO_LINE
+    if unnamed:
+        if len(unnamed) == len(empty):
+            for reply, index in zip(unnamed, empty, strict=True):
+                matched[index] = reply
+        else:
+            reason = _UNMATCHED
+    if strangers or reason is _UNMATCHED:
+        logger.warning(
+            "sendmsg reply for %d recipients: %d lines name other numbers, %d lines name none;"
+            " recipients without a line of their own have an unknown outcome",
+            count,
+            strangers,
+            len(unnamed),
+        )
     results = []
     for index, number in enumerate(recipients):
         ref = refs[index] if refs else None
         line = matched[index]
         if line is None:
-            results.append(SendResult(number, None, climsgid, None, None, parts, ref))
+            results.append(
+                make_send_result(number, None, climsgid, OUTCOME_UNKNOWN, reason, parts, ref)
+            )
         else:
             results.append(_result(number, line, climsgid, parts, ref))
     return SendResults(results)
@@ -404,17 +453,27 @@ def found_results(
     parts: int,
     refs: Sequence[Any] | None,
 ) -> SendResults:
-    # The lookup names one message: the request's first recipient (PROTOCOL.md
-    # "Idempotency"); the others were accepted with ids this client never saw.
+    """Results of a request found by its ``climsgid`` after an attempt of unknown outcome.
+
+    The lookup names one message: the request's first recipient (PROTOCOL.md
+    "Idempotency"), which is accepted. Every other recipient had no line of its own: the
+    gateway took the request but may have refused any of them, so their outcome is unknown
+    (never sent again, to be looked up by ``climsgid`` and number).
+    """
     return SendResults(
-        SendResult(
+        make_send_result(
             to,
             reply.apimsgid if i == 0 else None,
             climsgid,
-            None,
-            None,
+            None if i == 0 else OUTCOME_UNKNOWN,
+            None if i == 0 else _FOUND_OTHERS,
             parts,
             refs[i] if refs else None,
         )
         for i, to in enumerate(recipients)
     )
+
+
+_FOUND_OTHERS: Final = (
+    "outcome unknown: the request was found by its climsgid, but not this recipient's line"
+)

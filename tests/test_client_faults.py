@@ -385,7 +385,7 @@ async def test_outcome_unknown_after_the_budget_is_spent() -> None:
     assert stats.given_up == 1 and stats.resent == 0
 
 
-async def test_unknown_outcome_found_later_marks_other_recipients_accepted() -> None:
+async def test_unknown_outcome_found_later_leaves_other_recipients_unknown() -> None:
     seen: list[str] = []
     replies = {
         "/http/auth": [f"OK: {SESSION}"],
@@ -394,7 +394,12 @@ async def test_unknown_outcome_found_later_marks_other_recipients_accepted() -> 
     }
     async with mock_client(replies, seen) as c:
         results = await c.send("Hi", to=[number(1), number(2)])
-    assert [(r.apimsgid, r.ok) for r in results] == [(APIMSGID, True), (None, True)]
+    # The lookup answers for the first recipient only; the second may have been refused.
+    assert [(r.apimsgid, r.error_code) for r in results] == [
+        (APIMSGID, None),
+        (None, OUTCOME_UNKNOWN),
+    ]
+    assert seen.count("sendmsg") == 1
 
 
 async def test_write_commands_are_not_resent_when_in_doubt() -> None:

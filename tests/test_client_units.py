@@ -26,7 +26,7 @@ from asms._exceptions import (
     WriteTimeout,
 )
 from asms._logging import RedactingFilter, redact, register_secret
-from asms._models import SendOptions
+from asms._models import OUTCOME_UNKNOWN, SendOptions
 from asms._optable import OPERATIONS
 from asms._replies import ErrorReply, IdReply
 from asms._sending import chunk_climsgid, match_replies, op_options, prepare_text
@@ -237,8 +237,11 @@ def test_match_replies_fills_loose_and_missing_lines() -> None:
     ]
     results = match_replies(recipients, replies, "C1", 1)
     assert [r.apimsgid for r in results] == [None, "b", None, "d"]
-    assert results[0].error_code == ErrorCode.INVALID_DESTINATION_ADDRESS
-    assert results[2].ok and results[2].apimsgid is None  # accepted, id unknown
+    # One line without a number for two recipients without a line: it answers neither.
+    assert [r.error_code for r in results] == [OUTCOME_UNKNOWN, None, OUTCOME_UNKNOWN, None]
+    loose = match_replies(recipients, [*replies, IdReply("c")], "C1", 1)
+    assert [r.apimsgid for r in loose] == [None, "b", "c", "d"]
+    assert loose[0].error_code == ErrorCode.INVALID_DESTINATION_ADDRESS
 
 
 def test_op_options_validates_against_the_operation_table() -> None:
