@@ -14,18 +14,25 @@ What a failure says about the request (see ``request_was_sent``):
   ``RemoteProtocolError`` once bytes went out: the server may have acted on it;
 * sent: a failure after part of the response arrived.
 
+Replies are capped while they are read, on both transports: a body longer than
+``MAX_REPLY_BYTES`` or a head longer than ``MAX_HEAD_BYTES`` (stock httpx: httpcore's 100 KiB)
+fails with ``asms.ReplyParseError`` (a ``ProtocolError``: the request was sent and answered,
+its outcome is unknown) as soon as that shows, and the connection is closed.
+
 Stale keep-alive connections are caught *before* anything is written: an idle connection is
 polled for readability (EOF, a reset or stray bytes) when it is taken from the pool, and
 replaced if it fails. A connection that dies after the request was written is never retried
 for POST (the request may have been processed); only idempotent methods are retried, once.
 """
 
-from ._config import DEFAULT_LIMITS, create_ssl_context
+from ._config import DEFAULT_LIMITS, MAX_HEAD_BYTES, MAX_REPLY_BYTES, create_ssl_context
 from ._default import TRANSPORT_ENV, AsyncTransport, make_transport, request_was_sent
 from ._pool import OriginStatistics, PoolStatistics
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "MAX_HEAD_BYTES",
+    "MAX_REPLY_BYTES",
     "TRANSPORT_ENV",
     "AsyncTransport",
     "OriginStatistics",

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, cast
 import anyio
 import httpx
 
-from ._http11 import ResponseReader, chunk_frame
+from ._http11 import DEFAULT_REPLY_LIMITS, ReplyLimits, ResponseReader, chunk_frame
 
 if TYPE_CHECKING:
     from ._connection import Exchange, Origin
@@ -55,7 +55,10 @@ def _describe(what: str, exc: BaseException | None) -> str:
 
 
 async def open_asyncio_connection(
-    origin: Origin, ssl_context: ssl.SSLContext | None, connect_timeout: float | None
+    origin: Origin,
+    ssl_context: ssl.SSLContext | None,
+    connect_timeout: float | None,
+    reply_limits: ReplyLimits = DEFAULT_REPLY_LIMITS,
 ) -> AsyncioConnection:
     """Connect with ``loop.create_connection`` (for https, handshake and verify as configured).
 
@@ -64,7 +67,7 @@ async def open_asyncio_connection(
     scheme, raw_host, port = origin
     host = raw_host.decode("ascii")
     loop = asyncio.get_running_loop()
-    conn = AsyncioConnection(origin, loop)
+    conn = AsyncioConnection(origin, loop, reply_limits)
     tls: ssl.SSLContext | bool | None = None
     if scheme == b"https":
         tls = ssl_context if ssl_context is not None else True  # True: a default context
@@ -113,13 +116,18 @@ class AsyncioConnection(asyncio.Protocol):
         "requests",
     )
 
-    def __init__(self, origin: Origin, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        origin: Origin,
+        loop: asyncio.AbstractEventLoop,
+        reply_limits: ReplyLimits = DEFAULT_REPLY_LIMITS,
+    ) -> None:
         self.origin = origin
         self._loop = loop
         # Set by connection_made() before open_asyncio_connection() hands the connection out;
         # typed as always set so the hot path needs no check.
         self._transport: asyncio.Transport = cast(asyncio.Transport, None)
-        self._reader = ResponseReader()
+        self._reader = ResponseReader(*reply_limits)
         self._waiter: asyncio.Future[None] | None = None
         self._error: Exception | None = None  # from parsing the response, raised by exchange()
         self._lost_exc: BaseException | None = None
@@ -358,10 +366,11 @@ class AsyncioConnection(asyncio.Protocol):
         reader = self._reader
         try:
             reader.feed(data)
-        except Exception as exc:  # RemoteProtocolError; raised in the request's task
+        except Exception as exc:  # malformed or too large; raised in the request's task
             self._error = exc
-            self._active = False
-            self._wake()
+            # Nothing more of this reply is wanted: drop the connection now, so the socket
+            # stops being read into memory while the request's task wakes up.
+            self._close()
             return
         if reader.complete:
             self._active = False

@@ -10,13 +10,28 @@ from typing import TypeAlias
 
 import httpx
 
-__all__ = ["DEFAULT_LIMITS", "CertTypes", "VerifyTypes", "create_ssl_context", "env_proxy"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "MAX_HEAD_BYTES",
+    "MAX_REPLY_BYTES",
+    "CertTypes",
+    "VerifyTypes",
+    "create_ssl_context",
+    "env_proxy",
+]
 
 # httpx keeps at most 20 idle connections by default; at a steady 50 requests in flight that
 # closes and reopens 30 connections per round. Keep every connection the pool may open.
 DEFAULT_LIMITS = httpx.Limits(
     max_connections=100, max_keepalive_connections=100, keepalive_expiry=5.0
 )
+
+# A reply is refused as soon as it crosses either limit, while it is being read: a broken or
+# hostile server cannot make the client buffer more than about this much per connection.
+#: Largest reply body (the gateway's largest answer, to 600 recipients, is about 40 kB).
+MAX_REPLY_BYTES = 4_000_000
+#: Largest reply head: status line and headers, with any interim (1xx) responses before them.
+MAX_HEAD_BYTES = 64 * 1024
 
 VerifyTypes: TypeAlias = ssl.SSLContext | bool | str
 CertTypes: TypeAlias = str | tuple[str, str] | tuple[str, str, str]

@@ -13,7 +13,7 @@ import httpx
 
 from ._aioconn import AsyncioConnection, on_asyncio, open_asyncio_connection
 from ._deadlines import DeadlineKeeper
-from ._http11 import Header, ResponseReader, chunk_frame
+from ._http11 import DEFAULT_REPLY_LIMITS, Header, ReplyLimits, ResponseReader, chunk_frame
 
 __all__ = ["AnyConnection", "Connection", "Exchange", "Origin", "open_connection"]
 
@@ -43,15 +43,19 @@ def _describe(what: str, exc: BaseException) -> str:
 
 
 async def open_connection(
-    origin: Origin, ssl_context: ssl.SSLContext | None, connect_timeout: float | None
+    origin: Origin,
+    ssl_context: ssl.SSLContext | None,
+    connect_timeout: float | None,
+    reply_limits: ReplyLimits = DEFAULT_REPLY_LIMITS,
 ) -> AnyConnection:
     """Connect (and for https, handshake with verification as configured).
 
     On asyncio the connection is a native protocol (far cheaper per request than an anyio
-    stream); on any other backend it runs over an anyio byte stream.
+    stream); on any other backend it runs over an anyio byte stream. ``reply_limits`` is
+    (largest body, largest head) of a reply, in bytes.
     """
     if on_asyncio():
-        return await open_asyncio_connection(origin, ssl_context, connect_timeout)
+        return await open_asyncio_connection(origin, ssl_context, connect_timeout, reply_limits)
     scheme, raw_host, port = origin
     host = raw_host.decode("ascii")
     try:
@@ -73,7 +77,7 @@ async def open_connection(
         raise httpx.ConnectTimeout("timed out while connecting") from None
     except _STREAM_ERRORS as exc:
         raise httpx.ConnectError(_describe("connection failed", exc)) from exc
-    return Connection(origin, stream)
+    return Connection(origin, stream, reply_limits)
 
 
 class Connection:
@@ -90,11 +94,16 @@ class Connection:
         "requests",
     )
 
-    def __init__(self, origin: Origin, stream: anyio.abc.ByteStream) -> None:
+    def __init__(
+        self,
+        origin: Origin,
+        stream: anyio.abc.ByteStream,
+        reply_limits: ReplyLimits = DEFAULT_REPLY_LIMITS,
+    ) -> None:
         self.origin = origin
         self._stream = stream
         self._sock = stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
-        self._reader = ResponseReader()
+        self._reader = ResponseReader(*reply_limits)
         self._poller: select.poll | None = None  # kept: one poll object per connection
         self._fd = -1
         self.idle_since = 0.0

@@ -12,11 +12,21 @@ import anyio
 import anyio.abc
 import httpx
 
-from ._config import DEFAULT_LIMITS, CertTypes, VerifyTypes, create_ssl_context, env_proxy
+from .._exceptions import ValidationError
+from ._config import (
+    DEFAULT_LIMITS,
+    MAX_HEAD_BYTES,
+    MAX_REPLY_BYTES,
+    CertTypes,
+    VerifyTypes,
+    create_ssl_context,
+    env_proxy,
+)
 from ._connection import Exchange, Origin
 from ._deadlines import DeadlineKeeper
 from ._http11 import build_head, framing
 from ._pool import ConnectionPool, PoolStatistics
+from ._stock import StockTransport
 
 __all__ = ["AsyncTransport", "make_transport", "request_was_sent"]
 
@@ -122,6 +132,12 @@ class AsyncTransport(httpx.AsyncBaseTransport):
     which costs more. Failures are httpx exceptions; :func:`request_was_sent` tells the ones
     that prove the request never left.
 
+    Replies are capped while they are read: a head (status line and headers) longer than
+    ``max_head_bytes``, or a body longer than ``max_reply_bytes`` (announced by
+    ``Content-Length``, or as a chunked or close-delimited body arrives), fails with
+    ``asms.ReplyParseError`` as soon as that shows, and its connection is closed, never
+    reused. The request was sent and answered, so its outcome is unknown.
+
     A reused connection is checked before anything is written to it; if the server has
     closed it meanwhile, the request goes out on another connection (or, with
     ``retries_on_stale=False``, fails with ``httpx.ConnectError``). When a reused connection
@@ -138,11 +154,20 @@ class AsyncTransport(httpx.AsyncBaseTransport):
         trust_env: bool = True,
         limits: httpx.Limits = DEFAULT_LIMITS,
         retries_on_stale: bool = True,
+        max_reply_bytes: int = MAX_REPLY_BYTES,
+        max_head_bytes: int = MAX_HEAD_BYTES,
     ) -> None:
+        _check_limit("max_reply_bytes", max_reply_bytes)
+        _check_limit("max_head_bytes", max_head_bytes)
         self._tls_options = (verify, cert, trust_env)
         self._ssl_context = verify if isinstance(verify, ssl.SSLContext) and cert is None else None
         self._retries_on_stale = retries_on_stale
-        self._pool = ConnectionPool(limits, self._get_ssl_context, replace_stale=retries_on_stale)
+        self._pool = ConnectionPool(
+            limits,
+            self._get_ssl_context,
+            replace_stale=retries_on_stale,
+            reply_limits=(max_reply_bytes, max_head_bytes),
+        )
         self._keeper = DeadlineKeeper()
         self._task_group: anyio.abc.TaskGroup | None = None
         self._entered = 0
@@ -327,6 +352,11 @@ class AsyncTransport(httpx.AsyncBaseTransport):
             return result
 
 
+def _check_limit(field: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationError(field, "must be a positive number of bytes", value)
+
+
 def make_transport(
     *,
     url: httpx.URL | str | None = None,
@@ -337,6 +367,7 @@ def make_transport(
     cert: CertTypes | None = None,
     limits: httpx.Limits = DEFAULT_LIMITS,
     retries_on_stale: bool = True,
+    max_reply_bytes: int = MAX_REPLY_BYTES,
 ) -> httpx.AsyncBaseTransport:
     """The transport for requests to ``url``: ours, or stock httpx where ours falls short.
 
@@ -345,7 +376,12 @@ def make_transport(
     variables unless ``NO_PROXY`` exempts the host of ``url``. ``use_stock=None`` reads
     the ``ASMS_TRANSPORT`` environment variable (``httpx`` selects stock), so a whole
     program, or test suite, can be switched without code changes.
+
+    Either way, reply bodies longer than ``max_reply_bytes`` are refused while they are read
+    (``asms.ReplyParseError``), and so are reply heads longer than 64 KiB (ours) or httpcore's
+    own limit of 100 KiB (stock).
     """
+    _check_limit("max_reply_bytes", max_reply_bytes)
     if use_stock is None:
         use_stock = os.environ.get(TRANSPORT_ENV, "").strip().lower() in {"httpx", "stock"}
     if proxy is None and trust_env:
@@ -357,7 +393,14 @@ def make_transport(
             trust_env=trust_env,
             limits=limits,
             retries_on_stale=retries_on_stale,
+            max_reply_bytes=max_reply_bytes,
         )
     # An SSL context keeps httpx 0.28 from warning about str ``verify`` / ``cert``.
     context = create_ssl_context(verify, cert, trust_env=trust_env)
-    return httpx.AsyncHTTPTransport(verify=context, limits=limits, proxy=proxy, trust_env=trust_env)
+    return StockTransport(
+        verify=context,
+        limits=limits,
+        proxy=proxy,
+        trust_env=trust_env,
+        max_reply_bytes=max_reply_bytes,
+    )

@@ -8,9 +8,22 @@ from collections.abc import Sequence
 import httptools
 import httpx
 
-__all__ = ["ResponseReader", "build_head", "chunk_frame", "framing"]
+from .._exceptions import ReplyParseError
+from ._config import MAX_HEAD_BYTES, MAX_REPLY_BYTES
+
+__all__ = [
+    "DEFAULT_REPLY_LIMITS",
+    "ReplyLimits",
+    "ResponseReader",
+    "build_head",
+    "chunk_frame",
+    "framing",
+    "reply_too_large",
+]
 
 Header = tuple[bytes, bytes]
+ReplyLimits = tuple[int, int]  # the largest body and the largest head of a reply, in bytes
+DEFAULT_REPLY_LIMITS: ReplyLimits = (MAX_REPLY_BYTES, MAX_HEAD_BYTES)
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
 # Validated method names, so the common ones cost one dict lookup per request.
@@ -73,15 +86,26 @@ def chunk_frame(chunk: bytes) -> bytes:
     return b"%x\r\n%b\r\n" % (len(chunk), chunk)
 
 
+def reply_too_large(limit: int, part: str = "reply") -> ReplyParseError:
+    """The error for a reply refused for its size: the request was sent and answered, so its
+    outcome is unknown (a ``ProtocolError``: reconciled, never resent blindly)."""
+    return ReplyParseError(f"{part} larger than {limit} bytes")
+
+
 class ResponseReader:
     """Collects one response at a time from a connection's byte stream.
 
     One instance and one llhttp parser live as long as their connection, so a keep-alive
     request costs no parser set-up. The ``on_*`` methods are httptools callbacks.
+
+    A response whose head grows past ``max_head`` bytes, or whose body (announced by
+    ``Content-Length`` or as it arrives) grows past ``max_body`` bytes, is refused with
+    ``ReplyParseError`` as soon as that shows; the connection must then be dropped.
     """
 
     __slots__ = (
         "body",
+        "body_size",
         "complete",
         "head_only",
         "headers",
@@ -89,13 +113,16 @@ class ResponseReader:
         "http_version",
         "junk",
         "keep_alive",
+        "max_body",
+        "max_head",
         "parser",
         "reason",
         "received",
         "status",
+        "too_large",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, max_body: int = MAX_REPLY_BYTES, max_head: int = MAX_HEAD_BYTES) -> None:
         self.parser = httptools.HttpResponseParser(self)
         self.headers: list[Header] = []
         self.body: list[bytes] = []
@@ -105,6 +132,11 @@ class ResponseReader:
         self.head_only = False
         self.complete = self.headers_done = self.junk = self.keep_alive = False
         self.received = 0
+        self.body_size = 0
+        self.max_body = max_body
+        self.max_head = max_head
+        # Set by a callback that refused the reply for its size (raised by feed()).
+        self.too_large: ReplyParseError | None = None
 
     def reset(self, *, head_only: bool) -> None:
         """Prepare for the response to the next request."""
@@ -112,21 +144,46 @@ class ResponseReader:
         self.body = []
         self.head_only = head_only
         self.complete = self.headers_done = False
-        self.received = 0
+        self.received = self.body_size = 0
 
     def feed(self, data: bytes) -> None:
         """Parse received bytes; ``complete`` says when the response is whole."""
-        self.received += len(data)
+        received = self.received = self.received + len(data)
+        if received > self.max_head and not self.headers_done:
+            self._feed_head(data, received - len(data))
+        else:
+            self._parse(data)
+
+    def _feed_head(self, data: bytes, before: int) -> None:
+        # Rare: the head is not whole yet and this chunk would take it past the limit (or it
+        # also carries a large first part of the body). llhttp keeps a partial header line in
+        # memory, so it is never given more head than the limit allows.
+        room = self.max_head - before
+        if room > 0:
+            self._parse(data[:room])
+            if self.headers_done:
+                if room < len(data):
+                    self._parse(data[room:])
+                return
+        raise reply_too_large(self.max_head, "reply head")
+
+    def _parse(self, data: bytes) -> None:
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             raise httpx.RemoteProtocolError("unexpected protocol upgrade") from None
         except httptools.HttpParserError as exc:
-            if self.complete:
-                # Bytes after a whole response: the reply stands, the connection does not.
-                self.junk = True
-                return
-            raise httpx.RemoteProtocolError(f"malformed response: {exc}") from None
+            if self.too_large is None:
+                if self.complete:
+                    # Bytes after a whole response: the reply stands, the connection does not.
+                    self.junk = True
+                    return
+                raise httpx.RemoteProtocolError(f"malformed response: {exc}") from None
+        else:
+            return
+        # Raised outside the except clause: no context leads to the parser's wrapper of it.
+        error, self.too_large = self.too_large, None
+        raise error
 
     def feed_eof(self) -> None:
         """The peer closed the connection; finish a close-delimited body or complain."""
@@ -180,10 +237,27 @@ class ResponseReader:
             # llhttp cannot be told the request was HEAD, so it would wait for the body that
             # Content-Length announces; _finish() marks the connection as not reusable.
             self._finish()
+            return
+        if status == 204 or status == 304:
+            return  # no body, whatever Content-Length says
+        for name, value in self.headers:
+            # A body announced larger than allowed is refused before any of it is read
+            # (llhttp has checked that the value is digits).
+            if len(name) == 14 and name.lower() == b"content-length":
+                if len(value) > 18 or int(value) > self.max_body:
+                    self._refuse(self.max_body)
 
     def on_body(self, body: bytes) -> None:
         if not self.complete:  # a body after a HEAD response's headers is not its body
+            size = self.body_size = self.body_size + len(body)
+            if size > self.max_body:  # chunked or close-delimited: refused once it is too long
+                self._refuse(self.max_body)
             self.body.append(body)
+
+    def _refuse(self, limit: int) -> None:
+        # httptools wraps what a callback raises; feed() raises this one instead.
+        self.too_large = reply_too_large(limit)
+        raise self.too_large
 
     def on_message_complete(self) -> None:
         if not self.headers_done:

@@ -20,6 +20,7 @@ import httpx
 
 from ._connection import AnyConnection as Connection
 from ._connection import Origin, open_connection
+from ._http11 import DEFAULT_REPLY_LIMITS, ReplyLimits
 
 __all__ = ["ConnectionPool", "OriginStatistics", "PoolStatistics"]
 
@@ -85,7 +86,9 @@ class ConnectionPool:
         ssl_context: Callable[[], ssl.SSLContext],
         *,
         replace_stale: bool = True,
+        reply_limits: ReplyLimits = DEFAULT_REPLY_LIMITS,
     ) -> None:
+        self._reply_limits = reply_limits
         self._max = limits.max_connections
         self._max_idle = limits.max_keepalive_connections
         self._expiry = limits.keepalive_expiry
@@ -173,7 +176,7 @@ class ConnectionPool:
         # This task now holds a slot; it goes back to the pool if opening fails.
         try:
             context = self._ssl_context() if origin[0] == b"https" else None
-            conn = await open_connection(origin, context, connect_timeout)
+            conn = await open_connection(origin, context, connect_timeout, self._reply_limits)
         except BaseException:
             self._free_slot()
             raise

@@ -1,0 +1,391 @@
+"""Replies are capped while they are read, on asms's transport (asyncio protocol and anyio
+stream connections) and on stock httpx (``ASMS_TRANSPORT=httpx``).
+
+A raw blocking-socket server in a thread floods the client with an endless reply and counts
+the bytes it manages to write before the client closes the connection: that count is what
+proves the client stopped reading at the cap (plus what socket buffers hold), and
+tracemalloc's peak proves the client never held much more than the cap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+import tracemalloc
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from asms import ProtocolError, ReplyParseError, ValidationError
+from asms._retry import _Kind, _kind
+from asms._transport import (
+    MAX_HEAD_BYTES,
+    MAX_REPLY_BYTES,
+    TRANSPORT_ENV,
+    AsyncTransport,
+    make_transport,
+)
+from asms._transport._stock import STOCK_HEAD_LIMIT, StockTransport
+from asms._wire import MAX_REPLY_BYTES as WIRE_MAX_REPLY_BYTES
+from asms._wire import roundtrip
+
+pytestmark = pytest.mark.anyio
+
+TIMEOUT = httpx.Timeout(10.0)
+KiB = 1024
+MiB = 1024 * KiB
+# What the server asks of its own send buffer (the kernel doubles it).
+SERVER_SNDBUF = 64 * KiB
+# The largest read the client makes at once (asyncio's transport reads up to 256 KiB).
+CLIENT_READ = 256 * KiB
+# Where the server gives up on its own: more than any correct client lets through.
+SERVER_DEADLINE = 20.0  # seconds, per connection
+
+
+def _receive_buffer_max() -> int:
+    """The most the client's kernel may hold unread for one TCP socket."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_rmem") as limits:
+            return int(limits.read().split()[2])
+    except (OSError, ValueError, IndexError):
+        return 8 * MiB
+
+
+# Bytes a server can write beyond what the client read before it closed: the client's
+# receive buffer, the server's send buffer, one read of the client in progress.
+SLACK = _receive_buffer_max() + 2 * SERVER_SNDBUF + CLIENT_READ + 64 * KiB
+
+
+# --- servers on raw sockets in a thread ---------------------------------------------------------
+
+
+def read_request(conn: socket.socket, deadline: float) -> bool:
+    """Read one request (head and Content-Length body); False if the client went away."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        conn.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            more = conn.recv(64 * KiB)
+        except OSError:
+            return False
+        if not more or len(data) > MiB:
+            return False
+        data += more
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(body) < length:
+        try:
+            more = conn.recv(64 * KiB)
+        except OSError:
+            return False
+        if not more:
+            return False
+        body += more
+    return True
+
+
+class ThreadServer:
+    """Accepts connections on 127.0.0.1 in a thread and hands each to :meth:`handle`."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.1)
+        self.port = self._listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/reply"
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        while not self._done.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:  # shut down
+                return
+            with conn:
+                self.handle(conn, time.monotonic() + SERVER_DEADLINE)
+
+    def handle(self, conn: socket.socket, deadline: float) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes a blocked accept() on Linux
+        self._thread.join(SERVER_DEADLINE + 5)
+        self._listener.close()
+        assert not self._thread.is_alive()
+
+
+class Flood(ThreadServer):
+    """Answers a request with ``head`` followed by ``filler`` again and again.
+
+    Stops writing when the client closes the connection, after ``limit`` bytes, or after
+    ``SERVER_DEADLINE`` seconds, whichever comes first; ``written`` counts the bytes the
+    kernel accepted, per connection.
+    """
+
+    def __init__(self, head: bytes, filler: bytes, limit: int) -> None:
+        super().__init__()
+        self.head = head
+        self.filler = memoryview(filler)
+        self.limit = limit
+        self.written: list[int] = []
+        self.stopped_by_client: list[bool] = []
+
+    def handle(self, conn: socket.socket, deadline: float) -> None:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SERVER_SNDBUF)
+        written = 0
+        by_client = False
+        if read_request(conn, deadline):
+            pending = memoryview(self.head)
+            while written < self.limit and time.monotonic() < deadline:
+                if not pending:
+                    pending = self.filler
+                conn.settimeout(max(0.01, deadline - time.monotonic()))
+                try:
+                    sent = conn.send(pending[: self.limit - written])
+                except TimeoutError:
+                    break
+                except OSError:  # reset or broken pipe: the client closed the connection
+                    by_client = True
+                    break
+                written += sent
+                pending = pending[sent:]
+        self.written.append(written)
+        self.stopped_by_client.append(by_client)
+
+
+class Scripted(ThreadServer):
+    """Answers requests with the given replies in turn; closes after a ``Connection: close``."""
+
+    def __init__(self, replies: list[bytes]) -> None:
+        super().__init__()
+        self.replies = replies
+        self.connections = 0
+
+    def handle(self, conn: socket.socket, deadline: float) -> None:
+        self.connections += 1
+        while self.replies and read_request(conn, deadline):
+            reply = self.replies.pop(0)
+            try:
+                conn.sendall(reply)
+            except OSError:
+                return
+            if b"\r\nConnection: close\r\n" in reply:
+                return
+
+
+# The four floods: (head, filler) of an endless reply, and the limit it must be refused at.
+def _header_lines() -> bytes:
+    line = b"X-Padding: " + b"a" * 51 + b"\r\n"  # 64 bytes
+    return line * 1024
+
+
+FLOODS: dict[str, tuple[bytes, bytes]] = {
+    "content-length": (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 300000000\r\n\r\n",
+        b"x" * (64 * KiB),
+    ),
+    "chunked": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"10000\r\n" + b"x" * (64 * KiB) + b"\r\n",
+    ),
+    "endless-header-line": (b"HTTP/1.1 200 OK\r\nX-Endless: ", b"a" * (64 * KiB)),
+    "endless-header-lines": (b"HTTP/1.1 200 OK\r\n", _header_lines()),
+}
+
+
+@pytest.fixture(params=["asms", "asms-unentered", "stock"])
+def kind(request: pytest.FixtureRequest) -> str:
+    """asms's transport, entered (timeouts kept by one task) or not (per-request scopes or
+    timers), and stock httpx as ``ASMS_TRANSPORT=httpx`` selects it."""
+    return str(request.param)
+
+
+@contextlib.asynccontextmanager
+async def transport_of(
+    kind: str, monkeypatch: pytest.MonkeyPatch, **options: Any
+) -> AsyncIterator[httpx.AsyncBaseTransport]:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    if kind == "stock":
+        monkeypatch.setenv(TRANSPORT_ENV, "httpx")
+    else:
+        monkeypatch.delenv(TRANSPORT_ENV, raising=False)
+    transport = make_transport(**options)
+    assert isinstance(transport, StockTransport if kind == "stock" else AsyncTransport)
+    if kind == "asms-unentered":
+        try:
+            yield transport
+        finally:
+            await transport.aclose()
+        return
+    async with transport:
+        yield transport
+
+
+def request(method: str, url: str, **kw: Any) -> httpx.Request:
+    return httpx.Request(method, url, extensions={"timeout": TIMEOUT.as_dict()}, **kw)
+
+
+def open_connections(transport: httpx.AsyncBaseTransport) -> int:
+    if isinstance(transport, AsyncTransport):
+        return transport.statistics().connections
+    assert isinstance(transport, StockTransport)
+    return len(transport._pool.connections)
+
+
+@contextlib.contextmanager
+def peak_memory() -> Iterator[list[int]]:
+    """The peak of traced allocations inside the block, in bytes (filled in at its end)."""
+    result: list[int] = []
+    tracemalloc.start()
+    try:
+        yield result
+    finally:
+        result.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+
+
+# --- floods ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flood", list(FLOODS))
+async def test_endless_reply_is_refused_at_the_cap(
+    kind: str, flood: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    head, filler = FLOODS[flood]
+    is_head = flood.startswith("endless-header")
+    if is_head:
+        cap = STOCK_HEAD_LIMIT if kind == "stock" else MAX_HEAD_BYTES
+        what = "reply head larger than"
+    else:
+        cap = MAX_REPLY_BYTES
+        what = "reply larger than"
+    bound = cap + SLACK
+    with Flood(head, filler, limit=bound + 16 * MiB) as server:
+        async with transport_of(kind, monkeypatch) as transport:
+            with peak_memory() as peak, pytest.raises(ReplyParseError) as caught:
+                await roundtrip(transport, request("POST", server.url, content=b"to=27999000001"))
+            # Refused and dropped: nothing is left open to reuse.
+            assert open_connections(transport) == 0
+    assert str(caught.value) == f"{what} {cap} bytes"
+    # The request went out and an answer came: its outcome is unknown, so it is reconciled
+    # before any resend, never resent blindly.
+    assert isinstance(caught.value, ProtocolError)
+    assert _kind(caught.value, None) is _Kind.AMBIGUOUS
+    assert caught.value.__cause__ is None and caught.value.__context__ is None
+    assert server.stopped_by_client == [True]  # the client closed; the server never ran out
+    assert len(head) < server.written[0] <= bound
+    # The client holds at most the cap and one read beyond it (plus its own small change).
+    assert peak[0] <= cap + CLIENT_READ + 2 * MiB
+
+
+async def test_refused_reply_leaves_the_transport_usable(monkeypatch: pytest.MonkeyPatch) -> None:
+    head, filler = FLOODS["chunked"]
+    with Flood(head, filler, limit=MAX_REPLY_BYTES + SLACK + 16 * MiB) as server:
+        async with transport_of("asms", monkeypatch) as transport:
+            with pytest.raises(ReplyParseError):
+                await roundtrip(transport, request("GET", server.url))
+            with pytest.raises(ReplyParseError):
+                await roundtrip(transport, request("GET", server.url))
+    assert server.stopped_by_client == [True, True]  # a new connection for the second request
+
+
+# --- the limits exactly ------------------------------------------------------------------------
+
+SMALL = 1000
+
+
+def _length_reply(size: int) -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size + b"y" * size
+
+
+def _chunked_reply(size: int) -> bytes:
+    chunks = b"".join(b"64\r\n" + b"y" * 100 + b"\r\n" for _ in range(size // 100))
+    rest = size % 100
+    if rest:
+        chunks += b"%x\r\n" % rest + b"y" * rest + b"\r\n"
+    return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n"
+
+
+def _close_delimited_reply(size: int) -> bytes:
+    return b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + b"y" * size
+
+
+@pytest.mark.parametrize("framing", ["length", "chunked", "close"])
+async def test_a_body_of_exactly_the_cap_is_read_one_byte_more_is_refused(
+    kind: str, framing: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build = {"length": _length_reply, "chunked": _chunked_reply, "close": _close_delimited_reply}
+    reply = build[framing]
+    async with transport_of(kind, monkeypatch, max_reply_bytes=SMALL) as transport:
+        # Through httpx's client: the error comes out of the transport as it is.
+        client = httpx.AsyncClient(transport=transport, timeout=TIMEOUT)
+        with Scripted([reply(SMALL)]) as server:
+            response = await client.get(server.url)
+        assert response.content == b"y" * SMALL
+        kept = open_connections(transport)
+        with Scripted([reply(SMALL + 1)]) as server:
+            with pytest.raises(ReplyParseError, match=f"^reply larger than {SMALL} bytes$"):
+                await client.get(server.url)
+        assert open_connections(transport) <= kept  # the refused reply's connection is gone
+
+
+async def test_a_head_of_exactly_the_cap_is_read_one_byte_more_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def reply(head_size: int) -> bytes:
+        start = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Pad: "
+        end = b"\r\n\r\n"
+        return start + b"p" * (head_size - len(start) - len(end)) + end + b"OK"
+
+    async with transport_of("asms", monkeypatch) as transport:
+        with Scripted([reply(MAX_HEAD_BYTES), reply(MAX_HEAD_BYTES + 1)]) as server:
+            status, content = await roundtrip(transport, request("GET", server.url))
+            assert (status, content) == (200, b"OK")
+            with pytest.raises(ReplyParseError, match=f"^reply head larger than {MAX_HEAD_BYTES}"):
+                await roundtrip(transport, request("GET", server.url))
+
+
+async def test_head_reply_announcing_a_huge_body_is_not_refused(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with transport_of(kind, monkeypatch, max_reply_bytes=SMALL) as transport:
+        with Scripted([b"HTTP/1.1 200 OK\r\nContent-Length: 300000000\r\n\r\n"]) as server:
+            response = await transport.handle_async_request(request("HEAD", server.url))
+            await response.aread()
+    assert response.status_code == 200 and response.content == b""
+
+
+def test_the_transport_cap_is_the_wire_cap() -> None:
+    assert MAX_REPLY_BYTES == WIRE_MAX_REPLY_BYTES
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, True, "4000000"])
+def test_limits_must_be_positive_byte_counts(value: Any) -> None:
+    rule = "must be a positive number of bytes"
+    with pytest.raises(ValidationError) as refused:
+        AsyncTransport(max_reply_bytes=value)
+    assert (refused.value.field, refused.value.rule) == ("max_reply_bytes", rule)
+    with pytest.raises(ValidationError) as refused:
+        AsyncTransport(max_head_bytes=value)
+    assert (refused.value.field, refused.value.rule) == ("max_head_bytes", rule)
+    with pytest.raises(ValidationError) as refused:
+        make_transport(max_reply_bytes=value)
+    assert (refused.value.field, refused.value.rule) == ("max_reply_bytes", rule)
