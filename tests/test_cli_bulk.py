@@ -194,6 +194,35 @@ def test_invalid_and_rejected_rows_are_reported(
     assert senders == {"27821000001": "Shop", "27821000005": "Default"}
 
 
+def test_a_wrong_password_is_said_in_one_line_and_every_row_is_written(
+    tmp_path: Path, base_url: str, emulator: GatewayEmulator
+) -> None:
+    campaign = tmp_path / "campaign.csv"
+    lines = ["to,text"] + [f"2782100{i:04d},Hello {i}" for i in range(50)]
+    campaign.write_text("\n".join(lines) + "\n")
+    results = tmp_path / "out.csv"
+    result = CliRunner().invoke(
+        make_cli(),
+        ["bulk", str(campaign), "-o", str(results), "--rate", "1000"],
+        env={**ENV, "ASMS_PASSWORD": "not-the-password", "ASMS_BASE_URL": base_url},
+    )
+    assert result.exit_code == 2, result.output
+    said = [line for line in result.output.splitlines() if "authentication failed" in line]
+    assert len(said) == 1 and said[0].startswith("Error: authentication failed (ERR 001")
+    assert "not-the-password" not in result.output
+    rows = read_results(results)
+    assert sorted(int(r["row"]) for r in rows) == list(range(1, 51))
+    states = Counter(r["status"] for r in rows)
+    assert set(states) == {"rejected", "not_sent"}
+    tried = [r for r in rows if r["status"] == "rejected"]
+    assert {r["error_code"] for r in tried} == {"001"}
+    assert states["not_sent"] == 50 - len(tried)
+    refused = "not sent: the gateway refused the account (ERR 001)"
+    assert {r["error_description"] for r in rows if r["status"] == "not_sent"} == {refused}
+    assert emulator.statistics().messages == 0
+    assert "50 rows" in result.output
+
+
 def test_default_results_path_and_quiet(tmp_path: Path, base_url: str) -> None:
     campaign = write_campaign(tmp_path / "small.csv", rows=20)
     result = CliRunner().invoke(

@@ -9,6 +9,7 @@ results file is rewritten complete on every run.
 from __future__ import annotations
 
 import math
+import signal
 import sys
 import time
 from collections import Counter
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+import anyio
 import click
 from rich.console import Console
 from rich.progress import (
@@ -30,7 +32,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .._journal import JournalMismatchError
+from .._exceptions import JournalError, JournalFinishedError
+from .._journal import Journal, check_journal
 from .._models import Message, SendResult
 from .._report import BulkReport
 from ._common import (
@@ -44,6 +47,7 @@ from ._common import (
     out_console,
     run_async,
 )
+from ._interrupts import Interrupts, exit_status
 from ._rows import BadInput, ResultsWriter, Row, count_rows, estimate_parts, read_rows
 
 __all__ = ["bulk"]
@@ -194,6 +198,16 @@ class _NoProgress:
     help="SQLite journal: rerun with the same one after a crash and nothing is sent twice.",
 )
 @click.option(
+    "--campaign",
+    metavar="NAME",
+    help="Campaign name recorded in a new --journal; a journal of another campaign is refused.",
+)
+@click.option(
+    "--replay",
+    is_flag=True,
+    help="Rewrite the results from a (finished) --journal; send nothing.",
+)
+@click.option(
     "--rate",
     type=click.FloatRange(min=0, min_open=True),
     default=100.0,
@@ -225,6 +239,8 @@ def bulk(
     file: Path,
     results: Path | None,
     journal: Path | None,
+    campaign: str | None,
+    replay: bool,
     rate: float,
     concurrency: int | None,
     dry_run: bool,
@@ -245,7 +261,10 @@ def bulk(
 
     The results CSV has one row per input row: row (1 = first data row), to, climsgid,
     apimsgid, status (accepted, rejected, unknown, not_sent or invalid), error_code,
-    error_description, parts. Exits 1 when any row was not accepted.
+    error_description, parts. Exits 1 when any row was not accepted, 2 when the gateway
+    refused the credentials (every row is still written). SIGINT (Ctrl-C) or SIGTERM stops the
+    run: requests in flight finish, every row read is written, and it exits 130 (SIGINT) or
+    143 (SIGTERM); a second signal interrupts the requests in flight (rows "unknown").
     """
     check_country_code(country_code)
     defaults: dict[str, Any] = {}
@@ -275,6 +294,12 @@ def bulk(
     target = results or file.with_name(file.stem + ".results.csv")
     if target.resolve() == file.resolve():
         raise ConfigError("--results must not be the input file")
+    if journal is None and (replay or campaign is not None):
+        raise ConfigError("--replay and --campaign need a --journal")
+    if journal is not None:
+        # Before the results file is truncated: a run that cannot start must not wipe the
+        # results of the run that wrote the journal.
+        _check_journal(journal, file, target, campaign, replay)
     console = err_console()
     show = not quiet and console.is_terminal
     total = count_rows(file) if show else None
@@ -300,39 +325,94 @@ def bulk(
     if concurrency is not None:
         options["concurrency"] = concurrency
     if journal is not None:
-        options["journal"] = journal
+        options["journal"] = Journal(journal, campaign=campaign, replay=replay)
 
-    async def main() -> None:
+    interrupts = Interrupts()
+
+    async def send_all() -> None:
         nonlocal report
         async with settings.client(max_parts=max_parts) as client:
             run = client.send_bulk(messages(), **options)
+            interrupts.attach(run)
             try:
                 async with run:
                     async for result in run:
                         writer.result(_row_number(result), result)
                         progress.advance(not result.ok)
-            except JournalMismatchError as exc:
-                raise ConfigError(
-                    f"--journal {journal} was written for another input: {exc}"
-                ) from None
-            report = run.report()
+            except JournalError as exc:
+                raise ConfigError(_journal_problem(journal, exc)) from None
+            finally:
+                # Also when the run raised (a refused account): the rows are written, and
+                # the summary says what became of them before the error is shown.
+                report = run.report()
 
+    async def main() -> None:
+        failure: Exception | None = None
+        async with anyio.create_task_group() as watchers:
+            await watchers.start(interrupts.watch)
+            try:
+                await send_all()
+            except Exception as exc:  # raised below, outside the task group: not wrapped
+                failure = exc
+            watchers.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+
+    error: click.ClickException | None = None
     try:
         with handle, progress:
             run_async(main)
-    except KeyboardInterrupt:
+    except click.ClickException as exc:
+        error = exc
+    except KeyboardInterrupt:  # a Ctrl-C before the signal handlers were in place
+        interrupts.received(signal.SIGINT)
+    if not quiet and report is not None:
+        _summary(report, writer, target)
+    if error is not None:
+        raise error
+    if interrupts.first is not None:
         err_console().print(
-            "[yellow]Interrupted.[/] "
+            f"[yellow]Interrupted ({interrupts.first.name}).[/] "
             + (
                 "Rerun the same command to resume from the journal."
                 if journal is not None
                 else "Without --journal a rerun would send everything again."
             )
         )
-        raise SystemExit(130) from None
-    if not quiet:
-        _summary(report, writer, target)
+        raise SystemExit(exit_status(interrupts.first))
     raise SystemExit(EXIT_FAILED if writer.failed else EXIT_OK)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.samefile(b)  # hard links
+    except OSError:
+        return False
+
+
+def _check_journal(
+    journal: Path, file: Path, target: Path, campaign: str | None, replay: bool
+) -> None:
+    for other, option in ((file, "the input file"), (target, "the --results file")):
+        if _same_file(journal, other):
+            raise ConfigError(f"--journal must not be {option} ({other})")
+    try:
+        check_journal(journal, campaign=campaign, replay=replay)
+    except JournalError as exc:
+        raise ConfigError(_journal_problem(journal, exc)) from None
+
+
+def _journal_problem(journal: Path | None, exc: JournalError) -> str:
+    if isinstance(exc, JournalFinishedError):
+        return (
+            f"--journal {journal} holds a finished {exc.campaign.describe()}; nothing was sent. "
+            "For a new campaign use a new --journal; to rewrite its results without "
+            "sending, add --replay"
+        )
+    text = str(exc)
+    return text if str(journal) in text else f"--journal {journal}: {text}"
 
 
 def _row_number(result: SendResult) -> int:
