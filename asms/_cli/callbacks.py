@@ -1,10 +1,21 @@
-"""``asms callbacks``: serve a :class:`CallbackReceiver` and print each event as it arrives."""
+"""``asms callbacks``: serve a :class:`CallbackReceiver` and print each event as it arrives.
+
+Handled events are recorded in a SQLite store (``--store`` or ``--journal``; in memory when
+neither is given, with a warning), so a receiver restarted on the same file, or several
+receivers sharing it, handle each event once. Without authentication the command warns,
+and refuses a non-loopback address unless ``--insecure-no-auth`` is given. uvicorn's
+access log is off unless ``--access-log``; every uvicorn log line has the secret path
+segment replaced by ``***``.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import logging
 import os
 import socket
+import sqlite3
 from datetime import datetime
 from typing import Any
 
@@ -74,6 +85,26 @@ def inbound_record(message: InboundMessage) -> dict[str, Any]:
     metavar="SEGMENT",
     help="Serve only below /SEGMENT/ [env ASMS_CALLBACK_SECRET_PATH].",
 )
+@click.option(
+    "--store",
+    "store_path",
+    envvar="ASMS_CALLBACK_STORE",
+    metavar="FILE",
+    help="SQLite file recording handled events; share it between workers and restarts "
+    "[env ASMS_CALLBACK_STORE]. Default: memory (lost on exit).",
+)
+@click.option(
+    "--journal",
+    "journal_path",
+    metavar="FILE",
+    help="Record handled events in this bulk journal file (own tables beside the journal's).",
+)
+@click.option(
+    "--insecure-no-auth",
+    is_flag=True,
+    help="Allow listening on a non-loopback address without --basic-auth-user/--secret-path.",
+)
+@click.option("--access-log", is_flag=True, help="Log each request (the secret path shown as ***).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per event.")
 @click.option(
     "--count",
@@ -85,6 +116,10 @@ def callbacks(
     port: int,
     basic_auth_user: str | None,
     secret_path: str | None,
+    store_path: str | None,
+    journal_path: str | None,
+    insecure_no_auth: bool,
+    access_log: bool,
     as_json: bool,
     count: int | None,
 ) -> None:
@@ -113,6 +148,16 @@ def callbacks(
         secret_path = secret_path.strip("/")
         if not secret_path or any(c in secret_path for c in "?#/"):
             raise ConfigError("--secret-path must be one non-empty path segment")
+
+    if store_path and journal_path:
+        raise ConfigError("give --store or --journal, not both")
+    store = _open_store(journal_path or store_path)
+    if basic_auth is None and secret_path is None and not insecure_no_auth:
+        if not _is_loopback(host):
+            raise ConfigError(
+                f"refusing to listen on {host} without authentication: give "
+                "--basic-auth-user or --secret-path (or --insecure-no-auth to accept anyone)"
+            )
 
     console = out_console()
     seen = 0
@@ -153,10 +198,17 @@ def callbacks(
         on_inbound=on_inbound,
         basic_auth=basic_auth,
         secret_path=secret_path,
+        store=store,
     )
     config = uvicorn.Config(
-        receiver, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+        receiver,
+        host=host,
+        port=port,
+        log_level="info" if access_log else "warning",
+        access_log=access_log,
+        lifespan="on",
     )
+    _redact_uvicorn_logs(secret_path)  # after Config: it (re)configures uvicorn's loggers
     server = uvicorn.Server(config)
     # Bind here rather than in uvicorn, so that --port 0 can report the port it got.
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -176,5 +228,61 @@ def callbacks(
         "Ctrl+C stops.",
         err=True,
     )
+    if basic_auth is None and secret_path is None:
+        click.echo(
+            "Warning: no authentication: anyone who can reach this port can post callbacks "
+            "(give --basic-auth-user or --secret-path).",
+            err=True,
+        )
+    if store is None:
+        click.echo(
+            "Warning: handled events are remembered in memory only: after a restart, or in "
+            "another worker, a repeated callback is handled again (give --store FILE).",
+            err=True,
+        )
     with sock:
         server.run(sockets=[sock])
+
+
+def _open_store(path: str | None) -> str | None:
+    """Check the store file can be opened (creating its directory); None for memory."""
+    if not path or path == ":memory:":
+        return None
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+        sqlite3.connect(path).close()
+    except (OSError, sqlite3.Error) as exc:
+        raise ConfigError(f"cannot open the callback store {path!r}: {exc}") from None
+    return path
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _Redact(logging.Filter):
+    """Replaces the secret path segment in a log record's final text."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self._secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if self._secret in text:
+            record.msg = text.replace(self._secret, "***")
+            record.args = ()
+        return True
+
+
+def _redact_uvicorn_logs(secret_path: str | None) -> None:
+    if not secret_path:
+        return
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "asms.callbacks"):
+        logging.getLogger(name).addFilter(_Redact(secret_path))

@@ -287,10 +287,10 @@ class CallbackStore:
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
-                batch.results = [op(db) for op in batch.ops]
                 now = self._clock()
                 if now >= self._next_prune:
                     self._prune(db, now)
+                batch.results = [op(db) for op in batch.ops]
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
