@@ -232,13 +232,14 @@ class Recorder:
         self._messages = 0
         self._parts = 0
         self._mo = 0
-        # "counters"/"totals": a digest per distinct message, added as it is committed.
-        self._digests: set[int] = set()
-        # "messages": the exact keys, built from the stored messages only when read (so a
-        # test that never asks pays nothing); ``_scanned`` messages are in it so far.
-        self._seen: set[MessageKey] = set()
-        self._scanned = 0
-        self._repeats: Counter[MessageKey] = Counter()  # key -> commits after its first
+        with self._scan_lock:
+            # "counters"/"totals": a digest per distinct message, added as it is committed.
+            self._digests: set[int] = set()
+            # "messages": the exact keys, built from the stored messages only when read (so
+            # a test that never asks pays nothing); ``_scanned`` messages are in it so far.
+            self._seen: set[MessageKey] = set()
+            self._scanned = 0
+            self._repeats: Counter[MessageKey] = Counter()  # key -> commits after its first
 
     # -- recording (the emulator calls these) ----------------------------------------------
 
@@ -303,25 +304,29 @@ class Recorder:
         same SMS twice. Exact in "messages" mode; digest-based in the other two.
         """
         if self.mode == "messages":
-            self._scan_messages()
-        return {key: n + 1 for key, n in self._repeats.items()}
+            with self._scan_lock:
+                self._scan_messages()
+                repeats = list(self._repeats.items())
+        else:
+            # A served emulator commits on its own thread: list() copies in one step.
+            repeats = list(self._repeats.items())
+        return {key: n + 1 for key, n in repeats}
 
     def _scan_messages(self) -> None:
-        with self._scan_lock:
-            messages = self.messages
-            if len(messages) < self._scanned:  # the list was cut from outside: start over
-                self._seen.clear()
-                self._repeats.clear()
-                self._scanned = 0
-            seen, repeats = self._seen, self._repeats
-            end = len(messages)
-            for i in range(self._scanned, end):
-                key = _key(messages[i])
-                if key in seen:
-                    repeats[key] += 1
-                else:
-                    seen.add(key)
-            self._scanned = end
+        messages = self.messages
+        if len(messages) < self._scanned:  # the list was cut from outside: start over
+            self._seen.clear()
+            self._repeats.clear()
+            self._scanned = 0
+        seen, repeats = self._seen, self._repeats
+        end = len(messages)
+        for i in range(self._scanned, end):
+            key = _key(messages[i])
+            if key in seen:
+                repeats[key] += 1
+            else:
+                seen.add(key)
+        self._scanned = end
 
     def climsgid_repeats(self) -> dict[str, int]:
         """climsgid -> commit count, for the climsgids committed more than once.
