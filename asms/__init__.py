@@ -22,6 +22,10 @@ from ._exceptions import (
     GatewayError,
     HTTPStatusError,
     InternalGatewayError,
+    JournalError,
+    JournalFinishedError,
+    JournalLockedError,
+    JournalMismatchError,
     MessageLookupError,
     ParameterError,
     PoolTimeout,
@@ -37,7 +41,7 @@ from ._exceptions import (
     ValidationError,
     WriteTimeout,
 )
-from ._journal import Journal, JournalMismatchError
+from ._journal import Journal, JournalCampaign
 from ._models import (
     NOT_SENT,
     OUTCOME_UNKNOWN,
@@ -96,6 +100,10 @@ __all__ = [
     "InternalGatewayError",
     "InvalidNumberError",
     "Journal",
+    "JournalCampaign",
+    "JournalError",
+    "JournalFinishedError",
+    "JournalLockedError",
     "JournalMismatchError",
     "make_transport",
     "Message",

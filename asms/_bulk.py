@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Final
 
@@ -32,6 +32,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ._batching import Chunk, Grouper, InputBuffer, Item, ResultQueue, checked, read_ahead
 from ._bulkrequest import BatchSender, Requester, default_concurrency, request_limit
+from ._config import RetryPolicy
 from ._exceptions import GatewayError
 from ._journal import (
     Journal,
@@ -66,6 +67,7 @@ def send_bulk(
     drain_timeout: float = 10.0,
     linger: float = 0.05,
     reconcile_grace: float = 5.0,
+    reconcile_schedule: Sequence[float] | None = None,
 ) -> BulkRun:
     """Send ``messages`` at ``rate`` recipients per second; see :class:`BulkRun`.
 
@@ -76,15 +78,21 @@ def send_bulk(
     * ``burst``: recipients that may go at once after an idle moment (and at start-up).
     * ``concurrency``: requests in flight at most; default: enough to keep ``rate`` with a
       250 ms round trip (8 to 64).
-    * ``journal``: a SQLite file (or an open :class:`Journal`) that makes the run resumable.
+    * ``journal``: a SQLite file (or a :class:`Journal`) that makes the run resumable; the
+      run owns it while it runs (see :class:`Journal`: one run at a time, a finished
+      campaign is refused unless replayed). A :class:`Journal` the run opened, it closes.
     * ``group_size``: recipients per request at most (default: the sender's limit; 1 turns
       grouping off).
     * ``progress``: called with a :class:`BulkStatistics` after each request.
     * ``clock``: the clock the rate is kept on (a ``VirtualClock`` in tests).
     * ``drain_timeout``: how long a stopped run waits for the requests in flight.
     * ``linger``: how long a partial group waits for more messages from a slow async input.
-    * ``reconcile_grace``: how long after an interrupted request a resumed run waits before
-      asking the gateway about it.
+    * ``reconcile_grace``: how long a resumed run waits, counted from when the interrupted
+      run stopped (or last gave a sign of life), before asking the gateway about the
+      requests it left without an outcome.
+    * ``reconcile_schedule``: the delays of those look-ups (a request is resent only when the
+      last one says the gateway does not know it); default: the sender's
+      ``RetryPolicy.reconcile_schedule``, as for a live run.
     """
     return BulkRun(
         sender,
@@ -99,6 +107,7 @@ def send_bulk(
         drain_timeout=drain_timeout,
         linger=linger,
         reconcile_grace=reconcile_grace,
+        reconcile_schedule=reconcile_schedule,
     )
 
 
@@ -133,6 +142,7 @@ class BulkRun:
         drain_timeout: float,
         linger: float,
         reconcile_grace: float,
+        reconcile_schedule: Sequence[float] | None = None,
     ) -> None:
         if concurrency is None:
             concurrency = default_concurrency(rate)
@@ -157,6 +167,10 @@ class BulkRun:
         self._drain_timeout = drain_timeout
         self._linger = linger
         self._grace = reconcile_grace
+        self._schedule = _reconcile_schedule(sender, reconcile_schedule)
+        self._close_journal = False  # the run opened the journal, so it closes it
+        self._earlier_end: float | None = None  # when the run before this one stopped
+        self._input_ended = False
 
         self._tally = Tally()
         self._requester = Requester(
@@ -248,14 +262,27 @@ class BulkRun:
         self._entered = True
         if self._journal_path is not None:
             self._journal = Journal(self._journal_path)
-        if self._journal is not None:
-            await self._journal.open()
-            self._requester.journal = self._journal
+        journal = self._journal
+        if journal is not None:
+            self._close_journal = not journal.is_open
+            await journal.open()
+            try:
+                # Refuses a finished campaign; must read the earlier run's end before this
+                # run's heartbeat overwrites it.
+                self._earlier_end = await journal.start_run(self._clock.wall_time())
+            except BaseException:
+                if self._close_journal:
+                    with anyio.CancelScope(shield=True):
+                        await journal.aclose()
+                raise
+            self._requester.journal = journal
         self._tally.started = self._clock.current_time()
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg
         tg.start_soon(self._main)
+        if journal is not None and not journal.replay:
+            tg.start_soon(self._keep_alive, journal)
         return self
 
     async def __aexit__(
@@ -283,9 +310,9 @@ class BulkRun:
                 # from here unchanged instead of being wrapped in an exception group.
                 await tg.__aexit__(None, None, None)
             finally:
-                if self._journal_path is not None and self._journal is not None:
+                if self._journal is not None:
                     with anyio.CancelScope(shield=True):
-                        await self._journal.aclose()
+                        await self._end_journal(self._journal, quiet=exc is not None)
         if exc is None and self._failure is not None and not self._failure_raised:
             self._failure_raised = True
             raise self._failure
@@ -317,13 +344,15 @@ class BulkRun:
     async def _main(self) -> None:
         send, receive = anyio.create_memory_object_stream[Chunk](self._concurrency)
         try:
-            if self._journal is not None:
+            if self._journal is not None and not self._journal.replay:
                 await reconcile(
                     self._journal,
                     self._requester.lookup,
                     clock=self._clock,
                     grace=self._grace,
+                    schedule=self._schedule,
                     concurrency=self._concurrency,
+                    earlier_end=self._earlier_end,
                 )
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._produce, send, tg)
@@ -341,6 +370,43 @@ class BulkRun:
             self._results.close()
             self._done.set()
             self._report_progress()
+
+    async def _keep_alive(self, journal: Journal) -> None:
+        # The heartbeat a resumed run counts its grace from, should this process die.
+        while True:
+            with anyio.move_on_after(journal.heartbeat_interval):
+                await self._done.wait()
+            if self._done.is_set():
+                return
+            try:
+                await journal.beat(self._clock.wall_time())
+            except Exception as exc:
+                self._fail(exc)
+                return
+
+    def _complete(self) -> bool:
+        """The whole input was read and every message got a final result."""
+        tally = self._tally
+        return (
+            self._input_ended
+            and not self._stopping
+            and self._failure is None
+            and tally.unknown == 0
+            and tally.not_sent == 0
+        )
+
+    async def _end_journal(self, journal: Journal, *, quiet: bool) -> None:
+        try:
+            if not journal.replay:
+                await journal.end_run(self._clock.wall_time(), complete=self._complete())
+        except Exception:
+            # Unrecorded, the end counts as a crash: a resumed run then waits from the last
+            # heartbeat (safe). The body's own exception matters more than this one.
+            if not quiet:
+                raise
+        finally:
+            if self._close_journal:
+                await journal.aclose()
 
     def _fail(self, exc: Exception) -> None:
         while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
@@ -421,6 +487,7 @@ class BulkRun:
                         self._input_failed(buffer.failure)
                 else:
                     await self._consume(iter(source), None, send)
+                self._input_ended = True  # or stopped or failed: _complete() tells them apart
                 await self._flush(send)
         except Exception as exc:
             # Stop gracefully: what is in flight finishes and is journaled.
@@ -499,8 +566,9 @@ class BulkRun:
                         why = "not sent: the journal recorded another message here"
                         self._resumed.extend(self._requester.unsent([item], why))
                         raise JournalMismatchError(
-                            f"message {item.index} is not the one this journal recorded"
-                            " (a resumed run needs the same input in the same order)"
+                            f"message {item.index} is not the one this journal recorded: it"
+                            " was written for another input (a resumed run needs the same"
+                            " input in the same order)"
                         )
                     stored = stored_result(row, message)
                     if stored is not None:
@@ -508,6 +576,12 @@ class BulkRun:
                         if len(self._resumed) >= _RESUMED_BATCH:
                             await self._deliver_resumed()
                         continue
+                if journal.replay:
+                    why = "not sent: replaying a journal that has no final result for it"
+                    self._resumed.extend(self._requester.unsent([item], why))
+                    if len(self._resumed) >= _RESUMED_BATCH:
+                        await self._deliver_resumed()
+                    continue
             chunk = grouper.add(item)
             if chunk is not None:
                 await self._dispatch(chunk, send)
@@ -545,3 +619,13 @@ class BulkRun:
 
 
 _END: Final = object()
+
+
+def _reconcile_schedule(sender: BatchSender, given: Sequence[float] | None) -> tuple[float, ...]:
+    if given is not None:
+        return RetryPolicy(reconcile_schedule=tuple(given)).reconcile_schedule  # validates
+    # The client's own policy, so a resumed run asks as patiently as its live runs do.
+    policy = getattr(sender, "_retry", None)
+    if not isinstance(policy, RetryPolicy):
+        policy = RetryPolicy()
+    return policy.reconcile_schedule

@@ -5,6 +5,10 @@ Every exception asms raises derives from ``ASMSError``::
     ASMSError
     ├── ValidationError           (also ValueError)    refused locally, nothing was sent
     ├── ClientClosedError         (also RuntimeError)  the client was used after aclose()
+    ├── JournalError              .path                a bulk journal cannot be used
+    │   ├── JournalLockedError    .pid, .host, .since  another run owns it
+    │   ├── JournalFinishedError  .campaign            its campaign already finished
+    │   └── JournalMismatchError  (also ValueError)    another input or campaign
     ├── TransportError            .sent                the exchange with the server failed
     │   ├── ConnectError          sent=False
     │   ├── RequestTimeout        (also TimeoutError)
@@ -49,9 +53,12 @@ import enum
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from ._codes import ErrorCategory, ErrorCode
+
+if TYPE_CHECKING:
+    from ._journal import JournalCampaign
 
 __all__ = [
     "ASMSError",
@@ -67,6 +74,10 @@ __all__ = [
     "GatewayError",
     "HTTPStatusError",
     "InternalGatewayError",
+    "JournalError",
+    "JournalFinishedError",
+    "JournalLockedError",
+    "JournalMismatchError",
     "MessageLookupError",
     "ParameterError",
     "PoolTimeout",
@@ -126,6 +137,56 @@ class ValidationError(ASMSError, ValueError):
 
 class ClientClosedError(ASMSError, RuntimeError):
     """The client was used after it was closed."""
+
+
+class JournalError(ASMSError):
+    """A bulk journal cannot be used for this run; nothing was sent.
+
+    ``str()`` says why and names the journal's file (``.path``); corrupt, unreadable or
+    read-only files and missing directories raise this class itself.
+    """
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class JournalLockedError(JournalError):
+    """Another run owns the journal (one run at a time: two would send messages twice).
+
+    ``.pid``, ``.host`` and ``.since`` (ISO 8601, UTC) name the holder; ``None`` when it has
+    not written them yet. The lock is released when its holder closes the journal or dies.
+    """
+
+    def __init__(self, path: str, *, pid: int | None, host: str | None, since: str | None) -> None:
+        if pid is None:
+            holder = "another process (it has not said which yet)"
+        else:
+            holder = f"process {pid} on {host or 'an unknown host'} since {since or '?'}"
+        super().__init__(path, f"the journal {path} is in use by {holder}")
+        self.pid = pid
+        self.host = host
+        self.since = since
+
+
+class JournalFinishedError(JournalError):
+    """The journal's campaign already finished: a new run would only repeat its results.
+
+    ``.campaign`` (an ``asms.JournalCampaign``) describes what the journal holds.
+    Use a new journal for a new campaign, or open this one with ``replay=True`` to re-emit
+    its stored results without sending anything.
+    """
+
+    def __init__(self, path: str, message: str, campaign: JournalCampaign) -> None:
+        super().__init__(path, message)
+        self.campaign = campaign
+
+
+class JournalMismatchError(JournalError, ValueError):
+    """The journal was written for another input, campaign or version of asms."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(path, message)
 
 
 class TransportError(ASMSError):

@@ -10,6 +10,31 @@ Messages are keyed by their position in the input; a fingerprint of the message 
 text, options, climsgid) is stored with it, and a rerun whose input differs at a position
 the journal knows is refused with :class:`JournalMismatchError`.
 
+**One run at a time.** An open journal is owned by whoever opened it (see ``_journallock``):
+a second opener, in this process or another, gets :class:`JournalLockedError` naming the
+holder (pid, host, since when). The lock dies with its holder's process, so the journal of a
+crashed run is free at once.
+
+**Campaign.** A journal holds one campaign: an ``id`` made when the journal is created, the
+``name`` given with ``Journal(path, campaign=...)`` (a later run naming another campaign is
+refused with :class:`JournalMismatchError`), and whether it *finished*: a run read its
+input to the end without being stopped, and no message is left that a rerun would send or
+look up (every one accepted or finally rejected). A new run on a finished journal is refused
+with :class:`JournalFinishedError` — reusing last week's journal would otherwise report last
+week's results and send nothing. ``Journal(path, replay=True)`` is the explicit opt-in to
+read it again: the run sends nothing and looks nothing up, every message gets the result the
+journal stored (``resumed``), or ``not_sent`` when it has none.
+
+**Resuming.** A run that was stopped or died may have left requests whose outcome it did not
+learn; the gateway may still be working on them, and may show a message to a look-up only
+some time after accepting it. So the run that resumes waits ``grace`` seconds counted from
+when the earlier run *stopped* — recorded at its end, or, when it died without saying so, its
+last heartbeat (refreshed every ``HEARTBEAT_INTERVAL`` seconds while it runs) plus that
+interval — and then asks about each request on the live run's reconciliation schedule
+(``RetryPolicy.reconcile_schedule``): a request is sent again only when the last answer is
+"unknown client message id" (104); any other failure of a look-up leaves it unknown, never
+resent.
+
 Durability: WAL mode with ``synchronous=NORMAL`` (the default ``durability="process"``)
 survives the sending process being killed at any point (SIGKILL included), since a commit
 is in the operating system's cache when it returns; it does not survive a power loss or a
@@ -22,11 +47,14 @@ requests are committed in groups: whoever gets the lock commits everything queue
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import sqlite3
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Final, Literal, TypeVar
 
 import anyio
@@ -34,17 +62,27 @@ import anyio.to_thread
 
 from ._batching import Item
 from ._codes import ErrorCategory, ErrorCode
-from ._exceptions import ASMSError
+from ._exceptions import (
+    ASMSError,
+    JournalError,
+    JournalFinishedError,
+    JournalMismatchError,
+    ValidationError,
+)
+from ._journallock import OwnerLock
 from ._models import Message, StatusInfo
 from ._ratelimit import Clock
 from ._report import BulkResult, DeliveryState, make_result
 from ._retry import OUTCOME_UNKNOWN
 
 __all__ = [
+    "HEARTBEAT_INTERVAL",
     "Journal",
+    "JournalCampaign",
     "JournalMismatchError",
     "JournalRow",
     "JournalState",
+    "check_journal",
     "fingerprint",
     "journal_rows",
     "reconcile",
@@ -57,6 +95,8 @@ T = TypeVar("T")
 JournalState = Literal["pending", "inflight", "accepted", "rejected", "unknown"]
 UNRESOLVED: Final = ("inflight", "unknown")
 SCHEMA_VERSION: Final = "1"
+HEARTBEAT_INTERVAL: Final = 1.0
+"""Seconds between the heartbeats a running bulk send writes into its journal."""
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS asms_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -78,13 +118,10 @@ _COLUMNS: Final = (
     "idx, fingerprint, state, request_climsgid, apimsgid, error_code, error_description, "
     "parts, updated"
 )
+_NAME_LIMIT: Final = 200
 
 # One row as written: the columns above, in order.
 RowTuple = tuple[int, bytes, str, str | None, str | None, int | None, str | None, int, float]
-
-
-class JournalMismatchError(ASMSError, ValueError):
-    """The input given to a resumed run differs from the one the journal recorded."""
 
 
 def fingerprint(message: Message) -> bytes:
@@ -119,6 +156,37 @@ class UnresolvedRequest:
     updated: float  # unix time of its latest write
 
 
+@dataclass(frozen=True, slots=True)
+class JournalCampaign:
+    """What a journal holds: its campaign's identity, whether it finished, its messages.
+
+    ``created`` and ``finished`` are unix times (``finished`` is ``None`` until a run
+    finished the campaign); ``counts`` maps a message state to its number of messages.
+    """
+
+    id: str
+    name: str | None
+    created: float
+    finished: float | None
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """``campaign 'spring' (id 1a2b3c4d5e6f), finished 2026-12-05 10:00:00 UTC: …``"""
+        named = (
+            f"campaign {self.name!r} (id {self.id[:12]})"
+            if self.name
+            else (f"campaign {self.id[:12]}")
+        )
+        if self.finished is not None:
+            named += f", finished {_utc(self.finished)}"
+        held = ", ".join(f"{n:,} {state}" for state, n in sorted(self.counts.items()))
+        return f"{named}: {held or 'no messages'}"
+
+
+def _utc(unix: float) -> str:
+    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 class _Batch:
     __slots__ = ("committed", "rows")
 
@@ -128,22 +196,55 @@ class _Batch:
 
 
 class Journal:
-    """A SQLite journal file. Use ``async with Journal(path) as journal:``."""
+    """A SQLite journal file. Use ``async with Journal(path) as journal:``.
+
+    * ``durability``: ``"process"`` survives the process being killed, ``"power"`` also a
+      power loss (every commit is forced to disk).
+    * ``campaign``: the campaign's name; a journal recorded under another name is refused
+      (:class:`JournalMismatchError`). A journal without a name takes this one.
+    * ``replay``: a run on this journal sends nothing and looks nothing up: it re-emits the
+      stored results (the way to read a finished campaign's results again).
+
+    Opening takes the journal's lock for this object until :meth:`aclose`
+    (:class:`JournalLockedError` if another run holds it); an unusable file (not a journal,
+    unreadable, read-only, in a missing directory) raises :class:`JournalError`.
+    """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, durability: Literal["process", "power"] = "process"
+        self,
+        path: str | os.PathLike[str],
+        *,
+        durability: Literal["process", "power"] = "process",
+        campaign: str | None = None,
+        replay: bool = False,
     ) -> None:
         if durability not in ("process", "power"):
             raise ValueError("durability must be 'process' or 'power'")
+        if campaign is not None and (
+            not isinstance(campaign, str) or not campaign.strip() or len(campaign) > _NAME_LIMIT
+        ):
+            raise ValidationError("campaign", f"must be 1-{_NAME_LIMIT} characters", campaign)
         self._path = os.fspath(path)
         self._durability = durability
+        self._campaign = campaign
+        self._replay = bool(replay)
         self._db: sqlite3.Connection | None = None
+        self._owner = OwnerLock(self._path)
         self._lock = anyio.Lock()
         self._batch = _Batch()
+        self.heartbeat_interval = HEARTBEAT_INTERVAL
 
     @property
     def path(self) -> str:
         return self._path
+
+    @property
+    def replay(self) -> bool:
+        return self._replay
+
+    @property
+    def is_open(self) -> bool:
+        return self._db is not None
 
     async def __aenter__(self) -> Journal:
         await self.open()
@@ -154,7 +255,20 @@ class Journal:
 
     async def open(self) -> None:
         if self._db is None:
-            self._db = await anyio.to_thread.run_sync(self._connect)
+            self._db = await anyio.to_thread.run_sync(self._open_blocking)
+
+    def _open_blocking(self) -> sqlite3.Connection:
+        # The lock first: nothing about the file may be trusted (or written) before this
+        # object owns it.
+        self._owner.acquire()
+        try:
+            return self._connect()
+        except sqlite3.Error as exc:
+            self._owner.release()
+            raise JournalError(self._path, f"cannot use {self._path} as a journal: {exc}") from None
+        except BaseException:
+            self._owner.release()
+            raise
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
@@ -162,15 +276,28 @@ class Journal:
             db.execute("PRAGMA busy_timeout = 10000")
             mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
-                raise OSError(f"cannot put the journal {self._path!r} in WAL mode")
+                raise JournalError(self._path, f"cannot put the journal {self._path} in WAL mode")
             sync = "FULL" if self._durability == "power" else "NORMAL"
             db.execute(f"PRAGMA synchronous = {sync}")
             db.executescript(_SCHEMA)
-            found = db.execute("SELECT value FROM asms_meta WHERE key = 'schema'").fetchone()
+            meta = _meta(db)
+            found = meta.get("schema")
             if found is None:
                 db.execute("INSERT INTO asms_meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-            elif found[0] != SCHEMA_VERSION:
-                raise JournalMismatchError(f"journal schema {found[0]!r} is not supported")
+            elif found != SCHEMA_VERSION:
+                raise JournalMismatchError(f"journal schema {found!r} is not supported", self._path)
+            if "campaign_id" not in meta:
+                # A new journal, or one from before campaigns were recorded.
+                _set(db, campaign_id=uuid.uuid4().hex, created=repr(time.time()))
+            name = meta.get("campaign_name")
+            if self._campaign is not None:
+                if name is None:
+                    _set(db, campaign_name=self._campaign)
+                elif name != self._campaign:
+                    raise JournalMismatchError(
+                        f"the journal {self._path} holds campaign {name!r}, not {self._campaign!r}",
+                        self._path,
+                    )
         except BaseException:
             db.close()
             raise
@@ -181,6 +308,7 @@ class Journal:
         if db is not None:
             async with self._lock:
                 await anyio.to_thread.run_sync(db.close)
+        self._owner.release()
 
     async def _run(self, func: Callable[[sqlite3.Connection], T]) -> T:
         db = self._db
@@ -217,12 +345,60 @@ class Journal:
 
     async def counts(self) -> dict[str, int]:
         """Messages per state."""
+        return await self._run(_counts)
 
-        def query(db: sqlite3.Connection) -> dict[str, int]:
-            cursor = db.execute("SELECT state, COUNT(*) FROM messages GROUP BY state")
-            return dict(cursor)
+    async def campaign(self) -> JournalCampaign:
+        """The campaign this journal holds."""
+        return await self._run(_campaign_of)
 
-        return await self._run(query)
+    # -- runs ------------------------------------------------------------------------------
+
+    async def start_run(self, now: float) -> float | None:
+        """Begin a bulk run; return when the run before it stopped (unix time; None: never).
+
+        Refuses a finished campaign (:class:`JournalFinishedError`) unless ``replay``. A
+        replaying run writes nothing, so it leaves the earlier run's record alone.
+        """
+        path, replay, interval = self._path, self._replay, self.heartbeat_interval
+
+        def start(db: sqlite3.Connection) -> float | None:
+            campaign = _campaign_of(db)
+            if replay:
+                return None
+            if campaign.finished is not None:
+                raise finished_error(path, campaign)
+            meta = _meta(db)
+            ended = _earlier_end(meta)
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("DELETE FROM asms_meta WHERE key = 'stopped'")
+                _set(db, alive=repr(now), alive_interval=repr(interval))
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return ended
+
+        return await self._run(start)
+
+    async def beat(self, now: float) -> None:
+        """The running bulk send's heartbeat: it was alive at ``now``."""
+        await self._run(lambda db: _set(db, alive=repr(now)))
+
+    async def end_run(self, now: float, *, complete: bool) -> bool:
+        """Record that the run stopped at ``now``; ``complete``: it read its whole input and
+        every message got a final result. Returns whether the campaign is now finished (also
+        nothing in the journal is left to send or look up)."""
+
+        def end(db: sqlite3.Connection) -> bool:
+            finished = complete and _nothing_left(db)
+            values = {"alive": repr(now), "stopped": repr(now)}
+            if finished:
+                values["finished"] = repr(now)
+            _set(db, **values)
+            return finished
+
+        return await self._run(end)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -271,6 +447,93 @@ class Journal:
         return f"Journal({self._path!r}, durability={self._durability!r})"
 
 
+def check_journal(
+    path: str | os.PathLike[str], *, campaign: str | None = None, replay: bool = False
+) -> JournalCampaign:
+    """Open the journal at ``path`` and close it again: what a run on it would find.
+
+    Raises what opening it and starting a run on it would raise (:class:`JournalError` and
+    its subclasses), without writing anything but a new journal's identity. For a caller
+    that must not touch anything else (a results file) before the journal is known usable.
+    """
+    journal = Journal(path, campaign=campaign, replay=replay)
+    db = journal._open_blocking()
+    try:
+        found = _campaign_of(db)
+    finally:
+        db.close()
+        journal._owner.release()
+    if found.finished is not None and not replay:
+        raise finished_error(journal.path, found)
+    return found
+
+
+def finished_error(path: str, campaign: JournalCampaign) -> JournalFinishedError:
+    return JournalFinishedError(
+        path,
+        f"the journal {path} holds a finished {campaign.describe()}; nothing was sent. "
+        "Use a new journal for a new campaign, or replay this one (Journal(..., replay=True))"
+        " to emit its stored results again without sending",
+        campaign,
+    )
+
+
+def _meta(db: sqlite3.Connection) -> dict[str, str]:
+    return dict(db.execute("SELECT key, value FROM asms_meta"))
+
+
+def _set(db: sqlite3.Connection, **values: str) -> None:
+    db.executemany("INSERT OR REPLACE INTO asms_meta VALUES (?, ?)", list(values.items()))
+
+
+def _counts(db: sqlite3.Connection) -> dict[str, int]:
+    return dict(db.execute("SELECT state, COUNT(*) FROM messages GROUP BY state"))
+
+
+def _float(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _campaign_of(db: sqlite3.Connection) -> JournalCampaign:
+    meta = _meta(db)
+    return JournalCampaign(
+        id=meta.get("campaign_id", ""),
+        name=meta.get("campaign_name"),
+        created=_float(meta.get("created")) or 0.0,
+        finished=_float(meta.get("finished")),
+        counts=_counts(db),
+    )
+
+
+def _earlier_end(meta: dict[str, str]) -> float | None:
+    """When the last run on the journal stopped: its own record, or its last sign of life."""
+    stopped = _float(meta.get("stopped"))
+    if stopped is not None:
+        return stopped
+    alive = _float(meta.get("alive"))
+    if alive is None:
+        return None  # a journal from before heartbeats: only its rows' times are known
+    # It died without saying so, at most one interval after its last heartbeat.
+    return alive + (_float(meta.get("alive_interval")) or HEARTBEAT_INTERVAL)
+
+
+def _nothing_left(db: sqlite3.Connection) -> bool:
+    """No message a rerun would send or look up."""
+    open_rows = db.execute(
+        "SELECT COUNT(*) FROM messages WHERE state IN ('pending', 'inflight', 'unknown')"
+    ).fetchone()[0]
+    if open_rows:
+        return False
+    codes = db.execute("SELECT DISTINCT error_code FROM messages WHERE state = 'rejected'")
+    return not any(_retried_on_resume(code) for (code,) in codes)
+
+
 def _commit(db: sqlite3.Connection, rows: list[RowTuple]) -> None:
     db.execute("BEGIN IMMEDIATE")
     try:
@@ -292,6 +555,15 @@ _RETRY_ON_RESUME: Final = frozenset(
         ErrorCategory.INTERNAL,
     }
 )
+
+
+def _retried_on_resume(error_code: int | None) -> bool:
+    code = ErrorCode.coerce(error_code or 0)
+    return isinstance(code, ErrorCode) and (
+        code.category in _RETRY_ON_RESUME or code == ErrorCode.NO_CREDIT_LEFT
+    )
+
+
 _STATE_OF: Final[dict[DeliveryState, JournalState]] = {
     DeliveryState.ACCEPTED: "accepted",
     DeliveryState.REJECTED: "rejected",
@@ -344,11 +616,9 @@ def stored_result(row: JournalRow, message: Message) -> BulkResult | None:
             item, row.request_climsgid, row.apimsgid, None, None, row.parts, resumed=True
         )
     if state == "rejected":
-        code = ErrorCode.coerce(row.error_code or 0)
-        if isinstance(code, ErrorCode) and (
-            code.category in _RETRY_ON_RESUME or code == ErrorCode.NO_CREDIT_LEFT
-        ):
+        if _retried_on_resume(row.error_code):
             return None
+        code = ErrorCode.coerce(row.error_code or 0)
         return make_result(
             item, row.request_climsgid, None, code, row.error_description, row.parts, resumed=True
         )
@@ -367,38 +637,54 @@ async def reconcile(
     *,
     clock: Clock,
     grace: float,
+    schedule: Sequence[float],
     concurrency: int,
+    earlier_end: float | None = None,
 ) -> int:
     """Settle the requests an earlier run left without an outcome; return how many.
 
-    Each is looked up by its ``climsgid``: known to the gateway → its messages are accepted;
-    unknown (``None``, the gateway's 104) → they go back to pending and will be sent; a
-    failed look-up leaves them unresolved (reported as unknown, never resent blindly).
+    First ``grace`` seconds pass, counted from when the earlier run stopped
+    (``earlier_end``, see :meth:`Journal.start_run`) or from the request's latest write,
+    whichever is later: the gateway may still be working on a request it got just before the
+    stop. Then each request is looked up by its ``climsgid`` after each delay of
+    ``schedule``, as a live run does: found → its messages are accepted (stop asking); the
+    *last* answer is "unknown" (``None``, the gateway's 104) → they go back to pending and
+    will be sent; any other outcome of the last look-up (an error, a status that proves
+    nothing) leaves them unresolved (reported as unknown, never resent blindly).
     """
     unresolved = await journal.unresolved()
     if not unresolved:
         return 0
-    wait = max(req.updated for req in unresolved) + grace - clock.wall_time()
+    start = max(req.updated for req in unresolved)
+    if earlier_end is not None:
+        start = max(start, earlier_end)
+    wait = start + grace - clock.wall_time()
     if wait > 0:
-        # The gateway may still be working on a request the interrupted run wrote.
         await clock.sleep_until(clock.current_time() + wait)
     limiter = anyio.CapacityLimiter(concurrency)
     settled = 0
 
     async def settle(req: UnresolvedRequest) -> None:
         nonlocal settled
-        async with limiter:
+        missing = False
+        for delay in schedule:
+            await clock.sleep_until(clock.current_time() + delay)
             try:
-                status = await query(req.climsgid)
+                async with limiter:
+                    status = await query(req.climsgid)
             except ASMSError:
+                missing = False
+                continue
+            if status is not None:
+                # The answer names one recipient's id: exact only for a single recipient.
+                apimsgid = status.apimsgid if req.messages == 1 else None
+                await journal.resolve(req.climsgid, accepted=True, apimsgid=apimsgid)
+                settled += 1
                 return
-        if status is None:
+            missing = True
+        if missing:
             await journal.resolve(req.climsgid, accepted=False)
-        else:
-            # The answer names one recipient's id: exact only for a single recipient.
-            apimsgid = status.apimsgid if req.messages == 1 else None
-            await journal.resolve(req.climsgid, accepted=True, apimsgid=apimsgid)
-        settled += 1
+            settled += 1
 
     async with anyio.create_task_group() as tg:
         for req in unresolved:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,6 +13,7 @@ from bulk_fakes import FakeGateway, FakeSender, numbers, personalised, same_text
 
 from asms._bulk import BulkRun, send_bulk
 from asms._exceptions import ConnectError
+from asms._exceptions import JournalFinishedError
 from asms._journal import Journal, JournalMismatchError
 from asms._models import Message, SendResult
 from asms._ratelimit import VirtualClock
@@ -56,16 +58,25 @@ async def interrupted_run(
     return run, sender
 
 
-async def test_a_rerun_skips_what_was_accepted(tmp_path: Path) -> None:
+async def test_a_finished_campaign_is_refused_and_replayed_on_request(tmp_path: Path) -> None:
     journal = tmp_path / "campaign.db"
     gateway = FakeGateway()
     messages = [*same_text(700), *personalised(50)]
     first = await collect(send_bulk(FakeSender(gateway), messages, rate=None, journal=journal))
     assert all(r.ok for r in first)
 
+    refused = FakeSender(gateway)
+    with pytest.raises(JournalFinishedError) as info:
+        await collect(send_bulk(refused, messages, rate=None, journal=journal))
+    assert refused.calls == [] and refused.queries == []
+    assert info.value.campaign.counts == {"accepted": 750}
+    assert "finished" in str(info.value) and "replay" in str(info.value)
+
     sender = FakeSender(gateway)
-    run = send_bulk(sender, messages, rate=None, journal=journal)
+    replayed = Journal(journal, replay=True)
+    run = send_bulk(sender, messages, rate=None, journal=replayed)
     again = await collect(run)
+    assert not replayed.is_open  # opened by the run, so closed by it
     assert sender.calls == [] and sender.queries == []
     assert sorted(r.index for r in again) == list(range(750))
     assert all(r.ok and r.resumed for r in again)
@@ -90,7 +101,9 @@ async def test_an_interrupted_run_is_reconciled_before_anything_is_resent(
     died_before = sender.calls[3].climsgid
 
     resumed = FakeSender(gateway)
-    run2 = send_bulk(resumed, messages, rate=None, journal=journal, reconcile_grace=0)
+    run2 = send_bulk(
+        resumed, messages, rate=None, journal=journal, reconcile_grace=0, reconcile_schedule=[0]
+    )
     results = await collect(run2)
     assert sorted(resumed.queries) == sorted([committed_then_died, died_before])
     assert sorted(r.index for r in results) == list(range(40))
@@ -115,7 +128,14 @@ async def test_a_grouped_request_is_reconciled_as_a_whole(tmp_path: Path) -> Non
     await interrupted_run(journal, messages, gateway, dies={1: "after"})
     resumed = FakeSender(gateway)
     results = await collect(
-        send_bulk(resumed, messages, rate=None, journal=journal, reconcile_grace=0)
+        send_bulk(
+            resumed,
+            messages,
+            rate=None,
+            journal=journal,
+            reconcile_grace=0,
+            reconcile_schedule=[0],
+        )
     )
     assert sorted(r.index for r in results) == list(range(1_000))
     assert all(r.ok for r in results)
@@ -132,7 +152,9 @@ async def test_a_failed_lookup_is_never_resent(tmp_path: Path) -> None:
     await interrupted_run(journal, messages, gateway, dies={2: "before"})
     resumed = FakeSender(gateway)
     resumed.query_error = ConnectError("gateway down")
-    run = send_bulk(resumed, messages, rate=None, journal=journal, reconcile_grace=0)
+    run = send_bulk(
+        resumed, messages, rate=None, journal=journal, reconcile_grace=0, reconcile_schedule=[0]
+    )
     results = {r.index: r for r in await collect(run)}
     unknown = [r for r in results.values() if r.state is DeliveryState.UNKNOWN]
     assert len(unknown) == 1 and unknown[0].resumed
@@ -141,7 +163,11 @@ async def test_a_failed_lookup_is_never_resent(tmp_path: Path) -> None:
     assert len(results) == 10
     # A later run that can ask the gateway settles it: unknown there, so it is sent.
     healthy = FakeSender(gateway)
-    await collect(send_bulk(healthy, messages, rate=None, journal=journal, reconcile_grace=0))
+    await collect(
+        send_bulk(
+            healthy, messages, rate=None, journal=journal, reconcile_grace=0, reconcile_schedule=[0]
+        )
+    )
     assert gateway.delivered() == Counter(dict.fromkeys(numbers(10), 1))
 
 
@@ -176,10 +202,12 @@ async def test_final_rejections_stay_and_transient_ones_are_retried(tmp_path: Pa
 
 async def test_a_different_input_is_refused(tmp_path: Path) -> None:
     journal = tmp_path / "campaign.db"
-    await collect(send_bulk(FakeSender(), personalised(5), rate=None, journal=journal))
+    await interrupted_run(journal, personalised(5), FakeGateway(), dies={1: "after"})
     other = [Message(m.to, m.text + "!") for m in personalised(5)]
     sender = FakeSender()
-    run = send_bulk(sender, other, rate=None, journal=journal)
+    run = send_bulk(
+        sender, other, rate=None, journal=journal, reconcile_grace=0, reconcile_schedule=[0]
+    )
     results: list[BulkResult] = []
     with pytest.raises(JournalMismatchError):
         async with run:
@@ -203,8 +231,13 @@ async def test_reconciliation_waits_the_grace_period(tmp_path: Path) -> None:
     await interrupted_run(journal, messages, gateway, dies={1: "after"})
     async with Journal(journal) as j:
         (pending,) = await j.unresolved()
-    # The fake wall clock starts where the interrupted request was written.
-    clock = VirtualClock(wall_start=pending.updated)
+    db = sqlite3.connect(journal)
+    (stopped,) = db.execute("SELECT value FROM asms_meta WHERE key = 'stopped'").fetchone()
+    db.close()
+    assert float(stopped) >= pending.updated
+    # The fake wall clock starts where the interrupted run stopped: the grace counts from
+    # there, not from the (earlier) write of the request.
+    clock = VirtualClock(wall_start=float(stopped))
     asked_at: list[float] = []
 
     class Timed(FakeSender):
@@ -214,8 +247,14 @@ async def test_reconciliation_waits_the_grace_period(tmp_path: Path) -> None:
 
     await collect(
         send_bulk(
-            Timed(gateway), messages, rate=None, journal=journal, clock=clock, reconcile_grace=7
+            Timed(gateway),
+            messages,
+            rate=None,
+            journal=journal,
+            clock=clock,
+            reconcile_grace=7,
+            reconcile_schedule=[0.5, 1],
         )
     )
-    assert asked_at == [pytest.approx(7.0, abs=0.01)]
+    assert asked_at == [7.5]  # found at the first look-up of the schedule
     assert gateway.delivered() == Counter(dict.fromkeys(numbers(5), 1))

@@ -141,9 +141,14 @@ def test_killed_run_resumes_from_the_journal_without_duplicates(
     assert sorted(int(r["row"]) for r in rows) == list(range(1, ROWS + 1))
     assert {r["status"] for r in rows} == {"accepted"}
 
-    # A third run finds everything in the journal and sends nothing at all.
+    # The campaign finished: a third run is refused; replayed, it rewrites the results from
+    # the journal and sends nothing at all.
     before = emulator.statistics().commits
-    third = bulk_process(base_url, *args)
+    refused = bulk_process(base_url, *args)
+    _, err = refused.communicate(timeout=90)
+    assert refused.returncode == 2, err
+    assert "finished" in err and "--replay" in err
+    third = bulk_process(base_url, *args, "--replay")
     _, err = third.communicate(timeout=90)
     assert third.returncode == 0, err
     assert emulator.statistics().commits == before
@@ -244,7 +249,8 @@ def test_journal_of_another_input_is_refused(tmp_path: Path, base_url: str) -> N
     assert ok.exit_code == 0, ok.output
     other = tmp_path / "b.csv"
     other.write_text("to,text\n27829999999,Something else\n")
-    refused = CliRunner().invoke(cli, ["bulk", str(other), "--journal", str(journal)], env=env)
+    args = ["bulk", str(other), "--journal", str(journal), "--replay"]
+    refused = CliRunner().invoke(cli, args, env=env)
     assert refused.exit_code == 2, refused.output
     assert "another input" in refused.output
 
