@@ -1,0 +1,96 @@
+"""``asms callbacks``: authentication warnings, the store option, and logs without the secret."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+from click.testing import CliRunner
+
+from asms._cli.callbacks import callbacks
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_refuses_a_public_address_without_authentication() -> None:
+    result = CliRunner().invoke(callbacks, ["--host", "0.0.0.0", "--port", "0"], env={})
+    assert result.exit_code == 2
+    assert "without authentication" in result.output
+    assert "--insecure-no-auth" in result.output
+
+
+def test_store_and_journal_are_exclusive(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        callbacks,
+        ["--port", "0", "--store", str(tmp_path / "a"), "--journal", str(tmp_path / "b")],
+        env={},
+    )
+    assert result.exit_code == 2
+    assert "--store or --journal" in result.output
+
+
+def test_unusable_store_path_is_a_configuration_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = CliRunner().invoke(
+        callbacks, ["--port", "0", "--store", str(blocker / "sub" / "cb.sqlite3")], env={}
+    )
+    assert result.exit_code == 2
+    assert "cannot open the callback store" in result.output
+
+
+def _run(*args: str) -> tuple[subprocess.Popen[str], int]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "asms", "callbacks", "--port", "0", "--json", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=dict(os.environ),
+    )
+    assert process.stderr is not None
+    line = process.stderr.readline()
+    found = re.search(r"http://127\.0\.0\.1:(\d+)", line)
+    if found is None:
+        process.kill()
+        raise AssertionError(f"no listening line: {line!r}")
+    return process, int(found.group(1))
+
+
+def test_access_log_hides_the_secret_and_the_store_survives_a_restart(tmp_path: Path) -> None:
+    store = tmp_path / "callbacks.sqlite3"
+    form = {"apiMsgId": "b" * 32, "to": "27821234567", "status": "004", "timestamp": "1"}
+    outputs = []
+    for _ in range(2):
+        process, port = _run("--secret-path", "hook-9q1z", "--access-log", "--store", str(store))
+        try:
+            base = f"http://127.0.0.1:{port}"
+            assert httpx.post(f"{base}/hook-9q1z/status", data=form).status_code == 200
+            assert httpx.get(f"{base}/hook-9q1z/nowhere").status_code == 404
+        finally:
+            process.terminate()
+            out, err = process.communicate(timeout=20)
+        outputs.append((out, err))
+    (first_out, first_err), (second_out, second_err) = outputs
+    assert len(first_out.splitlines()) == 1  # handled by the first process
+    assert second_out == ""  # a replay after the restart: acknowledged, not handled again
+    for err in (first_err, second_err):
+        assert "hook-9q1z" not in err
+        assert "/***/status" in err  # the access log line, redacted
+        assert "/nowhere" in err  # the refused path is logged
+        assert "Warning: handled events" not in err
+
+
+def test_warns_without_authentication_or_store() -> None:
+    process, port = _run()
+    try:
+        assert httpx.get(f"http://127.0.0.1:{port}/elsewhere").status_code == 404
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=20)
+    assert "Warning: no authentication" in err
+    assert "Warning: handled events are remembered in memory only" in err
