@@ -12,6 +12,7 @@ import anyio
 
 from ._batching import Chunk, Item
 from ._codes import ErrorCategory, ErrorCode, MessageStatus
+from ._config import RetryPolicy
 from ._exceptions import (
     ASMSError,
     GatewayError,
@@ -57,7 +58,10 @@ class BatchSender(Protocol):
     (``None`` for an unknown id), which a journaled run needs to settle interrupted requests.
     A ``wait_throttled`` keyword of ``send_batch`` is passed ``False``: an ``ERR 130`` must
     come back at once (raised as :class:`ThrottledError` or as results with code 130), since
-    the run pauses ALL its requests until the time it names.
+    the run pauses ALL its requests until the time it names, by the gateway's clock: the
+    ``gateway_time`` of the error (results may carry it as ``.throttled``), else the run's
+    clock. ``throttle_max_wait`` (seconds, default 300) bounds that pause; beyond it the
+    refused messages are rejected with 130.
     """
 
     async def send_batch(self, messages: Sequence[Message], /) -> Sequence[SendResult]: ...
@@ -84,6 +88,15 @@ def _send_function(
         takes_keyword: Callable[..., Awaitable[Sequence[SendResult]]] = send
         return functools.partial(takes_keyword, wait_throttled=False)
     return send
+
+
+def throttle_bound(sender: BatchSender) -> float:
+    """The longest ``ERR 130`` pause a run makes: ``sender.throttle_max_wait`` when it has
+    one, else the default of :class:`RetryPolicy`."""
+    found = getattr(sender, "throttle_max_wait", None)
+    if isinstance(found, int | float) and not isinstance(found, bool) and found >= 0:
+        return float(found)
+    return RetryPolicy().throttle_max_wait
 
 
 def default_concurrency(rate: float | None) -> int:
@@ -127,6 +140,8 @@ class Requester:
         self._stopping = False
         self.stop_reason = "not sent: the run was stopped"
         self._waiting: set[anyio.CancelScope] = set()
+        #: The longest ERR 130 pause of the run; a longer one rejects the messages instead.
+        self.throttle_max_wait = throttle_bound(sender)
         self._exchanges: set[anyio.CancelScope] = set()
 
     async def lookup(self, climsgid: str) -> StatusInfo | None:
@@ -246,10 +261,11 @@ class Requester:
     def _refused(self, chunk: Chunk, items: list[Item], climsgid: str, exc: ASMSError) -> Outcome:
         """Results for a request the sender raised on."""
         if isinstance(exc, ThrottledError) and chunk.throttled < MAX_THROTTLED:
-            chunk.throttled += 1
             chunk.sent = False  # refused: nothing went out
-            self._pause(exc)
-            return [], items
+            if self._pause(exc):
+                chunk.throttled += 1
+                return [], items
+            # Beyond the run's bound: rejected with 130 below, its description says why.
         if isinstance(exc, GatewayError):
             chunk.sent = False
             self._check_account(exc.code, exc.description)
@@ -284,17 +300,33 @@ class Requester:
                 if result.state is DeliveryState.REJECTED and got.error_code is not None:
                     self._check_account(got.error_code, got.error_description or "")
         if throttled is not None:
-            chunk.throttled += 1
-            self._pause(ThrottledError(_ERR_130, throttled.error_description or ""))
+            # The sender's own ERR 130 knows the gateway's clock when it answered.
+            refusal = getattr(answer, "throttled", None)
+            if not isinstance(refusal, ThrottledError):
+                refusal = ThrottledError(_ERR_130, throttled.error_description or "")
+            if self._pause(refusal):
+                chunk.throttled += 1
+            else:
+                results.extend(
+                    make_result(it, climsgid, None, _ERR_130, refusal.description, throttled.parts)
+                    for it in retry
+                )
+                retry = []
         return results, retry
 
-    def _pause(self, exc: ThrottledError) -> None:
-        """ERR 130: no request from the whole pool until the time the gateway named."""
-        if exc.until is not None:
-            delay = exc.until.timestamp() - self._clock.wall_time()
-        else:
-            delay = DEFAULT_THROTTLE_PAUSE
-        self._limiter.pause_for(delay)
+    def _pause(self, exc: ThrottledError) -> bool:
+        """ERR 130: no request from the whole pool until the time the gateway named, measured
+        on the gateway's clock (:meth:`ThrottledError.pause`). False, pausing nothing, when
+        that is beyond :attr:`throttle_max_wait`: the refused messages are then rejected.
+        """
+        wait = exc.pause(self._clock.wall_time())
+        if wait is None:
+            wait = DEFAULT_THROTTLE_PAUSE
+        if wait > self.throttle_max_wait:
+            exc.not_waited(wait, self.throttle_max_wait)
+            return False
+        self._limiter.pause_for(wait)
+        return True
 
     def _check_account(self, code: ErrorCode | int, description: str) -> None:
         # A refusal of the account, not of the message: stop sending rather than burn

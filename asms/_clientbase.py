@@ -19,6 +19,7 @@ from ._exceptions import (
     ConnectError,
     ReplyParseError,
     SessionError,
+    ThrottledError,
     TransportError,
 )
 from ._logging import logger
@@ -32,8 +33,10 @@ from ._wire import (
     Params,
     SendPrepared,
     Wire,
+    gateway_time,
     map_transport_error,
     roundtrip,
+    roundtrip_headers,
     roundtrip_prepared,
 )
 
@@ -150,13 +153,14 @@ class _ClientBase:
             prepared = None if send is None else wire.prepare(op, params, auth)
             self._counters.requests += 1
             if prepared is None:
-                status, content = await roundtrip(self._transport, wire.build(op, params, auth))
+                request = wire.build(op, params, auth)
+                status, headers, content = await roundtrip_headers(self._transport, request)
             else:
                 # roundtrip_prepared(), inline: one coroutine fewer on every request.
                 assert send is not None
                 failure: TransportError | None = None
                 try:
-                    status, _, content, _, _ = await send(
+                    status, headers, content, _, _ = await send(
                         wire.origin, "POST", prepared[0], prepared[1], wire.timeouts
                     )
                 except (httpx.HTTPError, OSError) as exc:
@@ -167,10 +171,18 @@ class _ClientBase:
                     raise ReplyParseError(f"reply larger than {MAX_REPLY_BYTES} bytes")
             body = wire.unwrap(status, content)
             if session is None:
-                return parse(body)
+                try:
+                    return parse(body)
+                except ThrottledError as exc:
+                    exc.gateway_time = gateway_time(headers)
+                    raise
             session.touch()
             try:
                 return parse(body)
+            except ThrottledError as exc:
+                # The time it names is the gateway's: so is the "now" to measure it from.
+                exc.gateway_time = gateway_time(headers)
+                raise
             except (SessionError, AuthenticationError) as exc:
                 if isinstance(exc, AuthenticationError):
                     if exc.code != _AUTH_FAILED or retried_001:

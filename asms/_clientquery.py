@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Final
 
 from ._clientbase import _ClientBase
-from ._exceptions import ReplyParseError, ValidationError
+from ._codes import ErrorCode, MessageStatus
+from ._exceptions import MessageLookupError, ReplyParseError, ValidationError
 from ._models import Balance, Charge, Coverage, StatusInfo
 from ._optable import OPERATIONS
 from ._replies import expect_charge, expect_coverage, expect_credit, expect_ok, expect_status
-from ._sending import normalize_one, one_key, op_options
+from ._sending import attempt_climsgid, check_climsgid, normalize_one, one_key, op_options
 
 __all__ = ["_QueryCommands"]
 
@@ -29,6 +30,31 @@ class _QueryCommands(_ClientBase):
         params = op_options(_QUERYMSG, one_key(apimsgid, climsgid))
         reply = await self._read(_QUERYMSG, params, expect_status)
         return StatusInfo(reply.apimsgid, reply.status)
+
+    async def query_climsgid(self, climsgid: str) -> StatusInfo | None:
+        """A request's status by the ``climsgid`` it was first sent with; None when the
+        gateway knows neither it nor any of its resends.
+
+        A resend after a lookup that concluded "missing" carries an id of its own, derived
+        from the request's (``asms._sending.attempt_climsgid``): a journal that recorded the
+        request's id settles an interrupted request with this. Raises
+        :class:`MessageLookupError` when a lookup fails otherwise, or answers "message
+        unknown" (which may mean "not reported yet"): not proof of absence.
+        """
+        check_climsgid(climsgid)
+        ids = [climsgid]
+        ids += [attempt_climsgid(climsgid, n) for n in range(1, self._retry.attempts)]
+        for one in ids:
+            try:
+                status = await self.query(climsgid=one)
+            except MessageLookupError as exc:
+                if exc.code == ErrorCode.UNKNOWN_CLIENT_MESSAGE_ID:
+                    continue
+                raise
+            if status.status == MessageStatus.MESSAGE_UNKNOWN:
+                raise MessageLookupError(ErrorCode.UNKNOWN_CLIENT_MESSAGE_ID, "status 001")
+            return status
+        return None
 
     async def delete(
         self, apimsgid: str | None = None, *, climsgid: str | None = None

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Final
 
 import anyio
 
 from ._clientbase import _ClientBase
-from ._exceptions import ASMSError, AuthenticationError, GatewayError, ValidationError
+from ._exceptions import (
+    ASMSError,
+    AuthenticationError,
+    GatewayError,
+    ThrottledError,
+    ValidationError,
+)
 from ._logging import logger
 from ._models import DEFAULT_OPTIONS, Message, SendOptions, SendResult, new_climsgid
 from ._optable import OPERATIONS, Operation
 from ._results import SendResults
-from ._retry import NOT_SENT, OUTCOME_UNKNOWN, Found, GaveUp, recover
+from ._retry import NOT_SENT, OUTCOME_UNKNOWN, AttemptIds, Found, GaveUp, recover
 from ._sending import (
     SendReply,
     all_results,
@@ -195,12 +202,19 @@ class _SendCommands(_ClientBase):
         """
         full: dict[str, str | Sequence[str]] = dict(params)
         full["to"] = recipients
+        ids: AttemptIds | None = None
         if reconcile:
             assert climsgid is not None
             full["climsgid"] = climsgid
-            cid = climsgid
+            ids = AttemptIds(climsgid)
         error: ASMSError
         first: ASMSError | None = None
+
+        def again() -> Awaitable[SendReply]:
+            if ids is not None:
+                full["climsgid"] = ids.current  # a new id after a "missing" verdict
+            return self._call(op, full, parse_send)
+
         try:
             # The first attempt inline (the retry machinery only when it fails): as
             # run() does, but without its frames on every successful request.
@@ -212,29 +226,55 @@ class _SendCommands(_ClientBase):
             if first is not None:
                 outcome = await recover(
                     first,
-                    lambda: self._call(op, full, parse_send),
+                    again,
                     mode="send" if reconcile else "write",
                     policy=self._retry if wait_throttled else self._retry_no_throttle_wait,
                     counters=self._counters,
-                    lookup=(lambda: self._lookup(cid)) if reconcile else None,
+                    lookup=self._lookup if reconcile else None,
+                    ids=ids,
                     clock=self._clock,
                 )
         except GaveUp as exc:
             code = NOT_SENT if exc.sent is False else OUTCOME_UNKNOWN
             what = "not sent" if exc.sent is False else "outcome unknown"
             note = f"{what} after {self._retry.attempts} attempts: {exc.last}"
-            logger.info("%s climsgid=%s: %s", op.name, climsgid, note)
-            return all_results(recipients, climsgid, code, note, parts, refs)
+            used = climsgid if ids is None else ids.current
+            logger.info("%s climsgid=%s: %s", op.name, used, note)
+            return all_results(recipients, used, code, note, parts, refs)
         except GatewayError as exc:
             if isinstance(exc, AuthenticationError):
                 error = exc
             else:
-                return all_results(recipients, climsgid, exc.code, exc.description, parts, refs)
+                used = climsgid if ids is None else ids.current
+                refused = all_results(recipients, used, exc.code, exc.description, parts, refs)
+                if isinstance(exc, ThrottledError):
+                    refused.throttled = exc  # a caller pausing for it needs the gateway's clock
+                return refused
         else:
             if isinstance(outcome, Found):
-                return found_results(recipients, climsgid, outcome.reply, parts, refs)
-            return match_replies(recipients, outcome, climsgid, parts, refs)
+                results = found_results(recipients, outcome.climsgid, outcome.reply, parts, refs)
+            elif ids is None:
+                return match_replies(recipients, outcome, climsgid, parts, refs)
+            else:
+                results = match_replies(recipients, outcome, ids.current, parts, refs)
+            if ids is not None and ids.duplicates:
+                results = self._duplicates(op, results, ids)
+            return results
         raise error
+
+    def _duplicates(self, op: Operation, results: SendResults, ids: AttemptIds) -> SendResults:
+        """Mark the accepted recipients of a request the gateway accepted more than once."""
+        marked = SendResults(replace(r, duplicate=True) if r.accepted else r for r in results)
+        count = sum(r.duplicate for r in marked)
+        self._counters.duplicates_detected += count
+        logger.warning(
+            "%s climsgid=%s: the gateway accepted it twice (an attempt looked up as missing"
+            " showed up later): %d recipient(s) got it twice",
+            op.name,
+            ids.current,
+            count,
+        )
+        return marked
 
     # -- push messages ----------------------------------------------------------------------
 

@@ -346,18 +346,59 @@ class CreditError(GatewayError):
     """The account has no credit left, or the message would cost more than allowed."""
 
 
+#: The shortest pause after an ``ERR 130`` whose time has come by the clock it is measured
+#: on: the gateway still refused, and its ``Date`` header counts whole seconds.
+MIN_THROTTLE_PAUSE: Final = 1.0
+
+
 class ThrottledError(GatewayError):
     """The account's MT limit is exhausted; ``.until`` is when sending may resume.
 
     The gateway appends a unix timestamp to the description (``… until 1735689600``);
-    ``until`` is ``None`` when there is none.
+    ``until`` is ``None`` when there is none. ``gateway_time`` is the gateway's own clock
+    (unix seconds) when it answered, from the HTTP ``Date`` header of that answer; ``None``
+    when unknown.
     """
 
     def __init__(
-        self, code: ErrorCode | int, description: str, *, recipient: str | None = None
+        self,
+        code: ErrorCode | int,
+        description: str,
+        *,
+        recipient: str | None = None,
+        gateway_time: float | None = None,
     ) -> None:
         super().__init__(code, description, recipient=recipient)
         self.until = _trailing_timestamp(description)
+        self.gateway_time = gateway_time
+
+    def pause(self, client_time: float) -> float | None:
+        """Seconds to wait before sending again; ``None`` when the gateway named no time.
+
+        The named time is measured against the gateway's clock (``gateway_time``), so a
+        client clock that is off does not stretch or erase the pause. ``client_time`` (unix
+        seconds) is used only where it agrees with the gateway's (within the whole second a
+        ``Date`` header gives, it is the finer reading) or when the gateway's is unknown. A
+        time that has come already still gets :data:`MIN_THROTTLE_PAUSE`: the gateway
+        refused, so it has not.
+        """
+        if self.until is None:
+            return None
+        now = client_time
+        gateway = self.gateway_time
+        if gateway is not None and not gateway <= client_time < gateway + 1.0:
+            now = gateway
+        return max(MIN_THROTTLE_PAUSE, self.until.timestamp() - now)
+
+    def not_waited(self, pause: float, limit: float) -> None:
+        """Say in the description why this refusal was not waited out (once)."""
+        if self.description.startswith("not waited out"):
+            return
+        self.description = (
+            f"not waited out: {pause:.0f} s by the gateway's clock is beyond "
+            f"throttle_max_wait={limit:g} s; {self.description}"
+        )
+        self.args = (f"ERR {self.code:03d}: {self.description}",)
 
 
 class InternalGatewayError(GatewayError):

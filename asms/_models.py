@@ -260,6 +260,9 @@ class SendResult:
     error_description: str | None = None
     parts: int = 1
     ref: Any = field(default=None, compare=False)
+    #: True when asms found that the gateway accepted this message twice: an attempt it had
+    #: looked up and concluded "missing" showed up later, after the resend was accepted.
+    duplicate: bool = False
 
     @property
     def ok(self) -> bool:
@@ -342,7 +345,7 @@ def _fast_send_result() -> Callable[
         ref: Any,
     ) -> SendResult:
         result: SendResult = new(SendResult)
-        s_to, s_id, s_cli, s_code, s_desc, s_parts, s_ref = setters
+        s_to, s_id, s_cli, s_code, s_desc, s_parts, s_ref, s_dup = setters
         s_to(result, to)
         s_id(result, apimsgid)
         s_cli(result, climsgid)
@@ -350,6 +353,7 @@ def _fast_send_result() -> Callable[
         s_desc(result, error_description)
         s_parts(result, parts)
         s_ref(result, ref)
+        s_dup(result, False)
         return result
 
     return make
@@ -374,7 +378,7 @@ def accepted_results(
     """
     count = len(to)
     results: list[SendResult] = list(map(object.__new__, repeat(SendResult, count)))
-    s_to, s_id, s_cli, s_code, s_desc, s_parts, s_ref = _SLOT_SETTERS
+    s_to, s_id, s_cli, s_code, s_desc, s_parts, s_ref, s_dup = _SLOT_SETTERS
     run = deque[object](maxlen=0).extend
     run(map(s_to, results, to))
     run(map(s_id, results, apimsgids))
@@ -383,4 +387,5 @@ def accepted_results(
     run(map(s_desc, results, repeat(None, count)))
     run(map(s_parts, results, repeat(parts, count)))
     run(map(s_ref, results, repeat(None, count) if refs is None else refs))
+    run(map(s_dup, results, repeat(False, count)))
     return results

@@ -111,6 +111,7 @@ class BulkStatistics:
     elapsed: float
     rate: float  # recipients per second over ``elapsed``
     input_done: bool
+    duplicates_detected: int = 0  # accepted messages the gateway was found to have twice
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +139,9 @@ class BulkReport:
     latency_p50: float | None
     latency_p99: float | None
     cancelled: bool = False
+    #: Accepted messages found accepted twice (``BulkResult.duplicate``): a resend after a
+    #: lookup that concluded "missing", whose earlier attempt showed up later.
+    duplicates_detected: int = 0
 
     @property
     def sent(self) -> int:
@@ -151,9 +155,10 @@ class BulkReport:
             return "-" if value is None else f"{value * 1000:.1f} ms"
 
         failed = ", ".join(f"{code:03d}×{n}" for code, n in sorted(self.failed_by_code.items()))
+        twice = self.duplicates_detected
         return [
             ("messages", f"{self.total:,}"),
-            ("accepted", f"{self.accepted:,}"),
+            ("accepted", f"{self.accepted:,}" + (f" ({twice:,} twice)" if twice else "")),
             ("rejected", f"{self.rejected:,}" + (f" ({failed})" if failed else "")),
             ("outcome unknown", f"{self.unknown:,}"),
             ("not sent", f"{self.not_sent:,}"),
@@ -184,6 +189,7 @@ class Tally:
     unknown: int = 0
     not_sent: int = 0
     resumed: int = 0
+    duplicates_detected: int = 0
     requests: int = 0
     in_flight: int = 0
     recipients: int = 0
@@ -200,6 +206,8 @@ class Tally:
             self.resumed += 1
         if state is DeliveryState.ACCEPTED:
             self.accepted += 1
+            if result.duplicate:
+                self.duplicates_detected += 1
             self.parts += result.parts
             self.credits += result.parts if charge is None else charge
         elif state is DeliveryState.REJECTED:
@@ -230,6 +238,7 @@ class Tally:
             elapsed=elapsed,
             rate=self.recipients / elapsed if elapsed > 0 else 0.0,
             input_done=self.input_done,
+            duplicates_detected=self.duplicates_detected,
         )
 
     def report(self, now: float) -> BulkReport:
@@ -251,6 +260,7 @@ class Tally:
             latency_p50=self.latency.quantile(0.50),
             latency_p99=self.latency.quantile(0.99),
             cancelled=self.cancelled,
+            duplicates_detected=self.duplicates_detected,
         )
 
 
@@ -263,6 +273,7 @@ def make_result(
     parts: int = 1,
     *,
     resumed: bool = False,
+    duplicate: bool = False,
 ) -> BulkResult:
     """The result for one message; its state follows from the code."""
     if code is None:
@@ -282,6 +293,7 @@ def make_result(
         description,
         parts,
         message.ref,
+        duplicate,
         state=state,
         index=item.index,
         resumed=resumed,

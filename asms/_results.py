@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, overload
 
+from ._exceptions import ThrottledError
 from ._models import DeliveryState, SendResult, accepted_results
 
 __all__ = ["SendResults"]
@@ -21,9 +22,12 @@ class SendResults(Sequence[SendResult]):
     :attr:`accepted` never builds 600 objects.
     """
 
-    __slots__ = ("_climsgid", "_ids", "_items", "_parts", "_refs", "_to")
+    __slots__ = ("_climsgid", "_ids", "_items", "_parts", "_refs", "_to", "throttled")
 
     _items: list[SendResult] | None
+    #: The ``ERR 130`` that refused the whole request, when it came back as results (not
+    #: waited out): it knows the gateway's clock when it answered, for whoever waits.
+    throttled: ThrottledError | None
 
     def __init__(self, results: Iterable[SendResult] = ()) -> None:
         self._items = list(results)
@@ -32,6 +36,7 @@ class SendResults(Sequence[SendResult]):
         self._climsgid: str | None = None
         self._parts = 1
         self._refs: Sequence[Any] | None = None
+        self.throttled = None
 
     @classmethod
     def all_accepted(
@@ -49,6 +54,7 @@ class SendResults(Sequence[SendResult]):
         self._items = None
         self._to, self._ids, self._climsgid = to, apimsgids, climsgid
         self._parts, self._refs = parts, refs
+        self.throttled = None
         return self
 
     def _list(self) -> list[SendResult]:

@@ -225,11 +225,21 @@ class _Recovery(Generic[T]):
         self.ambiguous = False
 
     def throttle_wait(self, exc: BaseException) -> float | None:
-        """Seconds to wait for an ``ERR 130``; None when it is too long (or unknown)."""
-        if not isinstance(exc, ThrottledError) or exc.until is None:
+        """Seconds to wait for an ``ERR 130``, by the gateway's clock (see
+        :meth:`ThrottledError.pause`); None when it names no time or when the pause is
+        beyond ``throttle_max_wait``: then the refusal is final and its description says so.
+        """
+        if not isinstance(exc, ThrottledError):
             return None
-        wait = max(0.0, exc.until.timestamp() - self.clock())
-        return wait if wait <= self.policy.throttle_max_wait else None
+        wait = exc.pause(self.clock())
+        if wait is None:
+            return None
+        limit = self.policy.throttle_max_wait
+        if wait <= limit:
+            return wait
+        if limit > 0:  # 0: the caller waits itself (a bulk run's pool)
+            exc.not_waited(wait, limit)
+        return None
 
     def kind(self, exc: BaseException) -> _Kind:
         kind = _kind(exc, self.throttle_wait(exc))

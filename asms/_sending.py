@@ -5,6 +5,7 @@ No I/O here. The client calls these for ``sendmsg``, the push commands and the b
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
@@ -27,6 +28,7 @@ from ._models import (
     SendOptions,
     SendResult,
     make_send_result,
+    new_climsgid,
 )
 from ._numbers import InvalidNumberError, normalize_list, normalize_msisdn
 from ._optable import OPERATIONS, Operation
@@ -42,7 +44,9 @@ __all__ = [
     "check_climsgid",
     "found_results",
     "one_key",
+    "attempt_climsgid",
     "chunk_climsgid",
+    "derived_climsgid",
     "chunks",
     "match_replies",
     "normalize_recipients",
@@ -66,6 +70,9 @@ _REQUEST_LEVEL = frozenset(
         ErrorCode.MISSING_SESSION_ID,
         ErrorCode.IP_LOCKDOWN_VIOLATION,
         ErrorCode.INVALID_OR_MISSING_API_ID,
+        # The account's MT limit refuses the request as a whole: raised, it is waited out
+        # (or paused for) by the gateway's clock, which only the answer's headers tell.
+        ErrorCode.MAXIMUM_MT_LIMIT_EXCEEDED_UNTIL,
     }
 )
 
@@ -130,6 +137,34 @@ def chunk_climsgid(base: str, index: int, count: int) -> str:
         return base
     suffix = f"c{index}"
     return base[: _MAX_CLIMSGID - len(suffix)] + suffix
+
+
+# Characters of a caller's id kept in the ids derived from it; the rest carries uniqueness.
+_KEPT: Final = 16
+
+
+def derived_climsgid(base: str) -> str:
+    """A new, unique ``climsgid`` for a request carrying the caller's id ``base`` when another
+    request already used it: ``base`` (its first 16 characters) plus random hex up to 32.
+
+    So a lookup of the request can never find another request's message, while the id still
+    shows whose it is.
+    """
+    kept = base[:_KEPT]
+    return kept + new_climsgid()[: _MAX_CLIMSGID - len(kept)]
+
+
+def attempt_climsgid(request: str, attempt: int) -> str:
+    """The ``climsgid`` of resend ``attempt`` (1, 2, …) of the request first sent as ``request``.
+
+    A resend after the lookup of an earlier attempt concluded "missing" gets an id of its own,
+    so that finding an earlier attempt's id later proves a duplicate. Derived, not random, so
+    that whoever knows the request's id (a journal) can look every attempt up: ``request``'s
+    first 16 characters plus a hash of it and the attempt number.
+    """
+    kept = request[:_KEPT]
+    digest = hashlib.blake2b(f"{request}/{attempt}".encode(), digest_size=16).hexdigest()
+    return kept + digest[: _MAX_CLIMSGID - len(kept)]
 
 
 def _ucs2_wire(text: str) -> WireText:

@@ -329,8 +329,11 @@ async def test_5xx_is_reconciled_and_4xx_is_final() -> None:
         [result] = await c.send("Hi", to=number(1))
         stats = c.statistics()
     assert result.apimsgid == APIMSGID
-    assert seen == ["auth", "sendmsg", "querymsg", "querymsg", "sendmsg"]
+    # After the resend is accepted, the attempt concluded "missing" is looked up once more
+    # on the schedule (a duplicate check); still unknown, so no duplicate.
+    assert seen == ["auth", "sendmsg", "querymsg", "querymsg", "sendmsg", "querymsg", "querymsg"]
     assert (stats.reconciled_missing, stats.resent) == (1, 1)
+    assert stats.duplicates_detected == 0 and not result.duplicate
 
     seen.clear()
     replies["/http/sendmsg"] = [403]

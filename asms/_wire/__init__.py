@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from typing import Any, Final, Protocol, TypeAlias
 
 from .._compat import httpx
@@ -44,7 +46,9 @@ __all__ = [
     "map_transport_error",
     "origin_of",
     "post_head",
+    "gateway_time",
     "roundtrip",
+    "roundtrip_headers",
     "roundtrip_prepared",
 ]
 
@@ -183,6 +187,21 @@ def map_transport_error(exc: Exception) -> TransportError:
     return ConnectionLost(message, sent=False if sent is False else None)
 
 
+def gateway_time(headers: Sequence[tuple[bytes, bytes]]) -> float | None:
+    """The server's clock (unix seconds) from an answer's ``Date`` header; None without a
+    valid one. Read only for answers that need the gateway's "now" (``ERR 130``)."""
+    for name, value in headers:
+        if name.lower() == b"date":
+            try:
+                when = parsedate_to_datetime(value.decode("latin-1"))
+            except (TypeError, ValueError, IndexError):
+                return None
+            if when.tzinfo is None:  # "-0000": no zone given; HTTP dates are GMT
+                when = when.replace(tzinfo=UTC)
+            return when.timestamp()
+    return None
+
+
 async def roundtrip(
     transport: httpx.AsyncBaseTransport, request: httpx.Request
 ) -> tuple[int, bytes]:
@@ -192,20 +211,28 @@ async def roundtrip(
     outside the ``except`` block, so neither ``__cause__`` nor ``__context__`` leads back to
     the httpx exception and the request it holds.
     """
+    status, _headers, content = await roundtrip_headers(transport, request)
+    return status, content
+
+
+async def roundtrip_headers(
+    transport: httpx.AsyncBaseTransport, request: httpx.Request
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """:func:`roundtrip`, with the answer's raw headers."""
     error: TransportError | None = None
     send_raw = getattr(transport, "send_raw", None)
     try:
         if send_raw is not None:  # asms's own transport: no httpx.Response is built
-            status, _headers, content, _reason, _version = await send_raw(request)
+            status, headers, content, _reason, _version = await send_raw(request)
             if len(content) > MAX_REPLY_BYTES:
                 raise ReplyParseError(f"reply larger than {MAX_REPLY_BYTES} bytes")
-            return status, content
+            return status, headers, content
         response = await transport.handle_async_request(request)
         try:
             content = await _read_capped(response)
         finally:
             await response.aclose()
-        return response.status_code, content
+        return response.status_code, response.headers.raw, content
     except (httpx.HTTPError, OSError) as exc:
         error = map_transport_error(exc)
     raise error

@@ -6,7 +6,9 @@ few dict lookups and one reply line, so uvicorn spends most of its time in its o
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, MutableMapping
+from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
@@ -87,6 +89,8 @@ class GatewayApp:
     def __init__(self, emulator: GatewayEmulator) -> None:
         self._emulator = emulator
         self._routes: dict[str, tuple[str, Any]] = {}
+        self._date_second: int | None = None
+        self._date_value = b""
 
     # -- routing ------------------------------------------------------------------------------
 
@@ -119,22 +123,53 @@ class GatewayApp:
         headers: list[tuple[bytes, bytes]] | None = None,
         scheme: str = "http",
     ) -> Reply:
-        """Answer one request synchronously (all state changes happen here)."""
+        """Answer one request synchronously (all state changes happen here).
+
+        Every answer carries a ``Date`` header from the emulator's clock, as the gateway's
+        carry its own: a client measures the time an ``ERR 130`` names against it.
+        """
         kind, target = self._route(path)
         emulator = self._emulator
         with emulator._lock:
-            if kind == "http":
-                return self._http(target, method, query, body, client_ip)
-            if kind == "soap":
-                return self._soap(target, method, path, query, body, client_ip, headers, scheme)
-            if kind == "admin" and emulator.admin:
-                from ._admin import handle_admin
+            reply = self._answer(
+                kind, target, method, path, query, body, client_ip, headers, scheme
+            )
+            reply.headers.append((b"date", self._date(emulator.clock.time())))
+        return reply
 
-                status, payload = handle_admin(emulator, method, path, query, body)
-                return Reply(status, _JSON_TYPE, payload)
-            if kind == "root" and method == "GET":
-                return _text(200, "asms gateway emulator")
+    def _answer(
+        self,
+        kind: str,
+        target: Any,
+        method: str,
+        path: str,
+        query: bytes,
+        body: bytes,
+        client_ip: str | None,
+        headers: list[tuple[bytes, bytes]] | None,
+        scheme: str,
+    ) -> Reply:
+        emulator = self._emulator
+        if kind == "http":
+            return self._http(target, method, query, body, client_ip)
+        if kind == "soap":
+            return self._soap(target, method, path, query, body, client_ip, headers, scheme)
+        if kind == "admin" and emulator.admin:
+            from ._admin import handle_admin
+
+            status, payload = handle_admin(emulator, method, path, query, body)
+            return Reply(status, _JSON_TYPE, payload)
+        if kind == "root" and method == "GET":
+            return _text(200, "asms gateway emulator")
         return _text(404, "Not Found")
+
+    def _date(self, now: float) -> bytes:
+        """The HTTP date of ``now``, formatted once per second."""
+        second = math.floor(now)
+        if second != self._date_second:
+            self._date_second = second
+            self._date_value = formatdate(second, usegmt=True).encode("ascii")
+        return self._date_value
 
     # -- HTTP API -----------------------------------------------------------------------------
 
@@ -277,7 +312,7 @@ class GatewayApp:
         # completing it, which makes the server close the socket: the peer sees a reply cut
         # off after its head (drop) or in the middle of its body (truncate).
         length = len(reply.body) if action == "truncate" else _DROPPED_LENGTH
-        headers = [reply.headers[0], (b"content-length", str(length).encode())]
+        headers = [reply.headers[0], (b"content-length", str(length).encode()), reply.headers[-1]]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         if action == "truncate":
             cut = reply.body[: len(reply.body) // 2]

@@ -43,6 +43,7 @@ def _config(emulator: GatewayEmulator, log_level: str, **options: Any) -> Any:
         http="httptools",
         lifespan="on",
         server_header=False,
+        date_header=False,  # the app sends its own, from the emulator's clock
         proxy_headers=False,  # one middleware less per request; IP lockdown sees the peer
         timeout_graceful_shutdown=1,
         **options,
