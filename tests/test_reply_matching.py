@@ -23,10 +23,10 @@ from asms._config import RetryPolicy, WireName
 from asms._exceptions import GatewayError
 from asms._fastreply import IdLines, StridedLines
 from asms._models import OUTCOME_UNKNOWN
+from asms._optable import OPERATIONS
 from asms._replies import ErrorReply, IdReply
 from asms._sending import match_replies, normalize_recipients, parse_send
 from asms._soap import build_response, parse_response
-from asms._optable import OPERATIONS
 from asms.testing import GatewayEmulator
 
 A, B, C = "27820000001", "27820000002", "27820000003"
