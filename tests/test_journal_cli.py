@@ -1,0 +1,157 @@
+"""``asms bulk --journal``: refusals are one line with exit 2, and nothing is truncated first."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import click
+import pytest
+from click.testing import CliRunner, Result
+
+import asms
+from asms._cli.commands import COMMANDS
+from asms.testing import Account, GatewayEmulator, running_emulator
+
+PASSWORD = "journal-secret-77aa"
+ENV = {"ASMS_API_ID": "1234", "ASMS_USER": "demo", "ASMS_PASSWORD": PASSWORD}
+OLD_RESULTS = "row,to\n1,the results of last week\n"
+
+
+@pytest.fixture
+def emulator() -> GatewayEmulator:
+    account = Account(api_id=1234, user="demo", password=PASSWORD, credits=10_000.0)
+    return GatewayEmulator(accounts=[account])
+
+
+@pytest.fixture
+def base_url(emulator: GatewayEmulator) -> Iterator[str]:
+    with running_emulator(emulator) as url:
+        yield url
+
+
+def campaign_file(path: Path, rows: int = 5) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["to", "text"])
+        for i in range(rows):
+            writer.writerow([str(27_820_000_000 + i), f"Hello {i}"])
+    return path
+
+
+def bulk(base_url: str, *args: str | Path) -> Result:
+    @click.group()
+    def cli() -> None:
+        pass
+
+    for command in COMMANDS:
+        cli.add_command(command)
+    env = {**ENV, "ASMS_BASE_URL": base_url}
+    return CliRunner().invoke(cli, ["bulk", *map(str, args)], env=env)
+
+
+def commits(emulator: GatewayEmulator) -> Counter[str]:
+    return Counter(m.to for m in emulator.recorder.messages)
+
+
+def refused_in_one_line(result: Result) -> str:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    return " ".join(result.output.split())
+
+
+def test_a_finished_journal_is_refused_and_replayed_on_request(
+    tmp_path: Path, base_url: str, emulator: GatewayEmulator
+) -> None:
+    csv_file = campaign_file(tmp_path / "c.csv")
+    results = tmp_path / "out.csv"
+    journal = tmp_path / "j.db"
+    first = bulk(base_url, csv_file, "-o", results, "--journal", journal, "--campaign", "dec")
+    assert first.exit_code == 0, first.output
+    sent = commits(emulator)
+    assert sent == Counter({str(27_820_000_000 + i): 1 for i in range(5)})
+
+    results.write_text(OLD_RESULTS)
+    text = refused_in_one_line(bulk(base_url, csv_file, "-o", results, "--journal", journal, "-q"))
+    assert "finished" in text and "'dec'" in text and "5 accepted" in text
+    assert "new --journal" in text and "--replay" in text
+    assert results.read_text() == OLD_RESULTS  # not truncated
+
+    replayed = bulk(base_url, csv_file, "-o", results, "--journal", journal, "--replay")
+    assert replayed.exit_code == 0, replayed.output
+    with results.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted(int(r["row"]) for r in rows) == [1, 2, 3, 4, 5]
+    assert {r["status"] for r in rows} == {"accepted"}
+    assert commits(emulator) == sent  # nothing sent again
+
+    other = refused_in_one_line(
+        bulk(base_url, csv_file, "-o", results, "--journal", journal, "--campaign", "jan")
+    )
+    assert "'dec'" in other and "'jan'" in other
+
+
+def test_results_and_journal_naming_one_file_are_refused_before_anything_is_opened(
+    tmp_path: Path, base_url: str, emulator: GatewayEmulator
+) -> None:
+    csv_file = campaign_file(tmp_path / "c.csv")
+    journal = tmp_path / "same.db"
+    first = bulk(base_url, csv_file, "-o", tmp_path / "r.csv", "--journal", journal)
+    assert first.exit_code == 0, first.output
+    held = journal.read_bytes()
+    link = tmp_path / "link.db"
+    link.symlink_to(journal)
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        for results in (journal, link, Path("same.db"), Path("./sub/../same.db")):
+            (tmp_path / "sub").mkdir(exist_ok=True)
+            text = refused_in_one_line(
+                bulk(base_url, csv_file, "-o", results, "--journal", journal)
+            )
+            assert "--journal must not be the --results file" in text
+            assert journal.read_bytes() == held
+    finally:
+        os.chdir(cwd)
+    assert len(commits(emulator)) == 5
+
+
+def test_unusable_journals_fail_in_one_line_without_truncating_the_results(
+    tmp_path: Path, base_url: str, emulator: GatewayEmulator
+) -> None:
+    csv_file = campaign_file(tmp_path / "c.csv")
+    results = tmp_path / "out.csv"
+    results.write_text(OLD_RESULTS)
+
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database" * 500)
+    text = refused_in_one_line(bulk(base_url, csv_file, "-o", results, "--journal", garbage))
+    assert "not a database" in text
+
+    missing = tmp_path / "nowhere" / "j.db"
+    text = refused_in_one_line(bulk(base_url, csv_file, "-o", results, "--journal", missing))
+    assert "No such file or directory" in text
+
+    locked = tmp_path / "locked.db"
+    outcome: list[Result] = []
+
+    async def while_held() -> None:
+        async with asms.Journal(locked):
+            outcome.append(
+                await anyio.to_thread.run_sync(
+                    lambda: bulk(base_url, csv_file, "-o", results, "--journal", locked)
+                )
+            )
+
+    anyio.run(while_held)
+    text = refused_in_one_line(outcome[0])
+    assert f"in use by process {os.getpid()}" in text
+
+    assert results.read_text() == OLD_RESULTS
+    assert commits(emulator) == Counter()
