@@ -12,8 +12,7 @@ import pytest
 from bulk_fakes import FakeGateway, FakeSender, numbers, personalised, same_text
 
 from asms._bulk import BulkRun, send_bulk
-from asms._exceptions import ConnectError
-from asms._exceptions import JournalFinishedError
+from asms._exceptions import ConnectError, JournalFinishedError
 from asms._journal import Journal, JournalMismatchError
 from asms._models import Message, SendResult
 from asms._ratelimit import VirtualClock
