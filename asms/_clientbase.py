@@ -27,7 +27,7 @@ from ._optable import OPERATIONS, Operation
 from ._replies import StatusReply, expect_ok, expect_session, expect_status
 from ._retry import Counters, Found, GaveUp, Mode, run
 from ._sending import TextCache
-from ._session import Session
+from ._session import Session, copy_transport_error
 from ._wire import (
     MAX_REPLY_BYTES,
     Params,
@@ -211,8 +211,7 @@ class _ClientBase:
         except AuthenticationError:
             raise
         except TransportError as exc:
-            error = type(exc)(str(exc), sent=False)
-            error.retryable = exc.retryable
+            error = copy_transport_error(exc, sent=False)
         except ASMSError as exc:
             error = ConnectError(f"could not open a session: {exc}", sent=False)
         raise error

@@ -17,7 +17,7 @@ import anyio
 from ._exceptions import ASMSError, GatewayError, TransportError, error_for
 from ._logging import logger, register_secret
 
-__all__ = ["SESSION_LIFETIME", "Session"]
+__all__ = ["SESSION_LIFETIME", "Session", "copy_transport_error"]
 
 #: Seconds a session id lives after its last use (PROTOCOL.md "Sessions").
 SESSION_LIFETIME: Final = 15 * 60.0
@@ -28,10 +28,24 @@ def _copy(error: ASMSError) -> ASMSError:
     if isinstance(error, GatewayError):
         return error_for(error.code, error.description)
     if isinstance(error, TransportError):
-        copy = type(error)(str(error), sent=error.sent)
-        copy.retryable = error.retryable
-        return copy
+        return copy_transport_error(error)
     return error
+
+
+_KEEP: Final = object()
+
+
+def copy_transport_error(error: TransportError, *, sent: object = _KEEP) -> TransportError:
+    """A fresh instance of ``error`` with the same text and attributes (``sent`` changed if
+    given), without its traceback."""
+    # Not through the constructor: subclasses take other arguments (HTTPStatusError takes
+    # the status code), and the copy must keep every attribute of the original.
+    copy = type(error).__new__(type(error))
+    copy.args = error.args
+    copy.__dict__.update(error.__dict__)
+    if sent is not _KEEP:
+        copy.sent = sent  # type: ignore[assignment]
+    return copy
 
 
 class Session:

@@ -24,7 +24,7 @@ from rich.markup import escape
 
 from .._codes import ErrorCode
 from .._config import DEFAULT_BASE_URL, Credentials
-from .._exceptions import ASMSError, AuthenticationError, ValidationError
+from .._exceptions import ASMSError, AuthenticationError, HTTPStatusError, ValidationError
 from .._logging import redact
 from .._numbers import InvalidNumberError, normalize_msisdn
 
@@ -42,6 +42,7 @@ __all__ = [
     "check_country_code",
     "connection_options",
     "describe_error",
+    "describe_status_error",
     "err_console",
     "error_text",
     "out_console",
@@ -270,12 +271,32 @@ def describe_error(exc: BaseException) -> str:
         return f"authentication failed ({exc}); check ASMS_API_ID, ASMS_USER and ASMS_PASSWORD"
     if isinstance(exc, ValidationError):
         return redact(str(exc))  # "field: rule", already written for people
-    text = str(exc) or type(exc).__name__
-    return redact(f"{type(exc).__name__}: {text}")
+    name = type(exc).__name__
+    text = str(exc) or name
+    # Transport errors often start with their class name already.
+    return redact(text if text.startswith(f"{name}:") else f"{name}: {text}")
 
 
-def run_async(main: Callable[[], Awaitable[T]]) -> T:
-    """Run ``main`` and turn asms errors into exit statuses (2 for configuration, else 1)."""
+def describe_status_error(exc: HTTPStatusError, base_url: str) -> str:
+    """An HTTP error status names the URL: it usually means the base URL is wrong."""
+    parts = urlsplit(base_url)
+    where = f"{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+    if exc.status_code >= 500:
+        problem = "the server there (or a proxy in front of it) is failing; try again later or"
+    else:
+        problem = "no gateway answers at that host and path;"
+    return (
+        f"HTTP {exc.status_code} from {where or base_url}: {problem} "
+        "check --base-url (or ASMS_BASE_URL)"
+    )
+
+
+def run_async(main: Callable[[], Awaitable[T]], *, base_url: str | None = None) -> T:
+    """Run ``main`` and turn asms errors into exit statuses (2 for configuration, else 1).
+
+    An HTTP error status is a configuration error when ``base_url`` is given: the gateway
+    itself answers everything with 200, so another status means the URL is wrong.
+    """
     try:
         return anyio.run(main)
     except BaseException as exc:
@@ -285,6 +306,8 @@ def run_async(main: Callable[[], Awaitable[T]]) -> T:
             error = error.exceptions[0]
         if isinstance(error, AuthenticationError | ValidationError):
             raise ConfigError(describe_error(error)) from None
+        if isinstance(error, HTTPStatusError) and base_url is not None:
+            raise ConfigError(describe_status_error(error, base_url)) from None
         if isinstance(error, ASMSError):
             raise CommandFailed(describe_error(error)) from None
         if error is not exc and isinstance(error, click.ClickException):

@@ -131,7 +131,7 @@ def send(
         async with settings.client(**extra) as client:
             return await client.send(text, to=numbers, **chosen)
 
-    results = run_async(main)
+    results = run_async(main, base_url=settings.base_url)
     failed = sum(1 for r in results if r.error_code is not None)
     if as_json:
         _print_json([result_record(r) for r in results])
@@ -179,7 +179,7 @@ def status(
             found = await client.query(**key)
             return found.apimsgid, found.status, None
 
-    message_id, state, cost = run_async(main)
+    message_id, state, cost = run_async(main, base_url=settings.base_url)
     final = isinstance(state, MessageStatus) and state.is_final
     if as_json:
         record: dict[str, Any] = {
@@ -209,7 +209,7 @@ def balance(as_json: bool, settings: Settings) -> None:
         async with settings.client() as client:
             return (await client.balance()).credits
 
-    credits = run_async(main)
+    credits = run_async(main, base_url=settings.base_url)
     if as_json:
         _print_json({"credits": credits})
     else:
@@ -230,7 +230,7 @@ def coverage(msisdn: str, as_json: bool, settings: Settings) -> None:
         async with settings.client() as client:
             return await client.route_coverage(msisdn)
 
-    found = run_async(main)
+    found = run_async(main, base_url=settings.base_url)
     if as_json:
         _print_json(
             {
