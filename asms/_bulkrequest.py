@@ -27,6 +27,7 @@ from ._models import Message, SendResult, StatusInfo, new_climsgid
 from ._ratelimit import Clock, RateLimiter
 from ._report import BulkResult, DeliveryState, Tally, make_result
 from ._retry import NOT_SENT, OUTCOME_UNKNOWN
+from ._sending import derived_climsgid
 
 __all__ = ["BatchSender", "Requester", "default_concurrency", "request_limit"]
 
@@ -143,6 +144,10 @@ class Requester:
         #: The longest ERR 130 pause of the run; a longer one rejects the messages instead.
         self.throttle_max_wait = throttle_bound(sender)
         self._exchanges: set[anyio.CancelScope] = set()
+        # Caller-given climsgids this run sent verbatim: one per distinct id (see _attempt).
+        self._verbatim: set[str] = set()
+        self._resuming: bool | None = None  # whether the journal has an earlier run's rows
+        self._resume_check = anyio.Lock()
 
     async def lookup(self, climsgid: str) -> StatusInfo | None:
         """A request's status by its climsgid; None when the gateway does not know it."""
@@ -202,9 +207,29 @@ class Requester:
             done.extend(results)
         return done
 
+    async def _climsgid(self, given: str | None) -> str:
+        """The id of a new request: every request of a run has its own.
+
+        A caller's id goes out verbatim on the first request of the run carrying it; every
+        further request carrying it (the rest of its group, a repeated number, a retry
+        after ERR 130) gets a derived one, so a lookup never finds another request. A run
+        resuming a journal derives them all: the interrupted run may have used them.
+        """
+        if self.journal is not None and self._resuming is None:
+            async with self._resume_check:
+                if self._resuming is None:
+                    # Before this run's first request writes anything: rows now are an
+                    # earlier run's.
+                    self._resuming = bool(await self.journal.counts())
+        if given is None:
+            return new_climsgid()
+        if self._resuming or given in self._verbatim:
+            return derived_climsgid(given)
+        self._verbatim.add(given)
+        return given
+
     async def _attempt(self, chunk: Chunk, items: list[Item]) -> Outcome | None:
-        given = items[0].message.climsgid
-        climsgid = given if given is not None else new_climsgid()
+        climsgid = await self._climsgid(items[0].message.climsgid)
         messages = [
             it.message if it.message.climsgid == climsgid else it.message.with_climsgid(climsgid)
             for it in items
@@ -294,7 +319,13 @@ class Requester:
                 retry.append(item)
             else:
                 result = make_result(
-                    item, climsgid, got.apimsgid, got.error_code, got.error_description, got.parts
+                    item,
+                    got.climsgid or climsgid,  # a resend may have carried an id of its own
+                    got.apimsgid,
+                    got.error_code,
+                    got.error_description,
+                    got.parts,
+                    duplicate=got.duplicate,
                 )
                 results.append(result)
                 if result.state is DeliveryState.REJECTED and got.error_code is not None:

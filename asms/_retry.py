@@ -7,6 +7,13 @@ truncated reply, ``ERR 901``), the message is looked up by its ``climsgid`` on a
 schedule first, and resent only when the gateway still does not know it at the end of it.
 ``ERR 130`` waits until the time it names; everything else is final.
 
+Such a resend carries a ``climsgid`` of its own (:func:`asms._sending.attempt_climsgid`):
+a gateway slower to show a message than the schedule waits would otherwise make the resend
+a silent duplicate. Every later lookup asks for every attempt's id, and once the request is
+settled the attempts concluded "missing" are looked up once more on the same schedule: one
+found then was accepted too, a duplicate, counted and reported (``Found.duplicates``,
+:attr:`AttemptIds.duplicates`), or, when the request was given up, the message it carried.
+
 The first attempt runs outside tenacity (a tenacity loop costs more than a whole request);
 tenacity drives the recovery after a failure.
 """
@@ -44,10 +51,12 @@ from ._exceptions import (
 from ._logging import logger
 from ._models import NOT_SENT, OUTCOME_UNKNOWN
 from ._replies import StatusReply
+from ._sending import attempt_climsgid
 
 __all__ = [
     "NOT_SENT",
     "OUTCOME_UNKNOWN",
+    "AttemptIds",
     "ClientStatistics",
     "Counters",
     "Found",
@@ -73,6 +82,9 @@ class ClientStatistics:
     resends, auth/ping/lookups excluded). ``reconciled_found`` / ``reconciled_missing``:
     lookups after an attempt of unknown outcome that found the message / concluded it was
     never accepted. ``resent``: tries after the first. ``given_up``: requests abandoned.
+    ``duplicates_detected``: recipients found accepted twice (a resend after a lookup that
+    concluded "missing", whose earlier attempt showed up later); each such result has
+    ``duplicate=True``.
     """
 
     requests: int = 0
@@ -83,6 +95,7 @@ class ClientStatistics:
     given_up: int = 0
     auth_calls: int = 0
     pings: int = 0
+    duplicates_detected: int = 0
 
 
 class Counters:
@@ -90,6 +103,7 @@ class Counters:
 
     __slots__ = (
         "attempts",
+        "duplicates_detected",
         "given_up",
         "pings",
         "reconciled_found",
@@ -106,6 +120,7 @@ class Counters:
         self.resent = 0
         self.given_up = 0
         self.pings = 0
+        self.duplicates_detected = 0
 
     def snapshot(self, auth_calls: int) -> ClientStatistics:
         return ClientStatistics(
@@ -117,14 +132,42 @@ class Counters:
             given_up=self.given_up,
             auth_calls=auth_calls,
             pings=self.pings,
+            duplicates_detected=self.duplicates_detected,
         )
 
 
 @dataclass(frozen=True, slots=True)
 class Found:
-    """An attempt of unknown outcome turned out accepted: the gateway's lookup answer."""
+    """An attempt of unknown outcome turned out accepted: the gateway's lookup answer, and
+    the ``climsgid`` of the attempt it found.
+    """
 
     reply: StatusReply
+    climsgid: str
+
+
+class AttemptIds:
+    """The ``climsgid`` of each attempt of one request (``mode="send"``).
+
+    ``current`` is the id the next (or latest) attempt carries; the attempt closure reads it.
+    ``suspects`` are ids of attempts of unknown outcome whose lookup concluded "missing";
+    ``duplicates`` counts those found accepted after all, besides the one reported.
+    """
+
+    __slots__ = ("current", "duplicates", "first", "resends", "suspects")
+
+    def __init__(self, first: str) -> None:
+        self.first = first
+        self.current = first
+        self.resends = 0
+        self.suspects: list[str] = []
+        self.duplicates = 0
+
+    def renew(self) -> None:
+        """The current attempt was concluded "missing": the next one gets a new id."""
+        self.suspects.append(self.current)
+        self.resends += 1
+        self.current = attempt_climsgid(self.first, self.resends)
 
 
 class GaveUp(Exception):
@@ -174,33 +217,74 @@ class _Missing(enum.Enum):
     UNKNOWN = "unknown"
 
 
+async def _look(lookup: Callable[[str], Awaitable[StatusReply]], climsgid: str) -> _Answer:
+    try:
+        return await lookup(climsgid)
+    except AuthenticationError:
+        raise
+    except GatewayError as exc:
+        # Only "unknown client message id" says the gateway lacks it; any other refusal
+        # (901, a lookup limit…) says nothing about the message.
+        missing = exc.code == ErrorCode.UNKNOWN_CLIENT_MESSAGE_ID
+        return _Missing.MISSING if missing else _Missing.UNKNOWN
+    except ASMSError as exc:
+        logger.debug("lookup failed: %s", type(exc).__name__)
+        return _Missing.UNKNOWN
+
+
+_Answer = StatusReply | _Missing
+
+
 async def _reconcile(
-    lookup: Callable[[], Awaitable[StatusReply]], policy: RetryPolicy, counters: Counters
-) -> StatusReply | _Missing:
-    """Ask for the message on the grace schedule. "Missing" needs the last answer to be
-    "unknown client message id": the gateway may show a message only some time after it
-    accepted it.
+    lookup: Callable[[str], Awaitable[StatusReply]],
+    ids: AttemptIds,
+    policy: RetryPolicy,
+    counters: Counters,
+) -> Found | _Missing:
+    """Ask for the request on the grace schedule, by every attempt's id (the latest first).
+
+    "Missing" needs the last answer for every id to be "unknown client message id": the
+    gateway may show a message only some time after it accepted it. An attempt found then
+    is the one reported; any other found in the same round is a duplicate.
     """
-    verdict = _Missing.UNKNOWN
+    pending = [ids.current, *ids.suspects]
+    answers: dict[str, _Answer] = {}
     for delay in policy.reconcile_schedule:
         await anyio.sleep(delay)
-        try:
-            reply = await lookup()
-        except AuthenticationError:
-            raise
-        except GatewayError as exc:
-            missing = exc.code == ErrorCode.UNKNOWN_CLIENT_MESSAGE_ID
-            verdict = _Missing.MISSING if missing else _Missing.UNKNOWN
-            continue
-        except ASMSError as exc:
-            logger.debug("lookup failed: %s", type(exc).__name__)
-            verdict = _Missing.UNKNOWN
-            continue
-        counters.reconciled_found += 1
-        return reply
-    if verdict is _Missing.MISSING:
+        for climsgid in pending:
+            answers[climsgid] = await _look(lookup, climsgid)
+        found = [(c, a) for c, a in answers.items() if isinstance(a, StatusReply)]
+        if found:
+            counters.reconciled_found += 1
+            climsgid, reply = found[0]
+            ids.suspects = [c for c in pending if c != climsgid and c not in dict(found)]
+            ids.duplicates += len(found) - 1
+            return Found(reply, climsgid)
+    if all(a is _Missing.MISSING for a in answers.values()):
         counters.reconciled_missing += 1
-    return verdict
+        return _Missing.MISSING
+    return _Missing.UNKNOWN
+
+
+async def _recheck(
+    lookup: Callable[[str], Awaitable[StatusReply]], ids: AttemptIds, policy: RetryPolicy
+) -> list[Found]:
+    """Look the attempts concluded "missing" up once more, on the schedule again: each one
+    found now was accepted after all (those left stay in ``ids.suspects``).
+    """
+    found: list[Found] = []
+    left = list(ids.suspects)
+    for delay in policy.reconcile_schedule:
+        if not left:
+            break
+        await anyio.sleep(delay)
+        for climsgid in list(left):
+            answer = await _look(lookup, climsgid)
+            if isinstance(answer, StatusReply):
+                left.remove(climsgid)
+                found.append(Found(answer, climsgid))
+    ids.suspects = left
+    return found
 
 
 class _Recovery(Generic[T]):
@@ -213,7 +297,8 @@ class _Recovery(Generic[T]):
         mode: Mode,
         policy: RetryPolicy,
         counters: Counters,
-        lookup: Callable[[], Awaitable[StatusReply]] | None,
+        lookup: Callable[[str], Awaitable[StatusReply]] | None,
+        ids: AttemptIds | None,
         clock: Callable[[], float],
     ) -> None:
         self.attempt = attempt
@@ -221,6 +306,7 @@ class _Recovery(Generic[T]):
         self.policy = policy
         self.counters = counters
         self.lookup = lookup
+        self.ids = ids
         self.clock = clock
         self.ambiguous = False
 
@@ -275,12 +361,13 @@ class _Recovery(Generic[T]):
     async def step(self) -> T | Found:
         """Reconcile the previous attempt if it may have been accepted, else send again."""
         if self.ambiguous:
-            assert self.lookup is not None
-            verdict = await _reconcile(self.lookup, self.policy, self.counters)
-            if isinstance(verdict, StatusReply):
-                return Found(verdict)
+            assert self.lookup is not None and self.ids is not None
+            verdict = await _reconcile(self.lookup, self.ids, self.policy, self.counters)
+            if isinstance(verdict, Found):
+                return verdict
             if verdict is _Missing.UNKNOWN:
                 raise _StillUnknown("the gateway could not say whether it has the message")
+            self.ids.renew()
             self.ambiguous = False
         self.counters.attempts += 1
         self.counters.resent += 1
@@ -290,20 +377,42 @@ class _Recovery(Generic[T]):
             self.ambiguous = self.kind(exc) is _Kind.AMBIGUOUS
             raise
 
+    async def settled(self, outcome: T | Found) -> T | Found:
+        """The request is settled: look the attempts concluded "missing" up once more."""
+        ids = self.ids
+        if ids is not None and ids.suspects and self.lookup is not None:
+            ids.duplicates += len(await _recheck(self.lookup, ids, self.policy))
+        return outcome
+
     async def give_up(self, last: ASMSError) -> Found:
         """The budget is spent: one last look-up (it never resends), else give up."""
         self.counters.given_up += 1
-        if self.ambiguous and self.lookup is not None:
-            verdict = await _reconcile(self.lookup, self.policy, self.counters)
-            if isinstance(verdict, StatusReply):
+        ids = self.ids
+        sent: bool | None
+        if self.ambiguous and self.lookup is not None and ids is not None:
+            verdict = await _reconcile(self.lookup, ids, self.policy, self.counters)
+            if isinstance(verdict, Found):
                 self.counters.given_up -= 1
-                return Found(verdict)
-            if verdict is _Missing.MISSING:
-                raise GaveUp(last, False)  # it never arrived: a later resend is safe
-            raise GaveUp(last, None)
-        never_left = isinstance(last, TransportError) and last.sent is False
-        refused = isinstance(last, ThrottledError | SessionError)
-        raise GaveUp(last, False if never_left or refused else None)
+                settled = await self.settled(verdict)
+                assert isinstance(settled, Found)
+                return settled
+            # "missing": it never arrived, a later resend is safe (unless a recheck below
+            # finds an attempt after all).
+            sent = False if verdict is _Missing.MISSING else None
+            ids.suspects.append(ids.current)
+        else:
+            never_left = isinstance(last, TransportError) and last.sent is False
+            refused = isinstance(last, ThrottledError | SessionError)
+            sent = False if never_left or refused else None
+        if ids is not None and ids.suspects and self.lookup is not None:
+            found = await _recheck(self.lookup, ids, self.policy)
+            if found:
+                # An attempt concluded "missing" was accepted after all: that is the
+                # message's outcome, and any other found is its duplicate.
+                self.counters.given_up -= 1
+                ids.duplicates += len(found) - 1
+                return found[0]
+        raise GaveUp(last, sent)
 
 
 async def run(
@@ -312,14 +421,17 @@ async def run(
     mode: Mode,
     policy: RetryPolicy,
     counters: Counters,
-    lookup: Callable[[], Awaitable[StatusReply]] | None = None,
+    lookup: Callable[[str], Awaitable[StatusReply]] | None = None,
+    ids: AttemptIds | None = None,
     clock: Callable[[], float],
 ) -> T | Found:
     """Run ``attempt`` until it succeeds, fails for good, or the policy's budget is spent.
 
     Returns the attempt's result, or :class:`Found` when an attempt of unknown outcome was
-    found accepted by ``lookup``. Final failures are raised as they are; a spent budget raises
-    :class:`GaveUp`. ``mode="send"`` needs ``lookup``.
+    found accepted by ``lookup`` (called with a ``climsgid``). Final failures are raised as
+    they are; a spent budget raises :class:`GaveUp`. ``mode="send"`` needs ``lookup`` and
+    ``ids``, whose ``current`` id ``attempt`` must send; duplicates found are counted in
+    ``ids.duplicates`` (the caller counts them per recipient).
     """
     counters.attempts += 1
     try:
@@ -327,7 +439,14 @@ async def run(
     except ASMSError as exc:
         first = exc
     return await recover(
-        first, attempt, mode=mode, policy=policy, counters=counters, lookup=lookup, clock=clock
+        first,
+        attempt,
+        mode=mode,
+        policy=policy,
+        counters=counters,
+        lookup=lookup,
+        ids=ids,
+        clock=clock,
     )
 
 
@@ -338,15 +457,18 @@ async def recover(
     mode: Mode,
     policy: RetryPolicy,
     counters: Counters,
-    lookup: Callable[[], Awaitable[StatusReply]] | None = None,
+    lookup: Callable[[str], Awaitable[StatusReply]] | None = None,
+    ids: AttemptIds | None = None,
     clock: Callable[[], float],
 ) -> T | Found:
     """:func:`run` after its first attempt (counted by the caller) failed with ``first``.
 
     For hot paths that make the first attempt inline and need this only on failure.
     """
+    if mode == "send" and lookup is not None and ids is None:
+        raise ValueError("mode='send' needs the attempts' ids")
     recovery = _Recovery(
-        attempt, mode=mode, policy=policy, counters=counters, lookup=lookup, clock=clock
+        attempt, mode=mode, policy=policy, counters=counters, lookup=lookup, ids=ids, clock=clock
     )
     kind = recovery.kind(first)
     if kind is _Kind.FINAL:
@@ -369,7 +491,7 @@ async def recover(
         try:
             async for state in retrying:
                 with state:
-                    return await recovery.step()
+                    return await recovery.settled(await recovery.step())
         except ASMSError as exc:
             last = exc
             if not recovery.should_retry(exc):
