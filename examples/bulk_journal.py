@@ -4,9 +4,11 @@ Messages come from an async generator (here made up; in real life a database cur
 memory stays flat however long the campaign. With ``journal=`` a run that is killed halfway
 can simply be run again with the same input: what the gateway already has is not sent again
 (requests left in doubt are looked up by their ``climsgid`` first), and the results of the
-earlier run are read back from the journal.
+earlier run are read back from the journal. Once a run has finished the campaign, the
+journal refuses a new run (``asms.JournalFinishedError``): reusing it would only repeat its
+results. Opened with ``replay=True`` it gives them back without sending anything.
 
-    python examples/bulk_journal.py      # run it twice: the second run sends nothing
+    python examples/bulk_journal.py      # run it twice: the second run replays, sends nothing
 
 ASMS_BASE_URL, ASMS_API_ID, ASMS_USER and ASMS_PASSWORD default to the emulator that
 ``asms emulator`` starts on port 8765.
@@ -46,13 +48,21 @@ async def main(
         base_url=base_url or os.environ.get("ASMS_BASE_URL", EMULATOR_URL),
     )
     async with client:
-        async with client.send_bulk(campaign(count), rate=500, journal=journal) as run:
-            async for result in run:
-                if not result.ok:
-                    print(f"message {result.ref} to {result.to}: {result.error_description}")
-        report = run.report()
+        try:
+            report = await send(client, asms.Journal(journal), count)
+        except asms.JournalFinishedError as finished:
+            print(finished)
+            report = await send(client, asms.Journal(journal, replay=True), count)
     print(report)
     return report
+
+
+async def send(client: asms.AsyncClient, journal: asms.Journal, count: int) -> asms.BulkReport:
+    async with client.send_bulk(campaign(count), rate=500, journal=journal) as run:
+        async for result in run:
+            if not result.ok:
+                print(f"message {result.ref} to {result.to}: {result.error_description}")
+    return run.report()
 
 
 if __name__ == "__main__":
