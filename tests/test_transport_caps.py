@@ -29,6 +29,7 @@ from asms._transport import (
     AsyncTransport,
     make_transport,
 )
+from asms._transport._http11 import ResponseReader
 from asms._transport._stock import STOCK_HEAD_LIMIT, StockTransport
 from asms._wire import MAX_REPLY_BYTES as WIRE_MAX_REPLY_BYTES
 from asms._wire import roundtrip
@@ -389,3 +390,54 @@ def test_limits_must_be_positive_byte_counts(value: Any) -> None:
     with pytest.raises(ValidationError) as refused:
         make_transport(max_reply_bytes=value)
     assert (refused.value.field, refused.value.rule) == ("max_reply_bytes", rule)
+
+
+# --- the reader alone ----------------------------------------------------------------------------
+
+
+def _feed_in_pieces(reader: ResponseReader, data: bytes, size: int) -> ResponseReader:
+    reader.reset(head_only=False)
+    for start in range(0, len(data), size):
+        reader.feed(data[start : start + size])
+    return reader
+
+
+@pytest.mark.parametrize("piece", [7, 4096, 1 << 30])
+def test_reader_limits_hold_whatever_the_chunking(piece: int) -> None:
+    head_limit, body_limit = 4096, 100_000
+    interim = b"HTTP/1.1 100 Continue\r\n\r\n"  # counts towards the head
+    start = interim + b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nX-Pad: "
+    end = b"\r\n\r\n"
+
+    def reply(head_size: int, body_size: int) -> bytes:
+        fixed = len(start % body_size) + len(end)
+        return start % body_size + b"p" * (head_size - fixed) + end + b"b" * body_size
+
+    # A refused reply's connection is dropped: each reply gets a new reader here.
+    reader = _feed_in_pieces(
+        ResponseReader(body_limit, head_limit), reply(head_limit, body_limit), piece
+    )
+    assert reader.complete and reader.keep_alive and reader.content == b"b" * body_limit
+    with pytest.raises(ReplyParseError, match=r"^reply head larger than 4096 bytes$"):
+        _feed_in_pieces(ResponseReader(body_limit, head_limit), reply(head_limit + 1, 10), piece)
+    reader = ResponseReader(body_limit, head_limit)
+    with pytest.raises(ReplyParseError, match=r"^reply larger than 100000 bytes$"):
+        _feed_in_pieces(reader, reply(200, body_limit + 1), piece)
+    assert (reader.complete, reader.keep_alive) == (False, False)
+
+
+def test_reader_takes_a_head_and_a_large_body_in_one_chunk() -> None:
+    reader = ResponseReader()
+    body = b"z" * (3 * MAX_HEAD_BYTES)
+    reader.reset(head_only=False)
+    reader.feed(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    assert reader.complete and reader.content == body
+
+
+def test_reader_refuses_a_chunked_body_once_its_parts_pass_the_cap() -> None:
+    reader = ResponseReader(1000)
+    reader.reset(head_only=False)
+    reader.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+    reader.feed(b"3e8\r\n" + b"c" * 1000 + b"\r\n")  # exactly the cap so far: fine
+    with pytest.raises(ReplyParseError, match=r"^reply larger than 1000 bytes$"):
+        reader.feed(b"1\r\nc\r\n")

@@ -24,6 +24,8 @@ __all__ = [
 Header = tuple[bytes, bytes]
 ReplyLimits = tuple[int, int]  # the largest body and the largest head of a reply, in bytes
 DEFAULT_REPLY_LIMITS: ReplyLimits = (MAX_REPLY_BYTES, MAX_HEAD_BYTES)
+# HttpParserUpgrade is not an HttpParserError.
+_PARSE_ERRORS = (httptools.HttpParserError, httptools.HttpParserUpgrade)
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
 # Validated method names, so the common ones cost one dict lookup per request.
@@ -99,27 +101,30 @@ class ResponseReader:
     request costs no parser set-up. The ``on_*`` methods are httptools callbacks.
 
     A response whose head grows past ``max_head`` bytes, or whose body (announced by
-    ``Content-Length`` or as it arrives) grows past ``max_body`` bytes, is refused with
-    ``ReplyParseError`` as soon as that shows; the connection must then be dropped.
+    ``Content-Length``, or as it arrives) grows past ``max_body`` bytes, is refused with
+    ``ReplyParseError`` as soon as the chunk that shows it is parsed; the connection must
+    then be dropped. A reply read whole in one chunk no larger than ``max_body`` (the usual
+    case) costs two comparisons for this.
     """
 
     __slots__ = (
         "body",
         "body_size",
         "complete",
+        "counted",
         "head_only",
         "headers",
         "headers_done",
         "http_version",
         "junk",
         "keep_alive",
+        "length_checked",
         "max_body",
         "max_head",
         "parser",
         "reason",
         "received",
         "status",
-        "too_large",
     )
 
     def __init__(self, max_body: int = MAX_REPLY_BYTES, max_head: int = MAX_HEAD_BYTES) -> None:
@@ -131,20 +136,20 @@ class ResponseReader:
         self.http_version = b"HTTP/1.1"
         self.head_only = False
         self.complete = self.headers_done = self.junk = self.keep_alive = False
+        self.length_checked = False
         self.received = 0
-        self.body_size = 0
+        self.body_size = 0  # of the first ``counted`` parts of ``body``
+        self.counted = 0
         self.max_body = max_body
         self.max_head = max_head
-        # Set by a callback that refused the reply for its size (raised by feed()).
-        self.too_large: ReplyParseError | None = None
 
     def reset(self, *, head_only: bool) -> None:
         """Prepare for the response to the next request."""
         self.headers = []
         self.body = []
         self.head_only = head_only
-        self.complete = self.headers_done = False
-        self.received = self.body_size = 0
+        self.complete = self.headers_done = self.length_checked = False
+        self.received = self.body_size = self.counted = 0
 
     def feed(self, data: bytes) -> None:
         """Parse received bytes; ``complete`` says when the response is whole."""
@@ -152,7 +157,13 @@ class ResponseReader:
         if received > self.max_head and not self.headers_done:
             self._feed_head(data, received - len(data))
         else:
-            self._parse(data)
+            try:
+                self.parser.feed_data(data)
+            except _PARSE_ERRORS as exc:
+                self._parse_error(exc)
+        # The body cannot be larger than everything received for this response.
+        if received > self.max_body or not self.complete:
+            self._check_body()
 
     def _feed_head(self, data: bytes, before: int) -> None:
         # Rare: the head is not whole yet and this chunk would take it past the limit (or it
@@ -170,20 +181,45 @@ class ResponseReader:
     def _parse(self, data: bytes) -> None:
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
+        except _PARSE_ERRORS as exc:
+            self._parse_error(exc)
+
+    def _parse_error(self, exc: Exception) -> None:
+        if isinstance(exc, httptools.HttpParserUpgrade):
             raise httpx.RemoteProtocolError("unexpected protocol upgrade") from None
-        except httptools.HttpParserError as exc:
-            if self.too_large is None:
-                if self.complete:
-                    # Bytes after a whole response: the reply stands, the connection does not.
-                    self.junk = True
-                    return
-                raise httpx.RemoteProtocolError(f"malformed response: {exc}") from None
-        else:
+        if self.complete:
+            # Bytes after a whole response: the reply stands, the connection does not.
+            self.junk = True
             return
-        # Raised outside the except clause: no context leads to the parser's wrapper of it.
-        error, self.too_large = self.too_large, None
-        raise error
+        raise httpx.RemoteProtocolError(f"malformed response: {exc}") from None
+
+    def _check_body(self) -> None:
+        """Refuse a body announced or grown past ``max_body`` (once per chunk, not per byte)."""
+        if not self.headers_done or self.head_only:
+            return
+        limit = self.max_body
+        if not self.length_checked:
+            # Announced larger than allowed: refused before any more of it is read.
+            self.length_checked = True
+            if self.status != 204 and self.status != 304:  # no body, whatever is announced
+                for name, value in self.headers:
+                    if len(name) == 14 and name.lower() == b"content-length":
+                        digits = value.strip()  # llhttp has accepted it: digits
+                        if digits.isdigit() and (len(digits) > 18 or int(digits) > limit):
+                            raise self._refused(limit)
+        body = self.body
+        counted = self.counted
+        if counted < len(body):
+            self.body_size += sum(map(len, body[counted:]))
+            self.counted = len(body)
+        if self.body_size > limit:
+            raise self._refused(limit)
+
+    def _refused(self, limit: int) -> ReplyParseError:
+        # Even a response that is whole in this chunk is refused: it is no response, and its
+        # connection is not fit for another.
+        self.complete = self.keep_alive = False
+        return reply_too_large(limit)
 
     def feed_eof(self) -> None:
         """The peer closed the connection; finish a close-delimited body or complain."""
@@ -237,27 +273,10 @@ class ResponseReader:
             # llhttp cannot be told the request was HEAD, so it would wait for the body that
             # Content-Length announces; _finish() marks the connection as not reusable.
             self._finish()
-            return
-        if status == 204 or status == 304:
-            return  # no body, whatever Content-Length says
-        for name, value in self.headers:
-            # A body announced larger than allowed is refused before any of it is read
-            # (llhttp has checked that the value is digits).
-            if len(name) == 14 and name.lower() == b"content-length":
-                if len(value) > 18 or int(value) > self.max_body:
-                    self._refuse(self.max_body)
 
     def on_body(self, body: bytes) -> None:
         if not self.complete:  # a body after a HEAD response's headers is not its body
-            size = self.body_size = self.body_size + len(body)
-            if size > self.max_body:  # chunked or close-delimited: refused once it is too long
-                self._refuse(self.max_body)
             self.body.append(body)
-
-    def _refuse(self, limit: int) -> None:
-        # httptools wraps what a callback raises; feed() raises this one instead.
-        self.too_large = reply_too_large(limit)
-        raise self.too_large
 
     def on_message_complete(self) -> None:
         if not self.headers_done:
