@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
+import random
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
 from ..testing._clock import FakeClock
 from ..testing._config import Account, Faults, Profile
 from ..testing._emulator import GatewayEmulator
+from ._common import ConfigError
 
 __all__ = ["build_emulator", "emulator"]
 
@@ -29,29 +33,57 @@ def _fault_setting(text: str) -> tuple[str, Any]:
     return name.strip(), value
 
 
+def _callback_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise click.BadParameter(
+            f"{value!r} is not an http:// or https:// URL, e.g. "
+            "http://127.0.0.1:8000/callbacks/status",
+            param_hint="--callback-url",
+        )
+    return value
+
+
 def build_emulator(
     *,
     accounts: tuple[str, ...] = (),
     profile: str = "default",
     credits: float = DEFAULT_CREDITS,
-    seed: int = 0,
+    seed: int | None = 0,
     admin: bool = True,
     recorder: str = "counters",
     retention: int | None = 200_000,
     fake_clock: bool = False,
     faults: tuple[str, ...] = (),
+    callback_url: str | None = None,
+    max_parts: int | None = None,
 ) -> GatewayEmulator:
-    """The emulator the command serves (separate from the command so it can be tested)."""
+    """The emulator the command serves (separate from the command so it can be tested).
+
+    ``seed=None`` draws a random one, so that ids differ from one start to the next.
+    ``callback_url`` receives the status and inbound (MO) callbacks of every account;
+    ``max_parts`` replaces the profile's limit on message parts.
+    """
     parsed = [Account.parse(spec, credits=credits) for spec in accounts] or [
         Account(api_id=1234, user="demo", password="demo", credits=credits)
     ]
+    if callback_url is not None:
+        parsed = [
+            dataclasses.replace(a, callback_url=callback_url, mo_callback_url=callback_url)
+            for a in parsed
+        ]
+    chosen_profile = Profile.named(profile)
+    if max_parts is not None:
+        chosen_profile = dataclasses.replace(chosen_profile, max_concat=max_parts)
     settings = dict(_fault_setting(f) for f in faults)
     if "commands" in settings and isinstance(settings["commands"], str):
         settings["commands"] = settings["commands"].split(",")
     return GatewayEmulator(
         accounts=parsed,
-        profile=Profile.named(profile),
-        seed=seed,
+        profile=chosen_profile,
+        seed=random.SystemRandom().randrange(2**63) if seed is None else seed,
         admin=admin,
         recorder=recorder,  # type: ignore[arg-type]
         retention=retention or None,
@@ -78,7 +110,25 @@ def build_emulator(
     help="Platform generation to reproduce (limits, callback values, reply forms).",
 )
 @click.option("--credits", type=float, default=DEFAULT_CREDITS, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for ids and faults.")
+@click.option(
+    "--seed",
+    type=int,
+    help="Seed for ids and faults, to repeat a run [default: random, so ids differ "
+    "from one start to the next].",
+)
+@click.option(
+    "--callback-url",
+    metavar="URL",
+    help="Where the accounts' status and inbound callbacks go "
+    "(e.g. http://127.0.0.1:8000/callbacks/status). Status callbacks are sent for "
+    "messages sent with a callback value (asms send --callback 3).",
+)
+@click.option(
+    "--max-parts",
+    type=click.IntRange(1, 35),
+    help="Most parts a message may have; longer ones get ERR 101 "
+    "[default: the profile's, 3].",
+)
 @click.option(
     "--admin/--no-admin", default=True, show_default=True, help="Serve the /_emulator/ admin API."
 )
@@ -104,14 +154,22 @@ def build_emulator(
     metavar="NAME=VALUE",
     help="A fault setting, e.g. drop_after_commit=0.01 or latency=0.05 (repeatable).",
 )
-@click.option("--log-level", default="warning", show_default=True)
+@click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug", "trace"]),
+    default="warning",
+    show_default=True,
+    help="uvicorn's log level.",
+)
 def emulator(
     host: str,
     port: int,
     accounts: tuple[str, ...],
     profile: str,
     credits: float,
-    seed: int,
+    seed: int | None,
+    callback_url: str | None,
+    max_parts: int | None,
     admin: bool,
     recorder: str,
     retention: int,
@@ -119,7 +177,15 @@ def emulator(
     faults: tuple[str, ...],
     log_level: str,
 ) -> None:
-    """Run the Clickatell gateway emulator (HTTP API and both SOAP servers)."""
+    """Run the Clickatell gateway emulator (HTTP API and both SOAP servers).
+
+    Point the client at it with ASMS_BASE_URL=http://127.0.0.1:8765 and the demo
+    account (ASMS_API_ID=1234 ASMS_USER=demo ASMS_PASSWORD=demo).
+
+    Unless --no-admin, a JSON admin API under /_emulator/ lets tests and tools read
+    statistics and recorded messages, add accounts, set credits, move a --fake-clock and
+    inject faults; its routes are documented in `python -m pydoc asms.testing._admin`.
+    """
     try:
         gateway = build_emulator(
             accounts=accounts,
@@ -131,21 +197,37 @@ def emulator(
             retention=retention,
             fake_clock=fake_clock,
             faults=faults,
+            callback_url=_callback_url(callback_url),
+            max_parts=max_parts,
         )
     except (ValueError, TypeError) as exc:
         raise click.UsageError(str(exc)) from None
     try:
-        from ..testing._serve import serve
+        from ..testing._serve import bind, serve
     except ImportError:  # pragma: no cover - depends on the environment
-        raise click.UsageError("the emulator needs uvicorn: pip install 'asms[emulator]'") from None
+        raise ConfigError("the emulator needs uvicorn: pip install 'asms[cli]'") from None
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}): "
+            "is another emulator running? pick another port with --port"
+        ) from None
     # The emulator keeps many small long-lived objects (one per stored message): collecting
     # the young generation less often and leaving startup objects out of full collections
     # saves 10-15 % of its CPU per request.
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
     ids = ", ".join(f"api_id {a.api_id} user {a.user}" for a in gateway.accounts.values())
-    click.echo(f"asms emulator on http://{host}:{port} ({profile} profile; {ids})", err=True)
-    serve(gateway, host=host, port=port, log_level=log_level)
+    shown_host = f"[{host}]" if ":" in host else host
+    click.echo(
+        f"asms emulator on http://{shown_host}:{sock.getsockname()[1]} ({profile} profile; "
+        f"{ids}; messages up to {gateway.profile.max_concat} parts, --max-parts to change)",
+        err=True,
+    )
+    if callback_url is not None:
+        click.echo(f"callbacks go to {callback_url}", err=True)
+    serve(gateway, log_level=log_level, sock=sock)
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m asms._cli.emulator`

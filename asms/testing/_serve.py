@@ -13,7 +13,7 @@ from typing import Any
 from ._app import InjectedDisconnect
 from ._emulator import GatewayEmulator
 
-__all__ = ["quiet_injected_faults", "running_emulator", "serve"]
+__all__ = ["bind", "quiet_injected_faults", "running_emulator", "serve"]
 
 
 class _DropInjectedFaults(logging.Filter):
@@ -50,18 +50,44 @@ def _config(emulator: GatewayEmulator, log_level: str, **options: Any) -> Any:
     )
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """A listening-ready TCP socket on ``host:port``; ``OSError`` when the port is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose protocol says
+    # TCP, and without it every reply waits ~40 ms for a delayed ACK (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        # SO_REUSEADDR lets a restart reuse a port in TIME_WAIT; on Linux it does not let
+        # two servers listen on the same port, so a busy port still fails here.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def serve(
     emulator: GatewayEmulator | None = None,
     *,
     host: str = "127.0.0.1",
     port: int = 8765,
     log_level: str = "warning",
+    sock: socket.socket | None = None,
 ) -> None:
-    """Serve ``emulator`` (a default one if None) until interrupted. Needs uvicorn."""
+    """Serve ``emulator`` (a default one if None) until interrupted. Needs uvicorn.
+
+    ``sock`` is a socket already bound with :func:`bind` (``host`` and ``port`` are then
+    ignored): binding first lets a caller report a busy port before anything else.
+    """
     import uvicorn
 
     emulator = emulator or GatewayEmulator(admin=True)
-    uvicorn.Server(_config(emulator, log_level, host=host, port=port)).run()
+    if sock is None:
+        uvicorn.Server(_config(emulator, log_level, host=host, port=port)).run()
+        return
+    with sock:
+        uvicorn.Server(_config(emulator, log_level)).run(sockets=[sock])
 
 
 @contextmanager
@@ -84,11 +110,7 @@ def running_emulator(
     import uvicorn
 
     emulator = emulator or GatewayEmulator()
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose protocol says
-    # TCP, and without it every reply waits ~40 ms for a delayed ACK (Nagle).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    sock = bind(host, port)
     bound_port = sock.getsockname()[1]
     server = uvicorn.Server(_config(emulator, log_level))
     thread = threading.Thread(
