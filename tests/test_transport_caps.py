@@ -21,7 +21,9 @@ import httpx
 import pytest
 
 from asms import ProtocolError, ReplyParseError, ValidationError
-from asms._retry import _Kind, _kind
+from asms._client import AsyncClient
+from asms._config import RetryPolicy
+from asms._retry import OUTCOME_UNKNOWN, _Kind, _kind
 from asms._transport import (
     MAX_HEAD_BYTES,
     MAX_REPLY_BYTES,
@@ -64,8 +66,10 @@ SLACK = _receive_buffer_max() + 2 * SERVER_SNDBUF + CLIENT_READ + 64 * KiB
 # --- servers on raw sockets in a thread ---------------------------------------------------------
 
 
-def read_request(conn: socket.socket, deadline: float) -> bool:
-    """Read one request (head and Content-Length body); False if the client went away."""
+def read_request(conn: socket.socket, deadline: float, paths: list[str] | None = None) -> bool:
+    """Read one request (head and Content-Length body); False if the client went away.
+
+    Its path is appended to ``paths``."""
     data = b""
     while b"\r\n\r\n" not in data:
         conn.settimeout(max(0.01, deadline - time.monotonic()))
@@ -77,6 +81,8 @@ def read_request(conn: socket.socket, deadline: float) -> bool:
             return False
         data += more
     head, _, body = data.partition(b"\r\n\r\n")
+    if paths is not None:
+        paths.append(head.split(b" ", 2)[1].decode())
     length = 0
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
@@ -146,12 +152,13 @@ class Flood(ThreadServer):
         self.limit = limit
         self.written: list[int] = []
         self.stopped_by_client: list[bool] = []
+        self.paths: list[str] = []
 
     def handle(self, conn: socket.socket, deadline: float) -> None:
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SERVER_SNDBUF)
         written = 0
         by_client = False
-        if read_request(conn, deadline):
+        if read_request(conn, deadline, self.paths):
             pending = memoryview(self.head)
             while written < self.limit and time.monotonic() < deadline:
                 if not pending:
@@ -217,10 +224,8 @@ def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@contextlib.asynccontextmanager
-async def transport_of(
-    kind: str, monkeypatch: pytest.MonkeyPatch, **options: Any
-) -> AsyncIterator[httpx.AsyncBaseTransport]:
+def select_transport(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Set the environment so that ``make_transport()`` picks the transport ``kind`` names."""
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)
@@ -228,6 +233,13 @@ async def transport_of(
         monkeypatch.setenv(TRANSPORT_ENV, "httpx")
     else:
         monkeypatch.delenv(TRANSPORT_ENV, raising=False)
+
+
+@contextlib.asynccontextmanager
+async def transport_of(
+    kind: str, monkeypatch: pytest.MonkeyPatch, **options: Any
+) -> AsyncIterator[httpx.AsyncBaseTransport]:
+    select_transport(kind, monkeypatch)
     transport = make_transport(**options)
     assert isinstance(transport, StockTransport if kind == "stock" else AsyncTransport)
     if kind == "asms-unentered":
@@ -306,6 +318,23 @@ async def test_refused_reply_leaves_the_transport_usable(monkeypatch: pytest.Mon
             with pytest.raises(ReplyParseError):
                 await roundtrip(transport, request("GET", server.url))
     assert server.stopped_by_client == [True, True]  # a new connection for the second request
+
+
+async def test_a_send_answered_by_a_flood_is_reconciled_never_resent(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    head, filler = FLOODS["chunked"]
+    with Flood(head, filler, limit=MAX_REPLY_BYTES + SLACK + 16 * MiB) as server:
+        select_transport(kind, monkeypatch)  # the client makes its own transport
+        base_url = f"http://127.0.0.1:{server.port}"
+        policy = RetryPolicy.testing(attempts=3)
+        async with AsyncClient(1234, "u", "p", session=False, base_url=base_url, retry=policy) as c:
+            results = await c.send("Hi", to=["27999000001"])
+    assert [r.error_code for r in results] == [OUTCOME_UNKNOWN]
+    sends = [path for path in server.paths if path.endswith("/sendmsg")]
+    assert len(sends) == 1  # the outcome is unknown: looked up, never sent again
+    assert len(server.paths) > 1 and all(p.endswith("/querymsg") for p in server.paths[1:])
+    assert server.stopped_by_client == [True] * len(server.paths)
 
 
 # --- the limits exactly ------------------------------------------------------------------------
