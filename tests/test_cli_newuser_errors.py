@@ -100,3 +100,49 @@ def test_cli_connect_error_names_its_class_once() -> None:
     assert result.exit_code == 1, result.output
     assert "ConnectError" in result.output
     assert "ConnectError: ConnectError" not in result.output
+
+
+def run_cli(base_url: str, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(make_cli(), list(args), env={**ENV, "ASMS_BASE_URL": base_url})
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output and PASSWORD not in result.output
+    return result.exit_code, result.output
+
+
+def test_long_text_error_names_the_flag(base_url: str) -> None:
+    code, output = run_cli(base_url, "send", "27821234567", "-t", "a" * 700)
+    assert code == 2, output
+    assert "needs 5 parts, more than the 3 allowed; pass --max-parts 5" in output
+    assert "max_parts=" not in output
+
+
+def test_refused_parts_are_explained(base_url: str) -> None:
+    # The client allows 5 parts, the emulator's profile 3: the gateway's ERR 101 is explained.
+    code, output = run_cli(base_url, "send", "27821234567", "-t", "a" * 700, "--max-parts", "5")
+    assert code == 1, output
+    assert "101" in output
+    assert "refused a 5-part message with 101" in output and "--max-parts" in output
+
+
+def test_more_parts_through_an_emulator_that_allows_them() -> None:
+    from asms._cli.emulator import build_emulator
+
+    with running_emulator(build_emulator(accounts=(f"1234:demo:{PASSWORD}",), max_parts=5)) as url:
+        code, output = run_cli(url, "send", "27821234567", "-t", "a" * 700, "--max-parts", "5")
+    assert code == 0, output
+    assert "1 of 1 accepted" in output
+
+
+def test_national_number_error_names_the_flag(base_url: str) -> None:
+    code, output = run_cli(base_url, "send", "0821234567", "-t", "hi")
+    assert code == 2, output
+    assert "--country-code" in output and "country_code=" not in output
+    code, output = run_cli(base_url, "send", "0821234567", "-t", "hi", "--country-code", "27")
+    assert code == 0, output
+
+
+@pytest.mark.parametrize("value", ["0", "36", "many"])
+def test_bad_max_parts_is_exit_2(base_url: str, value: str) -> None:
+    code, output = run_cli(base_url, "send", "27821234567", "-t", "hi", "--max-parts", value)
+    assert code == 2, output
+    assert "--max-parts" in output

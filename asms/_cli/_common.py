@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ __all__ = [
     "ConfigError",
     "Settings",
     "check_country_code",
+    "cli_wording",
     "connection_options",
     "describe_error",
     "describe_status_error",
@@ -270,11 +272,33 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, AuthenticationError):
         return f"authentication failed ({exc}); check ASMS_API_ID, ASMS_USER and ASMS_PASSWORD"
     if isinstance(exc, ValidationError):
-        return redact(str(exc))  # "field: rule", already written for people
+        return redact(cli_wording(str(exc)))  # "field: rule", already written for people
     name = type(exc).__name__
     text = str(exc) or name
     # Transport errors often start with their class name already.
     return redact(text if text.startswith(f"{name}:") else f"{name}: {text}")
+
+
+# The library's messages name its keyword arguments; the command line has flags instead.
+_CLI_WORDING: Final = (
+    (
+        re.compile(r"needs (\d+) parts, more than max_parts=(\d+)"),
+        r"needs \1 parts, more than the \2 allowed; pass --max-parts \1 to send it",
+    ),
+    (re.compile(r"\b(concat|max_parts|country_code|msg_type|max_credits)=(\S*)"), None),
+)
+
+
+def _flag(match: re.Match[str]) -> str:
+    flag = "--" + match.group(1).replace("_", "-")
+    return f"{flag} {match.group(2)}" if match.group(2) else flag
+
+
+def cli_wording(text: str) -> str:
+    """A library message with its Python names (``country_code=``) as CLI flags."""
+    for pattern, replacement in _CLI_WORDING:
+        text = pattern.sub(replacement or _flag, text)
+    return text
 
 
 def describe_status_error(exc: HTTPStatusError, base_url: str) -> str:

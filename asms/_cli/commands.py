@@ -26,6 +26,7 @@ from ._common import (
     Settings,
     check_country_code,
     connection_options,
+    err_console,
     error_text,
     out_console,
     run_async,
@@ -96,6 +97,12 @@ def result_record(result: SendResult) -> dict[str, Any]:
 @click.option("--escalate", is_flag=True, default=None, help="Escalate to an alternative route.")
 @click.option("--msg-type", type=click.Choice(MSG_TYPES), help="Message type (default text).")
 @click.option("--country-code", metavar="CC", help="Country code for national (0...) numbers.")
+@click.option(
+    "--max-parts",
+    type=click.IntRange(1, 35),
+    help="Most parts a text may use without --concat [default: 3]; longer ones are refused "
+    "before sending (each part is billed).",
+)
 @json_option
 @connection_options
 def send(
@@ -103,6 +110,7 @@ def send(
     text: str,
     settings: Settings,
     country_code: str | None,
+    max_parts: int | None,
     as_json: bool,
     scheduled_time: str | None,
     **options: Any,
@@ -127,12 +135,15 @@ def send(
         chosen["scheduled_time"] = stamp
 
     async def main() -> SendResults:
-        extra = {"country_code": country_code} if country_code else {}
+        extra: dict[str, Any] = {"country_code": country_code} if country_code else {}
+        if max_parts is not None:
+            extra["max_parts"] = max_parts
         async with settings.client(**extra) as client:
             return await client.send(text, to=numbers, **chosen)
 
     results = run_async(main, base_url=settings.base_url)
     failed = sum(1 for r in results if r.error_code is not None)
+    _explain_refused_parts(results)
     if as_json:
         _print_json([result_record(r) for r in results])
     else:
@@ -155,6 +166,17 @@ def send(
             )  # fmt: skip
         out_console().print(table)
     raise SystemExit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _explain_refused_parts(results: SendResults) -> None:
+    """ERR 101 for a long text is most often the gateway's limit on parts: say so."""
+    refused = [r.parts for r in results if r.error_code == 101 and r.parts > 1]
+    if refused:
+        err_console().print(
+            f"[yellow]Note:[/] the gateway refused a {max(refused)}-part message with 101: "
+            "its limit on parts may be lower (asms emulator allows 3 unless started with "
+            "--max-parts)"
+        )
 
 
 @click.command()
