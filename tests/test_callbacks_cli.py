@@ -43,6 +43,15 @@ def test_unusable_store_path_is_a_configuration_error(tmp_path: Path) -> None:
     assert "cannot open the callback store" in result.output
 
 
+def _stop(process: subprocess.Popen[str]) -> tuple[str, str]:
+    """Stop the receiver; its output (read from the file objects, which may hold buffered
+    lines already: communicate() would bypass them)."""
+    process.terminate()
+    process.wait(20)
+    assert process.stdout is not None and process.stderr is not None
+    return process.stdout.read(), process.stderr.read()
+
+
 def _run(*args: str) -> tuple[subprocess.Popen[str], int]:
     process = subprocess.Popen(
         [sys.executable, "-m", "asms", "callbacks", "--port", "0", "--json", *args],
@@ -72,8 +81,7 @@ def test_access_log_hides_the_secret_and_the_store_survives_a_restart(tmp_path: 
             assert httpx.post(f"{base}/hook-9q1z/status", data=form).status_code == 200
             assert httpx.get(f"{base}/hook-9q1z/nowhere").status_code == 404
         finally:
-            process.terminate()
-            out, err = process.communicate(timeout=20)
+            out, err = _stop(process)
         outputs.append((out, err))
     (first_out, first_err), (second_out, second_err) = outputs
     assert len(first_out.splitlines()) == 1  # handled by the first process
@@ -90,7 +98,6 @@ def test_warns_without_authentication_or_store() -> None:
     try:
         assert httpx.get(f"http://127.0.0.1:{port}/elsewhere").status_code == 404
     finally:
-        process.terminate()
-        _, err = process.communicate(timeout=20)
+        _, err = _stop(process)
     assert "Warning: no authentication" in err
     assert "Warning: handled events are remembered in memory only" in err

@@ -219,6 +219,9 @@ def callbacks(
     except OSError as exc:
         sock.close()
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    # Listening before the line below is printed: a callback sent as soon as it appears
+    # waits in the backlog instead of being refused while uvicorn starts.
+    sock.listen(128)
     bound = sock.getsockname()[1]
     shown_host = f"[{host}]" if family == socket.AF_INET6 else host
     prefix = "/***" if secret_path else ""  # the secret segment is a credential: not shown
