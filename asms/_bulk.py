@@ -189,6 +189,9 @@ class BulkRun:
         self._open: dict[int, Chunk] = {}  # chunks handed out and not yet settled
         self._stopping = False
         self._read_rest = False  # stopped, yet still reading the input (account refused)
+        # A stopped run sends nothing, so it need not settle an earlier run's requests now:
+        # what stays unresolved in the journal is settled by the next run.
+        self._reconciling = anyio.CancelScope()
         self._failure: Exception | None = None
         self._failure_raised = False
         self._reader_scope: anyio.CancelScope | None = None
@@ -227,6 +230,7 @@ class BulkRun:
         ``unknown``. Results keep coming until every message read has one.
         """
         self._read_rest = False
+        self._reconciling.cancel()
         if self._reader_scope is not None:
             self._reader_scope.cancel()
         self._halt(reason)
@@ -345,15 +349,16 @@ class BulkRun:
         send, receive = anyio.create_memory_object_stream[Chunk](self._concurrency)
         try:
             if self._journal is not None and not self._journal.replay:
-                await reconcile(
-                    self._journal,
-                    self._requester.lookup,
-                    clock=self._clock,
-                    grace=self._grace,
-                    schedule=self._schedule,
-                    concurrency=self._concurrency,
-                    earlier_end=self._earlier_end,
-                )
+                with self._reconciling:
+                    await reconcile(
+                        self._journal,
+                        self._requester.lookup,
+                        clock=self._clock,
+                        grace=self._grace,
+                        schedule=self._schedule,
+                        concurrency=self._concurrency,
+                        earlier_end=self._earlier_end,
+                    )
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._produce, send, tg)
                 for _ in range(self._concurrency):

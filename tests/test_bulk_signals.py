@@ -21,10 +21,11 @@ from pathlib import Path
 
 import anyio
 import pytest
-from bulk_fakes import FakeSender, personalised
+from bulk_fakes import FakeGateway, FakeSender, personalised
 
 from asms._bulk import send_bulk
 from asms._cli._interrupts import Interrupts
+from asms._journal import Journal
 from asms._models import Message, SendResult
 from asms._report import BulkResult, DeliveryState
 from asms.testing import Account, Faults, GatewayEmulator, running_emulator
@@ -242,3 +243,28 @@ async def test_a_second_signal_gives_requests_in_flight_an_unknown_result() -> N
     unknown = [r for r in results if r.state is DeliveryState.UNKNOWN]
     assert len(unknown) == in_flight == report.unknown
     assert report.not_sent == report.total - in_flight and report.accepted == 0
+
+
+@pytest.mark.anyio
+async def test_a_stop_while_an_earlier_run_is_reconciled_ends_the_run_at_once(
+    tmp_path: Path,
+) -> None:
+    from test_bulk_resume import interrupted_run
+
+    journal = tmp_path / "campaign.db"
+    gateway = FakeGateway()
+    messages = personalised(5)
+    await interrupted_run(journal, messages, gateway, dies={1: "after"})
+    sender = FakeSender(gateway)
+    # The grace before the look-ups is far longer than the guard: only the stop ends it.
+    run = send_bulk(sender, messages, rate=None, journal=journal, reconcile_grace=3_600)
+    results: list[BulkResult] = []
+    with anyio.fail_after(30):
+        async with run:
+            run.stop("not sent: interrupted (SIGINT)")
+            async for result in run:
+                results.append(result)
+    assert results == [] and run.report().total == 0
+    assert sender.queries == [] and sender.calls == []
+    async with Journal(journal) as j:
+        assert len(await j.unresolved()) == 1  # left for the next run to settle
