@@ -59,3 +59,10 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m benchmarks --quick
+
+.PHONY: stateful-long
+# The stateful property test (tests/test_stateful.py) with a longer profile than make test's.
+stateful-long: $(STAMP)
+	ASMS_STATEFUL=1 ASMS_STATEFUL_EXAMPLES=$${ASMS_STATEFUL_EXAMPLES:-500} \
+		ASMS_STATEFUL_STEPS=$${ASMS_STATEFUL_STEPS:-50} \
+		$(BIN)/pytest -q -p no:logging --timeout=0 tests/test_stateful.py
