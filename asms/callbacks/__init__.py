@@ -17,12 +17,11 @@ Give every worker and restart the same store file so they share what was handled
 from ._events import InboundMessage, ReceiverStatistics, StatusReport
 from ._log import EventLog
 from ._receiver import CallbackReceiver, InboundHandler, StatusHandler
-from ._store import CallbackStore, default_store_path
+from ._store import CallbackStore
 
 __all__ = [
     "CallbackReceiver",
     "CallbackStore",
-    "default_store_path",
     "EventLog",
     "InboundHandler",
     "InboundMessage",

@@ -39,7 +39,7 @@ import anyio.to_thread
 
 from .._exceptions import ValidationError
 
-__all__ = ["CallbackStore", "ClaimOutcome", "default_store_path"]
+__all__ = ["CallbackStore", "ClaimOutcome"]
 
 logger = logging.getLogger("asms.callbacks")
 
@@ -67,14 +67,6 @@ CREATE TABLE IF NOT EXISTS asms_callback_meta (key TEXT PRIMARY KEY, value INTEG
 INSERT OR IGNORE INTO asms_callback_meta
     SELECT 'records', COUNT(*) FROM asms_callback_events;
 """
-
-
-def default_store_path() -> str:
-    """``$XDG_STATE_HOME/asms/callbacks.sqlite3`` (``~/.local/state/...`` without it)."""
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
-        os.path.expanduser("~"), ".local", "state"
-    )
-    return os.path.join(base, "asms", "callbacks.sqlite3")
 
 
 class _Batch:
