@@ -8,7 +8,11 @@ earlier run are read back from the journal. Once a run has finished the campaign
 journal refuses a new run (``asms.JournalFinishedError``): reusing it would only repeat its
 results. Opened with ``replay=True`` it gives them back without sending anything.
 
+    pip install asms                     # nothing beyond asms itself
+    asms emulator &                      # the gateway it talks to (pip install 'asms[cli]')
     python examples/bulk_journal.py      # run it twice: the second run replays, sends nothing
+
+It exits 1 unless every message was accepted.
 
 ASMS_BASE_URL, ASMS_API_ID, ASMS_USER and ASMS_PASSWORD default to the emulator that
 ``asms emulator`` starts on port 8765.
@@ -66,4 +70,5 @@ async def send(client: asms.AsyncClient, journal: asms.Journal, count: int) -> a
 
 
 if __name__ == "__main__":
-    anyio.run(main)
+    finished = anyio.run(main)
+    raise SystemExit(0 if finished.accepted == finished.total else 1)

@@ -10,18 +10,24 @@ Written with Starlette, which FastAPI is built on: in FastAPI the same handlers 
 One ``AsyncClient`` lives as long as the app (its connection pool and gateway session are
 shared by every request); ``CallbackReceiver`` is a plain ASGI app, mounted like any other.
 
+    pip install 'asms[examples]'                 # starlette, uvicorn
+    asms emulator --callback-url http://127.0.0.1:8000/callbacks/status &
     python examples/fastapi_service.py           # send one message through /send, wait for
                                                  # its callbacks, print them, stop
     python examples/fastapi_service.py --serve   # keep serving on port 8000
 
+``--port N`` serves on another port, ``--wait S`` waits S seconds for the callbacks.
+
 The gateway comes from ASMS_BASE_URL (default: the emulator that ``asms emulator`` starts
 on port 8765) and the credentials from ASMS_API_ID, ASMS_USER and ASMS_PASSWORD (default:
 the emulator's demo account). Callbacks only arrive if the account's callback URL points at
-this service (``http://HOST:8000/callbacks/status``).
+this service (``http://HOST:8000/callbacks/status``): hence ``--callback-url`` above. Without
+them the script gives up after 15 seconds and exits 1.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -142,8 +148,30 @@ async def main(
     return {"sent": result, "status": final}
 
 
+def exit_status(outcome: dict[str, Any]) -> int:
+    """0 when the message was accepted and its final status came back by callback."""
+    if outcome["sent"]["apimsgid"] is None:
+        print("the gateway did not accept the message", file=sys.stderr)
+        return 1
+    if not outcome["status"].get("final"):
+        print(
+            "no final status arrived by callback: is the account's callback URL this "
+            "service's /callbacks/status (asms emulator --callback-url "
+            "http://127.0.0.1:8000/callbacks/status)?",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    if "--serve" in sys.argv:
-        uvicorn.run(create_app(), host="127.0.0.1", port=8000)
+    parser = argparse.ArgumentParser(description="Send SMS and receive status callbacks.")
+    parser.add_argument("--serve", action="store_true", help="keep serving")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--wait", type=float, default=15.0, help="seconds to wait for callbacks")
+    args = parser.parse_args()
+    if args.serve:
+        uvicorn.run(create_app(), host="127.0.0.1", port=args.port)
     else:
-        anyio.run(main)
+        outcome = anyio.run(lambda: main(port=args.port, wait=args.wait))
+        raise SystemExit(exit_status(outcome))

@@ -1,6 +1,10 @@
 """The same code on trio: asms is written against anyio, so only the last line changes.
 
+    pip install 'asms[examples]'         # trio
+    asms emulator &                      # the gateway it talks to (pip install 'asms[cli]')
     python examples/trio_send.py
+
+It exits 1 unless every number was accepted.
 
 ASMS_BASE_URL, ASMS_API_ID, ASMS_USER and ASMS_PASSWORD default to the emulator that
 ``asms emulator`` starts on port 8765.
@@ -47,4 +51,5 @@ async def show_status(client: asms.AsyncClient, apimsgid: str) -> None:
 
 
 if __name__ == "__main__":
-    anyio.run(main, backend="trio")
+    sent = anyio.run(main, backend="trio")
+    raise SystemExit(0 if all(r.ok for r in sent) else 1)

@@ -132,3 +132,54 @@ def test_examples_run_standalone(name: str, base_url: str, tmp_path: Path) -> No
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout
+
+
+# -- run as scripts: they exit non-zero when they do not get what they waited for ----------
+
+STANDALONE = ["bulk_journal", "trio_send", "soap_wire", "fastapi_service"]
+
+
+def run_script(name: str, base_url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / f"{name}.py"), *args],
+        cwd=cwd,  # bulk_journal writes campaign.db where it runs
+        env={**os.environ, "ASMS_BASE_URL": base_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_every_example_is_run_as_a_script() -> None:
+    assert sorted(STANDALONE) == sorted(p.stem for p in EXAMPLES.glob("*.py"))
+
+
+def test_fastapi_service_runs_standalone(
+    base_url: str, emulator: GatewayEmulator, tmp_path: Path
+) -> None:
+    port = free_port()
+    emulator.update_account(1234, callback_url=f"http://127.0.0.1:{port}/callbacks/status")
+    done = run_script("fastapi_service", base_url, tmp_path, "--port", str(port), "--wait", "20")
+    assert done.returncode == 0, done.stderr
+    assert "'final': True" in done.stdout
+
+
+def test_fastapi_service_exits_1_without_callbacks(base_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    done = run_script("fastapi_service", base_url, tmp_path, "--port", str(port), "--wait", "0.2")
+    assert done.returncode == 1, done.stdout
+    assert "--callback-url" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("name", ["bulk_journal", "trio_send", "soap_wire"])
+def test_examples_exit_non_zero_when_refused(name: str, tmp_path: Path) -> None:
+    from asms.testing import Account
+
+    broke = GatewayEmulator(
+        accounts=[Account(api_id=1234, user="demo", password="demo", credits=0)]
+    )
+    with running_emulator(broke) as url:
+        done = run_script(name, url, tmp_path)
+    assert done.returncode != 0, done.stdout
+    assert broke.statistics().messages == 0
