@@ -30,6 +30,7 @@ from ._config import (
     RetryPolicy,
     WireName,
     base_url_from,
+    plain_http_to_remote,
     timeout_from,
 )
 from ._exceptions import ValidationError
@@ -60,7 +61,10 @@ class AsyncClient(_SendCommands, _QueryCommands):
     **Parameters** (keyword-only after the credentials):
 
     * ``wire``: ``"http"`` (default), ``"soap"`` (document/literal) or ``"soap-rpc"``.
-    * ``base_url``: ``https://api.clickatell.com``; plain ``http://`` only if you give it.
+    * ``base_url``: ``https://api.clickatell.com``. Plain ``http://`` sends the password in
+      clear, so it is refused (``ValidationError``) for a host other than this machine
+      (``localhost``, 127.0.0.0/8, ``::1``) unless ``insecure_http=True``; a ``transport``
+      you pass decides itself where requests go, so the rule does not apply to it.
     * ``method``: ``"POST"`` (default) or ``"GET"`` (HTTP with a session only).
     * ``transport``: any ``httpx.AsyncBaseTransport`` (``asms.testing``'s plugs in here);
       default: asms's keep-alive pool, or stock httpx when a ``proxy`` applies.
@@ -99,6 +103,7 @@ class AsyncClient(_SendCommands, _QueryCommands):
         proxy: str | httpx.URL | httpx.Proxy | None = None,
         verify: ssl.SSLContext | bool | str = True,
         clock: Callable[[], float] | None = None,
+        insecure_http: bool = False,
     ) -> None:
         if credentials is None:
             if api_id is None or user is None or password is None:
@@ -124,6 +129,14 @@ class AsyncClient(_SendCommands, _QueryCommands):
             ping_interval=ping_interval,
         )
         if transport is None:
+            url = options.base_url
+            if plain_http_to_remote(url.scheme, url.host) and insecure_http is not True:
+                raise ValidationError(
+                    "base_url",
+                    "plain http:// to a remote host would send the password in clear; "
+                    "use https://, or pass insecure_http=True",
+                    f"http://{url.host}",
+                )
             transport = make_transport(
                 url=options.base_url, proxy=proxy, verify=verify, limits=limits
             )

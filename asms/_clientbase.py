@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Final, TypeVar
 
@@ -118,10 +119,14 @@ class _ClientBase:
         send = self._send_prepared
         prepared = None if send is None else wire.prepare(op, params, auth)
         self._counters.requests += 1
+        logger.debug("request %s over %s", op.name, self._options.wire)
         if prepared is None:
-            return await roundtrip(self._transport, wire.build(op, params, auth))
-        assert send is not None
-        return await roundtrip_prepared(send, wire.origin, prepared, wire.timeouts)
+            status, content = await roundtrip(self._transport, wire.build(op, params, auth))
+        else:
+            assert send is not None
+            status, content = await roundtrip_prepared(send, wire.origin, prepared, wire.timeouts)
+        logger.debug("reply to %s: HTTP %d, %d bytes", op.name, status, len(content))
+        return status, content
 
     async def _call(self, op: Operation, params: Params, parse: Callable[[bytes | str], R]) -> R:
         """Send one request and parse its answer, handling the session: a refused session
@@ -152,6 +157,9 @@ class _ClientBase:
             send = self._send_prepared
             prepared = None if send is None else wire.prepare(op, params, auth)
             self._counters.requests += 1
+            debug = logger.isEnabledFor(logging.DEBUG)
+            if debug:  # names only: parameter values may be credentials or a session id
+                logger.debug("request %s over %s", op.name, self._options.wire)
             if prepared is None:
                 request = wire.build(op, params, auth)
                 status, headers, content = await roundtrip_headers(self._transport, request)
@@ -169,6 +177,8 @@ class _ClientBase:
                     raise failure
                 if len(content) > MAX_REPLY_BYTES:
                     raise ReplyParseError(f"reply larger than {MAX_REPLY_BYTES} bytes")
+            if debug:
+                logger.debug("reply to %s: HTTP %d, %d bytes", op.name, status, len(content))
             body = wire.unwrap(status, content)
             if session is None:
                 try:

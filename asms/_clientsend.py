@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Final
+from datetime import datetime
+from typing import Any, Final, TypedDict, Unpack
 
 import anyio
 
@@ -35,7 +36,33 @@ from ._sending import (
     parse_send,
 )
 
-__all__ = ["_SendCommands"]
+__all__ = ["SendKeywords", "_SendCommands"]
+
+
+class SendKeywords(TypedDict, total=False):
+    """The keyword options of :meth:`AsyncClient.send`: those of :class:`SendOptions`.
+
+    For type checkers and IDEs only (a misspelt option is caught before running); at run
+    time they arrive as a plain dict, as before, and ``SendOptions`` checks the values.
+    """
+
+    from_: str | None
+    mo: bool | None
+    callback: int | None
+    deliv_ack: bool | None
+    concat: int | None
+    deliv_time: int | None
+    scheduled_time: int | datetime | None
+    queue: int | None
+    escalate: bool | None
+    max_credits: float | None
+    req_feat: int | None
+    validity: int | None
+    unicode: bool | None
+    msg_type: str | None
+    udh: str | None
+    data: str | None
+    binary: bool | None
 
 _OPS: Final = OPERATIONS
 _SENDMSG: Final = OPERATIONS["sendmsg"]
@@ -52,7 +79,7 @@ class _SendCommands(_ClientBase):
         to: str | Iterable[str],
         *,
         climsgid: str | None = None,
-        **options: Any,
+        **options: Unpack[SendKeywords],
     ) -> SendResults:
         """Send ``text`` to one or many recipients; one :class:`SendResult` per recipient.
 

@@ -5,6 +5,7 @@ Timeouts and pool limits are httpx's own ``Timeout`` and ``Limits``; the default
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from typing import Final, Literal
@@ -24,6 +25,8 @@ __all__ = [
     "RetryPolicy",
     "WireName",
     "base_url_from",
+    "is_loopback",
+    "plain_http_to_remote",
     "timeout_from",
 ]
 
@@ -175,6 +178,30 @@ def base_url_from(value: str | httpx.URL) -> httpx.URL:
         # Anything there would end up in every request line and in proxy logs.
         raise ValidationError("base_url", "must not carry credentials, a query or a fragment")
     return url
+
+
+_LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain"})
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ``::1``): this machine."""
+    host = host.strip("[]").lower()
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def plain_http_to_remote(scheme: str, host: str) -> bool:
+    """Whether a base URL would send the credentials in clear over the network.
+
+    The one rule the library and the command line share: plain ``http://`` is for this
+    machine (the emulator, a local proxy); to any other host it needs an explicit opt-in
+    (``insecure_http=True``, ``--insecure-http``).
+    """
+    return scheme.lower() == "http" and not is_loopback(host)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,6 @@ error message.
 from __future__ import annotations
 
 import functools
-import ipaddress
 import os
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -24,7 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from .._codes import ErrorCode
-from .._config import DEFAULT_BASE_URL, Credentials
+from .._config import DEFAULT_BASE_URL, Credentials, plain_http_to_remote
 from .._exceptions import ASMSError, AuthenticationError, HTTPStatusError, ValidationError
 from .._logging import redact
 from .._numbers import InvalidNumberError, normalize_msisdn
@@ -58,7 +57,6 @@ EXIT_USAGE: Final = 2  # bad arguments or configuration; click's own usage error
 
 CREDENTIAL_VARIABLES: Final = ("ASMS_API_ID", "ASMS_USER", "ASMS_PASSWORD")
 _WIRES: Final = ("http", "soap", "soap-rpc")
-_LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain"})
 
 T = TypeVar("T")
 
@@ -116,16 +114,6 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def _is_loopback(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Where and how to reach the gateway, resolved from options and the environment."""
@@ -167,7 +155,7 @@ class Settings:
         if parts.username is not None or parts.password is not None:
             # Never echo it: the URL holds a secret.
             raise ConfigError("--base-url must not contain a user or password")
-        if parts.scheme == "https" or self.insecure_http or _is_loopback(parts.hostname):
+        if self.insecure_http or not plain_http_to_remote(parts.scheme, parts.hostname):
             return
         raise ConfigError(
             "refusing to send credentials over plain http:// to a remote host; "
@@ -181,8 +169,7 @@ class Settings:
 
     def client(self, **overrides: Any) -> AsyncClient:
         """A new (not yet entered) :class:`AsyncClient` for these settings."""
-        # The client itself accepts any http(s) URL; refusing plain http:// to a remote
-        # host is this command line's policy.
+        # Checked here first for the message naming the flag; the client applies the same rule.
         self.check_url()
         credentials = self.credentials()
         from .._client import AsyncClient
@@ -191,6 +178,7 @@ class Settings:
         options: dict[str, Any] = {
             "wire": self.wire,
             "base_url": self.base_url,
+            "insecure_http": self.insecure_http,
             "timeout": httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
         }
         options.update(overrides)
