@@ -64,6 +64,7 @@ class SendKeywords(TypedDict, total=False):
     data: str | None
     binary: bool | None
 
+
 _OPS: Final = OPERATIONS
 _SENDMSG: Final = OPERATIONS["sendmsg"]
 

@@ -120,7 +120,7 @@ def test_help_points_to_the_admin_api() -> None:
 class _Receiver(BaseHTTPRequestHandler):
     received: list[dict[str, list[str]]]
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         self.received.append(parse_qs(self.rfile.read(length).decode()))
         self.send_response(200)

@@ -126,8 +126,7 @@ def build_emulator(
 @click.option(
     "--max-parts",
     type=click.IntRange(1, 35),
-    help="Most parts a message may have; longer ones get ERR 101 "
-    "[default: the profile's, 3].",
+    help="Most parts a message may have; longer ones get ERR 101 [default: the profile's, 3].",
 )
 @click.option(
     "--admin/--no-admin", default=True, show_default=True, help="Serve the /_emulator/ admin API."
