@@ -54,7 +54,7 @@ from stateful_support import (
 from asms._bulk import send_bulk
 from asms._client import AsyncClient
 from asms._config import RetryPolicy
-from asms._exceptions import ASMSError, AuthenticationError
+from asms._exceptions import AuthenticationError
 from asms._models import DeliveryState, Message
 from asms._report import BulkResult
 from asms.testing import Faults, GatewayEmulator
@@ -94,6 +94,14 @@ fault_plans = st.builds(
     seed=st.integers(0, 2**16),
 )
 picks = st.integers(0, 2**16)
+
+
+@dataclass
+class Ran:
+    results: list[BulkResult]
+    finished: bool
+    read: int
+    failure: BaseException | None
 
 
 @dataclass
@@ -227,11 +235,9 @@ class SendingMachine(RuleBasedStateMachine):
         stop_after: int | None = None,
         cancel_after: int | None = None,
         kill: tuple[int, str] | None = None,
-    ) -> tuple[list[BulkResult], bool, int]:
-        """One run; returns its results, whether it ran to the end, and the messages it read.
-
-        An exception of the run is raised as it is (not wrapped in an exception group).
-        """
+    ) -> Ran:
+        """One run: its results, whether it ran to the end, the messages it read, and what
+        it raised (as it is, not wrapped in an exception group)."""
         results: list[BulkResult] = []
         finished = False
         failure: list[BaseException] = []
@@ -277,9 +283,7 @@ class SendingMachine(RuleBasedStateMachine):
                     await wake.wait()
                     if self.transport.chaos.hanging:
                         outer.cancel()
-        if failure:
-            raise failure[0]
-        return results, finished, read[0]
+        return Ran(results, finished, read[0], failure[0] if failure else None)
 
     # -- rules: single sends -----------------------------------------------------------------
 
@@ -362,13 +366,16 @@ class SendingMachine(RuleBasedStateMachine):
                 return
             campaign = self._campaign(messages) if journal else None
             path = campaign.path if campaign else None
-            results, finished, _ = self._call(
+            ran = self._call(
                 lambda: self._run(bad, messages, path, concurrency=2), "bulk, wrong password"
             )
-            assert finished
-            self._check_bulk(messages, results, where="bulk, wrong password", read=recipients)
+            # The run may end by raising the refusal, once every message has its result.
+            if ran.failure is not None and not isinstance(ran.failure, AuthenticationError):
+                raise ran.failure
+            self._check_bulk(messages, ran.results, where="bulk, wrong password", read=ran.read)
+            assert ran.read == recipients, f"bulk, wrong password: read {ran.read}"
             if campaign is not None:
-                self._ran(campaign, results, finished)
+                self._ran(campaign, ran.results, True)
         finally:
             self.portal.call(bad.aclose)
 
@@ -383,11 +390,12 @@ class SendingMachine(RuleBasedStateMachine):
         self._faults(plan, err130_until=until)
         try:
             if bulk:
-                results, finished, _ = self._call(
+                ran = self._call(
                     lambda: self._run(self.client, messages, None, concurrency=2), "bulk, ERR 130"
                 )
-                assert finished
-                self._check_bulk(messages, results, where="bulk, ERR 130", read=recipients)
+                if ran.failure is not None:
+                    raise ran.failure
+                self._check_bulk(messages, ran.results, where="bulk, ERR 130", read=recipients)
             else:
                 numbers = [m.to for m in messages]
                 sent = self._call(lambda: self.client.send(text, to=numbers), "send, ERR 130")
@@ -405,8 +413,13 @@ class SendingMachine(RuleBasedStateMachine):
 
     def _ran(self, campaign: Campaign, results: list[BulkResult], finished: bool) -> None:
         campaign.runs += 1
+        # Settled: every message accepted or refused for good (a blocked number); anything
+        # else (a wrong password, ERR 130, unknown, not sent) a rerun must still settle.
+        blocked = self.emulator.blocked
         campaign.settled = finished and all(
-            r.state in (DeliveryState.ACCEPTED, DeliveryState.REJECTED) for r in results
+            r.state is DeliveryState.ACCEPTED
+            or (r.state is DeliveryState.REJECTED and r.to in blocked)
+            for r in results
         )
 
     @rule(
@@ -450,7 +463,7 @@ class SendingMachine(RuleBasedStateMachine):
         where = f"{where} ({ending} at {at}, {len(messages)} messages, {plan})"
         self._faults(plan)
         try:
-            results, finished, read = self._call(
+            ran = self._call(
                 lambda: self._run(
                     self.client,
                     messages,
@@ -464,15 +477,22 @@ class SendingMachine(RuleBasedStateMachine):
             )
         finally:
             self._calm()
+        results, read = ran.results, ran.read
+        if type(ran.failure).__name__ == "JournalFinishedError":
+            # A settled campaign's journal refuses a rerun: nothing sent, nothing yielded.
+            assert campaign is not None and campaign.settled and not results, where
+            return results
+        if ran.failure is not None:
+            raise ran.failure
         if ending == "end":
             assert read == len(messages), f"{where}: read {read} of {len(messages)} messages"
         self._check_bulk(
             messages, results, where=where, read=read if ending in ("end", "stop") else None
         )
         if ending in ("end", "stop"):
-            assert finished, f"{where}: the run did not end"
+            assert ran.finished, f"{where}: the run did not end"
         if campaign is not None:
-            self._ran(campaign, results, finished)
+            self._ran(campaign, results, ran.finished)
         return results
 
     @precondition(lambda self: any(not c.settled for c in self.campaigns))
@@ -500,25 +520,26 @@ class SendingMachine(RuleBasedStateMachine):
             ]
             assert not lost, f"a clean resume left messages unsent or in doubt: {lost}"
 
-    @precondition(lambda self: bool(self.campaigns))
-    @rule(pick=picks, plan=fault_plans, concurrency=st.integers(1, 3))
-    def two_runs_on_one_journal(self, pick: int, plan: FaultPlan, concurrency: int) -> None:
-        campaign = self.campaigns[pick % len(self.campaigns)]
+    @rule(pick=picks, plan=fault_plans, concurrency=st.integers(1, 3), size=st.integers(1, 4))
+    def two_runs_on_one_journal(
+        self, pick: int, plan: FaultPlan, concurrency: int, size: int
+    ) -> None:
+        """Two runs of one input on one journal at once: an open campaign, or a new one."""
+        open_ = [c for c in self.campaigns if not c.settled]
+        if open_ and pick % 2:
+            campaign = open_[pick % len(open_)]
+        else:
+            messages = self._messages([(size, False)], None)
+            self.ledger.intend([(m.to, m.text) for m in messages])
+            campaign = self._campaign(messages)
         messages = campaign.messages
-        outcomes: list[tuple[list[BulkResult], BaseException | None]] = []
+        outcomes: list[Ran] = []
 
         async def both() -> None:
             async def one() -> None:
-                results: list[BulkResult] = []
-                try:
-                    got, _, _ = await self._run(
-                        self.client, messages, campaign.path, concurrency=concurrency
-                    )
-                    results = got
-                except (ASMSError, RuntimeError, OSError) as exc:
-                    outcomes.append((results, exc))
-                else:
-                    outcomes.append((results, None))
+                outcomes.append(
+                    await self._run(self.client, messages, campaign.path, concurrency=concurrency)
+                )
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(one)
@@ -529,19 +550,21 @@ class SendingMachine(RuleBasedStateMachine):
             self._call(both, "two runs on one journal")
         finally:
             self._calm()
-        completed = [results for results, exc in outcomes if exc is None]
+        completed = [ran for ran in outcomes if ran.failure is None]
         assert completed, f"neither of two runs on one journal ended: {outcomes}"
-        for results, exc in outcomes:
-            where = "two runs on one journal" + (f", refused ({exc!r})" if exc else "")
+        for ran in outcomes:
+            where = "two runs on one journal" + (
+                f", refused ({ran.failure!r})" if ran.failure else ""
+            )
             # A refused run yields nothing; a run that ran yields one result per message.
             self._check_bulk(
                 messages,
-                results,
+                ran.results,
                 where=where,
-                read=len(messages) if exc is None else 0,
+                read=len(messages) if ran.failure is None else 0,
                 refusals_final=False,
             )
-        self._ran(campaign, completed[0], True)
+        self._ran(campaign, completed[0].results, True)
 
     # -- the invariants ------------------------------------------------------------------------
 
