@@ -2,12 +2,20 @@
 
 The input is streamed (a campaign file may hold millions of rows): nothing here keeps more
 than the current row. A row that cannot become a message is reported as an ``invalid``
-result row instead of stopping the run.
+result row instead of stopping the run. A file that is not in the expected encoding is
+refused as a whole, before anything is sent (:func:`check_encoding`): skipping the rows that
+cannot be decoded would lose them without a result.
+
+Results files are opened in spreadsheets, so a cell that a spreadsheet would read as a
+formula (``=HYPERLINK(...)``, ``@SUM(...)``) is written with a leading ``'``
+(:func:`safe_cell`); plain numbers such as ``+27821234567`` are written as they are.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,14 +28,26 @@ from .._numbers import InvalidNumberError, normalize_msisdn
 
 __all__ = [
     "RESULT_COLUMNS",
+    "DEFAULT_ENCODING",
     "BadInput",
     "InvalidRow",
     "ResultsWriter",
     "Row",
     "count_rows",
     "estimate_parts",
+    "check_encoding",
     "read_rows",
+    "resolve_encoding",
+    "safe_cell",
 ]
+
+# utf-8-sig: spreadsheet programs like to start a CSV with a byte order mark.
+DEFAULT_ENCODING: Final = "utf-8-sig"
+_CHECK_CHUNK: Final = 1 << 20
+# OWASP "CSV injection": these first characters make a spreadsheet read a cell as a formula.
+_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r", "\n")
+# ... unless the cell is a plain number (a phone number in international format).
+_PLAIN_NUMBER: Final = re.compile(r"[+-]?\d+(?: \d+)*(?:\.\d+)?")
 
 _BOOL_COLUMNS: Final = frozenset({"mo", "deliv_ack", "escalate", "unicode", "binary"})
 _INT_COLUMNS: Final = frozenset(
@@ -57,6 +77,56 @@ class BadInput(Exception):
     """The file as a whole cannot be used (no header, no ``to`` column, unknown columns)."""
 
 
+def resolve_encoding(name: str) -> str:
+    """The codec to read an input file with; ``utf-8`` also skips a byte order mark."""
+    try:
+        codec = codecs.lookup(name)
+    except LookupError:
+        raise BadInput(f"unknown encoding {name!r}") from None
+    return DEFAULT_ENCODING if codec.name == "utf-8" else codec.name
+
+
+def _shown(encoding: str) -> str:
+    return "utf-8" if encoding == DEFAULT_ENCODING else encoding
+
+
+def check_encoding(path: Path, encoding: str = DEFAULT_ENCODING) -> None:
+    """Decode all of ``path`` (streamed, in chunks) and raise :class:`BadInput` at a bad byte.
+
+    Done before a run starts: a decoding error in the middle of a run would end it with the
+    rows of the undecodable chunk never read.
+    """
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    offset = 0  # of the chunk being decoded
+    lines = 1
+    with path.open("rb") as handle:
+        while True:
+            chunk = handle.read(_CHECK_CHUNK)
+            pending = decoder.getstate()[0]
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                data = pending + chunk
+                where = offset - len(pending) + exc.start
+                line = lines + data[: exc.start].count(b"\n")
+                raise BadInput(
+                    f"line {line} (byte offset {where}) is not valid {_shown(encoding)}: "
+                    f"byte 0x{data[exc.start]:02X} cannot be decoded; "
+                    "save the file as UTF-8, or pass its encoding (e.g. --encoding latin-1)"
+                ) from None
+            if not chunk:
+                return
+            offset += len(chunk)
+            lines += chunk.count(b"\n")
+
+
+def safe_cell(value: str) -> str:
+    """``value`` as a results cell a spreadsheet shows as text, never runs as a formula."""
+    if value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class InvalidRow:
     """A row refused locally: it is reported, never sent."""
@@ -69,11 +139,15 @@ class InvalidRow:
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One data row (numbered from 1, the header excluded) and what it became."""
+    """One data row (numbered from 1, the header excluded) and what it became.
+
+    ``line`` is the file's line (1 = the header) where the row starts.
+    """
 
     number: int
     message: Message | None = None
     invalid: InvalidRow | None = field(default=None)
+    line: int = 0
 
 
 def _convert(column: str, value: str) -> Any:
@@ -117,47 +191,68 @@ def _header(names: list[str]) -> list[str]:
     return columns
 
 
-def _open(path: Path) -> IO[str]:
-    # utf-8-sig: spreadsheet programs like to start a CSV with a byte order mark.
-    return path.open("r", encoding="utf-8-sig", newline="")
+def _open(path: Path, encoding: str = DEFAULT_ENCODING) -> IO[str]:
+    return path.open("r", encoding=encoding, newline="")
+
+
+def _decode_error(exc: UnicodeDecodeError, encoding: str) -> BadInput:
+    return BadInput(
+        f"not valid {_shown(encoding)} ({exc.reason}); save the file as UTF-8, or pass its "
+        "encoding (e.g. --encoding latin-1)"
+    )
 
 
 def read_rows(
-    path: Path, *, country_code: str | None = None, defaults: dict[str, Any] | None = None
+    path: Path,
+    *,
+    country_code: str | None = None,
+    defaults: dict[str, Any] | None = None,
+    encoding: str = DEFAULT_ENCODING,
 ) -> Iterator[Row]:
     """Stream ``path`` as :class:`Row` objects; ``defaults`` are options for rows without them.
 
-    Raises :class:`BadInput` (before the first row) when the header is unusable.
+    Raises :class:`BadInput` (before the first row) when the header is unusable, and when
+    the file cannot be decoded (run :func:`check_encoding` first to refuse such a file
+    before any row is used).
     """
     base = dict(defaults or {})
-    with _open(path) as handle:
+    with _open(path, encoding) as handle:
         reader = csv.reader(handle)
         try:
             names = next(reader)
         except StopIteration:
-            raise BadInput("the CSV file is empty (it needs a header line)") from None
+            raise BadInput(
+                "the CSV file is empty; it needs a header line with the columns to,text"
+            ) from None
         except csv.Error as exc:
             raise BadInput(f"cannot read the CSV header: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise _decode_error(exc, encoding) from None
         columns = _header(names)
         width = len(columns)
         number = 0
         while True:
+            line = reader.line_num + 1
             try:
                 cells = next(reader)
             except StopIteration:
                 return
             except csv.Error as exc:
                 number += 1
-                yield Row(number, invalid=InvalidRow(number, "", "", f"unreadable CSV: {exc}"))
+                bad = InvalidRow(number, "", "", f"unreadable CSV: {exc}")
+                yield Row(number, invalid=bad, line=line)
                 continue
+            except UnicodeDecodeError as exc:
+                raise _decode_error(exc, encoding) from None
             if not any(cell.strip() for cell in cells):
                 continue  # blank lines are not rows
             number += 1
-            yield _row(number, columns, width, cells, country_code, base)
+            yield _row(number, line, columns, width, cells, country_code, base)
 
 
 def _row(
     number: int,
+    line: int,
     columns: list[str],
     width: int,
     cells: list[str],
@@ -169,7 +264,7 @@ def _row(
     climsgid = values.get("climsgid", "").strip()
     if len(cells) != width:
         reason = f"expected {width} cells, found {len(cells)}"
-        return Row(number, invalid=InvalidRow(number, raw_to, climsgid, reason))
+        return Row(number, invalid=InvalidRow(number, raw_to, climsgid, reason), line=line)
     options = dict(base)
     try:
         for column, cell in values.items():
@@ -180,20 +275,20 @@ def _row(
             to, values.get("text", ""), climsgid=climsgid or None, ref=number, **options
         )
     except (ValidationError, InvalidNumberError) as exc:
-        return Row(number, invalid=InvalidRow(number, raw_to, climsgid, str(exc)))
-    return Row(number, message=message)
+        return Row(number, invalid=InvalidRow(number, raw_to, climsgid, str(exc)), line=line)
+    return Row(number, message=message, line=line)
 
 
-def count_rows(path: Path) -> int:
+def count_rows(path: Path, encoding: str = DEFAULT_ENCODING) -> int:
     """Data rows in ``path`` (a cheap first pass, so a progress bar can show a total)."""
-    with _open(path) as handle:
+    with _open(path, encoding) as handle:
         reader = csv.reader(handle)
         total = -1  # the header
         try:
             for cells in reader:
                 if total < 0 or any(cell.strip() for cell in cells):
                     total += 1
-        except csv.Error:
+        except (csv.Error, UnicodeDecodeError):
             pass
         return max(total, 0)
 
@@ -211,7 +306,10 @@ def estimate_parts(message: Message, wire: str) -> PartCount:
 
 
 class ResultsWriter:
-    """Writes result rows as they come (completion order; the ``row`` column says which)."""
+    """Writes result rows as they come (completion order; the ``row`` column says which).
+
+    Text cells go through :func:`safe_cell`: only the file is escaped, never what is sent.
+    """
 
     def __init__(self, handle: IO[str]) -> None:
         self._handle = handle
@@ -220,7 +318,8 @@ class ResultsWriter:
         self.written = 0
         self.failed = 0
 
-    def result(self, row: int, result: SendResult) -> None:
+    def result(self, row: int, result: SendResult) -> str:
+        """Write ``result`` as row ``row``; returns its status."""
         # A bulk result says what became of the message (accepted, rejected, unknown,
         # not_sent); a plain SendResult is accepted or rejected.
         state = getattr(result, "state", None)
@@ -233,21 +332,24 @@ class ResultsWriter:
         self._writer.writerow(
             (
                 row,
-                result.to,
-                result.climsgid or "",
-                result.apimsgid or "",
+                safe_cell(result.to),
+                safe_cell(result.climsgid or ""),
+                safe_cell(result.apimsgid or ""),
                 status,
                 shown,
-                result.error_description or "",
+                safe_cell(result.error_description or ""),
                 result.parts,
             )
         )
         self.written += 1
+        return status
 
-    def invalid(self, bad: InvalidRow) -> None:
+    def invalid(self, bad: InvalidRow) -> str:
         self.failed += 1
-        self._writer.writerow((bad.row, bad.to, bad.climsgid, "", "invalid", "", bad.reason, 0))
+        cells = (safe_cell(bad.to), safe_cell(bad.climsgid), safe_cell(bad.reason))
+        self._writer.writerow((bad.row, cells[0], cells[1], "", "invalid", "", cells[2], 0))
         self.written += 1
+        return "invalid"
 
     def flush(self) -> None:
         self._handle.flush()

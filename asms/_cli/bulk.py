@@ -4,16 +4,24 @@ The input is streamed, never loaded: rows become messages as the sender asks for
 ``--journal`` a killed run can be rerun with the same arguments; the journal makes sure no
 message is sent twice, and messages finished by an earlier run come back from it, so the
 results file is rewritten complete on every run.
+
+Before anything is sent or the results file is touched, the input is checked as a whole:
+it exists, is a readable file, decodes in ``--encoding`` all the way through (one streamed
+pass), and has a usable header. Each problem is one line and exit status 2.
+
+Progress: a bar on a terminal; elsewhere (cron, systemd, a pipe) one ``progress key=value``
+line on stderr every ``--progress-interval`` seconds and one at the end, never one per row.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import signal
 import sys
 import time
-from collections import Counter
-from collections.abc import Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -32,7 +40,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .._exceptions import JournalError, JournalFinishedError
+from .._exceptions import JournalError, JournalFinishedError, JournalMismatchError
 from .._journal import Journal, check_journal
 from .._models import Message, SendResult
 from .._report import BulkReport
@@ -48,13 +56,26 @@ from ._common import (
     run_async,
 )
 from ._interrupts import Interrupts, exit_status
-from ._rows import BadInput, ResultsWriter, Row, count_rows, estimate_parts, read_rows
+from ._rows import (
+    BadInput,
+    ResultsWriter,
+    Row,
+    check_encoding,
+    count_rows,
+    estimate_parts,
+    read_rows,
+    resolve_encoding,
+)
 
 __all__ = ["bulk"]
 
 # The default profile's most parts per message (PROTOCOL.md "Limits": concat 1-3).
 DEFAULT_MAX_PARTS: Final = 3
 _PROGRESS_EVERY: Final = 0.1  # seconds between progress bar updates
+_LINE_STATES: Final = ("accepted", "rejected", "unknown", "not_sent", "invalid")
+# Rows recently handed to the sender, to name a journal mismatch by its CSV row: the sender
+# checks each message against the journal as it reads it, so the one named is among them.
+_RECENT_ROWS: Final = 4096
 
 
 @dataclass(slots=True)
@@ -158,10 +179,13 @@ class _Progress:
         self._show(force=True)
         self._bar.stop()
 
-    def advance(self, failed: bool) -> None:
+    def advance(self, status: str) -> None:
         self._done += 1
-        self._failed += failed
+        self._failed += status != "accepted"
         self._show()
+
+    async def tick(self) -> None:
+        pass
 
     def _show(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -173,6 +197,46 @@ class _Progress:
             )
 
 
+class _ProgressLines:
+    """Progress for logs: ``progress done=… total=… accepted=… … rate=…/s`` on stderr.
+
+    One line every ``interval`` seconds (also while nothing completes) and one at the end.
+    """
+
+    def __init__(self, total: int | None, interval: float) -> None:
+        self._total = total
+        self._interval = interval
+        self._done = 0
+        self._counts: Counter[str] = Counter()
+        self._started = 0.0
+
+    def __enter__(self) -> _ProgressLines:
+        self._started = time.monotonic()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.emit()
+
+    def advance(self, status: str) -> None:
+        self._done += 1
+        self._counts[status] += 1
+
+    async def tick(self) -> None:
+        while True:
+            await anyio.sleep(self._interval)
+            self.emit()
+
+    def emit(self) -> None:
+        elapsed = max(time.monotonic() - self._started, 1e-9)
+        total = "?" if self._total is None else str(self._total)
+        counts = " ".join(f"{state}={self._counts[state]}" for state in _LINE_STATES)
+        rate = self._done / elapsed
+        line = f"progress done={self._done} total={total} {counts} rate={rate:.1f}/s"
+        stream = sys.stderr  # looked up now: tests swap it
+        stream.write(line + "\n")
+        stream.flush()
+
+
 class _NoProgress:
     def __enter__(self) -> _NoProgress:
         return self
@@ -180,17 +244,44 @@ class _NoProgress:
     def __exit__(self, *exc: object) -> None:
         pass
 
-    def advance(self, failed: bool) -> None:
+    def advance(self, status: str) -> None:
+        pass
+
+    async def tick(self) -> None:
         pass
 
 
+class _RecentRows:
+    """Which CSV row (and line) the sender's n-th message came from, for the last few."""
+
+    def __init__(self) -> None:
+        self._rows: deque[tuple[int, Row]] = deque(maxlen=_RECENT_ROWS)
+        self._count = 0
+
+    def add(self, row: Row) -> None:
+        self._rows.append((self._count, row))
+        self._count += 1
+
+    def find(self, index: int) -> Row | None:
+        for number, row in reversed(self._rows):
+            if number == index:
+                return row
+        return None
+
+
 @click.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path))
 @click.option(
     "--results",
     "-o",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    type=click.Path(path_type=Path),
     help="Results CSV to write [default: FILE's name + .results.csv].",
+)
+@click.option(
+    "--encoding",
+    default="utf-8",
+    show_default=True,
+    help="FILE's text encoding, e.g. latin-1 or cp1252 (a UTF-8 byte order mark is skipped).",
 )
 @click.option(
     "--journal",
@@ -233,11 +324,20 @@ class _NoProgress:
 @click.option("--from", "from_", metavar="SENDER", help="Sender for rows without a 'from' cell.")
 @click.option("--callback", type=click.IntRange(0, 7), help="Callback value for rows without one.")
 @click.option("--country-code", metavar="CC", help="Country code for national (0...) numbers.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress and no summary.")
+@click.option(
+    "--progress-interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="When stderr is not a terminal: seconds between 'progress done=… total=…' lines.",
+)
 @connection_options
 def bulk(
     file: Path,
     results: Path | None,
+    encoding: str,
     journal: Path | None,
     campaign: str | None,
     replay: bool,
@@ -250,19 +350,25 @@ def bulk(
     callback: int | None,
     country_code: str | None,
     quiet: bool,
+    progress_interval: float,
     settings: Settings,
 ) -> None:
     """Send one SMS per row of a CSV file.
 
-    FILE has a header line with the columns to and text, plus any of: from, callback,
-    climsgid, concat, deliv_ack, deliv_time, scheduled_time, validity, queue, max_credits,
-    mo, escalate, msg_type, udh, data, binary, unicode, req_feat. An empty cell leaves
-    that option unset. The file is read as it is sent, never loaded whole.
+    FILE has a header line with the columns to and text (also accepted: msisdn for to,
+    message for text), plus any of: from, callback, climsgid, concat, deliv_ack,
+    deliv_time, scheduled_time, validity, queue, max_credits, mo, escalate, msg_type, udh,
+    data, binary, unicode, req_feat. An empty cell leaves that option unset. FILE is read
+    in --encoding (UTF-8 by default); a file that does not decode is refused before
+    anything is sent. It is read as it is sent, never loaded whole.
 
     The results CSV has one row per input row: row (1 = first data row), to, climsgid,
     apimsgid, status (accepted, rejected, unknown, not_sent or invalid), error_code,
-    error_description, parts. Exits 1 when any row was not accepted, 2 when the gateway
-    refused the credentials (every row is still written). SIGINT (Ctrl-C) or SIGTERM stops the
+    error_description, parts. A cell that a spreadsheet would run as a formula (starting
+    with = + - @, a tab or a line break, and not a plain number such as +27821234567) is
+    written with a leading ' in the results; the message sent is unchanged. Exits 1 when
+    any row was not accepted, 2 for an unusable FILE or when the gateway refused the
+    credentials (every row is still written). SIGINT (Ctrl-C) or SIGTERM stops the
     run: requests in flight finish, every row read is written, and it exits 130 (SIGINT) or
     143 (SIGTERM); a second signal interrupts the requests in flight (rows "unknown").
     """
@@ -273,7 +379,17 @@ def bulk(
     if callback is not None:
         defaults["callback"] = callback
     try:
-        rows = read_rows(file, country_code=country_code, defaults=defaults)
+        codec = resolve_encoding(encoding)
+    except BadInput as exc:
+        raise ConfigError(f"--encoding: {exc} (try utf-8, latin-1 or cp1252)") from None
+    _check_input(file)
+    if results is not None:
+        _check_results_path(results)
+    try:
+        # A whole streamed pass first: a file that stops decoding half-way would otherwise
+        # end the run there, with the rows of the undecodable chunk never read.
+        check_encoding(file, codec)
+        rows = read_rows(file, country_code=country_code, defaults=defaults, encoding=codec)
         first = next(rows, None)  # reads the header: a bad file fails before anything else
     except BadInput as exc:
         raise ConfigError(f"{file}: {exc}") from None
@@ -292,6 +408,7 @@ def bulk(
 
     settings.validate()  # before the results file is created or truncated
     target = results or file.with_name(file.stem + ".results.csv")
+    _check_results_path(target)
     if target.resolve() == file.resolve():
         raise ConfigError("--results must not be the input file")
     if journal is None and (replay or campaign is not None):
@@ -301,25 +418,35 @@ def bulk(
         # results of the run that wrote the journal.
         _check_journal(journal, file, target, campaign, replay)
     console = err_console()
-    show = not quiet and console.is_terminal
-    total = count_rows(file) if show else None
+    total = None if quiet else count_rows(file, codec)
     try:
         handle = target.open("w", encoding="utf-8", newline="")
     except OSError as exc:
         raise ConfigError(f"cannot write {target}: {exc.strerror}") from None
     writer = ResultsWriter(handle)
-    progress: _Progress | _NoProgress = _Progress(total, console) if show else _NoProgress()
+    progress: _Progress | _ProgressLines | _NoProgress
+    if quiet:
+        progress = _NoProgress()
+    elif console.is_terminal:
+        progress = _Progress(total, console)
+    else:
+        progress = _ProgressLines(total, progress_interval)
     report: BulkReport | None = None
+    recent = _RecentRows()
 
     def messages() -> Iterator[Message]:
         # A plain generator: the sender pulls rows as it needs them (constant memory).
         # Invalid rows never reach it, so they are written here.
         for row in all_rows():
             if row.invalid is not None:
-                writer.invalid(row.invalid)
-                progress.advance(True)
+                progress.advance(writer.invalid(row.invalid))
             elif row.message is not None:
+                recent.add(row)
                 yield row.message
+
+    def where(index: int) -> str | None:
+        row = recent.find(index)
+        return None if row is None else f"row {row.number} (line {row.line} of {file})"
 
     options: dict[str, Any] = {"rate": rate}
     if concurrency is not None:
@@ -337,10 +464,12 @@ def bulk(
             try:
                 async with run:
                     async for result in run:
-                        writer.result(_row_number(result), result)
-                        progress.advance(not result.ok)
+                        progress.advance(writer.result(_row_number(result), result))
             except JournalError as exc:
-                raise ConfigError(_journal_problem(journal, exc)) from None
+                raise ConfigError(_journal_problem(journal, exc, where)) from None
+            except BadInput as exc:  # the file changed under the run: what was read is written
+                problem = f"{file}: {exc}; the rows read before it are in {target}"
+                raise ConfigError(problem) from None
             finally:
                 # Also when the run raised (a refused account): the rows are written, and
                 # the summary says what became of them before the error is shown.
@@ -350,6 +479,7 @@ def bulk(
         failure: Exception | None = None
         async with anyio.create_task_group() as watchers:
             await watchers.start(interrupts.watch)
+            watchers.start_soon(progress.tick)
             try:
                 await send_all()
             except Exception as exc:  # raised below, outside the task group: not wrapped
@@ -383,6 +513,23 @@ def bulk(
     raise SystemExit(EXIT_FAILED if writer.failed else EXIT_OK)
 
 
+def _check_input(file: Path) -> None:
+    if not file.exists():
+        raise ConfigError(f"{file}: no such file; check the path")
+    if file.is_dir():
+        raise ConfigError(f"{file} is a directory; give the CSV file to send")
+
+
+def _check_results_path(target: Path) -> None:
+    if target.is_dir():
+        raise ConfigError(f"--results {target} is a directory; give a file name")
+    parent = target.parent
+    if not parent.is_dir():
+        raise ConfigError(
+            f"--results {target}: the directory {parent} does not exist; create it first"
+        )
+
+
 def _same_file(a: Path, b: Path) -> bool:
     if a.resolve() == b.resolve():
         return True
@@ -404,7 +551,12 @@ def _check_journal(
         raise ConfigError(_journal_problem(journal, exc)) from None
 
 
-def _journal_problem(journal: Path | None, exc: JournalError) -> str:
+_MESSAGE_INDEX: Final = re.compile(r"\bmessage (\d+)\b")
+
+
+def _journal_problem(
+    journal: Path | None, exc: JournalError, where: Callable[[int], str | None] | None = None
+) -> str:
     if isinstance(exc, JournalFinishedError):
         return (
             f"--journal {journal} holds a finished {exc.campaign.describe()}; nothing was sent. "
@@ -412,6 +564,13 @@ def _journal_problem(journal: Path | None, exc: JournalError) -> str:
             "sending, add --replay"
         )
     text = str(exc)
+    if isinstance(exc, JournalMismatchError) and where is not None:
+        # The sender counts the messages it was given (0 = the first); invalid rows never
+        # reach it, so its count is not the row the user sees in the file.
+        match = _MESSAGE_INDEX.search(text)
+        row = None if match is None else where(int(match.group(1)))
+        if match is not None and row is not None:
+            text = text[: match.start()] + row + text[match.end() :]
     return text if str(journal) in text else f"--journal {journal}: {text}"
 
 
