@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import click
 from rich.markup import escape
@@ -147,25 +147,54 @@ def send(
     if as_json:
         _print_json([result_record(r) for r in results])
     else:
-        table = Table(title=f"{len(results) - failed} of {len(results)} accepted")
-        table.add_column("to")
-        table.add_column("result")
-        # Ids are wrapped, never cut short: they are what you query by.
-        table.add_column("apimsgid", overflow="fold")
-        table.add_column("climsgid", overflow="fold")
-        table.add_column("parts", justify="right")
-        for r in results:
-            outcome = (
-                "[green]accepted[/]"
-                if r.error_code is None
-                else f"[red]{escape(error_text(r.error_code, r.error_description))}[/]"
-            )
-            table.add_row(
-                escape(r.to), outcome, escape(r.apimsgid or "-"), escape(r.climsgid or "-"),
-                str(r.parts),
-            )  # fmt: skip
-        out_console().print(table)
+        _print_results(results, f"{len(results) - failed} of {len(results)} accepted")
     raise SystemExit(EXIT_FAILED if failed else EXIT_OK)
+
+
+# Borders and padding of a five-column table, and the least room for the result column.
+_TABLE_FRAME: Final = 16
+_RESULT_ROOM: Final = 8
+
+
+def _print_results(results: SendResults, title: str) -> None:
+    """A table on a terminal wide enough for whole ids, else tab-separated lines.
+
+    Ids are never wrapped or cut: they are what you query by and what you copy.
+    """
+    console = out_console()
+    cells = [
+        (
+            r.to,
+            "accepted" if r.error_code is None else error_text(r.error_code, r.error_description),
+            r.apimsgid or "-",
+            r.climsgid or "-",
+            str(r.parts),
+        )
+        for r in results
+    ]
+    fixed = [max([len("to")] + [len(c[0]) for c in cells])]
+    fixed += [max([len(name)] + [len(c[i]) for c in cells]) for i, name in _ID_COLUMNS]
+    needed = sum(fixed) + len("parts") + _RESULT_ROOM + _TABLE_FRAME
+    if not console.is_terminal or console.width < needed:
+        # Plain lines: piped output is read by programs, and a narrow terminal would wrap.
+        click.echo(title)
+        click.echo("\t".join(("to", "result", "apimsgid", "climsgid", "parts")))
+        for row in cells:
+            click.echo("\t".join(row))
+        return
+    table = Table(title=title)
+    table.add_column("to", no_wrap=True)
+    table.add_column("result")
+    table.add_column("apimsgid", no_wrap=True)
+    table.add_column("climsgid", no_wrap=True)
+    table.add_column("parts", justify="right", no_wrap=True)
+    for to, outcome, apimsgid, climsgid, parts in cells:
+        shown = "[green]accepted[/]" if outcome == "accepted" else f"[red]{escape(outcome)}[/]"
+        table.add_row(escape(to), shown, escape(apimsgid), escape(climsgid), parts)
+    console.print(table)
+
+
+_ID_COLUMNS: Final = ((2, "apimsgid"), (3, "climsgid"))
 
 
 def _explain_refused_parts(results: SendResults) -> None:
