@@ -24,7 +24,6 @@ from rich.console import Console
 
 import asms._cli.bulk as bulk_module
 import asms._cli.commands as commands_module
-from asms._cli._rows import safe_cell
 from asms._cli.commands import COMMANDS
 from asms.testing import Account, GatewayEmulator, running_emulator
 
@@ -284,6 +283,8 @@ def test_formula_cells_are_escaped_in_results_only(
     ],
 )
 def test_safe_cell(cell: str, written: str) -> None:
+    from asms._cli._rows import safe_cell
+
     assert safe_cell(cell) == written
 
 
