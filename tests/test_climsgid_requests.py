@@ -102,11 +102,9 @@ async def test_a_resumed_run_never_reuses_a_caller_id(tmp_path: object) -> None:
             done = await anext(aiter(run))
     assert done.climsgid == "camp1"
     async with client(emu) as c:
-        try:
-            async with c.send_bulk(second, rate=None, journal=journal) as run:
-                again = sorted([r async for r in run], key=lambda r: r.index)
-        except Exception as exc:  # a journal refusing a second campaign is not this test
-            pytest.skip(f"the journal refuses to resume: {type(exc).__name__}")
+        # The first run was stopped, so its campaign is unfinished and this run resumes it.
+        async with c.send_bulk(second, rate=None, journal=journal) as run:
+            again = sorted([r async for r in run], key=lambda r: r.index)
     assert again[0].resumed and again[0].climsgid == "camp1"
     assert not again[1].resumed and again[1].ok
     assert again[1].climsgid != "camp1" and (again[1].climsgid or "").startswith("camp1")
