@@ -41,7 +41,7 @@ from ._wire import (
     roundtrip_prepared,
 )
 
-__all__ = ["R", "_ClientBase", "_Shared", "_State"]
+__all__ = ["MAX_REMEMBERED_CLIMSGIDS", "R", "_ClientBase", "_Shared", "_State"]
 
 R = TypeVar("R")
 
@@ -50,6 +50,9 @@ _QUERYMSG: Final = OPERATIONS["querymsg"]
 _AUTH_FAILED: Final = ErrorCode.AUTHENTICATION_FAILED
 #: Session refusals one request may meet in a row before it gives up.
 _MAX_REFUSALS: Final = 16
+#: Caller ``climsgid``s a client remembers having sent (about 10 MB at most). Beyond it every
+#: caller id gets a derived one: an id no longer remembered might have been sent before.
+MAX_REMEMBERED_CLIMSGIDS: Final = 100_000
 
 
 class _State(enum.Enum):
@@ -71,6 +74,9 @@ class _Shared:
         self.state = _State.UNOPENED
         self.task_group: anyio.abc.TaskGroup | None = None
         self.keepalive: anyio.CancelScope | None = None
+        #: Caller ``climsgid``s sent by ``send()`` and the pushes (see ``_SendCommands``).
+        self.climsgids: set[str] = set()
+        self.climsgids_full = False
 
 
 class _ClientBase:

@@ -9,7 +9,7 @@ from typing import Any, Final, TypedDict, Unpack
 
 import anyio
 
-from ._clientbase import _ClientBase
+from ._clientbase import MAX_REMEMBERED_CLIMSGIDS, _ClientBase
 from ._exceptions import (
     ASMSError,
     AuthenticationError,
@@ -28,6 +28,7 @@ from ._sending import (
     check_climsgid,
     chunk_climsgid,
     chunks,
+    derived_climsgid,
     found_results,
     match_replies,
     normalize_one,
@@ -100,6 +101,14 @@ class _SendCommands(_ClientBase):
         More recipients than one request carries are split into requests sent concurrently;
         each gets its own ``climsgid`` (``climsgid`` + ``c<n>`` when you gave one, see
         :meth:`send_batch`).
+
+        ``climsgid`` is used as given the first time this client (or a client
+        ``with_options`` made from it) sends it. A ``climsgid`` it has sent before gets a
+        derived one (its first 16 characters plus random hex): a lookup after a failed
+        attempt must find this request's message, never the earlier one's. The client
+        remembers up to 100,000 ids; past that, every id you give gets a derived
+        one. Each result's ``climsgid`` is the id really used. Across
+        processes (or separate clients), reusing an id remains your responsibility.
         """
         self._ensure_open()
         opts = SendOptions.from_kwargs(options) if options else DEFAULT_OPTIONS
@@ -108,6 +117,7 @@ class _SendCommands(_ClientBase):
         recipients = normalize_recipients(to, self._options.country_code)
         if climsgid is not None:
             check_climsgid(climsgid)
+            climsgid = self._unused_climsgid(climsgid)
         prepared = self._texts(text, opts)
         if len(recipients) <= self._wire.max_recipients:  # one request: no split to plan
             return await self._send_request(
@@ -173,6 +183,40 @@ class _SendCommands(_ClientBase):
             wait_throttled=wait_throttled,
         )
 
+    def _unused_climsgid(self, climsgid: str) -> str:
+        """The id a request given the caller's ``climsgid`` carries: as given the first time,
+        a derived one once this client (or a ``with_options`` sibling) has sent it.
+
+        Reusing it would make the lookup after a failed attempt find the earlier message and
+        report this one accepted under its id, never sent. Checked and recorded before any
+        await, so two concurrent sends with one id cannot both use it.
+        """
+        shared = self._shared
+        if shared.climsgids_full:
+            # Ids given since the set filled were never recorded: none can be trusted unused.
+            return derived_climsgid(climsgid)
+        seen = shared.climsgids
+        if climsgid in seen:
+            climsgid = derived_climsgid(climsgid)
+        if len(seen) >= MAX_REMEMBERED_CLIMSGIDS:
+            shared.climsgids_full = True
+            logger.warning(
+                "%d caller climsgids remembered: every further one gets a derived id",
+                MAX_REMEMBERED_CLIMSGIDS,
+            )
+            return climsgid  # unrecorded, but every later id is derived: never reused
+        # A derived id is remembered too: a caller may pass back the id a result reported.
+        seen.add(climsgid)
+        return climsgid
+
+    def _remember_climsgids(self, climsgids: Iterable[str]) -> None:
+        """Ids a split send used besides the caller's (``<id>c<n>``), while there is room."""
+        seen = self._shared.climsgids
+        for climsgid in climsgids:
+            if len(seen) >= MAX_REMEMBERED_CLIMSGIDS:
+                return
+            seen.add(climsgid)
+
     async def _send_split(
         self,
         op: Operation,
@@ -190,6 +234,8 @@ class _SendCommands(_ClientBase):
             cid = (base or new_climsgid()) if reconcile else climsgid
             return await self._send_request(op, params, groups[0], cid, parts, reconcile=reconcile)
         logger.debug("%s to %d recipients in %d requests", op.name, len(recipients), count)
+        if base and reconcile:
+            self._remember_climsgids(chunk_climsgid(base, i, count) for i in range(count))
         slots: list[SendResults] = [SendResults() for _ in groups]
         errors: list[ASMSError] = []
 
@@ -358,4 +404,5 @@ class _SendCommands(_ClientBase):
         recipients = normalize_recipients(to, self._options.country_code)
         if climsgid is not None:
             check_climsgid(climsgid)
+            climsgid = self._unused_climsgid(climsgid)
         return await self._send_split(op, params, recipients, climsgid, 1)
