@@ -50,6 +50,8 @@ __all__ = ["AsyncClient"]
 #: Idle seconds before the keep-alive task pings (the gateway forgets a session after 900).
 DEFAULT_PING_INTERVAL: Final = 600.0
 _PING_POLL: Final = 5.0
+#: Seconds closing the pool may take once the caller is cancelled (it is shielded).
+_CLOSE_TIMEOUT: Final = 5.0
 
 
 class AsyncClient(_SendCommands, _QueryCommands):
@@ -267,7 +269,9 @@ class AsyncClient(_SendCommands, _QueryCommands):
         shared.state = _State.CLOSED
         if shared.keepalive is not None:
             shared.keepalive.cancel()
-        with anyio.CancelScope(shield=True):
+        # Shielded so a cancelled caller still closes the pool, with a deadline so that a
+        # transport whose close never returns cannot hang a Ctrl-C.
+        with anyio.move_on_after(_CLOSE_TIMEOUT, shield=True):
             await shared.transport.aclose()
 
     def statistics(self) -> ClientStatistics:

@@ -64,6 +64,9 @@ from asms.testing import Faults, GatewayEmulator
 IN_MAKE_TEST = False
 pytestmark = [
     pytest.mark.slow,
+    # Not pytest-timeout's 120 s for the whole run: it landed in whatever step was running
+    # and looked like a hung send (the replay passed). Each step has STEP_TIMEOUT instead.
+    pytest.mark.timeout(0),
     pytest.mark.skipif(
         not (IN_MAKE_TEST or os.environ.get("ASMS_STATEFUL")),
         reason="the stateful machine runs with ASMS_STATEFUL=1 (make stateful-long)",
@@ -145,7 +148,7 @@ class SendingMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         try:
-            self.portal.call(self.client.aclose)
+            self._call(self.client.aclose, "teardown")
         finally:
             self.portal_cm.__exit__(None, None, None)
             shutil.rmtree(self.tmp, ignore_errors=True)
