@@ -403,23 +403,34 @@ class Journal:
     # -- writing ---------------------------------------------------------------------------
 
     async def resolve(self, climsgid: str, *, accepted: bool, apimsgid: str | None = None) -> None:
-        """Settle an unresolved request: the gateway knows it (accepted) or does not (pending)."""
+        """Settle an unresolved request: the gateway knows it (``accepted``) or does not
+        (its messages go back to pending).
+
+        A request found by its ``climsgid`` is settled as a live run settles it
+        (``found_results``): the look-up names one message, the request's first recipient,
+        which is accepted with ``apimsgid``. Its rows were written in the request's
+        recipient order, so that is the request's lowest index. Every other message had no
+        line of its own (the gateway took the request but may have refused that recipient),
+        so it stays ``unknown``: never resent, reported as unknown.
+        """
         now = time.time()
 
         def update(db: sqlite3.Connection) -> None:
-            if accepted:
-                db.execute(
-                    "UPDATE messages SET state = 'accepted', apimsgid = ?, error_code = NULL, "
-                    "error_description = NULL, updated = ? "
-                    "WHERE request_climsgid = ? AND state IN ('inflight', 'unknown')",
-                    (apimsgid, now, climsgid),
-                )
-            else:
-                db.execute(
-                    "UPDATE messages SET state = 'pending', request_climsgid = NULL, updated = ? "
-                    "WHERE request_climsgid = ? AND state IN ('inflight', 'unknown')",
-                    (now, climsgid),
-                )
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if accepted:
+                    _settle_found(db, climsgid, apimsgid, now)
+                else:
+                    db.execute(
+                        "UPDATE messages SET state = 'pending', request_climsgid = NULL, "
+                        "updated = ? WHERE request_climsgid = ? AND state IN ('inflight', "
+                        "'unknown')",
+                        (now, climsgid),
+                    )
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
         await self._run(update)
 
@@ -534,6 +545,31 @@ def _nothing_left(db: sqlite3.Connection) -> bool:
     return not any(_retried_on_resume(code) for (code,) in codes)
 
 
+FOUND_OTHERS: Final = (
+    "outcome unknown: the request was found by its climsgid, but not this recipient's line"
+)
+"""Why a found request's other recipients are ``unknown`` (the live run's words too)."""
+
+
+def _settle_found(db: sqlite3.Connection, climsgid: str, apimsgid: str | None, now: float) -> None:
+    # The first recipient among all the request's rows, settled or not: a later look-up
+    # of a request whose first row is already accepted must not promote the next one.
+    first = db.execute(
+        "SELECT MIN(idx) FROM messages WHERE request_climsgid = ?", (climsgid,)
+    ).fetchone()[0]
+    db.execute(
+        "UPDATE messages SET state = 'accepted', apimsgid = ?, error_code = NULL, "
+        "error_description = NULL, updated = ? WHERE idx = ? AND state IN ('inflight', 'unknown')",
+        (apimsgid, now, first),
+    )
+    db.execute(
+        "UPDATE messages SET state = 'unknown', apimsgid = NULL, error_code = ?, "
+        "error_description = ?, updated = ? WHERE request_climsgid = ? AND idx != ? "
+        "AND state IN ('inflight', 'unknown')",
+        (OUTCOME_UNKNOWN, FOUND_OTHERS, now, climsgid, first),
+    )
+
+
 def _commit(db: sqlite3.Connection, rows: list[RowTuple]) -> None:
     db.execute("BEGIN IMMEDIATE")
     try:
@@ -625,6 +661,8 @@ def stored_result(row: JournalRow, message: Message) -> BulkResult | None:
     if state in UNRESOLVED:
         # The reconciliation could not settle it (the look-up failed): never resend blindly.
         reason = "outcome unknown: the gateway could not be asked about its request"
+        if row.error_description == FOUND_OTHERS:
+            reason = FOUND_OTHERS  # it was asked, and found the request without this line
         return make_result(
             item, row.request_climsgid, None, OUTCOME_UNKNOWN, reason, row.parts, resumed=True
         )
@@ -647,10 +685,11 @@ async def reconcile(
     (``earlier_end``, see :meth:`Journal.start_run`) or from the request's latest write,
     whichever is later: the gateway may still be working on a request it got just before the
     stop. Then each request is looked up by its ``climsgid`` after each delay of
-    ``schedule``, as a live run does: found → its messages are accepted (stop asking); the
-    *last* answer is "unknown" (``None``, the gateway's 104) → they go back to pending and
-    will be sent; any other outcome of the last look-up (an error, a status that proves
-    nothing) leaves them unresolved (reported as unknown, never resent blindly).
+    ``schedule``, as a live run does: found → its first recipient is accepted and the others
+    are unknown (stop asking; see :meth:`Journal.resolve`); the *last* answer is "unknown"
+    (``None``, the gateway's 104) → they go back to pending and will be sent; any other
+    outcome of the last look-up (an error, a status that proves nothing) leaves them
+    unresolved (reported as unknown, never resent blindly).
     """
     unresolved = await journal.unresolved()
     if not unresolved:
@@ -676,9 +715,8 @@ async def reconcile(
                 missing = False
                 continue
             if status is not None:
-                # The answer names one recipient's id: exact only for a single recipient.
-                apimsgid = status.apimsgid if req.messages == 1 else None
-                await journal.resolve(req.climsgid, accepted=True, apimsgid=apimsgid)
+                # The answer names the request's first recipient (see Journal.resolve).
+                await journal.resolve(req.climsgid, accepted=True, apimsgid=status.apimsgid)
                 settled += 1
                 return
             missing = True

@@ -135,14 +135,18 @@ async def test_unresolved_and_resolve(tmp_path: Path) -> None:
             ("reqA", 3, 0),
             ("reqB", 1, 3),
         ]
-        await journal.resolve("reqA", accepted=True)
+        await journal.resolve("reqA", accepted=True, apimsgid="api-first")
         await journal.resolve("reqB", accepted=False)
         rows = await journal.rows(0, 6)
-        assert [rows[i].state for i in range(6)] == ["accepted"] * 3 + ["pending"] + [
+        # Found: the look-up names the request's first recipient only; the others stay unknown.
+        assert [rows[i].state for i in range(6)] == ["accepted"] + ["unknown"] * 2 + ["pending"] + [
             "accepted"
         ] * 2
+        assert rows[0].apimsgid == "api-first" and rows[1].apimsgid is None
         assert rows[3].request_climsgid is None
-        assert await journal.unresolved() == []
+        assert [(u.climsgid, u.messages, u.first_index) for u in await journal.unresolved()] == [
+            ("reqA", 2, 1)
+        ]
 
 
 async def test_concurrent_writes_are_grouped_and_all_committed(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from bulk_fakes import FakeGateway, FakeSender, numbers, personalised
+from bulk_fakes import FakeGateway, FakeSender, numbers, personalised, same_text
 
 import asms
 from asms._batching import Item
@@ -301,3 +301,50 @@ def test_a_killed_run_is_reconciled_from_its_last_heartbeat(tmp_path: Path) -> N
     assert sender.calls == []
     assert len(results) == 3 and all(r.ok and r.resumed for r in results)
     assert gateway.delivered() == Counter(dict.fromkeys(numbers(3), 1))
+
+
+async def test_a_found_request_accepts_its_first_recipient_and_leaves_the_others_unknown(
+    tmp_path: Path,
+) -> None:
+    # querymsg by climsgid names one recipient (the request's first): a resumed run claims no
+    # more than a live run would (found_results), and never resends the others.
+    path = tmp_path / "j.db"
+    clock = VirtualClock(wall_start=WALL)
+    gateway = FakeGateway()
+    sender = LateGateway(gateway, clock, visible_after=0.0)
+    messages = same_text(3)
+    async with Journal(path) as journal:
+        items = [Item(i, m, fingerprint(m)) for i, m in enumerate(messages)]
+        await journal.write(journal_rows(items, "inflight", "req0", clock))
+        sender.accept([m.with_climsgid("req0") for m in messages], at=0.0)
+        await journal.end_run(WALL, complete=False)
+    first_id = gateway.apimsgids["req0"]  # the id of the request's first recipient
+
+    for _ in range(2):  # a second resume asks again and must not promote another message
+        run = send_bulk(
+            sender,
+            messages,
+            rate=None,
+            journal=path,
+            clock=clock,
+            reconcile_grace=1.0,
+            reconcile_schedule=[0.0],
+        )
+        async with run:
+            results = sorted([r async for r in run], key=lambda r: r.index)
+        assert sender.calls == []  # nothing resent
+        assert gateway.delivered() == Counter(dict.fromkeys(numbers(3), 1))
+        assert [r.state for r in results] == [
+            DeliveryState.ACCEPTED,
+            DeliveryState.UNKNOWN,
+            DeliveryState.UNKNOWN,
+        ]
+        assert results[0].to == messages[0].to and results[0].apimsgid == first_id
+        assert all(r.resumed for r in results)
+        for other in results[1:]:
+            assert other.apimsgid is None
+            assert other.error_code == asms.OUTCOME_UNKNOWN
+            assert other.error_description is not None
+            assert "found" in other.error_description
+            assert "not this recipient's line" in other.error_description
+    assert sender.queries == ["req0", "req0"]
