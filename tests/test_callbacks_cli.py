@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+import pytest
 from click.testing import CliRunner
 
 from asms._cli.callbacks import callbacks
@@ -93,11 +95,58 @@ def test_access_log_hides_the_secret_and_the_store_survives_a_restart(tmp_path: 
         assert "Warning: handled events" not in err
 
 
-def test_warns_without_authentication_or_store() -> None:
-    process, port = _run()
+def test_warns_without_authentication_or_with_no_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    # --no-store beats ASMS_CALLBACK_STORE (the environment) and creates no file.
+    monkeypatch.setenv("ASMS_CALLBACK_STORE", "/nonexistent-asms/callbacks.sqlite3")
+    process, port = _run("--no-store")
     try:
         assert httpx.get(f"http://127.0.0.1:{port}/elsewhere").status_code == 404
     finally:
         _, err = _stop(process)
     assert "Warning: no authentication" in err
     assert "Warning: handled events are remembered in memory only" in err
+    assert "recorded in" not in err
+
+
+def test_the_default_store_is_the_users_file_and_survives_a_restart(tmp_path: Path) -> None:
+    # Hermetic: the conftest fixture points XDG_STATE_HOME at this test's tmp dir.
+    state = Path(os.environ["XDG_STATE_HOME"])
+    assert state == tmp_path / "state" and not state.exists()
+    store = state / "asms" / "callbacks.sqlite3"
+    form = {"apiMsgId": "c" * 32, "to": "27821234567", "status": "004", "timestamp": "1"}
+    outputs = []
+    for _ in range(2):
+        process, port = _run()
+        try:
+            assert httpx.post(f"http://127.0.0.1:{port}/status", data=form).status_code == 200
+        finally:
+            outputs.append(_stop(process))
+    (first_out, first_err), (second_out, second_err) = outputs
+    assert len(first_out.splitlines()) == 1
+    assert second_out == ""  # the restarted receiver knew the event: not handled again
+    for err in (first_err, second_err):
+        assert f"Handled events are recorded in {store}" in err
+        assert "Warning: handled events" not in err
+    assert store.is_file()
+    assert stat.S_IMODE((state / "asms").stat().st_mode) == 0o700
+
+
+def test_the_store_file_comes_from_asms_callback_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = tmp_path / "own" / "cb.sqlite3"
+    monkeypatch.setenv("ASMS_CALLBACK_STORE", str(store))
+    process, port = _run()
+    try:  # answered: it is serving, past its start-up lines
+        assert httpx.get(f"http://127.0.0.1:{port}/elsewhere").status_code == 404
+    finally:
+        _, err = _stop(process)
+    assert f"Handled events are recorded in {store}" in err
+    assert store.is_file() and not (tmp_path / "state").exists()
+
+
+@pytest.mark.parametrize("other", [["--store", "cb.sqlite3"], ["--journal", "j.db"]])
+def test_no_store_and_a_store_are_exclusive(other: list[str]) -> None:
+    result = CliRunner().invoke(callbacks, ["--port", "0", "--no-store", *other], env={})
+    assert result.exit_code == 2
+    assert "--no-store or --store/--journal" in result.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import sqlite3
+import stat
 import threading
 import tracemalloc
 from collections import Counter
@@ -15,7 +16,14 @@ import anyio.lowlevel
 import httpx
 import pytest
 
-from asms.callbacks import CallbackReceiver, CallbackStore, InboundMessage, StatusReport
+from asms._exceptions import ValidationError
+from asms.callbacks import (
+    CallbackReceiver,
+    CallbackStore,
+    InboundMessage,
+    StatusReport,
+    default_store_path,
+)
 
 REAL = "996f364775e24b8432f45d77da8eca47"
 
@@ -88,7 +96,7 @@ class Effects:
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])  # the volume, not the backend, matters
 async def test_forged_flood_does_not_evict_a_real_final_status(anyio_backend: str) -> None:
     effects = Effects()
-    receiver = effects.receiver()
+    receiver = effects.receiver(store=False)  # the same rules as a file, faster
     assert await call(receiver, status_query(REAL, 4)) == (200, b"OK\n")
     numbers = iter(range(100_000))
 
@@ -156,6 +164,63 @@ async def test_restart_on_the_same_store_file_does_not_handle_again(tmp_path: Pa
     stats = second.statistics()
     assert (stats.duplicates, stats.status_reports, stats.inbound_messages) == (6, 0, 0)
     await second.aclose()
+
+
+@pytest.mark.anyio
+async def test_by_default_handled_events_survive_a_restart_in_the_users_file(
+    tmp_path: Path,
+) -> None:
+    # No store given: the user's SQLite file (XDG_STATE_HOME is this test's, see conftest).
+    state = tmp_path / "state"
+    effects = Effects()
+    first = effects.receiver()
+    assert first.store.path == str(state / "asms" / "callbacks.sqlite3") == default_store_path()
+    assert (await call(first, status_query(REAL, 4)))[0] == 200
+    await first.aclose()
+    assert stat.S_IMODE((state / "asms").stat().st_mode) == 0o700
+    restarted = effects.receiver()  # a restart, or another worker of the same user
+    assert (await call(restarted, status_query(REAL, 4))) == (200, b"OK\n")
+    assert (await call(restarted, mo_query("mo-9")))[0] == 200
+    await restarted.aclose()
+    assert effects.counts == Counter({f"s:{REAL}:4": 1, "m:mo-9": 1})
+    assert restarted.statistics().duplicates == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("memory", [False, ":memory:"])
+async def test_the_memory_store_is_an_explicit_opt_out(tmp_path: Path, memory: object) -> None:
+    effects = Effects()
+    for _ in range(2):  # each receiver forgets: the restarted one handles the repeat again
+        receiver = effects.receiver(store=memory)
+        assert receiver.store.path == ":memory:"
+        assert (await call(receiver, status_query(REAL, 4)))[0] == 200
+        await receiver.aclose()
+    assert effects.counts == Counter({f"s:{REAL}:4": 2})
+    assert not (tmp_path / "state").exists()  # no file anywhere
+
+
+@pytest.mark.anyio
+async def test_asms_callback_store_names_the_default_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "deep" / "er" / "cb.sqlite3"
+    monkeypatch.setenv("ASMS_CALLBACK_STORE", str(path))
+    async with CallbackStore() as store:
+        assert store.path == str(path)
+        assert await store.record("k", "g") == "new"
+    assert path.is_file() and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    monkeypatch.delenv("ASMS_CALLBACK_STORE")
+    monkeypatch.delenv("XDG_STATE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    expected = tmp_path / "home" / ".local" / "state" / "asms" / "callbacks.sqlite3"
+    assert default_store_path() == str(expected)
+    monkeypatch.setenv("XDG_STATE_HOME", "relative/state")  # invalid per XDG: ignored
+    assert default_store_path() == str(expected)
+
+
+def test_a_store_of_another_kind_is_refused() -> None:
+    with pytest.raises(ValidationError, match="store"):
+        CallbackReceiver(store=42)  # type: ignore[arg-type]
 
 
 @pytest.mark.anyio

@@ -1,8 +1,11 @@
 """``asms callbacks``: serve a :class:`CallbackReceiver` and print each event as it arrives.
 
-Handled events are recorded in a SQLite store (``--store`` or ``--journal``; in memory when
-neither is given, with a warning), so a receiver restarted on the same file, or several
-receivers sharing it, handle each event once. Without authentication the command warns,
+Handled events are recorded in a SQLite store, so a receiver restarted on the same file, or
+several receivers sharing it, handle each event once: ``--store FILE``, ``--journal FILE``,
+or by default the user's file (``$ASMS_CALLBACK_STORE``, else
+``$XDG_STATE_HOME/asms/callbacks.sqlite3``, else ``~/.local/state/asms/callbacks.sqlite3``;
+its directory created 0700). ``--no-store`` keeps it in memory (with a warning). The store in
+use is printed at start-up. Without authentication the command warns,
 and refuses a non-loopback address unless ``--insecure-no-auth`` is given. uvicorn's
 access log is off unless ``--access-log``; every uvicorn log line has the secret path
 segment replaced by ``***``.
@@ -23,7 +26,8 @@ import click
 from rich.markup import escape
 
 from .._codes import MessageStatus
-from ..callbacks import CallbackReceiver, InboundMessage, StatusReport
+from ..callbacks import CallbackReceiver, InboundMessage, StatusReport, default_store_path
+from ..callbacks._store import MEMORY, make_store_directory
 from ._common import ConfigError, out_console
 
 __all__ = ["callbacks"]
@@ -91,7 +95,14 @@ def inbound_record(message: InboundMessage) -> dict[str, Any]:
     envvar="ASMS_CALLBACK_STORE",
     metavar="FILE",
     help="SQLite file recording handled events; share it between workers and restarts "
-    "[env ASMS_CALLBACK_STORE]. Default: memory (lost on exit).",
+    "[env ASMS_CALLBACK_STORE]. Default: $XDG_STATE_HOME/asms/callbacks.sqlite3 "
+    "(~/.local/state/asms/callbacks.sqlite3 without XDG_STATE_HOME).",
+)
+@click.option(
+    "--no-store",
+    is_flag=True,
+    help="Remember handled events in memory only: after a restart, or in another worker, a "
+    "repeated callback is handled again.",
 )
 @click.option(
     "--journal",
@@ -117,6 +128,7 @@ def callbacks(
     basic_auth_user: str | None,
     secret_path: str | None,
     store_path: str | None,
+    no_store: bool,
     journal_path: str | None,
     insecure_no_auth: bool,
     access_log: bool,
@@ -149,9 +161,16 @@ def callbacks(
         if not secret_path or any(c in secret_path for c in "?#/"):
             raise ConfigError("--secret-path must be one non-empty path segment")
 
+    store_given = bool(store_path) and (
+        click.get_current_context().get_parameter_source("store_path")
+        is not click.core.ParameterSource.ENVIRONMENT
+    )
+    if no_store and (store_given or journal_path):
+        raise ConfigError("give --no-store or --store/--journal, not both")
     if store_path and journal_path:
         raise ConfigError("give --store or --journal, not both")
-    store = _open_store(journal_path or store_path)
+    # --no-store overrides ASMS_CALLBACK_STORE (an explicit flag beats the environment).
+    store = None if no_store else _open_store(journal_path or store_path or default_store_path())
     if basic_auth is None and secret_path is None and not insecure_no_auth:
         if not _is_loopback(host):
             raise ConfigError(
@@ -198,7 +217,7 @@ def callbacks(
         on_inbound=on_inbound,
         basic_auth=basic_auth,
         secret_path=secret_path,
-        store=store,
+        store=store if store is not None else False,
     )
     config = uvicorn.Config(
         receiver,
@@ -240,20 +259,21 @@ def callbacks(
     if store is None:
         click.echo(
             "Warning: handled events are remembered in memory only: after a restart, or in "
-            "another worker, a repeated callback is handled again (give --store FILE).",
+            "another worker, a repeated callback is handled again.",
             err=True,
         )
+    else:
+        click.echo(f"Handled events are recorded in {store}", err=True)
     with sock:
         server.run(sockets=[sock])
 
 
-def _open_store(path: str | None) -> str | None:
-    """Check the store file can be opened (creating its directory); None for memory."""
-    if not path or path == ":memory:":
+def _open_store(path: str) -> str | None:
+    """Check the store file can be opened (creating its directory, 0700); None for memory."""
+    if path == MEMORY:
         return None
-    folder = os.path.dirname(os.path.abspath(path))
     try:
-        os.makedirs(folder, exist_ok=True)
+        make_store_directory(path)
         sqlite3.connect(path).close()
     except (OSError, sqlite3.Error) as exc:
         raise ConfigError(f"cannot open the callback store {path!r}: {exc}") from None

@@ -9,15 +9,21 @@ uvicorn, and give it async handlers::
     app = CallbackReceiver(on_status=on_status, on_inbound=on_inbound, secret_path="s3cr3t")
 
 Every callback is treated as possibly repeated; see ``CallbackReceiver`` for the guarantees.
-Give every worker and restart the same store file so they share what was handled::
+Handled events are recorded in a SQLite file, by default the user's
+(:func:`default_store_path`: ``$ASMS_CALLBACK_STORE``, else
+``$XDG_STATE_HOME/asms/callbacks.sqlite3``, else ``~/.local/state/asms/callbacks.sqlite3``),
+so restarts and workers of one user share what was handled. Give an application its own
+file, the same for every worker and restart::
 
     app = CallbackReceiver(on_status=on_status, store="/var/lib/myapp/callbacks.sqlite3")
+
+``store=False`` keeps the record in this process's memory only.
 """
 
 from ._events import InboundMessage, ReceiverStatistics, StatusReport
 from ._log import EventLog
 from ._receiver import CallbackReceiver, InboundHandler, StatusHandler
-from ._store import CallbackStore
+from ._store import CallbackStore, default_store_path
 
 __all__ = [
     "CallbackReceiver",
@@ -28,4 +34,5 @@ __all__ = [
     "ReceiverStatistics",
     "StatusHandler",
     "StatusReport",
+    "default_store_path",
 ]

@@ -13,7 +13,9 @@ __all__ = ["EventLog"]
 class EventLog:
     """Records every delivered event, in order; handy in tests and for the CLI.
 
-    ``log.receiver(...)`` builds a :class:`CallbackReceiver` wired to this log.
+    ``log.receiver(...)`` builds a :class:`CallbackReceiver` wired to this log, with a store
+    in memory unless ``store=`` is given: the log lives in memory, so a record of handled
+    events that outlived it would make a new log miss a repeated event.
     """
 
     def __init__(self) -> None:
@@ -34,5 +36,7 @@ class EventLog:
         return next((r for r in reversed(self.statuses) if r.apimsgid == apimsgid), None)
 
     def receiver(self, **options: Any) -> CallbackReceiver:
-        """A receiver delivering into this log (``options`` as for ``CallbackReceiver``)."""
+        """A receiver delivering into this log (``options`` as for ``CallbackReceiver``;
+        ``store`` defaults to memory)."""
+        options.setdefault("store", False)
         return CallbackReceiver(on_status=self.on_status, on_inbound=self.on_inbound, **options)

@@ -5,7 +5,9 @@ Delivery guarantees, given a gateway that retries until it gets a 2xx:
 * A handler sees each distinct event once per :class:`CallbackStore`: status reports are
   keyed by (``apiMsgId``, ``status``), inbound messages by ``moMsgId`` (of the part that
   completed them). Every receiver (process, worker) given the same store file shares that
-  memory, and it survives restarts. Repeats get 200 and are counted as duplicates.
+  memory, and it survives restarts. Repeats get 200 and are counted as duplicates. By
+  default the store is the user's SQLite file (:func:`default_store_path`); only
+  ``store=False`` (or ``":memory:"``) keeps it in this process's memory.
 * The event is claimed in the store (committed) before its handler runs and marked done
   after; if the process dies in between, the claim is taken over by a retry after the
   store's ``claim_timeout``, so that one event may reach a handler twice (at least once,
@@ -33,7 +35,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import anyio
 
@@ -42,7 +44,7 @@ from ._build import InboundPart, build_inbound_part, build_status_report
 from ._events import InboundMessage, ReceiverStatistics, StatusReport
 from ._parse import Kind, MalformedCallback, parse_request
 from ._state import KeyedLocks
-from ._store import DEFAULT_MAX_RECORDS, CallbackStore, ClaimOutcome
+from ._store import DEFAULT_MAX_RECORDS, MEMORY, CallbackStore, ClaimOutcome
 from ._udh import Group, GroupKey, Part, PartBuffer
 
 __all__ = ["CallbackReceiver", "InboundHandler", "StatusHandler"]
@@ -98,8 +100,13 @@ class CallbackReceiver:
         secret_path: required leading path segment(s).
         store: where handled events are recorded: a :class:`CallbackStore`, or the path of
             a SQLite file (a bulk journal file works too) for a store with default
-            settings. Give every worker the same file. ``None``: a private in-memory store,
-            so repeats are recognised only while this receiver lives.
+            settings. Give every worker the same file. ``None`` (the default): the user's
+            file, :func:`default_store_path` (``$ASMS_CALLBACK_STORE``, else
+            ``$XDG_STATE_HOME/asms/callbacks.sqlite3``, else
+            ``~/.local/state/asms/callbacks.sqlite3``), read now and opened at startup.
+            ``False`` or ``":memory:"``: a private in-memory store, so repeats are
+            recognised only while this receiver lives (a handler may run again for an event
+            after a restart or in another worker).
         dedup_size: records the store made here holds at most; beyond it new events get
             503 (nothing is evicted). Records are pruned 7 days after their last change.
         max_body: largest request body or query string accepted, in bytes.
@@ -120,7 +127,7 @@ class CallbackReceiver:
         on_inbound: InboundHandler | None = None,
         basic_auth: tuple[str, str] | None = None,
         secret_path: str | None = None,
-        store: CallbackStore | str | os.PathLike[str] | None = None,
+        store: CallbackStore | str | os.PathLike[str] | Literal[False] | None = None,
         dedup_size: int = DEFAULT_MAX_RECORDS,
         max_body: int = 64_000,
         reassembly_timeout: float = 7200.0,
@@ -154,10 +161,16 @@ class CallbackReceiver:
         self.on_status = on_status
         self.on_inbound = on_inbound
         self._max_body = max_body
-        if store is None or isinstance(store, (str, os.PathLike)):
-            self.store = CallbackStore(store or ":memory:", max_records=dedup_size)
-        else:
+        if store is False:
+            self.store = CallbackStore(MEMORY, max_records=dedup_size)
+        elif store is None or isinstance(store, (str, os.PathLike)):
+            self.store = CallbackStore(store, max_records=dedup_size)
+        elif isinstance(store, CallbackStore):
             self.store = store
+        else:
+            raise ValidationError(
+                "store", "must be a CallbackStore, a file path, None (the default) or False"
+            )
         self._locks = KeyedLocks()
         self._parts = PartBuffer(
             max_groups=max_pending_messages,

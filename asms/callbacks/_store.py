@@ -17,6 +17,11 @@ the gateway's retries) and then pruned; nothing is ever evicted to make room: wh
 ``max_records`` rows exist, new events are refused (503, retried by the gateway) until
 pruning frees space, so a flood of forged callbacks cannot push out a real event's record.
 
+**Where.** A store is a SQLite file by default: ``$ASMS_CALLBACK_STORE`` when set, else
+``$XDG_STATE_HOME/asms/callbacks.sqlite3``, else ``~/.local/state/asms/callbacks.sqlite3``
+(:func:`default_store_path`); a missing directory is created private to the user (0700).
+``":memory:"`` opts out: a store of this process only, forgotten when it ends.
+
 The tables (``asms_callback_events``, ``asms_callback_meta``) can live in their own file or
 in a bulk journal file next to the journal's tables; the journal's tables are never read or
 written here. The file is in WAL mode with a busy timeout, so several processes (uvicorn
@@ -39,13 +44,15 @@ import anyio.to_thread
 
 from .._exceptions import ValidationError
 
-__all__ = ["CallbackStore", "ClaimOutcome"]
+__all__ = ["MEMORY", "CallbackStore", "ClaimOutcome", "default_store_path"]
 
 logger = logging.getLogger("asms.callbacks")
 
 ClaimOutcome = Literal["new", "duplicate", "stale", "busy", "full"]
 Op = Callable[[sqlite3.Connection], object]
 
+MEMORY: Final = ":memory:"
+"""The path of a store kept in this process's memory only (no file)."""
 DEFAULT_RETENTION: Final = 7 * 86400.0
 DEFAULT_CLAIM_TIMEOUT: Final = 600.0
 DEFAULT_MAX_RECORDS: Final = 1_000_000
@@ -69,6 +76,33 @@ INSERT OR IGNORE INTO asms_callback_meta
 """
 
 
+def default_store_path() -> str:
+    """The default store file: ``$ASMS_CALLBACK_STORE`` when set, else
+    ``$XDG_STATE_HOME/asms/callbacks.sqlite3``, else ``~/.local/state/asms/callbacks.sqlite3``.
+
+    Read when a store is made, so a receiver started with another environment uses another
+    file. Per user: every receiver of one user shares it unless given another.
+    """
+    given = os.environ.get("ASMS_CALLBACK_STORE")
+    if given:
+        return given
+    # XDG: a relative $XDG_STATE_HOME is invalid and must be ignored.
+    base = os.environ.get("XDG_STATE_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "asms", "callbacks.sqlite3")
+
+
+def make_store_directory(path: str) -> None:
+    """Create the directory of store file ``path`` if missing, readable by its user only
+    (the store lists the ids of the user's messages); an existing one is left as it is."""
+    if path == MEMORY:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+
+
 class _Batch:
     __slots__ = ("error", "ops", "ran", "results")
 
@@ -83,7 +117,8 @@ class CallbackStore:
     """The handled-events table of one SQLite file (``":memory:"``: this process only).
 
     Args:
-        path: the SQLite file; created if missing. A bulk journal file may be given.
+        path: the SQLite file; created (with its directory, 0700) if missing. A bulk journal
+            file may be given. ``None``: :func:`default_store_path`, read now.
         retention: seconds a record is kept after its last change.
         max_records: records kept at most; beyond it new events are refused, not evicted.
         claim_timeout: seconds after which another process may take over an unfinished
@@ -93,7 +128,7 @@ class CallbackStore:
 
     def __init__(
         self,
-        path: str | os.PathLike[str] = ":memory:",
+        path: str | os.PathLike[str] | None = None,
         *,
         retention: float = DEFAULT_RETENTION,
         max_records: int = DEFAULT_MAX_RECORDS,
@@ -104,7 +139,7 @@ class CallbackStore:
             raise ValidationError("retention", "retention and claim_timeout must be > 0")
         if max_records < 1:
             raise ValidationError("max_records", "must be >= 1")
-        self._path = os.fspath(path)
+        self._path = default_store_path() if path is None else os.fspath(path)
         self._retention = retention
         self._max_records = max_records
         self._claim_timeout = claim_timeout
@@ -135,6 +170,7 @@ class CallbackStore:
                 self._db = await anyio.to_thread.run_sync(self._connect)
 
     def _connect(self) -> sqlite3.Connection:
+        make_store_directory(self._path)
         db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
         try:
             db.execute("PRAGMA busy_timeout = 10000")
