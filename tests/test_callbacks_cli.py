@@ -23,6 +23,7 @@ def test_refuses_a_public_address_without_authentication() -> None:
     assert result.exit_code == 2
     assert "without authentication" in result.output
     assert "--insecure-no-auth" in result.output
+    assert not Path(os.environ["XDG_STATE_HOME"]).exists()  # a refused start makes no store
 
 
 def test_store_and_journal_are_exclusive(tmp_path: Path) -> None:

@@ -169,14 +169,15 @@ def callbacks(
         raise ConfigError("give --no-store or --store/--journal, not both")
     if store_path and journal_path:
         raise ConfigError("give --store or --journal, not both")
-    # --no-store overrides ASMS_CALLBACK_STORE (an explicit flag beats the environment).
-    store = None if no_store else _open_store(journal_path or store_path or default_store_path())
     if basic_auth is None and secret_path is None and not insecure_no_auth:
         if not _is_loopback(host):
             raise ConfigError(
                 f"refusing to listen on {host} without authentication: give "
                 "--basic-auth-user or --secret-path (or --insecure-no-auth to accept anyone)"
             )
+    # After every refusal above, so that a refused start creates no file. --no-store
+    # overrides ASMS_CALLBACK_STORE (an explicit flag beats the environment).
+    store = None if no_store else _open_store(journal_path or store_path or default_store_path())
 
     console = out_console()
     seen = 0
