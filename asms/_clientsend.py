@@ -142,7 +142,8 @@ class _SendCommands(_ClientBase):
         come back in message order with each message's ``ref``; per-recipient failures are
         data as in :meth:`send`. After an attempt of unknown outcome that the gateway turns
         out to have accepted, the first recipient gets the ``apimsgid`` the lookup returns
-        and the others "accepted, id unknown" (``apimsgid=None``, ``error_code=None``).
+        and the others are of unknown outcome (``error_code`` ``OUTCOME_UNKNOWN``): the lookup
+        names the first recipient only, and any other may have been refused on its own.
 
         An ``ERR 130`` (MT limit reached until a time) is waited out, up to the retry
         policy's ``throttle_max_wait``. With ``wait_throttled=False`` it comes back at once
