@@ -141,9 +141,10 @@ class _SendCommands(_ClientBase):
         own when they give one (they must then all give the same), else a new one. Results
         come back in message order with each message's ``ref``; per-recipient failures are
         data as in :meth:`send`. After an attempt of unknown outcome that the gateway turns
-        out to have accepted, the first recipient gets the ``apimsgid`` the lookup returns
-        and the others are of unknown outcome (``error_code`` ``OUTCOME_UNKNOWN``): the lookup
-        names the first recipient only, and any other may have been refused on its own.
+        out to have accepted, a single message gets the ``apimsgid`` the lookup returns;
+        several are all of unknown outcome (``error_code`` ``OUTCOME_UNKNOWN``): the lookup
+        names a message but not its recipient, and any of them, the first included, may
+        have been refused on its own.
 
         An ``ERR 130`` (MT limit reached until a time) is waited out, up to the retry
         policy's ``throttle_max_wait``. With ``wait_throttled=False`` it comes back at once

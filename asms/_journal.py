@@ -407,11 +407,10 @@ class Journal:
         (its messages go back to pending).
 
         A request found by its ``climsgid`` is settled as a live run settles it
-        (``found_results``): the look-up names one message, the request's first recipient,
-        which is accepted with ``apimsgid``. Its rows were written in the request's
-        recipient order, so that is the request's lowest index. Every other message had no
-        line of its own (the gateway took the request but may have refused that recipient),
-        so it stays ``unknown``: never resent, reported as unknown.
+        (``found_results``): the look-up names one message but not its recipient. A request
+        of one message is accepted with ``apimsgid``. In a request of several, any one may
+        have been refused on its own (the first included, and the message found is then
+        another's), so all stay ``unknown``: never resent, reported as unknown.
         """
         now = time.time()
 
@@ -552,21 +551,24 @@ FOUND_OTHERS: Final = (
 
 
 def _settle_found(db: sqlite3.Connection, climsgid: str, apimsgid: str | None, now: float) -> None:
-    # The first recipient among all the request's rows, settled or not: a later look-up
-    # of a request whose first row is already accepted must not promote the next one.
-    first = db.execute(
-        "SELECT MIN(idx) FROM messages WHERE request_climsgid = ?", (climsgid,)
+    # All the request's rows, settled or not: the look-up names a message, not its
+    # recipient, so only a request of one message can be called accepted (found_results).
+    rows = db.execute(
+        "SELECT COUNT(*) FROM messages WHERE request_climsgid = ?", (climsgid,)
     ).fetchone()[0]
-    db.execute(
-        "UPDATE messages SET state = 'accepted', apimsgid = ?, error_code = NULL, "
-        "error_description = NULL, updated = ? WHERE idx = ? AND state IN ('inflight', 'unknown')",
-        (apimsgid, now, first),
-    )
+    if rows == 1:
+        db.execute(
+            "UPDATE messages SET state = 'accepted', apimsgid = ?, error_code = NULL, "
+            "error_description = NULL, updated = ? WHERE request_climsgid = ? "
+            "AND state IN ('inflight', 'unknown')",
+            (apimsgid, now, climsgid),
+        )
+        return
     db.execute(
         "UPDATE messages SET state = 'unknown', apimsgid = NULL, error_code = ?, "
-        "error_description = ?, updated = ? WHERE request_climsgid = ? AND idx != ? "
+        "error_description = ?, updated = ? WHERE request_climsgid = ? "
         "AND state IN ('inflight', 'unknown')",
-        (OUTCOME_UNKNOWN, FOUND_OTHERS, now, climsgid, first),
+        (OUTCOME_UNKNOWN, FOUND_OTHERS, now, climsgid),
     )
 
 
@@ -685,11 +687,11 @@ async def reconcile(
     (``earlier_end``, see :meth:`Journal.start_run`) or from the request's latest write,
     whichever is later: the gateway may still be working on a request it got just before the
     stop. Then each request is looked up by its ``climsgid`` after each delay of
-    ``schedule``, as a live run does: found → its first recipient is accepted and the others
-    are unknown (stop asking; see :meth:`Journal.resolve`); the *last* answer is "unknown"
-    (``None``, the gateway's 104) → they go back to pending and will be sent; any other
-    outcome of the last look-up (an error, a status that proves nothing) leaves them
-    unresolved (reported as unknown, never resent blindly).
+    ``schedule``, as a live run does: found → a one-message request is accepted, a larger
+    one's messages are unknown (stop asking; see :meth:`Journal.resolve`); the *last*
+    answer is "unknown" (``None``, the gateway's 104) → they go back to pending and will
+    be sent; any other outcome of the last look-up (an error, a status that proves
+    nothing) leaves them unresolved (reported as unknown, never resent blindly).
     """
     unresolved = await journal.unresolved()
     if not unresolved:
@@ -715,7 +717,7 @@ async def reconcile(
                 missing = False
                 continue
             if status is not None:
-                # The answer names the request's first recipient (see Journal.resolve).
+                # The answer names a message, not its recipient (see Journal.resolve).
                 await journal.resolve(req.climsgid, accepted=True, apimsgid=status.apimsgid)
                 settled += 1
                 return

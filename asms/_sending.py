@@ -490,20 +490,28 @@ def found_results(
 ) -> SendResults:
     """Results of a request found by its ``climsgid`` after an attempt of unknown outcome.
 
-    The lookup names one message: the request's first recipient (PROTOCOL.md
-    "Idempotency"), which is accepted. Every other recipient had no line of its own: the
-    gateway took the request but may have refused any of them, so their outcome is unknown
-    (never sent again, to be looked up by ``climsgid`` and number).
+    The lookup names one message and not its recipient. A single recipient is that
+    message: accepted. Of several, the gateway took the request but may have refused any
+    of them on its own, the first included, and the message found is then another
+    recipient's: none can be called accepted, so all are unknown (never sent again).
     """
+    if len(recipients) == 1:
+        return SendResults(
+            [
+                make_send_result(
+                    recipients[0],
+                    reply.apimsgid,
+                    climsgid,
+                    None,
+                    None,
+                    parts,
+                    refs[0] if refs else None,
+                )
+            ]
+        )
     return SendResults(
         make_send_result(
-            to,
-            reply.apimsgid if i == 0 else None,
-            climsgid,
-            None if i == 0 else OUTCOME_UNKNOWN,
-            None if i == 0 else _FOUND_OTHERS,
-            parts,
-            refs[i] if refs else None,
+            to, None, climsgid, OUTCOME_UNKNOWN, _FOUND_OTHERS, parts, refs[i] if refs else None
         )
         for i, to in enumerate(recipients)
     )

@@ -138,14 +138,12 @@ async def test_unresolved_and_resolve(tmp_path: Path) -> None:
         await journal.resolve("reqA", accepted=True, apimsgid="api-first")
         await journal.resolve("reqB", accepted=False)
         rows = await journal.rows(0, 6)
-        # Found: the look-up names the request's first recipient only; the others stay unknown.
-        assert [rows[i].state for i in range(6)] == ["accepted"] + ["unknown"] * 2 + ["pending"] + [
-            "accepted"
-        ] * 2
-        assert rows[0].apimsgid == "api-first" and rows[1].apimsgid is None
+        # Found: the look-up names a message, not its recipient; all three stay unknown.
+        assert [rows[i].state for i in range(6)] == ["unknown"] * 3 + ["pending"] + ["accepted"] * 2
+        assert rows[0].apimsgid is None and rows[1].apimsgid is None
         assert rows[3].request_climsgid is None
         assert [(u.climsgid, u.messages, u.first_index) for u in await journal.unresolved()] == [
-            ("reqA", 2, 1)
+            ("reqA", 3, 0)
         ]
 
 

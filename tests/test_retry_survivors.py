@@ -202,7 +202,11 @@ async def test_found_results_keep_every_recipient_and_the_request_id() -> None:
     async with mock([httpx.ReadError("reset")], lambda cid: found, seen) as c:
         results = await c.send("Hi", to=[N1, N2], climsgid="req9")
     assert [(r.to, r.climsgid) for r in results] == [(N1, "req9"), (N2, "req9")]
-    assert results[0].ok and results[0].apimsgid == APIMSGID
+    # The lookup names a message, not its recipient: neither is called accepted.
+    assert [(r.error_code, r.apimsgid) for r in results] == [(OUTCOME_UNKNOWN, None)] * 2
+    async with mock([httpx.ReadError("reset")], lambda cid: found, seen) as c:
+        (alone,) = await c.send("Hi", to=[N1], climsgid="req7")
+    assert alone.ok and alone.apimsgid == APIMSGID and alone.climsgid == "req7"
 
 
 async def test_unknown_and_refused_results_keep_every_recipient_and_the_request_id() -> None:
