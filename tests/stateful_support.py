@@ -32,6 +32,8 @@ OUTCOMES = (
     "truncated_reply",
     "connect_error",
 )
+#: The outcomes above whose request the gateway commits before the client loses the answer.
+AFTER_COMMIT = frozenset({"err901_after_commit", "drop_after_commit", "truncated_reply"})
 
 
 class SkewedTime:
@@ -144,6 +146,11 @@ class FaultPlan:
     def clean(self) -> bool:
         return not any(self.script) and not self.lookup_lag
 
+    @property
+    def after_commit(self) -> int:
+        """Requests of the step that the gateway commits while the client loses the answer."""
+        return sum(1 for outcome in self.script if outcome in AFTER_COMMIT)
+
     def faults(self) -> Faults:
         return Faults(seed=self.seed, script=self.script, querymsg_visibility_delay=self.lookup_lag)
 
@@ -177,6 +184,20 @@ class Ledger:
         """These messages are to be sent once each (a deliberate repeat adds one more)."""
         for key in keys:
             self.allowed[key] += 1
+
+    def allow_beyond_window(self, keys: Sequence[Key], extra: int) -> None:
+        """The gateway shows this step's commits later than the lookup window: each lost
+        answer may be concluded "missing" and resent, or reported ``not_sent`` when the
+        budget is spent (docs/guarantees.md, "Duplicates asms could not prevent" and "The
+        lookup"). So each of ``keys`` may be committed up to ``extra`` more times, also
+        after an "unknown" result (a journaled rerun's lookup is bound by the same window).
+        """
+        if not extra:
+            return
+        for key in keys:
+            self.allowed[key] += extra
+            if self.unknown_at.get(key):
+                self.unknown_at[key] += extra
 
     # -- the invariants ---------------------------------------------------------------------
 
