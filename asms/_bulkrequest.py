@@ -210,10 +210,11 @@ class Requester:
     async def _climsgid(self, given: str | None) -> str:
         """The id of a new request: every request of a run has its own.
 
-        A caller's id goes out verbatim on the first request of the run carrying it; every
-        further request carrying it (the rest of its group, a repeated number, a retry
-        after ERR 130) gets a derived one, so a lookup never finds another request. A run
-        resuming a journal derives them all: the interrupted run may have used them.
+        A caller's id goes out verbatim on the first request of the run carrying it, unless
+        the client sent it before; every further request carrying it (the rest of its group,
+        a repeated number, a retry after ERR 130) gets a derived one, so a lookup never finds
+        another request. A run resuming a journal derives them all: the interrupted run may
+        have used them.
         """
         if self.journal is not None and self._resuming is None:
             async with self._resume_check:
@@ -226,7 +227,10 @@ class Requester:
         if self._resuming or given in self._verbatim:
             return derived_climsgid(given)
         self._verbatim.add(given)
-        return given
+        # A client remembers the ids it sent (send(), the pushes, earlier runs): one it sent
+        # before is derived, or this request's lookup would find that earlier message.
+        unused = getattr(self._sender, "_unused_climsgid", None)
+        return given if unused is None else str(unused(given))
 
     async def _attempt(self, chunk: Chunk, items: list[Item]) -> Outcome | None:
         climsgid = await self._climsgid(items[0].message.climsgid)

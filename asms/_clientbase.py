@@ -74,7 +74,7 @@ class _Shared:
         self.state = _State.UNOPENED
         self.task_group: anyio.abc.TaskGroup | None = None
         self.keepalive: anyio.CancelScope | None = None
-        #: Caller ``climsgid``s sent by ``send()`` and the pushes (see ``_SendCommands``).
+        #: Caller ``climsgid``s sent by ``send()``, the pushes and bulk runs (``_SendCommands``).
         self.climsgids: set[str] = set()
         self.climsgids_full = False
 

@@ -99,3 +99,50 @@ async def test_a_resumed_run_does_not_accept_a_refused_first_recipient(tmp_path:
             assert [r.state for r in results] == [DeliveryState.UNKNOWN] * 2
     async with Journal(path) as journal:
         assert len(await journal.unresolved()) == 1  # still asked about by the next run
+
+
+# A caller's climsgid reused by one client across bulk runs (or between send() and a run):
+# the later request's lookup after a lost attempt found the earlier message and reported the
+# new one accepted under the earlier id, though the gateway never took it.
+
+
+async def bulk(c: AsyncClient, messages: list[Message]) -> list[SendResult]:
+    run = send_bulk(c, messages, rate=None)
+    async with run:
+        return sorted([r async for r in run], key=lambda r: r.index)
+
+
+async def test_a_second_run_with_a_used_caller_id_is_not_found_by_the_first() -> None:
+    emu = GatewayEmulator(clock=FakeClock())
+    async with client(emu) as c:
+        first = await bulk(c, [Message("27820000003", "Spring", climsgid="own0")])
+        emu.faults = Faults(script=("drop_before_commit",))
+        second = await bulk(c, [Message(OPEN, "Summer", climsgid="own0")])
+    assert [r.climsgid for r in first] == ["own0"]
+    assert committed(emu) == Counter({"27820000003": 1, OPEN: 1})  # the dropped one resent
+    (result,) = second
+    assert result.climsgid != "own0" and claims_the_gateway_took(emu, result)
+    (summer,) = [m for m in emu.recorder.messages if m.to == OPEN]
+    assert result.apimsgid in (None, summer.apimsgid)
+
+
+async def test_a_run_after_send_with_the_same_caller_id_is_not_found_by_it() -> None:
+    emu = GatewayEmulator(clock=FakeClock())
+    async with client(emu) as c:
+        (sent,) = await c.send("Spring", to="27820000003", climsgid="own0")
+        emu.faults = Faults(script=("drop_before_commit",))
+        (result,) = await bulk(c, [Message(OPEN, "Summer", climsgid="own0")])
+    assert sent.climsgid == "own0"
+    assert committed(emu) == Counter({"27820000003": 1, OPEN: 1})
+    assert result.climsgid != "own0" and claims_the_gateway_took(emu, result)
+
+
+async def test_send_after_a_run_with_the_same_caller_id_is_not_found_by_it() -> None:
+    emu = GatewayEmulator(clock=FakeClock())
+    async with client(emu) as c:
+        (ran,) = await bulk(c, [Message("27820000003", "Spring", climsgid="own0")])
+        emu.faults = Faults(script=("drop_before_commit",))
+        (result,) = await c.send("Summer", to=OPEN, climsgid="own0")
+    assert ran.climsgid == "own0"
+    assert committed(emu) == Counter({"27820000003": 1, OPEN: 1})
+    assert result.climsgid != "own0" and claims_the_gateway_took(emu, result)
