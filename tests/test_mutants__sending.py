@@ -221,6 +221,16 @@ def test_forced_ucs2_part_counts_exactly() -> None:
     assert _ucs2_wire("a" * 65 + SMILE + "b" * 10).parts.parts == 2
     # 66 units then a pair straddling unit 67: it moves whole to part two (66 + 13 units).
     assert _ucs2_wire("a" * 66 + SMILE + "b" * 11).parts == PartCount("ucs2", 79, 2)
+    # 134 units: a straight cut needs two parts; the pair at unit 67 moves whole, so three.
+    assert _ucs2_wire("a" * 66 + SMILE + "b" * 66).parts == PartCount("ucs2", 134, 3)
+    # U+10FFFD: its high surrogate starts with 0xDB, the top of the range.
+    assert _ucs2_wire("a" * 66 + "\U0010fffd" + "b" * 66).parts == PartCount("ucs2", 134, 3)
+    # A pair ending exactly at unit 67 (low surrogate 0xDC00) is not moved.
+    assert _ucs2_wire("a" * 65 + "\U00010000" + "b" * 67).parts == PartCount("ucs2", 134, 2)
+    # Moved by one unit only: 66 + 67 units make two parts.
+    assert _ucs2_wire("a" * 66 + SMILE + "b" * 65).parts == PartCount("ucs2", 133, 2)
+    # A lone surrogate (a str can hold one) is counted, not an encoding error.
+    assert _ucs2_wire("a\ud800") == WireText("0061D800", True, PartCount("ucs2", 2, 1))
     # Cut at 66 instead of 67 each time: three parts where a straight cut needs two.
     assert _ucs2_wire(("a" * 66 + SMILE) * 2).parts == PartCount("ucs2", 136, 3)
 
@@ -503,7 +513,7 @@ def test_option_params_remember_a_bounded_number_of_options() -> None:
             "callback": str(i % 8),
             "validity": str(1 + i % 1440),
         }
-    assert 0 < len(_PARAMS) <= 1024
+        assert 0 < len(_PARAMS) <= 1024
 
 
 def test_text_cache_keys_by_text_and_options() -> None:
@@ -535,6 +545,14 @@ def test_text_cache_lets_prepare_text_refuse_an_unhashable_text() -> None:
     with pytest.raises(ValidationError) as exc:
         TextCache(HTTP, 1)(["Hi"], DEFAULT_OPTIONS)  # type: ignore[arg-type]
     assert str(exc.value) == "text: must be a non-empty string"
+    # An empty unhashable text with data= is a binary message: prepared, with the cache's
+    # max_parts, just not remembered.
+    binary = SendOptions(data="00" * 141)
+    with pytest.raises(ValidationError) as exc:
+        TextCache(HTTP, 1)([], binary)  # type: ignore[arg-type]
+    assert str(exc.value) == "text: needs 2 parts, more than max_parts=1 (gateway error 113)"
+    prepared = TextCache(HTTP, 2)([], binary)  # type: ignore[arg-type]
+    assert (dict(prepared.params), prepared.parts) == ({"data": "00" * 141, "concat": "2"}, 2)
 
 
 def test_text_cache_is_bounded() -> None:
@@ -555,6 +573,8 @@ def test_parse_send_raises_a_refusal_repeated_on_every_line() -> None:
         ErrorCode.AUTHENTICATION_FAILED,
         "ERR 001: Authentication failed",
     )
+    with pytest.raises(AuthenticationError):
+        parse_send(f"ERR: 001, Authentication failed To: {A}")
     lines = f"ERR: 001, Authentication failed To: {A}\nERR: 001, Authentication failed To: {B}"
     with pytest.raises(AuthenticationError):
         parse_send(lines)
@@ -578,6 +598,9 @@ def test_parse_send_keeps_per_recipient_errors_as_data() -> None:
         ErrorReply(ErrorCode.UNKNOWN_USERNAME_OR_PASSWORD, "Unknown username or password"),
     ]
     # A per-recipient code repeated on every line stays per recipient.
+    assert parse_send(f"ERR: 301, No credit left To: {A}") == [
+        ErrorReply(ErrorCode.NO_CREDIT_LEFT, "No credit left", A)
+    ]
     credit = ErrorReply(ErrorCode.NO_CREDIT_LEFT, "No credit left")
     assert parse_send("ERR: 301, No credit left\nERR: 301, No credit left") == [credit, credit]
 
@@ -718,6 +741,9 @@ def test_one_recipient_one_line() -> None:
     # Two lines for one recipient: the one naming it.
     results = match_replies([A], [IdReply("z9", STRANGER), IdReply("a1", A)], "cid", 1, ["r"])
     assert _fields(results) == [(A, "a1", "cid", None, None, 1, "r")]
+    # Two lines without a number for one recipient: neither is known to be its line.
+    results = match_replies([A], [IdReply("x1"), IdReply("x2")], "cid", 1, ["r"])
+    assert _fields(results) == [(A, None, "cid", OUTCOME_UNKNOWN, UNMATCHED, 1, "r")]
     # No line at all.
     assert _fields(match_replies([A], [], "cid", 1, ["r"])) == [
         (A, None, "cid", OUTCOME_UNKNOWN, NO_LINE, 1, "r")
