@@ -23,6 +23,7 @@ from asms._exceptions import (
     ASMSError,
     ConnectError,
     GatewayError,
+    HTTPStatusError,
     InternalGatewayError,
     ReadTimeout,
     SessionError,
@@ -408,3 +409,80 @@ async def test_recover_after_an_inline_first_attempt(waits: list[float]) -> None
     assert outcome == "accepted" and attempts.sent == [R1]
     assert gateway.looked == ["abc"] * 4 and ids.suspects == ["abc"]  # rechecked once settled
     assert (counters.attempts, counters.resent, counters.reconciled_missing) == (1, 1, 1)
+
+
+async def test_send_mode_with_a_lookup_needs_the_attempts_ids(waits: list[float]) -> None:
+    attempts = Attempts("ok")
+    gateway = Gateway()
+    with pytest.raises(ValueError) as info:
+        await recover(
+            ReadTimeout("slow", sent=None),
+            attempts,
+            mode="send",
+            policy=policy(),
+            counters=Counters(),
+            lookup=gateway.lookup,
+            clock=lambda: NOW,
+        )
+    assert str(info.value) == "mode='send' needs the attempts' ids"
+    assert attempts.calls == 0 and gateway.looked == []
+
+
+async def test_a_recovery_is_logged_with_the_failure_type(
+    waits: list[float], debug_records: list[logging.LogRecord]
+) -> None:
+    assert await read(Attempts(ConnectError("refused"), "ok"), Counters(), policy()) == "ok"
+    assert [r.getMessage() for r in debug_records] == ["attempt failed (ConnectError), recovering"]
+
+
+async def test_one_attempt_means_no_resend(waits: list[float]) -> None:
+    attempts = Attempts(ConnectError("refused"), "ok")
+    counters = Counters()
+    with pytest.raises(GaveUp) as info:
+        await read(attempts, counters, policy(attempts=1))
+    assert info.value.sent is False and attempts.calls == 1 and waits == []
+    assert (counters.attempts, counters.resent, counters.given_up) == (1, 0, 1)
+
+
+async def test_a_spent_time_budget_stops_before_the_attempts_do(waits: list[float]) -> None:
+    retry = RetryPolicy(attempts=5, timeout=0.0, backoff_initial=0.0, backoff_max=0.0, jitter=0.0)
+    attempts = Attempts(ConnectError("refused"))
+    with pytest.raises(GaveUp):
+        await read(attempts, Counters(), retry)
+    assert attempts.calls == 2  # the first resend is always made
+
+
+async def test_a_write_of_unknown_outcome_is_given_up_at_once(waits: list[float]) -> None:
+    counters = Counters()
+    counters.given_up = 3
+    slow = ReadTimeout("slow", sent=None)
+    attempts = Attempts(slow, "ok")
+    with pytest.raises(GaveUp) as info:
+        await read(attempts, counters, policy(), mode="write")
+    assert (info.value.last, info.value.sent) == (slow, None)
+    assert attempts.calls == 1 and counters.given_up == 4
+
+
+async def test_a_write_resend_of_unknown_outcome_is_given_up(waits: list[float]) -> None:
+    counters = Counters()
+    counters.given_up = 3
+    slow = ReadTimeout("slow", sent=None)
+    attempts = Attempts(ConnectError("refused"), slow, "ok")
+    with pytest.raises(GaveUp) as info:
+        await read(attempts, counters, policy(), mode="write")
+    assert (info.value.last, info.value.sent) == (slow, None)
+    assert attempts.calls == 2 and counters.given_up == 4
+
+
+@pytest.mark.parametrize("resent", [False, True])
+async def test_a_write_refused_for_good_raises_the_refusal(
+    waits: list[float], resent: bool
+) -> None:
+    counters = Counters()
+    forbidden = HTTPStatusError(403)
+    answers: list[object] = [ConnectError("refused"), forbidden] if resent else [forbidden]
+    attempts = Attempts(*answers, "ok")
+    with pytest.raises(HTTPStatusError) as info:
+        await read(attempts, counters, policy(), mode="write")
+    assert info.value is forbidden and attempts.calls == len(answers)
+    assert counters.given_up == 0
