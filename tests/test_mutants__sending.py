@@ -249,18 +249,21 @@ def test_all_results_give_every_recipient_the_same_error() -> None:
     assert [r.ref for r in all_results([A], None, 1, "x", 1, None)] == [None]
 
 
-def test_found_results_leave_the_other_recipients_unknown() -> None:
+def test_found_results_accept_a_single_recipient_and_leave_several_unknown() -> None:
     reply = StatusReply(apimsgid="api1", status=4)
     others = "outcome unknown: the request was found by its climsgid, but not this recipient's line"
     [only] = found_results([A], "cid", reply, 3, ["ra"])
     assert (only, only.ref) == (SendResult(A, "api1", "cid", None, None, 3), "ra")
     [only] = found_results([A], None, reply, 1, None)
     assert (only, only.ref) == (SendResult(A, "api1", None, None, None, 1), None)
+    # The message found may be any recipient's: none of several is known to be accepted.
     results = found_results([A, B, C], "cid", reply, 3, ["ra", "rb", "rc"])
-    assert list(results)[1:] == [
+    assert list(results) == [
+        SendResult(A, None, "cid", OUTCOME_UNKNOWN, others, 3),
         SendResult(B, None, "cid", OUTCOME_UNKNOWN, others, 3),
         SendResult(C, None, "cid", OUTCOME_UNKNOWN, others, 3),
     ]
+    assert [r.parts for r in results] == [3, 3, 3]
     assert [r.ref for r in results] == ["ra", "rb", "rc"]
     assert [r.ref for r in found_results([A, B], "cid", reply, 1, None)] == [None, None]
 
@@ -536,6 +539,10 @@ def test_text_cache_keys_by_text_and_options() -> None:
     assert dict(TextCache(SOAP, 3)("Δ", DEFAULT_OPTIONS).params) == {"text": "Δ"}
 
 
+class _UnhashableText(str):
+    __hash__ = None  # type: ignore[assignment]
+
+
 def test_text_cache_lets_prepare_text_refuse_an_unhashable_text() -> None:
     cache = TextCache(HTTP, 3)
     for options in (DEFAULT_OPTIONS, SendOptions(from_="Shop")):
@@ -545,6 +552,13 @@ def test_text_cache_lets_prepare_text_refuse_an_unhashable_text() -> None:
     with pytest.raises(ValidationError) as exc:
         TextCache(HTTP, 1)(["Hi"], DEFAULT_OPTIONS)  # type: ignore[arg-type]
     assert str(exc.value) == "text: must be a non-empty string"
+    with pytest.raises(ValidationError) as exc:
+        cache(["Hi"], SendOptions(data="00"))  # type: ignore[arg-type]
+    assert str(exc.value) == "text: cannot be combined with data= (a binary message)"
+    # A str that cannot be hashed is still a text, prepared on the cache's wire.
+    unhashable = _UnhashableText("Δ")
+    assert dict(cache(unhashable, DEFAULT_OPTIONS).params) == {"text": "0394", "unicode": "1"}
+    assert dict(TextCache(SOAP, 3)(unhashable, DEFAULT_OPTIONS).params) == {"text": "Δ"}
     # An empty unhashable text with data= is a binary message: prepared, with the cache's
     # max_parts, just not remembered.
     binary = SendOptions(data="00" * 141)
