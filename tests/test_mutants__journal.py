@@ -272,7 +272,7 @@ async def test_concurrent_writes_are_committed_once_together(tmp_path: Path) -> 
                     tg.start_soon(journal.write, [row(index, "pending", None)])
                 await anyio.wait_all_tasks_blocked()
         journal._db.set_trace_callback(None)
-        assert statements.count("COMMIT") == 1
+        assert [s.upper() for s in statements].count("COMMIT") == 1
         assert sorted(await journal.rows(0, 10)) == [0, 1, 2]
 
 
@@ -351,12 +351,13 @@ async def test_a_start_that_fails_leaves_the_earlier_record(tmp_path: Path) -> N
         "CREATE TRIGGER refuse BEFORE INSERT ON asms_meta WHEN NEW.key = 'alive_interval' "
         "BEGIN SELECT RAISE(ABORT, 'refused'); END",
     )
+    before = meta(path)
     async with Journal(path) as journal:
         with pytest.raises(sqlite3.IntegrityError, match="refused"):
             await journal.start_run(WALL + 100)
-        assert (await journal.campaign()).finished is None  # usable: no transaction left open
-    kept = meta(path)
-    assert (kept["stopped"], kept["alive"]) == (repr(WALL + 10), repr(WALL + 10))
+        await journal.write([row(0, "pending", None)])  # no transaction was left open
+    assert meta(path) == before
+    assert before["stopped"] == repr(WALL + 10)
 
 
 async def test_a_campaign_finishes_only_with_nothing_left(tmp_path: Path) -> None:
@@ -443,6 +444,7 @@ def test_stored_results_carry_what_the_journal_knows() -> None:
         "bad number",
         3,
     )
+    assert rejected.resumed is True
 
 
 def test_a_stored_rejection_without_a_code_is_final() -> None:
@@ -466,7 +468,7 @@ def test_a_stored_unresolved_message_is_unknown_with_its_reason(state: JournalSt
         "req7",
         3,
     )
-    assert unknown.error_code == OUTCOME_UNKNOWN
+    assert (unknown.error_code, unknown.resumed) == (OUTCOME_UNKNOWN, True)
     assert unknown.error_description == (
         "outcome unknown: the gateway could not be asked about its request"
     )
