@@ -37,7 +37,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     invariant,
-    precondition,
     rule,
     run_state_machine_as_test,
 )
@@ -349,10 +348,14 @@ class SendingMachine(RuleBasedStateMachine):
             self._calm()
         self._check_send(keys, results, f"send, reply mangled ({mangle})")
 
-    @precondition(lambda self: bool(self.settled_keys))
+    # No preconditions on what earlier steps' results were: those depend on timing (a lookup
+    # racing a lagging gateway), and Hypothesis replays a case expecting the same rules to be
+    # enabled (FlakyStrategyDefinition). A rule with nothing to act on does nothing instead.
     @rule(pick=picks)
     def send_the_same_text_again(self, pick: int) -> None:
         """The caller sends a message a second time on purpose: two commits are right."""
+        if not self.settled_keys:
+            return
         key = self.settled_keys[pick % len(self.settled_keys)]
         if key in self.ledger.unknown_at:
             return
@@ -513,7 +516,6 @@ class SendingMachine(RuleBasedStateMachine):
             self._ran(campaign, results, ran.finished)
         return results
 
-    @precondition(lambda self: any(not c.settled for c in self.campaigns))
     @rule(
         pick=picks,
         plan=fault_plans,
@@ -523,6 +525,8 @@ class SendingMachine(RuleBasedStateMachine):
     )
     def resume(self, pick: int, plan: FaultPlan, ending: str, at: int, concurrency: int) -> None:
         open_ = [c for c in self.campaigns if not c.settled]
+        if not open_:
+            return
         campaign = open_[pick % len(open_)]
         self._beyond_window(campaign.keys, plan, resumed=True)
         results = self._bulk_run(
