@@ -8,6 +8,8 @@ import sys
 def main() -> None:
     try:
         from ._cli import cli
+    except KeyboardInterrupt:  # Ctrl-C while the command line loads
+        raise SystemExit(130) from None
     except ImportError as exc:  # pragma: no cover - depends on the environment
         missing = getattr(exc, "name", None) or str(exc)
         sys.stderr.write(
@@ -15,4 +17,7 @@ def main() -> None:
             "    pip install 'asms[cli]'\n"
         )
         raise SystemExit(2) from None
+    from ._cli._stop import install
+
+    install()
     cli()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import click
 
 from .._version import __version__
+from ._stop import StoppableGroup
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=StoppableGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="asms")
 def cli() -> None:
     """Send SMS through the Clickatell legacy gateway, or run its emulator."""

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from datetime import datetime
 from typing import Any, Final
@@ -23,6 +24,7 @@ from ._common import (
     EXIT_FAILED,
     EXIT_OK,
     ConfigError,
+    FiniteFloat,
     Settings,
     check_country_code,
     connection_options,
@@ -31,6 +33,8 @@ from ._common import (
     out_console,
     run_async,
 )
+from ._interrupts import exit_status
+from ._sendstop import SendOutcome, send_stoppable, unknown_lines
 from .bulk import bulk
 from .callbacks import callbacks
 
@@ -92,7 +96,7 @@ def result_record(result: SendResult) -> dict[str, Any]:
 @click.option("--scheduled-time", metavar="TIME", help="Deliver at (unix seconds or ISO time).")
 @click.option("--validity", type=click.IntRange(1, 1440), help="Minutes the message stays valid.")
 @click.option("--queue", type=click.IntRange(1, 3), help="Queue priority, 1 highest.")
-@click.option("--max-credits", type=click.FloatRange(min=0), help="Most credits to spend.")
+@click.option("--max-credits", type=FiniteFloat(min=0), help="Most credits to spend.")
 @click.option("--mo", is_flag=True, default=None, help="Send from a two-way number.")
 @click.option("--escalate", is_flag=True, default=None, help="Escalate to an alternative route.")
 @click.option("--msg-type", type=click.Choice(MSG_TYPES), help="Message type (default text).")
@@ -134,14 +138,28 @@ def send(
     if stamp is not None:
         chosen["scheduled_time"] = stamp
 
-    async def main() -> SendResults:
+    climsgid = chosen.pop("climsgid", None)
+
+    async def main() -> SendOutcome:
         extra: dict[str, Any] = {"country_code": country_code} if country_code else {}
         if max_parts is not None:
             extra["max_parts"] = max_parts
         async with settings.client(**extra) as client:
-            return await client.send(text, to=numbers, **chosen)
+            return await send_stoppable(
+                client,
+                text,
+                numbers,
+                climsgid=climsgid,
+                country_code=country_code,
+                options=chosen,
+            )
 
-    results = run_async(main, base_url=settings.base_url)
+    sent = run_async(main, base_url=settings.base_url)
+    if sent.results is None:  # interrupted: the gateway may have what was in flight
+        for line in unknown_lines(sent):
+            click.echo(line, err=True)
+        raise SystemExit(exit_status(sent.signal or signal.SIGINT))
+    results = sent.results
     failed = sum(1 for r in results if r.error_code is not None)
     _explain_refused_parts(results)
     if as_json:
@@ -306,7 +324,7 @@ def coverage(msisdn: str, as_json: bool, settings: Settings) -> None:
 )
 @click.option(
     "--rate",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloat(min=0, min_open=True),
     help="Messages per second [default: the demo's 1,000].",
 )
 def demo(count: int | None, rate: float | None) -> None:

@@ -1,0 +1,48 @@
+"""Ctrl-C and SIGTERM outside ``asms bulk``: a clean stop with the shell's exit status.
+
+click turns a ``KeyboardInterrupt`` into "Aborted!" and exit 1, which a script cannot tell
+from a failure; and SIGTERM's default action skips every ``finally`` (the demo's emulator
+child then outlives it). :func:`install` makes SIGTERM raise ``KeyboardInterrupt`` as Ctrl-C
+does, so the same clean-up runs, and :class:`StoppableGroup` exits 130 (SIGINT) or 143
+(SIGTERM) without a message. Commands with their own handling (``asms bulk``, ``asms send``)
+replace the handlers while they run.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+from typing import Any
+
+import click
+
+__all__ = ["StoppableGroup", "install", "stop_status"]
+
+_received: list[int] = []
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    _received.append(signum)
+    raise KeyboardInterrupt
+
+
+def install() -> None:
+    """SIGTERM raises ``KeyboardInterrupt`` (main thread of the real command only)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def stop_status() -> int:
+    """128 + the signal that stopped the command: 143 after SIGTERM, else 130."""
+    return 128 + (_received[-1] if _received else signal.SIGINT)
+
+
+class StoppableGroup(click.Group):
+    """A group whose commands exit 130/143 on Ctrl-C/SIGTERM instead of "Aborted!"."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise SystemExit(stop_status()) from None
