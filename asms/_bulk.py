@@ -31,7 +31,13 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._batching import Chunk, Grouper, InputBuffer, Item, ResultQueue, checked, read_ahead
-from ._bulkrequest import BatchSender, Requester, default_concurrency, request_limit
+from ._bulkrequest import (
+    BatchSender,
+    Requester,
+    default_concurrency,
+    owner_of,
+    request_limit,
+)
 from ._config import RetryPolicy
 from ._exceptions import GatewayError
 from ._journal import (
@@ -273,7 +279,9 @@ class BulkRun:
             try:
                 # Refuses a finished campaign; must read the earlier run's end before this
                 # run's heartbeat overwrites it.
-                self._earlier_end = await journal.start_run(self._clock.wall_time())
+                self._earlier_end = await journal.start_run(
+                    self._clock.wall_time(), owner_of(self._sender)
+                )
             except BaseException:
                 if self._close_journal:
                     with anyio.CancelScope(shield=True):

@@ -62,7 +62,10 @@ class BatchSender(Protocol):
     the run pauses ALL its requests until the time it names, by the gateway's clock: the
     ``gateway_time`` of the error (results may carry it as ``.throttled``), else the run's
     clock. ``throttle_max_wait`` (seconds, default 300) bounds that pause; beyond it the
-    refused messages are rejected with 130.
+    refused messages are rejected with 130. ``journal_owner`` (a ``dict[str, str]`` with
+    ``account`` and ``gateway``, as :func:`asms._journal.journal_owner` makes it) is
+    recorded in a run's journal, and a journal recorded under another is refused; a sender
+    without one is not checked.
     """
 
     async def send_batch(self, messages: Sequence[Message], /) -> Sequence[SendResult]: ...
@@ -72,6 +75,16 @@ def request_limit(sender: BatchSender) -> int:
     """Recipients one request of ``sender`` may carry."""
     found = getattr(sender, "max_recipients", None) or getattr(sender, "request_limit", None)
     return int(found or DEFAULT_REQUEST_LIMIT)
+
+
+def owner_of(sender: BatchSender) -> dict[str, str] | None:
+    """The account and gateway ``sender`` sends through, for its journal; None: not told."""
+    found = getattr(sender, "journal_owner", None)
+    if isinstance(found, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in found.items()
+    ):
+        return dict(found)
+    return None
 
 
 def _send_function(

@@ -34,7 +34,7 @@ from ._config import (
     timeout_from,
 )
 from ._exceptions import ValidationError
-from ._journal import Journal
+from ._journal import Journal, journal_owner
 from ._logging import configure_from_env, install_redaction, logger, register_secret
 from ._models import DEFAULT_OPTIONS, Message, SendOptions
 from ._ratelimit import Clock as RateClock
@@ -182,6 +182,14 @@ class AsyncClient(_SendCommands, _QueryCommands):
     @property
     def wire(self) -> WireName:
         return self._options.wire
+
+    @property
+    def journal_owner(self) -> dict[str, str]:
+        """Who a bulk run's journal records as its owner: a digest of this client's API id
+        and user, and its base URL (see :func:`asms._journal.journal_owner`). A journal is
+        resumed only through the same owner; its requests in flight are known there only."""
+        credentials, url = self._options.credentials, self._options.base_url
+        return journal_owner(credentials.api_id, credentials.user, str(url))
 
     @property
     def max_recipients(self) -> int:

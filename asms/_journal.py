@@ -25,6 +25,14 @@ week's results and send nothing. ``Journal(path, replay=True)`` is the explicit 
 read it again: the run sends nothing and looks nothing up, every message gets the result the
 journal stored (``resumed``), or ``not_sent`` when it has none.
 
+**Owner.** A journal records the account and gateway its first run sent through
+(:func:`journal_owner`: a digest of the API id and user — never the password — and the
+base URL's ``scheme://host:port/path``), and a later run through another account or
+gateway is refused with :class:`JournalMismatchError` naming both: the requests the earlier
+run left in flight can only be looked up on the account and gateway that got them, so a
+resume elsewhere would send them again. A journal from before owners were recorded takes
+the first one a run brings; a sender that exposes no owner is not checked.
+
 **Resuming.** A run that was stopped or died may have left requests whose outcome it did not
 learn; the gateway may still be working on them, and may show a message to a look-up only
 some time after accepting it. So the run that resumes waits ``grace`` seconds counted from
@@ -56,6 +64,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.to_thread
@@ -84,6 +93,7 @@ __all__ = [
     "JournalState",
     "check_journal",
     "fingerprint",
+    "journal_owner",
     "journal_rows",
     "reconcile",
     "result_rows",
@@ -122,6 +132,52 @@ _NAME_LIMIT: Final = 200
 
 # One row as written: the columns above, in order.
 RowTuple = tuple[int, bytes, str, str | None, str | None, int | None, str | None, int, float]
+
+
+Owner = dict[str, str]
+"""Who a journal's requests went through: ``account`` and ``gateway`` (see journal_owner)."""
+_OWNER_KEYS: Final = ("account", "gateway")
+
+
+def journal_owner(api_id: str, user: str, base_url: str) -> Owner:
+    """The owner a journal records for a run through this account and gateway.
+
+    The account is a digest of the API id and user (both count as credentials here; the
+    password is left out so that changing it does not orphan a journal); the gateway is the
+    base URL as ``scheme://host:port/path``, the port made explicit so that ``https://h``
+    and ``https://h:443`` are the same gateway.
+    """
+    digest = hashlib.blake2b(f"{api_id}\0{user}".encode(), digest_size=6).hexdigest()
+    parts = urlsplit(base_url)
+    scheme = parts.scheme.lower()
+    port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    host = (parts.hostname or "").lower()
+    host = f"[{host}]" if ":" in host else host
+    gateway = f"{scheme}://{host}" + ("" if port is None else f":{port}")
+    return {"account": digest, "gateway": gateway + parts.path.rstrip("/")}
+
+
+def _describe_owner(owner: Owner) -> str:
+    return f"account {owner.get('account', '?')} at {owner.get('gateway', '?')}"
+
+
+def _check_owner(path: str, meta: dict[str, str], owner: Owner | None) -> Owner:
+    """What of ``owner`` the journal has not recorded yet (to adopt); raises when the
+    journal holds another."""
+    if owner is None:
+        return {}
+    recorded = {key: meta[f"owner_{key}"] for key in _OWNER_KEYS if f"owner_{key}" in meta}
+    differs = [key for key in _OWNER_KEYS if key in recorded and recorded[key] != owner.get(key)]
+    if differs:
+        raise JournalMismatchError(
+            f"the journal {path} was written by a run through "
+            f"{_describe_owner(recorded)}, not {_describe_owner(owner)} (another "
+            f"{' and '.join(differs)}); its requests in flight can only be looked up there. "
+            "Resume it with the account and base URL that started it, or use a new journal",
+            path,
+        )
+    new = [key for key in _OWNER_KEYS if key not in recorded and key in owner]
+    return {f"owner_{key}": owner[key] for key in new}
 
 
 def fingerprint(message: Message) -> bytes:
@@ -353,10 +409,12 @@ class Journal:
 
     # -- runs ------------------------------------------------------------------------------
 
-    async def start_run(self, now: float) -> float | None:
+    async def start_run(self, now: float, owner: Owner | None = None) -> float | None:
         """Begin a bulk run; return when the run before it stopped (unix time; None: never).
 
-        Refuses a finished campaign (:class:`JournalFinishedError`) unless ``replay``. A
+        Refuses a finished campaign (:class:`JournalFinishedError`) unless ``replay``, and a
+        journal whose requests went through another account or gateway than ``owner``
+        (:class:`JournalMismatchError`; see :func:`journal_owner`; ``None``: not checked). A
         replaying run writes nothing, so it leaves the earlier run's record alone.
         """
         path, replay, interval = self._path, self._replay, self.heartbeat_interval
@@ -368,11 +426,12 @@ class Journal:
             if campaign.finished is not None:
                 raise finished_error(path, campaign)
             meta = _meta(db)
+            adopt = _check_owner(path, meta, owner)
             ended = _earlier_end(meta)
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.execute("DELETE FROM asms_meta WHERE key = 'stopped'")
-                _set(db, alive=repr(now), alive_interval=repr(interval))
+                _set(db, alive=repr(now), alive_interval=repr(interval), **adopt)
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
@@ -458,7 +517,11 @@ class Journal:
 
 
 def check_journal(
-    path: str | os.PathLike[str], *, campaign: str | None = None, replay: bool = False
+    path: str | os.PathLike[str],
+    *,
+    campaign: str | None = None,
+    replay: bool = False,
+    owner: Owner | None = None,
 ) -> JournalCampaign:
     """Open the journal at ``path`` and close it again: what a run on it would find.
 
@@ -470,6 +533,8 @@ def check_journal(
     db = journal._open_blocking()
     try:
         found = _campaign_of(db)
+        if not replay and found.finished is None:
+            _check_owner(journal.path, _meta(db), owner)
     finally:
         db.close()
         journal._owner.release()
