@@ -579,9 +579,11 @@ class BulkRun:
                         why = "not sent: the journal recorded another message here"
                         self._resumed.extend(self._requester.unsent([item], why))
                         raise JournalMismatchError(
-                            f"message {item.index} is not the one this journal recorded: it"
-                            " was written for another input (a resumed run needs the same"
-                            " input in the same order)"
+                            f"message {item.index} is not the one this journal recorded"
+                            " there: its number, text or options differ, so the journal was"
+                            " written for another input or with another option for every"
+                            " message (a resumed run needs the same input, in the same order,"
+                            " with the same options)"
                         )
                     stored = stored_result(row, message)
                     if stored is not None:

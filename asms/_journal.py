@@ -60,10 +60,10 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final, Literal, TypeVar
+from typing import Final, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import anyio
@@ -92,6 +92,7 @@ __all__ = [
     "JournalRow",
     "JournalState",
     "check_journal",
+    "compare_input",
     "fingerprint",
     "journal_owner",
     "journal_rows",
@@ -541,6 +542,53 @@ def check_journal(
     if found.finished is not None and not replay:
         raise finished_error(journal.path, found)
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class InputDifference(Generic[T]):
+    """How an input differs from what a journal recorded: the tag of the first message
+    recorded otherwise, how many recorded messages differ, out of how many compared."""
+
+    first: T
+    differing: int
+    compared: int
+
+
+def compare_input(
+    path: str | os.PathLike[str], messages: Iterable[tuple[Message, T]]
+) -> InputDifference[T] | None:
+    """Compare an input with the messages the journal at ``path`` recorded, position by
+    position (``messages``: each message with a tag of the caller's, e.g. its CSV row).
+
+    Reads only as far as the journal recorded: for a caller that must know, before it
+    touches anything (a results file), that a run on this input would not be refused
+    halfway for a mismatch. ``None``: every recorded message is the one given.
+    """
+    journal = Journal(path)
+    db = journal._open_blocking()
+    try:
+        recorded = db.execute("SELECT idx, fingerprint FROM messages ORDER BY idx")
+        current = recorded.fetchone()
+        first: tuple[T] | None = None
+        differing = compared = 0
+        for index, (message, tag) in enumerate(messages):
+            while current is not None and current[0] < index:
+                current = recorded.fetchone()
+            if current is None:
+                break
+            if current[0] != index:
+                continue
+            compared += 1
+            if current[1] != fingerprint(message):
+                differing += 1
+                if first is None:
+                    first = (tag,)
+    finally:
+        db.close()
+        journal._owner.release()
+    if first is None:
+        return None
+    return InputDifference(first[0], differing, compared)
 
 
 def finished_error(path: str, campaign: JournalCampaign) -> JournalFinishedError:

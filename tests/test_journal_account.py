@@ -213,7 +213,9 @@ async def test_the_password_is_not_part_of_the_owner_and_old_journals_adopt_one(
     one = client(emulator, 1234, "demo", "demo", "http://gateway.test")
     same = client(emulator, 1234, "demo", "x", "http://gateway.test:80/")
     assert one.journal_owner == same.journal_owner
-    assert one.journal_owner != client(emulator, 1234, "dem0", "demo", "http://a.test").journal_owner
+    assert (
+        one.journal_owner != client(emulator, 1234, "dem0", "demo", "http://a.test").journal_owner
+    )
     assert "password" not in repr(one.journal_owner)
     # A journal written by a sender that tells no owner (or by an older asms) takes the
     # first owner a run brings, and holds to it.

@@ -155,3 +155,90 @@ def test_unusable_journals_fail_in_one_line_without_truncating_the_results(
 
     assert results.read_text() == OLD_RESULTS
     assert commits(emulator) == Counter()
+
+
+def unfinish(journal: Path) -> None:
+    """Make a journal look like that of a run stopped after it recorded every row."""
+    import sqlite3
+
+    with sqlite3.connect(journal) as db:
+        db.execute("DELETE FROM asms_meta WHERE key = 'finished'")
+
+
+def test_a_resume_with_another_option_or_an_edited_row_keeps_the_results_and_says_why(
+    tmp_path: Path, base_url: str, emulator: GatewayEmulator
+) -> None:
+    csv_file = campaign_file(tmp_path / "chg.csv")
+    results = tmp_path / "chg.out.csv"
+    journal = tmp_path / "chg.db"
+    first = bulk(base_url, csv_file, "-o", results, "--journal", journal)
+    assert first.exit_code == 0, first.output
+    unfinish(journal)
+    written = results.read_text()
+    assert len(written.splitlines()) == 6
+
+    # Only an option changed: every recorded row differs, and the message says so.
+    text = refused_in_one_line(
+        bulk(base_url, csv_file, "-o", results, "--journal", journal, "--from", "Shop")
+    )
+    assert "none of the 5 messages it recorded" in text and "--from" in text
+    assert "first: row 1 (line 2)" in text and f"{results} was left as it was" in text
+    assert results.read_text() == written
+
+    # One row edited: named by its row and line, not the whole file.
+    lines = csv_file.read_text().splitlines()
+    lines[3] = "27820000002,Hello edited"
+    csv_file.write_text("\n".join(lines) + "\n")
+    text = refused_in_one_line(bulk(base_url, csv_file, "-o", results, "--journal", journal))
+    assert f"row 3 (line 4) of {csv_file} is not the message the journal recorded" in text
+    assert "1 of 5 recorded rows differ" in text
+    assert results.read_text() == written
+    assert commits(emulator) == Counter({str(27_820_000_000 + i): 1 for i in range(5)})
+
+
+def test_replaying_a_journal_that_does_not_exist_creates_nothing(
+    tmp_path: Path, base_url: str, emulator: GatewayEmulator
+) -> None:
+    csv_file = campaign_file(tmp_path / "c.csv")
+    results = tmp_path / "out.csv"
+    typo = tmp_path / "typo.db"
+    text = refused_in_one_line(
+        bulk(base_url, csv_file, "-o", results, "--journal", typo, "--replay")
+    )
+    assert f"--journal {typo}: no such journal" in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.csv"]
+    assert commits(emulator) == Counter()
+
+
+def test_a_resume_under_another_account_or_base_url_is_refused_in_one_line(
+    tmp_path: Path, base_url: str, emulator: GatewayEmulator
+) -> None:
+    emulator.add_account(Account(api_id=5678, user="other", password="pw2-secret"))
+    csv_file = campaign_file(tmp_path / "acct.csv")
+    results = tmp_path / "acct.out.csv"
+    journal = tmp_path / "acct.db"
+    first = bulk(base_url, csv_file, "-o", results, "--journal", journal)
+    assert first.exit_code == 0, first.output
+    unfinish(journal)
+    written = results.read_text()
+
+    other = {"ASMS_API_ID": "5678", "ASMS_USER": "other", "ASMS_PASSWORD": "pw2-secret"}
+    args = ["bulk", str(csv_file), "-o", str(results), "--journal", str(journal)]
+    for env, differs in (
+        ({**ENV, **other, "ASMS_BASE_URL": base_url}, "(another account)"),
+        ({**ENV, "ASMS_BASE_URL": base_url.replace("127.0.0.1", "localhost")}, "(another gateway)"),
+    ):
+
+        @click.group()
+        def cli() -> None:
+            pass
+
+        for command in COMMANDS:
+            cli.add_command(command)
+        text = refused_in_one_line(CliRunner().invoke(cli, args, env=env))
+        assert f"the journal {journal} was written by a run through account" in text
+        assert differs in text
+        for secret in (PASSWORD, "pw2-secret", "5678"):
+            assert secret not in text
+        assert results.read_text() == written
+    assert commits(emulator) == Counter({str(27_820_000_000 + i): 1 for i in range(5)})

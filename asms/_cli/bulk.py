@@ -41,7 +41,7 @@ from rich.progress import (
 from rich.table import Table
 
 from .._exceptions import JournalError, JournalFinishedError, JournalMismatchError
-from .._journal import Journal, check_journal
+from .._journal import Journal, check_journal, compare_input, journal_owner
 from .._models import Message, SendResult
 from .._report import BulkReport
 from ._common import (
@@ -416,7 +416,9 @@ def bulk(
     if journal is not None:
         # Before the results file is truncated: a run that cannot start must not wipe the
         # results of the run that wrote the journal.
-        _check_journal(journal, file, target, campaign, replay)
+        _check_journal(journal, file, target, campaign, replay, _owner(settings))
+        again = read_rows(file, country_code=country_code, defaults=defaults, encoding=codec)
+        _check_journal_input(journal, again, file, target)
     console = err_console()
     total = None if quiet else count_rows(file, codec)
     try:
@@ -539,16 +541,70 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def _owner(settings: Settings) -> dict[str, str]:
+    credentials = settings.credentials()
+    return journal_owner(credentials.api_id, credentials.user, settings.base_url)
+
+
 def _check_journal(
-    journal: Path, file: Path, target: Path, campaign: str | None, replay: bool
+    journal: Path,
+    file: Path,
+    target: Path,
+    campaign: str | None,
+    replay: bool,
+    owner: dict[str, str],
 ) -> None:
     for other, option in ((file, "the input file"), (target, "the --results file")):
         if _same_file(journal, other):
             raise ConfigError(f"--journal must not be {option} ({other})")
+    if replay and not journal.exists():
+        # Opening it would create an empty journal and "replay" every row as not sent.
+        raise ConfigError(
+            f"--journal {journal}: no such journal; --replay rewrites the results of an "
+            "existing one (check the path)"
+        )
     try:
-        check_journal(journal, campaign=campaign, replay=replay)
+        check_journal(journal, campaign=campaign, replay=replay, owner=owner)
     except JournalError as exc:
         raise ConfigError(_journal_problem(journal, exc)) from None
+
+
+def _check_journal_input(journal: Path, rows: Iterator[Row], file: Path, target: Path) -> None:
+    """Refuse an input (or options) other than the journal's before the results file is
+    truncated: a run refused at its first differing row would have wiped the results of
+    the run that wrote the journal."""
+
+    def messages() -> Iterator[tuple[Message, Row]]:
+        try:
+            for row in rows:
+                if row.invalid is None and row.message is not None:
+                    yield row.message, row
+        except (BadInput, OSError):
+            return  # the run meets it too, and says so with the rows before it written
+
+    try:
+        found = compare_input(journal, messages())
+    except JournalError as exc:
+        raise ConfigError(_journal_problem(journal, exc)) from None
+    if found is None:
+        return
+    row = found.first
+    at = f"row {row.number} (line {row.line})"
+    kept = f"nothing was sent and {target} was left as it was"
+    if found.differing == found.compared:
+        raise ConfigError(
+            f"--journal {journal}: none of the {found.compared:,} messages it recorded is "
+            f"the one {file} gives at its position (first: {at}): the journal was written "
+            "for another input, or an option that applies to every row changed (--from, "
+            f"--callback, --country-code); {kept}. Rerun with the file and options that "
+            "started it, or use a new --journal"
+        )
+    raise ConfigError(
+        f"--journal {journal}: {at} of {file} is not the message the journal recorded "
+        f"there ({found.differing:,} of {found.compared:,} recorded rows differ): its "
+        f"number, text or options were edited, so this is another input than the "
+        f"journal's; {kept}. Rerun with the file as it was, or use a new --journal"
+    )
 
 
 _MESSAGE_INDEX: Final = re.compile(r"\bmessage (\d+)\b")
