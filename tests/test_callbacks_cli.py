@@ -92,6 +92,7 @@ def test_access_log_hides_the_secret_and_the_store_survives_a_restart(tmp_path: 
     for err in (first_err, second_err):
         assert "hook-9q1z" not in err
         assert "/***/status" in err  # the access log line, redacted
+        assert "Logging error" not in err  # uvicorn's formatter got its five arguments
         assert "/nowhere" in err  # the refused path is logged
         assert "Warning: handled events" not in err
 

@@ -192,3 +192,144 @@ def test_the_demo_stops_its_emulator_on_a_signal(sig: signal.Signals, status: in
     assert "Aborted" not in err and "Traceback" not in err
     # The emulator child is gone with its parent: nothing listens on its port any more.
     assert not port_open(port)
+
+
+# -- finding 11: a closed stdout, and a store that is not SQLite --------------------------
+
+
+@posix
+def test_send_into_a_closed_pipe_keeps_the_exit_status_and_shows_no_traceback() -> None:
+    account = Account(api_id=1234, user="demo", password=PASSWORD, credits=10_000.0)
+    emulator = GatewayEmulator(accounts=[account])
+    numbers = [f"2782{i:07d}" for i in range(1500)]  # more output than a pipe buffers
+    with running_emulator(emulator) as url:
+        process = start("send", ",".join(numbers), "--text", "x", url=url)
+        assert process.stdout is not None
+        # The reader is gone before the first line (`| head -0`): every write to stdout
+        # fails, whenever the command makes it.
+        process.stdout.close()
+        err = process.stderr.read() if process.stderr else ""
+        process.wait(timeout=60)
+        committed = emulator.statistics().messages
+    assert committed == 1500
+    assert process.returncode == 0, err
+    assert err == ""
+
+
+def test_callbacks_refuses_a_store_that_is_not_sqlite(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from asms._cli import cli
+
+    store = tmp_path / "notadb.csv"
+    store.write_text("to,text\n27821234567,hello\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["callbacks", "--port", "0", "--store", str(store)])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert str(store) in lines[0] and "not a database" in lines[0]
+    assert "Listening" not in result.output
+    assert store.read_text(encoding="utf-8") == "to,text\n27821234567,hello\n"
+
+
+# -- findings 6 and 12: emulator flags, the access log, coverage's national numbers --------
+
+
+def _one_error(args: list[str]) -> str:
+    from click.testing import CliRunner
+
+    from asms._cli.emulator import emulator
+
+    result = CliRunner().invoke(emulator, args)
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1, result.output
+    return errors[0]
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        ("drop_after_commit=abc", "Error: --fault drop_after_commit must be a number, got 'abc'"),
+        ("latency=[1]", "Error: --fault latency must be a number, got [1]"),
+        ("seed=1.5", "Error: --fault seed must be a whole number, got 1.5"),
+        (
+            "script=1",
+            "Error: --fault script must be a list of fault kinds (or null), got 1",
+        ),
+        ("commands=[1]", "Error: --fault commands must be a list of command names, got [1]"),
+    ],
+)
+def test_a_fault_of_the_wrong_type_is_named_with_the_type_it_needs(
+    fault: str, expected: str
+) -> None:
+    assert _one_error(["--fault", fault]) == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--port", "99999"], "'--port': 99999 is not in the range 0<=x<=65535"),
+        (["--port", "-1"], "'--port': -1 is not in the range 0<=x<=65535"),
+        (["--retention", "-1"], "'--retention': -1 is not in the range x>=0"),
+    ],
+)
+def test_out_of_range_emulator_numbers_state_the_range(args: list[str], expected: str) -> None:
+    assert expected in _one_error(args)
+
+
+def test_a_host_that_is_not_local_is_named_as_such() -> None:
+    line = _one_error(["--host", "192.0.2.1", "--port", "0"])  # TEST-NET-1: never local
+    assert line.startswith("Error: cannot listen on 192.0.2.1:0")
+    assert "192.0.2.1 is not an address of this machine; give a local one with --host" in line
+    assert "another emulator" not in line
+
+
+def test_the_access_log_keeps_uvicorns_format_and_hides_the_whole_secret_segment() -> None:
+    import logging
+
+    from uvicorn.logging import AccessFormatter
+
+    from asms._cli.callbacks import _Redact
+
+    formatter = AccessFormatter(
+        fmt='%(client_addr)s - "%(request_line)s" %(status_code)s', use_colors=False
+    )
+    shown = []
+    for path, status in (("/s3cr3t/status", 200), ("/s3cr3tsuffix/status", 401)):
+        # The record as uvicorn's access logger makes it: five arguments.
+        record = logging.LogRecord(
+            "uvicorn.access",
+            logging.INFO,
+            __file__,
+            1,
+            '%s - "%s %s HTTP/%s" %d',
+            ("127.0.0.1:5000", "POST", path, "1.1", status),
+            None,
+        )
+        assert _Redact("s3cr3t").filter(record)
+        shown.append(formatter.format(record))
+    assert shown == [
+        '127.0.0.1:5000 - "POST /***/status HTTP/1.1" 200 OK',
+        '127.0.0.1:5000 - "POST /***/status HTTP/1.1" 401 Unauthorized',
+    ]
+
+
+def test_coverage_takes_the_country_code_its_error_asks_for() -> None:
+    from click.testing import CliRunner
+
+    from asms._cli import cli
+
+    account = Account(api_id=1234, user="demo", password=PASSWORD, credits=10.0)
+    with running_emulator(GatewayEmulator(accounts=[account])) as url:
+        env = {**ENV, "ASMS_BASE_URL": url}
+        national = CliRunner().invoke(cli, ["coverage", "0821234567"], env=env)
+        given = CliRunner().invoke(
+            cli, ["coverage", "0821234567", "--country-code", "27", "--json"], env=env
+        )
+    assert national.exit_code == 2
+    assert "pass --country-code" in national.output
+    assert given.exit_code == 0, given.output
+    assert '"msisdn": "27821234567"' in given.output

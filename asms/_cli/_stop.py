@@ -10,14 +10,16 @@ replace the handlers while they run.
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
 from types import FrameType
 from typing import Any
 
 import click
 
-__all__ = ["StoppableGroup", "install", "stop_status"]
+__all__ = ["StoppableGroup", "discard_stdout", "install", "stop_status"]
 
 _received: list[int] = []
 
@@ -38,6 +40,23 @@ def stop_status() -> int:
     return 128 + (_received[-1] if _received else signal.SIGINT)
 
 
+def discard_stdout() -> None:
+    """Standard output was closed by its reader (``| head -1``): drop the rest of it.
+
+    What the command did is unchanged, so its exit status must be too; and the interpreter's
+    final flush must not fail again on the closed pipe.
+    """
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (a test's buffer): nothing to redirect
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
 class StoppableGroup(click.Group):
     """A group whose commands exit 130/143 on Ctrl-C/SIGTERM instead of "Aborted!"."""
 
@@ -46,3 +65,6 @@ class StoppableGroup(click.Group):
             return super().invoke(ctx)
         except KeyboardInterrupt:
             raise SystemExit(stop_status()) from None
+        except BrokenPipeError:  # a command without its own handling: still no traceback
+            discard_stdout()
+            raise SystemExit(1) from None

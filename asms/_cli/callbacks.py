@@ -13,10 +13,12 @@ segment replaced by ``***``.
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import json
 import logging
 import os
+import re
 import socket
 import sqlite3
 from datetime import datetime
@@ -227,6 +229,7 @@ def callbacks(
         log_level="info" if access_log else "warning",
         access_log=access_log,
         lifespan="on",
+        log_config=_log_config(uvicorn),
     )
     _redact_uvicorn_logs(secret_path)  # after Config: it (re)configures uvicorn's loggers
     server = uvicorn.Server(config)
@@ -269,13 +272,26 @@ def callbacks(
         server.run(sockets=[sock])
 
 
+def _log_config(uvicorn: Any) -> dict[str, Any]:
+    """uvicorn's logging, with the access log on stderr: stdout carries the events only."""
+    config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["handlers"]["access"]["stream"] = "ext://sys.stderr"
+    return config
+
+
 def _open_store(path: str) -> str | None:
     """Check the store file can be opened (creating its directory, 0700); None for memory."""
     if path == MEMORY:
         return None
     try:
         make_store_directory(path)
-        sqlite3.connect(path).close()
+        connection = sqlite3.connect(path)
+        try:
+            # connect() opens any file; reading the schema is what finds one that is not
+            # SQLite, before "Listening" rather than in uvicorn's startup.
+            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            connection.close()
     except (OSError, sqlite3.Error) as exc:
         raise ConfigError(f"cannot open the callback store {path!r}: {exc}") from None
     return path
@@ -291,17 +307,32 @@ def _is_loopback(host: str) -> bool:
 
 
 class _Redact(logging.Filter):
-    """Replaces the secret path segment in a log record's final text."""
+    """Replaces every path segment holding the secret with ``***`` in a log record.
+
+    The whole segment goes, not just the secret: a refused ``/<secret>x/`` shown as
+    ``/***x/`` would tell a reader that the secret is a prefix of what was tried. The
+    record's ``args`` keep their shape (uvicorn's access formatter unpacks five of them).
+    """
 
     def __init__(self, secret: str) -> None:
         super().__init__()
         self._secret = secret
+        self._segment = re.compile(r"[^/\s?#\"']*" + re.escape(secret) + r"[^/\s?#\"']*")
+
+    def _clean(self, value: Any) -> Any:
+        if isinstance(value, str) and self._secret in value:
+            return self._segment.sub("***", value)
+        return value
 
     def filter(self, record: logging.LogRecord) -> bool:
-        text = record.getMessage()
-        if self._secret in text:
-            record.msg = text.replace(self._secret, "***")
-            record.args = ()
+        record.msg = self._clean(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._clean(arg) for arg in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {key: self._clean(arg) for key, arg in record.args.items()}
+        if self._secret in record.getMessage():  # a secret split across the arguments
+            record.msg = self._segment.sub("***", record.getMessage())
+            record.args = None
         return True
 
 

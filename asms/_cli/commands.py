@@ -35,6 +35,7 @@ from ._common import (
 )
 from ._interrupts import exit_status
 from ._sendstop import SendOutcome, send_stoppable, unknown_lines
+from ._stop import discard_stdout
 from .bulk import bulk
 from .callbacks import callbacks
 
@@ -162,10 +163,14 @@ def send(
     results = sent.results
     failed = sum(1 for r in results if r.error_code is not None)
     _explain_refused_parts(results)
-    if as_json:
-        _print_json([result_record(r) for r in results])
-    else:
-        _print_results(results, f"{len(results) - failed} of {len(results)} accepted")
+    try:
+        if as_json:
+            _print_json([result_record(r) for r in results])
+        else:
+            _print_results(results, f"{len(results) - failed} of {len(results)} accepted")
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader stopped early: the exit status still tells
+        discard_stdout()
     raise SystemExit(EXIT_FAILED if failed else EXIT_OK)
 
 
@@ -287,16 +292,19 @@ def balance(as_json: bool, settings: Settings) -> None:
 
 @click.command()
 @click.argument("msisdn")
+@click.option("--country-code", metavar="CC", help="Country code for a national (0...) number.")
 @json_option
 @connection_options
-def coverage(msisdn: str, as_json: bool, settings: Settings) -> None:
+def coverage(msisdn: str, country_code: str | None, as_json: bool, settings: Settings) -> None:
     """Check whether the gateway routes MSISDN, and at what charge.
 
     Exits 1 when the number is not covered.
     """
+    check_country_code(country_code)
 
     async def main() -> Any:
-        async with settings.client() as client:
+        extra: dict[str, Any] = {"country_code": country_code} if country_code else {}
+        async with settings.client(**extra) as client:
             return await client.route_coverage(msisdn)
 
     found = run_async(main, base_url=settings.base_url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import gc
 import json
 import random
@@ -46,6 +47,18 @@ def _callback_url(value: str | None) -> str | None:
     return value
 
 
+def _bind_error(host: str, port: int, exc: OSError) -> str:
+    """Why the emulator cannot listen, in the user's terms: the cause decides the advice."""
+    where = f"cannot listen on {host}:{port} ({exc.strerror or exc})"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"{where}: {host} is not an address of this machine; give a local one with --host"
+    if exc.errno == errno.EACCES:
+        return f"{where}: this port needs more privileges; pick another with --port"
+    if exc.errno == errno.EADDRINUSE:
+        return f"{where}: is another emulator running? pick another port with --port"
+    return f"{where}: check --host and --port"
+
+
 def build_emulator(
     *,
     accounts: tuple[str, ...] = (),
@@ -80,6 +93,10 @@ def build_emulator(
     settings = dict(_fault_setting(f) for f in faults)
     if "commands" in settings and isinstance(settings["commands"], str):
         settings["commands"] = settings["commands"].split(",")
+    try:
+        chosen_faults = Faults.from_mapping(settings) if settings else None
+    except ValueError as exc:
+        raise ValueError(f"--fault {exc}") from None
     return GatewayEmulator(
         accounts=parsed,
         profile=chosen_profile,
@@ -88,13 +105,13 @@ def build_emulator(
         recorder=recorder,  # type: ignore[arg-type]
         retention=retention or None,
         clock=FakeClock() if fake_clock else None,
-        faults=Faults.from_mapping(settings) if settings else None,
+        faults=chosen_faults,
     )
 
 
 @click.command("emulator")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
     "--account",
     "accounts",
@@ -140,7 +157,7 @@ def build_emulator(
 )
 @click.option(
     "--retention",
-    type=int,
+    type=click.IntRange(min=0),
     default=200_000,
     show_default=True,
     help="Messages kept for querymsg (0: no limit).",
@@ -200,7 +217,7 @@ def emulator(
             max_parts=max_parts,
         )
     except (ValueError, TypeError) as exc:
-        raise click.UsageError(str(exc)) from None
+        raise ConfigError(str(exc)) from None
     try:
         from ..testing._serve import bind, serve
     except ImportError:  # pragma: no cover - depends on the environment
@@ -208,10 +225,7 @@ def emulator(
     try:
         sock = bind(host, port)
     except OSError as exc:
-        raise ConfigError(
-            f"cannot listen on {host}:{port} ({exc.strerror or exc}): "
-            "is another emulator running? pick another port with --port"
-        ) from None
+        raise ConfigError(_bind_error(host, port, exc)) from None
     # The emulator keeps many small long-lived objects (one per stored message): collecting
     # the young generation less often and leaving startup objects out of full collections
     # saves 10-15 % of its CPU per request.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal, get_args
+from typing import Any, Final, Literal, get_args
 
 from .._codes import CALLBACK_TRIGGERS, CALLBACK_TRIGGERS_V238, ErrorCode, MessageStatus
 
@@ -260,6 +260,8 @@ class Faults:
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
+        for name, value in data.items():
+            _check_fault_type(name, value)
         values = dict(data)
         if "commands" in values:
             values["commands"] = frozenset(values["commands"])
@@ -272,3 +274,32 @@ class Faults:
         data["commands"] = sorted(self.commands)
         data["script"] = list(self.script)
         return data
+
+
+_WHOLE_NUMBERS: Final = frozenset({"seed", "rate_cap_error", "err130_until"})
+_OPTIONAL: Final = frozenset({"err130_until", "rate_cap"})
+
+
+def _check_fault_type(name: str, value: Any) -> None:
+    """A setting of the wrong JSON type is refused by name, with the type it needs.
+
+    The checks of ``Faults`` compare numbers; given a string or a list they would fail with
+    Python's own words ("'<=' not supported ...") instead.
+    """
+    if value is None and name in _OPTIONAL:
+        return
+    if name in ("script", "commands"):
+        items = (str, type(None)) if name == "script" else (str,)
+        if isinstance(value, list | tuple | set | frozenset) and all(
+            isinstance(item, items) for item in value
+        ):
+            return
+        what = "a list of fault kinds (or null)" if name == "script" else "a list of command names"
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    if name in _WHOLE_NUMBERS:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return
+    raise ValueError(f"{name} must be a number, got {value!r}")
