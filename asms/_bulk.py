@@ -44,8 +44,10 @@ from ._journal import (
     Journal,
     JournalMismatchError,
     JournalRow,
-    fingerprint,
+    differing_fields,
     reconcile,
+    same_message,
+    stored_fingerprint,
     stored_result,
 )
 from ._models import Message
@@ -568,22 +570,25 @@ class BulkRun:
             item = Item(tally.read, message)
             tally.read += 1
             if journal is not None:
-                item.fingerprint = fingerprint(message)
+                item.fingerprint = stored_fingerprint(message)
                 if item.index >= rows_end:
                     await self._deliver_resumed()
                     rows = await journal.rows(item.index, item.index + _PREFETCH)
                     rows_end = item.index + _PREFETCH
                 row = rows.pop(item.index, None)
                 if row is not None:
-                    if row.fingerprint != item.fingerprint:
+                    if not same_message(row.fingerprint, message):
                         why = "not sent: the journal recorded another message here"
                         self._resumed.extend(self._requester.unsent([item], why))
+                        fields = differing_fields(row.fingerprint, message)
+                        what = " and ".join(fields) or "number, text or options"
+                        verb = "differs" if len(fields) == 1 else "differ"
                         raise JournalMismatchError(
                             f"message {item.index} is not the one this journal recorded"
-                            " there: its number, text or options differ, so the journal was"
-                            " written for another input or with another option for every"
-                            " message (a resumed run needs the same input, in the same order,"
-                            " with the same options)"
+                            f" there: its {what} {verb}, so the journal was written for"
+                            " another input or with another option for every message (a"
+                            " resumed run needs the same input, in the same order, with the"
+                            " same options)"
                         )
                     stored = stored_result(row, message)
                     if stored is not None:

@@ -93,11 +93,14 @@ __all__ = [
     "JournalState",
     "check_journal",
     "compare_input",
+    "differing_fields",
     "fingerprint",
     "journal_owner",
     "journal_rows",
     "reconcile",
     "result_rows",
+    "same_message",
+    "stored_fingerprint",
     "stored_result",
 ]
 
@@ -186,6 +189,44 @@ def fingerprint(message: Message) -> bytes:
     # dataclass reprs are deterministic across processes, unlike hash().
     key = repr((message.to, message.text, message.options, message.climsgid))
     return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+
+
+# What a run stores per message: the fingerprint, then a 2-byte digest of each of these
+# fields, so that a refusal can say what changed (a journal from before stores 8 bytes).
+FIELDS: Final = ("number", "text", "options", "climsgid")
+_FINGERPRINT: Final = 8
+
+
+def _field_digests(message: Message) -> bytes:
+    fields = (message.to, message.text, message.options, message.climsgid)
+    return b"".join(
+        hashlib.blake2b(repr(f).encode("utf-8", "surrogatepass"), digest_size=2).digest()
+        for f in fields
+    )
+
+
+def stored_fingerprint(message: Message) -> bytes:
+    """What a run records for ``message``: :func:`fingerprint` and its fields' digests."""
+    return fingerprint(message) + _field_digests(message)
+
+
+def same_message(recorded: bytes, message: Message) -> bool:
+    """Whether ``recorded`` (a stored fingerprint, or a bare one) is ``message``'s."""
+    return recorded[:_FINGERPRINT] == fingerprint(message)
+
+
+def differing_fields(recorded: bytes, message: Message) -> tuple[str, ...]:
+    """Which of :data:`FIELDS` of ``message`` differ from the recorded one's (``()``: not
+    known, the journal stored a bare fingerprint)."""
+    theirs = recorded[_FINGERPRINT:]
+    if len(theirs) != 2 * len(FIELDS):
+        return ()
+    mine = _field_digests(message)
+    return tuple(
+        name
+        for i, name in enumerate(FIELDS)
+        if theirs[2 * i : 2 * i + 2] != mine[2 * i : 2 * i + 2]
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -547,9 +588,13 @@ def check_journal(
 @dataclass(frozen=True, slots=True)
 class InputDifference(Generic[T]):
     """How an input differs from what a journal recorded: the tag of the first message
-    recorded otherwise, how many recorded messages differ, out of how many compared."""
+    recorded otherwise and which of its :data:`FIELDS` differ, which fields differ in any
+    message, how many recorded messages differ, out of how many compared (fields are
+    empty when the journal does not know them)."""
 
     first: T
+    fields: tuple[str, ...]
+    all_fields: frozenset[str]
     differing: int
     compared: int
 
@@ -569,7 +614,8 @@ def compare_input(
     try:
         recorded = db.execute("SELECT idx, fingerprint FROM messages ORDER BY idx")
         current = recorded.fetchone()
-        first: tuple[T] | None = None
+        first: tuple[T, tuple[str, ...]] | None = None
+        fields: set[str] = set()
         differing = compared = 0
         for index, (message, tag) in enumerate(messages):
             while current is not None and current[0] < index:
@@ -579,16 +625,18 @@ def compare_input(
             if current[0] != index:
                 continue
             compared += 1
-            if current[1] != fingerprint(message):
+            if not same_message(current[1], message):
                 differing += 1
+                these = differing_fields(current[1], message)
+                fields.update(these)
                 if first is None:
-                    first = (tag,)
+                    first = (tag, these)
     finally:
         db.close()
         journal._owner.release()
     if first is None:
         return None
-    return InputDifference(first[0], differing, compared)
+    return InputDifference(first[0], first[1], frozenset(fields), differing, compared)
 
 
 def finished_error(path: str, campaign: JournalCampaign) -> JournalFinishedError:

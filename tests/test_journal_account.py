@@ -244,3 +244,25 @@ async def test_the_password_is_not_part_of_the_owner_and_old_journals_adopt_one(
             async with run:
                 pass
     assert emulator.statistics().messages == 0
+
+
+def test_a_journal_says_which_fields_of_a_message_differ() -> None:
+    from asms._journal import differing_fields, fingerprint, same_message, stored_fingerprint
+    from asms._models import SendOptions
+
+    message = Message("27820000001", "Hello", SendOptions(callback=3))
+    stored = stored_fingerprint(message)
+    assert stored[:8] == fingerprint(message) and len(stored) == 16
+    assert same_message(stored, message) and same_message(fingerprint(message), message)
+    assert differing_fields(stored, message) == ()
+    other_text = Message("27820000001", "Hello!", SendOptions(callback=3))
+    assert not same_message(stored, other_text)
+    assert differing_fields(stored, other_text) == ("text",)
+    moved = Message("27820000002", "Hello", SendOptions(callback=3, from_="Shop"))
+    assert differing_fields(stored, moved) == ("number", "options")
+    assert differing_fields(stored, Message(message.to, message.text, climsgid="c1")) == (
+        "options",
+        "climsgid",
+    )
+    # A journal from before stored the bare fingerprint: which fields is not known.
+    assert differing_fields(fingerprint(message), other_text) == ()

@@ -181,8 +181,10 @@ def test_a_resume_with_another_option_or_an_edited_row_keeps_the_results_and_say
     text = refused_in_one_line(
         bulk(base_url, csv_file, "-o", results, "--journal", journal, "--from", "Shop")
     )
-    assert "none of the 5 messages it recorded" in text and "--from" in text
-    assert "first: row 1 (line 2)" in text and f"{results} was left as it was" in text
+    assert "none of the 5 messages it recorded" in text
+    assert f"first: row 1 (line 2 of {csv_file}), its options differ" in text
+    assert "the options differ in every row: --from or --callback changed" in text
+    assert f"{results} was left as it was" in text
     assert results.read_text() == written
 
     # One row edited: named by its row and line, not the whole file.
@@ -190,8 +192,8 @@ def test_a_resume_with_another_option_or_an_edited_row_keeps_the_results_and_say
     lines[3] = "27820000002,Hello edited"
     csv_file.write_text("\n".join(lines) + "\n")
     text = refused_in_one_line(bulk(base_url, csv_file, "-o", results, "--journal", journal))
-    assert f"row 3 (line 4) of {csv_file} is not the message the journal recorded" in text
-    assert "1 of 5 recorded rows differ" in text
+    assert f"row 3 (line 4 of {csv_file}) is not the message the journal recorded" in text
+    assert "its text differs (1 of 5 recorded rows differ)" in text
     assert results.read_text() == written
     assert commits(emulator) == Counter({str(27_820_000_000 + i): 1 for i in range(5)})
 

@@ -589,22 +589,36 @@ def _check_journal_input(journal: Path, rows: Iterator[Row], file: Path, target:
     if found is None:
         return
     row = found.first
-    at = f"row {row.number} (line {row.line})"
+    at = f"row {row.number} (line {row.line} of {file})"  # as the run's own refusal says
     kept = f"nothing was sent and {target} was left as it was"
     if found.differing == found.compared:
+        if found.all_fields == {"options"}:
+            cause = "the options differ in every row: --from or --callback changed"
+        elif found.all_fields == {"number"}:
+            cause = "the numbers differ in every row: --country-code changed, or another file"
+        else:
+            cause = (
+                "the journal was written for another input, or an option that applies to "
+                "every row changed (--from, --callback, --country-code)"
+            )
         raise ConfigError(
             f"--journal {journal}: none of the {found.compared:,} messages it recorded is "
-            f"the one {file} gives at its position (first: {at}): the journal was written "
-            "for another input, or an option that applies to every row changed (--from, "
-            f"--callback, --country-code); {kept}. Rerun with the file and options that "
-            "started it, or use a new --journal"
+            f"the one {file} gives at its position (first: {at}, {_differs(found.fields)}): "
+            f"{cause}; {kept}. Rerun with the file and options that started it, or use a "
+            "new --journal"
         )
     raise ConfigError(
-        f"--journal {journal}: {at} of {file} is not the message the journal recorded "
-        f"there ({found.differing:,} of {found.compared:,} recorded rows differ): its "
-        f"number, text or options were edited, so this is another input than the "
-        f"journal's; {kept}. Rerun with the file as it was, or use a new --journal"
+        f"--journal {journal}: {at} is not the message the journal recorded "
+        f"there: {_differs(found.fields)} ({found.differing:,} of {found.compared:,} "
+        f"recorded rows differ), so this is another input than the journal's; {kept}. "
+        "Rerun with the file as it was, or use a new --journal"
     )
+
+
+def _differs(fields: tuple[str, ...]) -> str:
+    if not fields:  # a journal from before the fields were recorded
+        return "its number, text or options differ"
+    return f"its {' and '.join(fields)} " + ("differs" if len(fields) == 1 else "differ")
 
 
 _MESSAGE_INDEX: Final = re.compile(r"\bmessage (\d+)\b")
