@@ -7,8 +7,10 @@ rejected (skip it), never attempted (send it), or possibly sent (ask the gateway
 request's ``climsgid`` before anything is resent; see PROTOCOL.md "Idempotency").
 
 Messages are keyed by their position in the input; a fingerprint of the message (number,
-text, options, climsgid) is stored with it, and a rerun whose input differs at a position
-the journal knows is refused with :class:`JournalMismatchError`.
+text, options, climsgid) is stored with it, followed by a short digest of each of those
+fields, and a rerun whose input differs at a position the journal knows is refused with
+:class:`JournalMismatchError` naming the fields that differ (a journal written before the
+field digests knows only that the message differs).
 
 **One run at a time.** An open journal is owned by whoever opened it (see ``_journallock``):
 a second opener, in this process or another, gets :class:`JournalLockedError` naming the
