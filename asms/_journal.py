@@ -33,7 +33,8 @@ base URL's ``scheme://host:port/path``), and a later run through another account
 gateway is refused with :class:`JournalMismatchError` naming both: the requests the earlier
 run left in flight can only be looked up on the account and gateway that got them, so a
 resume elsewhere would send them again. A journal from before owners were recorded takes
-the first one a run brings; a sender that exposes no owner is not checked.
+the first one a run brings, and so does one none of whose messages reached a gateway (a
+first run refused for a mistyped user); a sender that exposes no owner is not checked.
 
 **Resuming.** A run that was stopped or died may have left requests whose outcome it did not
 learn; the gateway may still be working on them, and may show a message to a look-up only
@@ -167,14 +168,18 @@ def _describe_owner(owner: Owner) -> str:
     return f"account {owner.get('account', '?')} at {owner.get('gateway', '?')}"
 
 
-def _check_owner(path: str, meta: dict[str, str], owner: Owner | None) -> Owner:
-    """What of ``owner`` the journal has not recorded yet (to adopt); raises when the
-    journal holds another."""
+def _check_owner(db: sqlite3.Connection, path: str, owner: Owner | None) -> Owner:
+    """What of ``owner`` the journal is to record (adopt); raises when it holds another.
+
+    A journal none of whose messages reached a gateway (a run refused for a mistyped user,
+    say) takes the new owner: there is nothing to look up or resend elsewhere.
+    """
     if owner is None:
         return {}
+    meta = _meta(db)
     recorded = {key: meta[f"owner_{key}"] for key in _OWNER_KEYS if f"owner_{key}" in meta}
     differs = [key for key in _OWNER_KEYS if key in recorded and recorded[key] != owner.get(key)]
-    if differs:
+    if differs and _reached_gateway(db):
         raise JournalMismatchError(
             f"the journal {path} was written by a run through "
             f"{_describe_owner(recorded)}, not {_describe_owner(owner)} (another "
@@ -182,8 +187,21 @@ def _check_owner(path: str, meta: dict[str, str], owner: Owner | None) -> Owner:
             "Resume it with the account and base URL that started it, or use a new journal",
             path,
         )
-    new = [key for key in _OWNER_KEYS if key not in recorded and key in owner]
+    new = [key for key in _OWNER_KEYS if key in owner and recorded.get(key) != owner[key]]
     return {f"owner_{key}": owner[key] for key in new}
+
+
+def _reached_gateway(db: sqlite3.Connection) -> bool:
+    """Whether a message of the journal is, or may be, known to the gateway: accepted, in
+    flight, unknown, or rejected for good (a refusal a resumed run retries, such as a
+    refused account, is not: it is sent again anyway)."""
+    found = db.execute(
+        "SELECT 1 FROM messages WHERE state IN ('accepted', 'inflight', 'unknown') LIMIT 1"
+    ).fetchone()
+    if found is not None:
+        return True
+    codes = db.execute("SELECT DISTINCT error_code FROM messages WHERE state = 'rejected'")
+    return any(not _retried_on_resume(code) for (code,) in codes)
 
 
 def fingerprint(message: Message) -> bytes:
@@ -469,8 +487,8 @@ class Journal:
                 return None
             if campaign.finished is not None:
                 raise finished_error(path, campaign)
+            adopt = _check_owner(db, path, owner)
             meta = _meta(db)
-            adopt = _check_owner(path, meta, owner)
             ended = _earlier_end(meta)
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -578,7 +596,7 @@ def check_journal(
     try:
         found = _campaign_of(db)
         if not replay and found.finished is None:
-            _check_owner(journal.path, _meta(db), owner)
+            _check_owner(db, journal.path, owner)
     finally:
         db.close()
         journal._owner.release()

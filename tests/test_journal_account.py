@@ -21,7 +21,7 @@ from bulk_fakes import FakeSender, personalised
 from asms._bulk import send_bulk
 from asms._client import AsyncClient
 from asms._config import RetryPolicy
-from asms._exceptions import JournalMismatchError
+from asms._exceptions import AuthenticationError, JournalMismatchError
 from asms._models import Message, SendResult
 from asms.testing import Account, GatewayEmulator
 
@@ -266,3 +266,29 @@ def test_a_journal_says_which_fields_of_a_message_differ() -> None:
     )
     # A journal from before stored the bare fingerprint: which fields is not known.
     assert differing_fields(fingerprint(message), other_text) == ()
+
+
+async def test_a_journal_that_sent_nothing_takes_the_owner_of_the_next_run(
+    tmp_path: Path,
+) -> None:
+    # A first run with a mistyped user is refused before anything is sent: the journal must
+    # not then refuse the right account.
+    emulator = GatewayEmulator(accounts=accounts())
+    journal = tmp_path / "typo.db"
+    async with client(emulator, 1234, "dmeo", "demo", "http://gateway.test") as typo:
+        run = send_bulk(typo, personalised(10), rate=None, concurrency=1, journal=journal)
+        with pytest.raises(AuthenticationError):
+            async with run:
+                async for _ in run:
+                    pass
+    assert emulator.statistics().messages == 0
+    async with client(emulator, 1234, "demo", "demo", "http://gateway.test") as right:
+        run = send_bulk(right, personalised(10), rate=None, journal=journal)
+        async with run:
+            assert sum(r.ok for r in [r async for r in run]) == 10
+        owner = right.journal_owner
+    assert emulator.statistics().messages == 10
+    assert max(per_handset(emulator).values()) == 1
+    with sqlite3.connect(journal) as db:
+        recorded = dict(db.execute("SELECT key, value FROM asms_meta WHERE key LIKE 'owner%'"))
+    assert recorded == {"owner_account": owner["account"], "owner_gateway": owner["gateway"]}
