@@ -37,7 +37,13 @@ def test_callback_url_goes_to_every_account() -> None:
     url = "http://127.0.0.1:8000/callbacks/status"
     emu = build_emulator(callback_url=url)
     (account,) = emu.accounts.values()
-    assert (account.callback_url, account.mo_callback_url) == (url, url)
+    # Inbound messages go where asms callbacks takes them: /inbound beside /status.
+    inbound = "http://127.0.0.1:8000/callbacks/inbound"
+    assert (account.callback_url, account.mo_callback_url) == (url, inbound)
+    (other,) = build_emulator(callback_url="http://127.0.0.1:8000/hook").accounts.values()
+    assert other.mo_callback_url == "http://127.0.0.1:8000/hook"  # no /status: takes both
+    given = build_emulator(callback_url=url, mo_callback_url="http://h.test/mo")
+    assert given.accounts[1234].mo_callback_url == "http://h.test/mo"
     two = build_emulator(accounts=("1:a:b", "2:c:d"), callback_url=url)
     assert {a.callback_url for a in two.accounts.values()} == {url}
     assert build_emulator().accounts[1234].callback_url is None

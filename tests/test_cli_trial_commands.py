@@ -333,3 +333,59 @@ def test_coverage_takes_the_country_code_its_error_asks_for() -> None:
     assert "pass --country-code" in national.output
     assert given.exit_code == 0, given.output
     assert '"msisdn": "27821234567"' in given.output
+
+
+# -- finding 9: the emulator's callbacks reach asms callbacks as the README pairs them ----
+
+
+@posix
+def test_the_emulator_and_the_receiver_work_together_for_status_and_inbound() -> None:
+    import json
+
+    import httpx
+    from click.testing import CliRunner
+
+    from asms._cli import cli
+
+    # Its store: the default file, in this test's own state directory (conftest).
+    receiver = start("callbacks", "--port", "0", "--json", "--count", "3")
+    port = int(wait_for_line(receiver.stderr, r"Listening on http://127\.0\.0\.1:(\d+)").group(1))
+    gateway_port = free_port()
+    # The status URL as `asms callbacks` prints it; nothing said about inbound messages.
+    gateway = start(
+        "emulator",
+        "--port",
+        str(gateway_port),
+        "--fake-clock",
+        "--account",
+        f"1234:demo:{PASSWORD}",
+        "--callback-url",
+        f"http://127.0.0.1:{port}/status",
+    )
+    try:
+        wait_until_open(gateway_port, gateway)
+        base = f"http://127.0.0.1:{gateway_port}"
+        env = {**ENV, "ASMS_BASE_URL": base}
+        sent = CliRunner().invoke(
+            cli, ["send", "27821234567", "-t", "Hi", "--callback", "3", "--json"], env=env
+        )
+        assert sent.exit_code == 0, sent.output
+        apimsgid = json.loads(sent.output)[0]["apimsgid"]
+        assert httpx.post(f"{base}/_emulator/clock/advance", json={"seconds": 60}).is_success
+        mo = {"to": "27820000001", "from": "27829999999", "text": "STOP"}
+        assert httpx.post(f"{base}/_emulator/mo", json=mo).is_success
+        out, err = receiver.communicate(timeout=30)  # --count 3: it stops by itself
+    finally:
+        receiver.kill()
+        gateway.terminate()
+        _, gateway_err = gateway.communicate(timeout=30)
+    assert receiver.returncode == 0, err
+    assert "refused" not in err and "refused" not in gateway_err
+    events = [json.loads(line) for line in out.splitlines()]
+    statuses = [e for e in events if e["event"] == "status"]
+    inbound = [e for e in events if e["event"] == "inbound"]
+    assert [(e["apimsgid"], e["status"]) for e in statuses] == [(apimsgid, 3), (apimsgid, 4)]
+    assert [(e["from"], e["to"], e["text"]) for e in inbound] == [
+        ("27829999999", "27820000001", "STOP")
+    ]
+    assert f"inbound callbacks go to http://127.0.0.1:{port}/inbound" in gateway_err

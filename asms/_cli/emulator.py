@@ -8,7 +8,7 @@ import gc
 import json
 import random
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import click
 
@@ -34,15 +34,14 @@ def _fault_setting(text: str) -> tuple[str, Any]:
     return name.strip(), value
 
 
-def _callback_url(value: str | None) -> str | None:
+def _callback_url(value: str | None, flag: str = "--callback-url") -> str | None:
     if value is None:
         return None
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise click.BadParameter(
-            f"{value!r} is not an http:// or https:// URL, e.g. "
-            "http://127.0.0.1:8000/callbacks/status",
-            param_hint="--callback-url",
+            f"{value!r} is not an http:// or https:// URL, e.g. http://127.0.0.1:8080/status",
+            param_hint=flag,
         )
     return value
 
@@ -59,6 +58,22 @@ def _bind_error(host: str, port: int, exc: OSError) -> str:
     return f"{where}: check --host and --port"
 
 
+def inbound_url(callback_url: str | None) -> str | None:
+    """Where inbound callbacks go without ``--mo-callback-url``.
+
+    ``asms callbacks`` takes status reports on ``/status`` and inbound messages on
+    ``/inbound`` (``/`` takes either): a status URL ending in ``/status`` has its inbound
+    twin, so the two commands work together as they are. Any other URL takes both.
+    """
+    if callback_url is None:
+        return None
+    parts = urlsplit(callback_url)
+    if parts.path.rstrip("/").endswith("/status"):
+        path = parts.path.rstrip("/").removesuffix("/status") + "/inbound"
+        return urlunsplit(parts._replace(path=path))
+    return callback_url
+
+
 def build_emulator(
     *,
     accounts: tuple[str, ...] = (),
@@ -72,19 +87,22 @@ def build_emulator(
     faults: tuple[str, ...] = (),
     callback_url: str | None = None,
     max_parts: int | None = None,
+    mo_callback_url: str | None = None,
 ) -> GatewayEmulator:
     """The emulator the command serves (separate from the command so it can be tested).
 
     ``seed=None`` draws a random one, so that ids differ from one start to the next.
-    ``callback_url`` receives the status and inbound (MO) callbacks of every account;
+    ``callback_url`` receives the status callbacks of every account, ``mo_callback_url``
+    their inbound (MO) ones (default: :func:`inbound_url` of ``callback_url``);
     ``max_parts`` replaces the profile's limit on message parts.
     """
     parsed = [Account.parse(spec, credits=credits) for spec in accounts] or [
         Account(api_id=1234, user="demo", password="demo", credits=credits)
     ]
-    if callback_url is not None:
+    if callback_url is not None or mo_callback_url is not None:
+        inbound = mo_callback_url or inbound_url(callback_url)
         parsed = [
-            dataclasses.replace(a, callback_url=callback_url, mo_callback_url=callback_url)
+            dataclasses.replace(a, callback_url=callback_url, mo_callback_url=inbound)
             for a in parsed
         ]
     chosen_profile = Profile.named(profile)
@@ -136,9 +154,15 @@ def build_emulator(
 @click.option(
     "--callback-url",
     metavar="URL",
-    help="Where the accounts' status and inbound callbacks go "
-    "(e.g. http://127.0.0.1:8000/callbacks/status). Status callbacks are sent for "
-    "messages sent with a callback value (asms send --callback 3).",
+    help="Where the accounts' status callbacks go (e.g. http://127.0.0.1:8080/status, "
+    "where asms callbacks takes them). Status callbacks are sent for messages sent with a "
+    "callback value (asms send --callback 3).",
+)
+@click.option(
+    "--mo-callback-url",
+    metavar="URL",
+    help="Where inbound-message callbacks go [default: the --callback-url, with a final "
+    "/status replaced by /inbound as asms callbacks serves them].",
 )
 @click.option(
     "--max-parts",
@@ -185,6 +209,7 @@ def emulator(
     credits: float,
     seed: int | None,
     callback_url: str | None,
+    mo_callback_url: str | None,
     max_parts: int | None,
     admin: bool,
     recorder: str,
@@ -214,6 +239,7 @@ def emulator(
             fake_clock=fake_clock,
             faults=faults,
             callback_url=_callback_url(callback_url),
+            mo_callback_url=_callback_url(mo_callback_url, "--mo-callback-url"),
             max_parts=max_parts,
         )
     except (ValueError, TypeError) as exc:
@@ -239,7 +265,10 @@ def emulator(
         err=True,
     )
     if callback_url is not None:
-        click.echo(f"callbacks go to {callback_url}", err=True)
+        click.echo(f"status callbacks go to {callback_url}", err=True)
+    inbound = mo_callback_url or inbound_url(callback_url)
+    if inbound is not None:
+        click.echo(f"inbound callbacks go to {inbound}", err=True)
     serve(gateway, log_level=log_level, sock=sock)
 
 
