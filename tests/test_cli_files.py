@@ -142,6 +142,7 @@ def test_a_file_that_stops_decoding_mid_run_keeps_every_row_read(
     # As if the file were replaced after the up-front check: the run stops with one line,
     # and every row it read has its result; none is skipped without one.
     monkeypatch.setattr(bulk_module, "check_encoding", lambda *args: None, raising=False)
+    monkeypatch.setattr(bulk_module, "check_csv", lambda *args: 6_001, raising=False)
     campaign = latin1_campaign(tmp_path / "in.csv", good_rows=6_000)
     results = tmp_path / "out.csv"
     code, output = invoke(base_url, "bulk", str(campaign), "-o", str(results), "--rate", "1e5")

@@ -9,8 +9,10 @@ error message.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
+import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +38,7 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_OK",
     "EXIT_USAGE",
+    "FiniteFloat",
     "CommandFailed",
     "ConfigError",
     "Settings",
@@ -44,6 +47,8 @@ __all__ = [
     "connection_options",
     "describe_error",
     "describe_status_error",
+    "drop_stream",
+    "ensure_std_streams",
     "err_console",
     "error_text",
     "out_console",
@@ -61,14 +66,49 @@ _WIRES: Final = ("http", "soap", "soap-rpc")
 T = TypeVar("T")
 
 
+def drop_stream(stream: Any) -> None:
+    """From now on, what is written to ``stream`` goes nowhere: whoever read it is gone.
+
+    Its descriptor is pointed at the null device, so later writes (the summary, Python's
+    own flush at exit) neither fail nor end the run: a closed pipe on stderr (``2>&1 | head
+    -1``) must not leave rows unsent and without a result row.
+    """
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (a test's buffer): nothing to redirect
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    except OSError:
+        pass
+    finally:
+        os.close(devnull)
+
+
+def ensure_std_streams() -> None:
+    """Give a closed stdout or stderr (``2>&-``) a null stream, so writing to it is harmless."""
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        # rich's default ends the process (exit 1); the run's outcome is in its exit status
+        # and results file, so the output is dropped instead.
+        self.quiet = True
+        drop_stream(self.file)
+
+
 def out_console() -> Console:
     # Built per call: click's CliRunner swaps sys.stdout, and a module-level console would
     # keep writing to the stream it saw at import time.
-    return Console(highlight=False, soft_wrap=True)
+    return _Console(highlight=False, soft_wrap=True)
 
 
 def err_console() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return _Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class ConfigError(click.ClickException):
@@ -112,6 +152,20 @@ def read_env_file(path: Path) -> dict[str, str]:
             value = value[1:-1]
         values[key] = value
     return values
+
+
+class FiniteFloat(click.FloatRange):
+    """A :class:`click.FloatRange` that also refuses ``nan`` and ``inf`` (a usage error).
+
+    ``float()`` accepts both, and a NaN passes every range comparison: a rate or timeout of
+    ``nan`` would fail deep inside the run, after the results file was truncated.
+    """
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +297,7 @@ def connection_options(func: Callable[..., T]) -> Callable[..., T]:
         ),
         click.option(
             "--timeout",
-            type=click.FloatRange(min=0.1),
+            type=FiniteFloat(min=0.1),
             default=30.0,
             show_default=True,
             help="Seconds to wait for the gateway per request.",

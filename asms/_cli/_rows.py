@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ __all__ = [
     "Row",
     "count_rows",
     "estimate_parts",
+    "check_csv",
     "check_encoding",
     "read_rows",
     "resolve_encoding",
@@ -112,12 +114,74 @@ def check_encoding(path: Path, encoding: str = DEFAULT_ENCODING) -> None:
                 raise BadInput(
                     f"line {line} (byte offset {where}) is not valid {_shown(encoding)}: "
                     f"byte 0x{data[exc.start]:02X} cannot be decoded; "
-                    "save the file as UTF-8, or pass its encoding (e.g. --encoding latin-1)"
+                    f"save the file as UTF-8, or pass its encoding ({_hint(data[exc.start])})"
                 ) from None
             if not chunk:
                 return
             offset += len(chunk)
             lines += chunk.count(b"\n")
+
+
+def _hint(byte: int) -> str:
+    # 0x80-0x9F are control characters in latin-1 but letters and signs (the euro sign,
+    # curly quotes) in cp1252, which is what spreadsheet programs on Windows write.
+    if 0x80 <= byte <= 0x9F:
+        return "most likely --encoding cp1252, what spreadsheet programs on Windows write"
+    return "e.g. --encoding latin-1 or --encoding cp1252"
+
+
+# A line that is itself a data row: a phone-number-like first cell, then the delimiter.
+_ROW_LIKE: Final = re.compile(r"\s*\+?\d[\d ()-]{5,}\s*,")
+
+
+def check_csv(path: Path, encoding: str = DEFAULT_ENCODING) -> int:
+    """Parse all of ``path`` strictly and return its data rows; raise :class:`BadInput`.
+
+    Refused, with the line numbers: a malformed quote (``"a"b``, a quote never closed) and
+    a quoted cell that spans lines which look like rows of their own (an unbalanced
+    quote would otherwise merge the following rows into one message, losing them). A quoted
+    text whose extra lines do not start with a number and a comma is a legit multi-line
+    text. Run before anything is sent.
+    """
+    with _open(path, encoding) as handle:
+        reader = csv.reader(handle, strict=True)
+        total = -1  # the header
+        while True:
+            line = reader.line_num + 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return max(total, 0)
+            except csv.Error as exc:
+                raise BadInput(_malformed(exc, line, reader.line_num)) from None
+            except UnicodeDecodeError as exc:
+                raise _decode_error(exc, encoding) from None
+            _check_swallowed(cells, line)
+            if total < 0 or any(cell.strip() for cell in cells):
+                total += 1
+
+
+def _malformed(exc: csv.Error, start: int, end: int) -> str:
+    fix = 'check the quotes: a cell with a " in it must be quoted, and that " doubled'
+    if "end of data" in str(exc):
+        ends = f"the file ends on line {end}"
+        return f"a quote opened on line {start} is never closed ({ends}); {fix}"
+    where = f"line {start}" if start == end else f"lines {start}-{end}"
+    return f"{where}: malformed CSV ({exc}); {fix}"
+
+
+def _check_swallowed(cells: list[str], line: int) -> None:
+    opened = line
+    for cell in cells:
+        extra = cell.split("\n")[1:]
+        if any(_ROW_LIKE.match(text) for text in extra):
+            closed = opened + len(extra)
+            raise BadInput(
+                f"a quoted cell opens on line {opened} and closes on line {closed}, taking in "
+                "lines that look like rows of their own; a quote is probably missing "
+                'or stray: close it, or double a " inside a quoted cell'
+            )
+        opened += len(extra)
 
 
 def safe_cell(value: str) -> str:
@@ -165,9 +229,12 @@ def _convert(column: str, value: str) -> Any:
             raise ValidationError(column, "must be an integer", value) from None
     if column in _FLOAT_COLUMNS:
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             raise ValidationError(column, "must be a number", value) from None
+        if not math.isfinite(number):
+            raise ValidationError(column, "must be a finite number", value)
+        return number
     return value
 
 
@@ -198,7 +265,7 @@ def _open(path: Path, encoding: str = DEFAULT_ENCODING) -> IO[str]:
 def _decode_error(exc: UnicodeDecodeError, encoding: str) -> BadInput:
     return BadInput(
         f"not valid {_shown(encoding)} ({exc.reason}); save the file as UTF-8, or pass its "
-        "encoding (e.g. --encoding latin-1)"
+        f"encoding ({_hint(exc.object[exc.start])})"
     )
 
 
@@ -217,7 +284,7 @@ def read_rows(
     """
     base = dict(defaults or {})
     with _open(path, encoding) as handle:
-        reader = csv.reader(handle)
+        reader = csv.reader(handle, strict=True)
         try:
             names = next(reader)
         except StopIteration:
@@ -275,7 +342,9 @@ def _row(
             to, values.get("text", ""), climsgid=climsgid or None, ref=number, **options
         )
     except (ValidationError, InvalidNumberError) as exc:
-        return Row(number, invalid=InvalidRow(number, raw_to, climsgid, str(exc)), line=line)
+        # The library names its argument (country_code=); here it is the --country-code flag.
+        reason = str(exc).replace("pass country_code=", "pass --country-code")
+        return Row(number, invalid=InvalidRow(number, raw_to, climsgid, reason), line=line)
     return Row(number, message=message, line=line)
 
 

@@ -19,6 +19,7 @@ import math
 import re
 import signal
 import sys
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
@@ -48,9 +49,12 @@ from ._common import (
     EXIT_FAILED,
     EXIT_OK,
     ConfigError,
+    FiniteFloat,
     Settings,
     check_country_code,
     connection_options,
+    drop_stream,
+    ensure_std_streams,
     err_console,
     out_console,
     run_async,
@@ -60,8 +64,8 @@ from ._rows import (
     BadInput,
     ResultsWriter,
     Row,
+    check_csv,
     check_encoding,
-    count_rows,
     estimate_parts,
     read_rows,
     resolve_encoding,
@@ -76,6 +80,8 @@ _LINE_STATES: Final = ("accepted", "rejected", "unknown", "not_sent", "invalid")
 # Rows recently handed to the sender, to name a journal mismatch by its CSV row: the sender
 # checks each message against the journal as it reads it, so the one named is among them.
 _RECENT_ROWS: Final = 4096
+# Invalid rows written between two looks for a signal.
+_CHECKPOINT_ROWS: Final = 256
 
 
 @dataclass(slots=True)
@@ -204,6 +210,7 @@ class _ProgressLines:
     """
 
     def __init__(self, total: int | None, interval: float) -> None:
+        self._dropped = False  # stderr's reader went away: no more lines
         self._total = total
         self._interval = interval
         self._done = 0
@@ -232,9 +239,15 @@ class _ProgressLines:
         counts = " ".join(f"{state}={self._counts[state]}" for state in _LINE_STATES)
         rate = self._done / elapsed
         line = f"progress done={self._done} total={total} {counts} rate={rate:.1f}/s"
+        if self._dropped:
+            return
         stream = sys.stderr  # looked up now: tests swap it
-        stream.write(line + "\n")
-        stream.flush()
+        try:
+            stream.write(line + "\n")
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (EPIPE), a closed file
+            self._dropped = True
+            drop_stream(stream)
 
 
 class _NoProgress:
@@ -249,6 +262,43 @@ class _NoProgress:
 
     async def tick(self) -> None:
         pass
+
+
+class _SignalNotice:
+    """Notes a SIGINT or SIGTERM as it arrives, also while the event loop cannot run.
+
+    The signal watcher is a task: while the input generator writes a long stretch of
+    invalid rows, no task runs. Python still runs a signal's handler between two lines of
+    that loop, so this wraps the handler in place (the event loop's) and the generator
+    looks at :attr:`signal`. The wrapped handler still runs: the watcher gets the signal
+    as usual once the loop runs again.
+    """
+
+    def __init__(self) -> None:
+        self.signal: signal.Signals | None = None
+        self._previous: dict[signal.Signals, Any] = {}
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # handlers can only be set in the main thread
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(signum)
+            self._previous[signum] = previous
+            signal.signal(signum, self._handler(previous))
+
+    def restore(self) -> None:
+        for signum, previous in self._previous.items():
+            if previous is not None:
+                signal.signal(signum, previous)
+        self._previous.clear()
+
+    def _handler(self, previous: Any) -> Callable[[int, Any], None]:
+        def noted(signum: int, frame: Any) -> None:
+            self.signal = signal.Signals(signum)
+            if callable(previous):
+                previous(signum, frame)
+
+        return noted
 
 
 class _RecentRows:
@@ -275,7 +325,8 @@ class _RecentRows:
     "--results",
     "-o",
     type=click.Path(path_type=Path),
-    help="Results CSV to write [default: FILE's name + .results.csv].",
+    help="Results CSV to write [default: FILE without its extension + .results.csv: "
+    "rows.csv → rows.results.csv].",
 )
 @click.option(
     "--encoding",
@@ -300,7 +351,7 @@ class _RecentRows:
 )
 @click.option(
     "--rate",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloat(min=0, min_open=True),
     default=100.0,
     show_default=True,
     help="Messages per second.",
@@ -309,7 +360,7 @@ class _RecentRows:
 @click.option("--dry-run", is_flag=True, help="Count parts and estimate credits; send nothing.")
 @click.option(
     "--credit-per-part",
-    type=click.FloatRange(min=0),
+    type=FiniteFloat(min=0),
     default=1.0,
     show_default=True,
     help="Price of one SMS part, for the --dry-run estimate.",
@@ -327,7 +378,7 @@ class _RecentRows:
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no summary.")
 @click.option(
     "--progress-interval",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloat(min=0, min_open=True),
     default=10.0,
     show_default=True,
     metavar="SECONDS",
@@ -372,6 +423,7 @@ def bulk(
     run: requests in flight finish, every row read is written, and it exits 130 (SIGINT) or
     143 (SIGTERM); a second signal interrupts the requests in flight (rows "unknown").
     """
+    ensure_std_streams()
     check_country_code(country_code)
     defaults: dict[str, Any] = {}
     if from_ is not None:
@@ -389,6 +441,9 @@ def bulk(
         # A whole streamed pass first: a file that stops decoding half-way would otherwise
         # end the run there, with the rows of the undecodable chunk never read.
         check_encoding(file, codec)
+        # Strict quotes, also a pass of its own: a stray quote would otherwise merge the
+        # rows after it into one message, and those rows would never be sent nor reported.
+        counted = check_csv(file, codec)
         rows = read_rows(file, country_code=country_code, defaults=defaults, encoding=codec)
         first = next(rows, None)  # reads the header: a bad file fails before anything else
     except BadInput as exc:
@@ -409,7 +464,7 @@ def bulk(
     settings.validate()  # before the results file is created or truncated
     target = results or file.with_name(file.stem + ".results.csv")
     _check_results_path(target)
-    if target.resolve() == file.resolve():
+    if _same_file(target, file):  # also a hard link: the run would read its own output
         raise ConfigError("--results must not be the input file")
     if journal is None and (replay or campaign is not None):
         raise ConfigError("--replay and --campaign need a --journal")
@@ -420,7 +475,7 @@ def bulk(
         again = read_rows(file, country_code=country_code, defaults=defaults, encoding=codec)
         _check_journal_input(journal, again, file, target)
     console = err_console()
-    total = None if quiet else count_rows(file, codec)
+    total = None if quiet else counted
     try:
         handle = target.open("w", encoding="utf-8", newline="")
     except OSError as exc:
@@ -436,13 +491,22 @@ def bulk(
     report: BulkReport | None = None
     recent = _RecentRows()
 
+    noticed = _SignalNotice()
+
     def messages() -> Iterator[Message]:
         # A plain generator: the sender pulls rows as it needs them (constant memory).
-        # Invalid rows never reach it, so they are written here.
+        # Invalid rows never reach it, so they are written here. The event loop does not
+        # run meanwhile: in a long stretch of them, a signal ends the input (every row read
+        # is written) and the loop, once it runs again, stops the run as for any signal.
+        stretch = 0
         for row in all_rows():
             if row.invalid is not None:
                 progress.advance(writer.invalid(row.invalid))
+                stretch += 1
+                if stretch % _CHECKPOINT_ROWS == 0 and noticed.signal is not None:
+                    return
             elif row.message is not None:
+                stretch = 0
                 recent.add(row)
                 yield row.message
 
@@ -481,11 +545,14 @@ def bulk(
         failure: Exception | None = None
         async with anyio.create_task_group() as watchers:
             await watchers.start(interrupts.watch)
+            noticed.install()  # over the watcher's handlers, now in place
             watchers.start_soon(progress.tick)
             try:
                 await send_all()
             except Exception as exc:  # raised below, outside the task group: not wrapped
                 failure = exc
+            finally:
+                noticed.restore()  # before the watcher puts back the handlers it replaced
             watchers.cancel_scope.cancel()
         if failure is not None:
             raise failure
@@ -520,6 +587,13 @@ def _check_input(file: Path) -> None:
         raise ConfigError(f"{file}: no such file; check the path")
     if file.is_dir():
         raise ConfigError(f"{file} is a directory; give the CSV file to send")
+    if not file.is_file():
+        # A pipe (/dev/stdin, <(...)) can be read once only; the input is read more than
+        # once (checked whole before anything is sent, then sent).
+        raise ConfigError(
+            f"{file} is not a regular file (a pipe?); the input is checked whole before "
+            "anything is sent, so it needs a regular file: save it to a file first"
+        )
 
 
 def _check_results_path(target: Path) -> None:
