@@ -112,8 +112,8 @@ async def send_stoppable(
             for index in range(len(groups)):
                 group.start_soon(one, index)
         outer.cancel_scope.cancel()  # every request answered: stop watching
-    if outcome.signal is not None:
-        return outcome
+    if outcome.signal is not None and outcome.unsettled:
+        return outcome  # a signal after the last answer changes nothing: results follow
     if errors:
         raise errors[0]
     outcome.results = SendResults(result for slot in slots for result in slot)

@@ -157,6 +157,8 @@ def send(
 
     sent = run_async(main, base_url=settings.base_url)
     if sent.results is None:  # interrupted: the gateway may have what was in flight
+        # One line per request, with what to run before any rerun: a blind rerun could
+        # send the committed ones twice.
         for line in unknown_lines(sent):
             click.echo(line, err=True)
         raise SystemExit(exit_status(sent.signal or signal.SIGINT))
