@@ -128,7 +128,9 @@ def test_killed_run_resumes_from_the_journal_without_duplicates(
 
     second = bulk_process(base_url, *args)
     _, err = second.communicate(timeout=90)
-    assert second.returncode == 0, err
+    # 0, or 1 when the kill cut off the reply to a committed multi-recipient request: the
+    # lookup then names only one message, so its other recipients stay unknown (never resent).
+    assert second.returncode in (0, 1), err
     flat = " ".join(err.split())
     assert "resumed from journal" in flat
     counts = commits_per_number(emulator)
@@ -139,11 +141,21 @@ def test_killed_run_resumes_from_the_journal_without_duplicates(
     rows = read_results(results)
     assert len(rows) == ROWS
     assert sorted(int(r["row"]) for r in rows) == list(range(1, ROWS + 1))
-    assert {r["status"] for r in rows} == {"accepted"}
+    unknown = [r for r in rows if r["status"] != "accepted"]
+    assert {r["status"] for r in unknown} <= {"unknown"}
+    assert all("found by its climsgid" in r["error_description"] for r in unknown)
+    assert (second.returncode == 1) == bool(unknown)
 
+    before = emulator.statistics().commits
+    if unknown:
+        # Unfinished: a rerun only looks the unknown ones up again, and sends nothing.
+        again = bulk_process(base_url, *args)
+        _, err = again.communicate(timeout=90)
+        assert again.returncode == 1, err
+        assert emulator.statistics().commits == before
+        return
     # The campaign finished: a third run is refused; replayed, it rewrites the results from
     # the journal and sends nothing at all.
-    before = emulator.statistics().commits
     refused = bulk_process(base_url, *args)
     _, err = refused.communicate(timeout=90)
     assert refused.returncode == 2, err
