@@ -167,13 +167,14 @@ def test_wrong_password_is_a_configuration_error(invoke) -> None:  # type: ignor
     assert "wrong-secret-value" not in result.output
 
 
-def test_unreachable_gateway_exits_1() -> None:
+def test_unreachable_gateway_exits_2() -> None:
+    # Nothing listening at the base URL is a configuration problem, like a wrong path.
     result = CliRunner().invoke(
         make_cli(),
         ["balance", "--timeout", "2"],
         env={**ENV, "ASMS_BASE_URL": "http://127.0.0.1:9"},  # discard port: nothing listens
     )
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     assert "Error" in result.output
     assert PASSWORD not in result.output
 

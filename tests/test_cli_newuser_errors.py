@@ -97,7 +97,7 @@ def test_cli_connect_error_names_its_class_once() -> None:
         ["balance", "--timeout", "1"],
         env={**ENV, "ASMS_BASE_URL": "http://127.0.0.1:9"},
     )
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output  # nothing listens there: a configuration error
     assert "ConnectError" in result.output
     assert "ConnectError: ConnectError" not in result.output
 

@@ -362,3 +362,43 @@ def test_sigint_during_a_long_stretch_of_invalid_rows_stops_the_run_there(
     assert numbers == list(range(1, len(numbers) + 1))
     assert {r["status"] for r in rows} == {"invalid"}
     assert len(emulator.recorder.messages) == 0
+
+
+# -- finding 5: no gateway at the base URL ----------------------------------------------------
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port  # nothing listens there any more: connecting is refused
+
+
+def test_bulk_against_a_wrong_path_stops_before_touching_the_results(
+    tmp_path: Path, base_url: str, emulator: GatewayEmulator
+) -> None:
+    source = campaign(tmp_path / "in.csv", 50)
+    results = tmp_path / "out.csv"
+    results.write_text(KEEP, encoding="utf-8")
+    code, output = invoke(base_url + "/foo", "bulk", str(source), "-o", str(results))
+    assert code == 2, output
+    line = one_line(output)
+    assert "HTTP 404" in line and "/foo" in line and "--base-url" in line, line
+    assert len(emulator.recorder.messages) == 0
+    assert results.read_text(encoding="utf-8") == KEEP
+
+
+@pytest.mark.parametrize("command", ["bulk", "balance"])
+def test_a_refused_connection_is_one_line_and_exit_2(tmp_path: Path, command: str) -> None:
+    source = campaign(tmp_path / "in.csv", 50)
+    results = tmp_path / "out.csv"
+    results.write_text(KEEP, encoding="utf-8")
+    port = _closed_port()
+    args = ["bulk", str(source), "-o", str(results)] if command == "bulk" else ["balance"]
+    code, output = invoke(f"http://127.0.0.1:{port}", *args)
+    assert code == 2, output
+    line = one_line(output)
+    assert f"cannot connect to 127.0.0.1:{port}" in line and "--base-url" in line, line
+    assert results.read_text(encoding="utf-8") == KEEP

@@ -26,7 +26,13 @@ from rich.markup import escape
 
 from .._codes import ErrorCode
 from .._config import DEFAULT_BASE_URL, Credentials, plain_http_to_remote
-from .._exceptions import ASMSError, AuthenticationError, HTTPStatusError, ValidationError
+from .._exceptions import (
+    ASMSError,
+    AuthenticationError,
+    ConnectError,
+    HTTPStatusError,
+    ValidationError,
+)
 from .._logging import redact
 from .._numbers import InvalidNumberError, normalize_msisdn
 
@@ -46,6 +52,7 @@ __all__ = [
     "cli_wording",
     "connection_options",
     "describe_error",
+    "describe_connect_error",
     "describe_status_error",
     "drop_stream",
     "ensure_std_streams",
@@ -357,11 +364,22 @@ def describe_status_error(exc: HTTPStatusError, base_url: str) -> str:
     )
 
 
+def describe_connect_error(exc: ConnectError, base_url: str) -> str:
+    """A refused or failed connection names where it went: the URL or the server is wrong."""
+    parts = urlsplit(base_url)
+    where = f"{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}"
+    return (
+        f"cannot connect to {where or base_url} ({exc}); is the gateway running there? "
+        "check --base-url (or ASMS_BASE_URL)"
+    )
+
+
 def run_async(main: Callable[[], Awaitable[T]], *, base_url: str | None = None) -> T:
     """Run ``main`` and turn asms errors into exit statuses (2 for configuration, else 1).
 
-    An HTTP error status is a configuration error when ``base_url`` is given: the gateway
-    itself answers everything with 200, so another status means the URL is wrong.
+    An HTTP error status or a refused connection is a configuration error when ``base_url``
+    is given: the gateway itself answers everything with 200, so another status means the
+    URL is wrong, and nothing listening there means the URL (or the server) is.
     """
     try:
         return anyio.run(main)
@@ -374,6 +392,8 @@ def run_async(main: Callable[[], Awaitable[T]], *, base_url: str | None = None) 
             raise ConfigError(describe_error(error)) from None
         if isinstance(error, HTTPStatusError) and base_url is not None:
             raise ConfigError(describe_status_error(error, base_url)) from None
+        if isinstance(error, ConnectError) and base_url is not None:
+            raise ConfigError(describe_connect_error(error, base_url)) from None
         if isinstance(error, ASMSError):
             raise CommandFailed(describe_error(error)) from None
         if error is not exc and isinstance(error, click.ClickException):

@@ -41,7 +41,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .._exceptions import JournalError, JournalFinishedError, JournalMismatchError
+from .._exceptions import (
+    ASMSError,
+    ConnectError,
+    HTTPStatusError,
+    JournalError,
+    JournalFinishedError,
+    JournalMismatchError,
+)
 from .._journal import Journal, check_journal, compare_input, journal_owner
 from .._models import Message, SendResult
 from .._report import BulkReport
@@ -474,6 +481,8 @@ def bulk(
         _check_journal(journal, file, target, campaign, replay, _owner(settings))
         again = read_rows(file, country_code=country_code, defaults=defaults, encoding=codec)
         _check_journal_input(journal, again, file, target)
+    if not replay:
+        _check_gateway(settings)
     console = err_console()
     total = None if quiet else counted
     try:
@@ -580,6 +589,27 @@ def bulk(
         )
         raise SystemExit(exit_status(interrupts.first))
     raise SystemExit(EXIT_FAILED if writer.failed else EXIT_OK)
+
+
+def _check_gateway(settings: Settings) -> None:
+    """One request before the results file is touched: is a gateway there at all?
+
+    A refused connection or an HTTP error status (a wrong host, port or path) is one line and
+    exit 2, with nothing sent and an earlier results file left as it was; otherwise every
+    row would wait out its retries and be written not_sent. Anything else the gateway
+    answers (a refused password, say) is left to the run, which reports it row by row.
+    """
+
+    async def probe() -> None:
+        try:
+            async with settings.client() as client:
+                await client.balance()
+        except (ConnectError, HTTPStatusError):
+            raise
+        except ASMSError:
+            pass
+
+    run_async(probe, base_url=settings.base_url)
 
 
 def _check_input(file: Path) -> None:
