@@ -22,6 +22,7 @@ from asms._exceptions import JournalError, JournalFinishedError, ValidationError
 from asms._journal import (
     FOUND_OTHERS,
     HEARTBEAT_INTERVAL,
+    InputDifference,
     Journal,
     JournalCampaign,
     JournalMismatchError,
@@ -29,12 +30,17 @@ from asms._journal import (
     JournalState,
     RowTuple,
     check_journal,
+    compare_input,
+    differing_fields,
     fingerprint,
+    journal_owner,
     journal_rows,
     reconcile,
+    same_message,
+    stored_fingerprint,
     stored_result,
 )
-from asms._models import Message, StatusInfo
+from asms._models import Message, SendOptions, StatusInfo
 from asms._ratelimit import VirtualClock
 from asms._report import BulkResult, DeliveryState
 from asms._retry import OUTCOME_UNKNOWN
@@ -523,3 +529,130 @@ async def test_reconcile_without_a_schedule_settles_nothing(tmp_path: Path) -> N
         assert settled == 0
         assert asked == []
         assert (await journal.rows(0, 1))[0].state == "inflight"  # never resent blindly
+
+
+# -- owner (code added after the run above; its mutants were run separately) --------------
+
+
+def test_the_owner_is_an_account_digest_and_a_normalised_gateway() -> None:
+    assert journal_owner("1234", "demo", "https://API.Example.com/") == {
+        "account": "9e59c3c40e51",
+        "gateway": "https://api.example.com:443",
+    }
+    assert journal_owner("1234", "demo", "http://h")["gateway"] == "http://h:80"
+    assert journal_owner("1234", "demo", "http://[::1]:9000/x/")["gateway"] == (
+        "http://[::1]:9000/x"
+    )
+    assert journal_owner("1234", "demo", "ftp://h/p")["gateway"] == "ftp://h/p"
+    assert journal_owner("1234", "other", "http://h")["account"] == "8a0ad53c9f08"
+    assert journal_owner("12345", "demo", "http://h")["account"] == "a42d348683d2"
+
+
+OWNER = {"account": "aaaaaaaaaaaa", "gateway": "https://gw:443"}
+
+
+async def test_a_journal_sent_through_another_owner_is_refused_naming_both(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.db"
+    async with Journal(path) as journal:
+        await journal.start_run(WALL, OWNER)
+        await journal.write([row(0, "inflight"), row(1, "pending", None)])
+    kept = meta(path)
+    assert (kept["owner_account"], kept["owner_gateway"]) == ("aaaaaaaaaaaa", "https://gw:443")
+    other = {"account": "bbbbbbbbbbbb", "gateway": "https://gw:443"}
+    elsewhere = {"account": "bbbbbbbbbbbb", "gateway": "http://other:80"}
+    tail = (
+        "; its requests in flight can only be looked up there. Resume it with the account "
+        "and base URL that started it, or use a new journal"
+    )
+    for owner, what in ((other, "account"), (elsewhere, "account and gateway")):
+        async with Journal(path) as journal:
+            with pytest.raises(JournalMismatchError) as caught:
+                await journal.start_run(WALL + 100, owner)
+        assert caught.value.path == str(path)
+        assert str(caught.value) == (
+            f"the journal {path} was written by a run through account aaaaaaaaaaaa at "
+            f"https://gw:443, not account bbbbbbbbbbbb at {owner['gateway']} (another "
+            f"{what})" + tail
+        )
+        with pytest.raises(JournalMismatchError):
+            check_journal(path, owner=owner)
+    async with Journal(path) as journal:
+        assert await journal.start_run(WALL + 200, OWNER) == WALL + 1.0
+        assert await journal.start_run(WALL + 300) == WALL + 200 + 1.0  # None: not checked
+    # A recorded owner missing a part is described with "?".
+    edit(path, "DELETE FROM asms_meta WHERE key = 'owner_gateway'")
+    with pytest.raises(JournalMismatchError) as partial:
+        check_journal(path, owner=other)
+    assert "through account aaaaaaaaaaaa at ?, not account bbbbbbbbbbbb" in str(partial.value)
+
+
+async def test_a_journal_that_reached_no_gateway_takes_the_next_owner(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    async with Journal(path) as journal:
+        await journal.start_run(WALL, OWNER)
+        # Refused for the account (a resumed run sends it again) and never sent.
+        refused = (0, item(0).fingerprint, "rejected", "r", None, 1, "auth", 1, WALL)
+        await journal.write([refused, row(1, "pending", None)])
+    other = {"account": "bbbbbbbbbbbb", "gateway": "https://gw:443"}
+    async with Journal(path) as journal:
+        await journal.start_run(WALL + 100, other)
+    assert meta(path)["owner_account"] == "bbbbbbbbbbbb"
+    # A final rejection did reach it.
+    final = (0, item(0).fingerprint, "rejected", "r", None, 105, "bad number", 1, WALL)
+    async with Journal(path) as journal:
+        await journal.write([final])
+        with pytest.raises(JournalMismatchError):
+            await journal.start_run(WALL + 200, OWNER)
+
+
+# -- stored fingerprints and input comparison -----------------------------------------------
+
+
+def test_a_stored_fingerprint_names_the_fields_that_differ() -> None:
+    base = Message("27820000001", "hello", climsgid="c1")
+    stored_fp = stored_fingerprint(base)
+    assert len(stored_fp) == 16
+    assert stored_fp[:8] == fingerprint(base)
+    assert same_message(stored_fp, base)
+    assert same_message(fingerprint(base), base)
+    assert not same_message(stored_fp, Message("27820000001", "hello!", climsgid="c1"))
+    assert differing_fields(stored_fp, base) == ()
+    assert differing_fields(stored_fp, Message("27820000002", "hello", climsgid="c1")) == (
+        "number",
+    )
+    assert differing_fields(stored_fp, Message("27820000002", "bye", climsgid="c2")) == (
+        "number",
+        "text",
+        "climsgid",
+    )
+    options = Message("27820000001", "hello", SendOptions(callback=3), climsgid="c1")
+    assert differing_fields(stored_fp, options) == ("options",)
+    assert differing_fields(fingerprint(base), options) == ()  # a bare one knows no fields
+
+
+async def test_compare_input_reports_the_first_difference_and_counts(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    recorded = [Message(f"2782000000{i}", f"text {i}") for i in range(5)]
+    async with Journal(path) as journal:
+        await journal.write(
+            [
+                (i, stored_fingerprint(recorded[i]), "pending", None, None, None, None, 1, WALL)
+                for i in (0, 1, 3)  # nothing recorded at 2 or 4
+            ]
+        )
+    same = [(m, f"row {i}") for i, m in enumerate(recorded)]
+    assert compare_input(path, same) is None
+    changed = list(same)
+    changed[1] = (Message("27820000001", "other"), "row 1")
+    changed[2] = (Message("27829999999", "x"), "row 2")  # not recorded: not compared
+    changed[3] = (Message("27829999999", "text 3"), "row 3")
+    found = compare_input(path, changed)
+    assert found == InputDifference("row 1", ("text",), frozenset({"text", "number"}), 2, 3)
+    # An input shorter than the journal is compared as far as it goes.
+    assert compare_input(path, changed[:2]) == InputDifference(
+        "row 1", ("text",), frozenset({"text"}), 1, 2
+    )
+    async with Journal(path):  # compare_input let go of the journal
+        pass
