@@ -402,3 +402,29 @@ def test_a_refused_connection_is_one_line_and_exit_2(tmp_path: Path, command: st
     line = one_line(output)
     assert f"cannot connect to 127.0.0.1:{port}" in line and "--base-url" in line, line
     assert results.read_text(encoding="utf-8") == KEEP
+
+
+def test_a_gateway_gone_mid_run_stops_the_run_with_every_row_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asms._cli.bulk as bulk_module
+
+    # As if the gateway answered the check before the run, then went away: every request
+    # is refused. The run gives up after 100 rows in a row instead of retrying every row.
+    monkeypatch.setattr(bulk_module, "_check_gateway", lambda settings: None)
+    rows = 2_000
+    lines = ["to,text"] + [f"{FIRST + i},Hello {i}" for i in range(rows)]
+    source = tmp_path / "in.csv"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    results = tmp_path / "out.csv"
+    port = _closed_port()
+    args = ("bulk", str(source), "-o", str(results), "--rate", "100000", "-q")
+    code, output = invoke(f"http://127.0.0.1:{port}", *args)
+    assert code == 2, output
+    line = one_line(output)
+    assert f"cannot connect to 127.0.0.1:{port}" in line, line
+    written = read_results(results)
+    numbers = sorted(int(r["row"]) for r in written)
+    assert numbers == list(range(1, len(numbers) + 1))
+    assert len(numbers) < rows  # stopped, not every row tried
+    assert {r["status"] for r in written} == {"not_sent"}

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import anyio
 import click
@@ -89,6 +90,8 @@ _LINE_STATES: Final = ("accepted", "rejected", "unknown", "not_sent", "invalid")
 _RECENT_ROWS: Final = 4096
 # Invalid rows written between two looks for a signal.
 _CHECKPOINT_ROWS: Final = 256
+# Rows in a row whose requests could not connect before the run gives up on the gateway.
+_REFUSED_IN_A_ROW: Final = 100
 
 
 @dataclass(slots=True)
@@ -536,10 +539,26 @@ def bulk(
         async with settings.client(max_parts=max_parts) as client:
             run = client.send_bulk(messages(), **options)
             interrupts.attach(run)
+            refused = 0  # rows in a row whose request could not connect
+            gone = False
             try:
                 async with run:
                     async for result in run:
                         progress.advance(writer.result(_row_number(result), result))
+                        if not _never_connected(result):
+                            refused = 0
+                            continue
+                        refused += 1
+                        if refused == _REFUSED_IN_A_ROW and not gone:
+                            # The gateway went away mid-run: stop rather than wait out every
+                            # row's retries. What is read but not sent is written not_sent.
+                            gone = True
+                            run.stop("not sent: the gateway refused the connection")
+                if gone:
+                    raise ConfigError(
+                        f"{_describe_refusals(settings.base_url, _REFUSED_IN_A_ROW)}; the run "
+                        f"stopped, every row read is in {target} (not_sent for those not sent)"
+                    )
             except JournalError as exc:
                 raise ConfigError(_journal_problem(journal, exc, where)) from None
             except BadInput as exc:  # the file changed under the run: what was read is written
@@ -746,6 +765,21 @@ def _journal_problem(
         if match is not None and row is not None:
             text = text[: match.start()] + row + text[match.end() :]
     return text if str(journal) in text else f"--journal {journal}: {text}"
+
+
+def _never_connected(result: SendResult) -> bool:
+    # How the sender describes a request that could not connect (and so never left).
+    description = result.error_description or ""
+    return description.startswith("not sent") and "ConnectError" in description
+
+
+def _describe_refusals(base_url: str, count: int) -> str:
+    parts = urlsplit(base_url)
+    where = f"{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}"
+    return (
+        f"cannot connect to {where or base_url}: {count} rows in a row were refused; is the "
+        "gateway running there? check --base-url (or ASMS_BASE_URL)"
+    )
 
 
 def _row_number(result: SendResult) -> int:
