@@ -78,6 +78,7 @@ from ._rows import (
     read_rows,
     resolve_encoding,
 )
+from ._stop import stop_status
 
 __all__ = ["bulk"]
 
@@ -591,8 +592,8 @@ def bulk(
             run_async(main)
     except click.ClickException as exc:
         error = exc
-    except KeyboardInterrupt:  # a Ctrl-C before the signal handlers were in place
-        interrupts.received(signal.SIGINT)
+    except KeyboardInterrupt:  # a signal before the run's own handlers were in place
+        interrupts.received(stop_status() - 128)
     if not quiet and report is not None:
         _summary(report, writer, target)
     if error is not None:
