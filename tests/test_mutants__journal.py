@@ -656,3 +656,33 @@ async def test_compare_input_reports_the_first_difference_and_counts(tmp_path: P
     )
     async with Journal(path):  # compare_input let go of the journal
         pass
+
+
+def test_the_owner_of_odd_base_urls() -> None:
+    assert journal_owner("1", "u", "http:///p")["gateway"] == "http://:80/p"  # no host
+    assert journal_owner("1", "u", "https://h/apiX/")["gateway"] == "https://h:443/apiX"
+
+
+async def test_owner_checks_by_replay_and_partial_owners(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    async with Journal(path) as journal:
+        await journal.start_run(WALL, OWNER)
+        await journal.write([row(0, "inflight")])
+    other = {"account": "bbbbbbbbbbbb", "gateway": "https://gw:443"}
+    with pytest.raises(JournalMismatchError) as checked:
+        check_journal(path, owner=other)
+    assert checked.value.path == str(path)
+    assert str(checked.value).startswith(f"the journal {path} was written by a run through ")
+    # A replay sends and asks nothing: any owner may read it.
+    assert check_journal(path, replay=True, owner=other).finished is None
+    # A recorded owner without its account is described with "?".
+    edit(path, "DELETE FROM asms_meta WHERE key = 'owner_account'")
+    with pytest.raises(JournalMismatchError) as partial:
+        check_journal(path, owner={"account": "b", "gateway": "http://x:80"})
+    assert "through account ? at https://gw:443, not account b at http://x:80" in str(partial.value)
+    # An owner naming only some of its parts records those.
+    fresh = tmp_path / "fresh.db"
+    async with Journal(fresh) as journal:
+        await journal.start_run(WALL, {"account": "cccccccccccc"})
+    assert meta(fresh)["owner_account"] == "cccccccccccc"
+    assert "owner_gateway" not in meta(fresh)
