@@ -149,7 +149,8 @@ async def test_async_iterable_input() -> None:
             yield message
 
     sender = FakeSender()
-    results = await collect(send_bulk(sender, source(), rate=None))
+    # A long linger: a slow machine must not flush a partial group while the source runs.
+    results = await collect(send_bulk(sender, source(), rate=None, linger=60.0))
     assert_one_result_each(results, 1_500)
     assert [len(c.numbers) for c in sender.calls] == [600, 600, 300]
 
