@@ -144,6 +144,22 @@ def test_status_by_apimsgid_and_climsgid(invoke) -> None:  # type: ignore[no-unt
     assert charged["charge"] == 1.0
 
 
+def test_status_by_climsgid_finds_a_resend_under_its_own_id(invoke) -> None:  # type: ignore[no-untyped-def]
+    """A resend after a lookup that found nothing carries a derived id: asking for the
+    request's id must still find it, or the user would be told to send it again."""
+    from asms._sending import attempt_climsgid
+
+    resent = attempt_climsgid("order43", 1)
+    sent = json.loads(
+        invoke("send", "27821234567", "-t", "Hi", "--climsgid", resent, "--json").output
+    )
+    record = json.loads(invoke("status", "--climsgid", "order43", "--json").output)
+    assert record["apimsgid"] == sent[0]["apimsgid"]
+    result = invoke("status", "--climsgid", "order44")
+    assert result.exit_code == 1
+    assert "nor any resend" in result.output
+
+
 def test_status_of_an_unknown_message_fails(invoke) -> None:  # type: ignore[no-untyped-def]
     result = invoke("status", "0" * 32)
     assert result.exit_code == 1

@@ -16,7 +16,8 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from .._codes import MessageStatus
+from .._codes import ErrorCode, MessageStatus
+from .._exceptions import MessageLookupError
 from .._models import SendResult
 from .._optable import MSG_TYPES
 from .._results import SendResults
@@ -252,6 +253,16 @@ def status(
             if charge:
                 info = await client.charge(**key)
                 return info.apimsgid, info.status, info.charge
+            if climsgid is not None:
+                # Also under the ids of the request's resends (a resend after a lookup that
+                # found nothing carries its own id): "unknown" must mean none of them went out.
+                looked_up = await client.query_climsgid(climsgid)
+                if looked_up is None:
+                    raise MessageLookupError(
+                        ErrorCode.UNKNOWN_CLIENT_MESSAGE_ID,
+                        "Unknown client message ID (nor any resend of it)",
+                    )
+                return looked_up.apimsgid, looked_up.status, None
             found = await client.query(**key)
             return found.apimsgid, found.status, None
 
