@@ -347,6 +347,20 @@ async def test_each_run_learns_when_the_one_before_it_stopped(tmp_path: Path) ->
         assert await journal.start_run(WALL + 400) == WALL + 350 + 5.0
 
 
+async def test_a_run_s_end_is_stored_as_its_last_sign_of_life(tmp_path: Path) -> None:
+    # The journal file is what a user or a later tool opens: its record of the run's end
+    # is both "stopped" and "alive" at that moment, and nothing else changes.
+    path = tmp_path / "j.db"
+    async with Journal(path) as journal:
+        await journal.start_run(WALL)
+        await journal.beat(WALL + 5)
+        before = meta(path)
+        await journal.end_run(WALL + 10, complete=False)
+        after = meta(path)
+    assert before["alive"] == repr(WALL + 5)
+    assert after == {**before, "alive": repr(WALL + 10), "stopped": repr(WALL + 10)}
+
+
 async def test_a_start_that_fails_leaves_the_earlier_record(tmp_path: Path) -> None:
     path = tmp_path / "j.db"
     async with Journal(path) as journal:
