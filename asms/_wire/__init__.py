@@ -32,7 +32,7 @@ from .._exceptions import (
 )
 from .._logging import redact
 from .._optable import Operation
-from .._transport import request_was_sent
+from .._transport import MAX_REPLY_BYTES, request_was_sent
 from .._transport._connection import Exchange, Origin
 
 __all__ = [
@@ -139,9 +139,6 @@ def make_wire(options: ClientOptions) -> Wire:
 
 
 # -- the exchange with the transport ---------------------------------------------------------
-
-#: Largest answer read from the gateway; a 600-recipient reply is about 40 kB.
-MAX_REPLY_BYTES: Final = 4_000_000
 
 
 def _has_ssl_error(exc: BaseException) -> bool:

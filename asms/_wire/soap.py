@@ -8,7 +8,6 @@ API's, so everything above the wire is shared.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Final
 
 from .._compat import httpx
 from .._encoding import WireText, encode_for_soap
@@ -23,12 +22,10 @@ from .._soap import (
     build_request,
     parse_response,
 )
+from .._transport import MAX_REPLY_BYTES
 from . import Params, Prepared, check_params, origin_of, post_head
 
-__all__ = ["MAX_SOAP_REPLY", "SOAPWire"]
-
-#: Largest SOAP answer read: 300 reply lines of a sendmsg take about 30 kB.
-MAX_SOAP_REPLY: Final = 4_000_000
+__all__ = ["SOAPWire"]
 
 
 class SOAPWire:
@@ -102,7 +99,7 @@ class SOAPWire:
         if status not in (200, 500):
             raise HTTPStatusError(status)
         try:
-            lines = parse_response(content, max_bytes=MAX_SOAP_REPLY)
+            lines = parse_response(content, max_bytes=MAX_REPLY_BYTES)
         except SOAPFaultError as exc:
             raise SOAPFault(exc.faultcode, exc.faultstring, exc.detail) from None
         except SOAPParseError as exc:
