@@ -18,7 +18,6 @@ from ._exceptions import (
     AuthenticationError,
     ClientClosedError,
     ConnectError,
-    ReplyParseError,
     SessionError,
     ThrottledError,
     TransportError,
@@ -29,6 +28,7 @@ from ._replies import StatusReply, expect_ok, expect_session, expect_status
 from ._retry import Counters, Found, GaveUp, Mode, run
 from ._sending import TextCache
 from ._session import Session, copy_transport_error
+from ._transport._http11 import reply_too_large
 from ._wire import (
     MAX_REPLY_BYTES,
     Params,
@@ -182,7 +182,7 @@ class _ClientBase:
                 if failure is not None:  # raised here: no context leads to the httpx error
                     raise failure
                 if len(content) > MAX_REPLY_BYTES:
-                    raise ReplyParseError(f"reply larger than {MAX_REPLY_BYTES} bytes")
+                    raise reply_too_large(MAX_REPLY_BYTES)
             if debug:
                 logger.debug("reply to %s: HTTP %d, %d bytes", op.name, status, len(content))
             body = wire.unwrap(status, content)

@@ -34,6 +34,7 @@ from .._logging import redact
 from .._optable import Operation
 from .._transport import MAX_REPLY_BYTES, request_was_sent
 from .._transport._connection import Exchange, Origin
+from .._transport._http11 import reply_too_large
 
 __all__ = [
     "MAX_REPLY_BYTES",
@@ -222,7 +223,7 @@ async def roundtrip_headers(
         if send_raw is not None:  # asms's own transport: no httpx.Response is built
             status, headers, content, _reason, _version = await send_raw(request)
             if len(content) > MAX_REPLY_BYTES:
-                raise ReplyParseError(f"reply larger than {MAX_REPLY_BYTES} bytes")
+                raise reply_too_large(MAX_REPLY_BYTES)
             return status, headers, content
         response = await transport.handle_async_request(request)
         try:
@@ -254,7 +255,7 @@ async def roundtrip_prepared(
         error = map_transport_error(exc)
     else:
         if len(content) > MAX_REPLY_BYTES:
-            raise ReplyParseError(f"reply larger than {MAX_REPLY_BYTES} bytes")
+            raise reply_too_large(MAX_REPLY_BYTES)
         return status, content
     raise error
 
@@ -268,6 +269,6 @@ async def _read_capped(response: httpx.Response) -> bytes:
     async for chunk in stream:
         size += len(chunk)
         if size > MAX_REPLY_BYTES:
-            raise ReplyParseError(f"reply larger than {MAX_REPLY_BYTES} bytes")
+            raise reply_too_large(MAX_REPLY_BYTES)
         chunks.append(chunk)
     return b"".join(chunks)
