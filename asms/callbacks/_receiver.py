@@ -375,15 +375,11 @@ class CallbackReceiver:
         """Run ``handler`` for a claimed event; record it done, or drop the claim on failure."""
         if handler is not None:
             try:
-                await handler(event)
-            except BaseException as exc:
+                await self._call(handler, event)
+            except BaseException:  # the 500 reply, or a cancellation
                 with anyio.CancelScope(shield=True):
                     await self.store.release(key)
-                if not isinstance(exc, Exception):
-                    raise
-                self._counts["handler_errors"] += 1
-                logger.exception("callback handler failed; answering 500 so the gateway retries")
-                raise _Reply(500, "handler failed") from None
+                raise
             self._counts[counter] += 1
         # The handler has run: record that even if this request is being cancelled.
         with anyio.CancelScope(shield=True):
