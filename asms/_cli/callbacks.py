@@ -14,7 +14,6 @@ segment replaced by ``***``.
 from __future__ import annotations
 
 import copy
-import ipaddress
 import json
 import logging
 import os
@@ -28,6 +27,7 @@ import click
 from rich.markup import escape
 
 from .._codes import MessageStatus
+from .._config import is_loopback
 from ..callbacks import CallbackReceiver, InboundMessage, StatusReport, default_store_path
 from ..callbacks._store import MEMORY, make_store_directory
 from ._common import ConfigError, out_console
@@ -172,7 +172,7 @@ def callbacks(
     if store_path and journal_path:
         raise ConfigError("give --store or --journal, not both")
     if basic_auth is None and secret_path is None and not insecure_no_auth:
-        if not _is_loopback(host):
+        if not is_loopback(host):
             raise ConfigError(
                 f"refusing to listen on {host} without authentication: give "
                 "--basic-auth-user or --secret-path (or --insecure-no-auth to accept anyone)"
@@ -295,15 +295,6 @@ def _open_store(path: str) -> str | None:
     except (OSError, sqlite3.Error) as exc:
         raise ConfigError(f"cannot open the callback store {path!r}: {exc}") from None
     return path
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class _Redact(logging.Filter):
