@@ -138,7 +138,10 @@ class _SendCommands(_ClientBase):
 
         Every message must have the same ``text`` and ``options``; at most
         :attr:`max_recipients` messages. The request carries one ``climsgid``: the messages'
-        own when they give one (they must then all give the same), else a new one. Results
+        own when they give one (they must then all give the same), else a new one. That id
+        goes out as given: unlike :meth:`send` and ``send_bulk`` (which derive a new one for an
+        id this client already sent), this low-level call leaves its uniqueness to the caller,
+        since a reused id lets a lookup after a lost reply find the earlier message. Results
         come back in message order with each message's ``ref``; per-recipient failures are
         data as in :meth:`send`. After an attempt of unknown outcome that the gateway turns
         out to have accepted, a single message gets the ``apimsgid`` the lookup returns;
