@@ -323,6 +323,30 @@ async def test_expired_multipart_kept_when_handler_fails() -> None:
 
 
 @pytest.mark.anyio
+async def test_expired_multipart_kept_when_its_handler_is_cancelled() -> None:
+    now = [0.0]
+    delivered: list[InboundMessage] = []
+    hang = [True]
+
+    async def on_inbound(message: InboundMessage) -> None:
+        if hang[0]:
+            await anyio.sleep_forever()
+        delivered.append(message)
+
+    receiver = CallbackReceiver(on_inbound=on_inbound, reassembly_timeout=10, clock=lambda: now[0])
+    async with client_for(receiver) as client:
+        await send(client, "post", mo_fields(momsgid="p1", text="a", udh="0500030C0201"))
+    now[0] = 11.0
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await receiver.flush_expired()  # cancelled inside the handler
+    assert receiver.statistics().pending_messages == 1  # not lost with the cancelled call
+    hang[0] = False
+    assert await receiver.flush_expired() == 1
+    assert [(m.text, m.missing_parts) for m in delivered] == [("a", (2,))]
+
+
+@pytest.mark.anyio
 async def test_pending_multipart_buffer_is_bounded() -> None:
     log = EventLog()
     receiver = log.receiver(max_pending_messages=2)

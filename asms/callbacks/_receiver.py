@@ -444,15 +444,18 @@ class CallbackReceiver:
         """Hand over incomplete inbound messages whose parts stopped arriving.
 
         Runs on every inbound callback; call it yourself to flush on a timer. Returns how
-        many messages were handed over. A handler failure keeps the rest for next time.
+        many messages were handed over. A handler failure or a cancellation keeps the rest
+        (the interrupted one included) for next time.
         """
         expired = self._parts.take_expired()
         for index, (_, group) in enumerate(expired):
             try:
                 await self._deliver(_joined(group))
-            except _Reply:
+            except BaseException as exc:  # a failed handler (the 500 reply), or a cancellation
                 self._parts.give_back(expired[index:])
-                return index
+                if isinstance(exc, _Reply):
+                    return index
+                raise
         return len(expired)
 
 
