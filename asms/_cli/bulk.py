@@ -53,6 +53,7 @@ from .._exceptions import (
 from .._journal import Journal, check_journal, compare_input, journal_owner
 from .._models import Message, SendResult
 from .._report import BulkReport
+from .._retry import NOT_SENT
 from ._common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -769,9 +770,11 @@ def _journal_problem(
 
 
 def _never_connected(result: SendResult) -> bool:
-    # How the sender describes a request that could not connect (and so never left).
-    description = result.error_description or ""
-    return description.startswith("not sent") and "ConnectError" in description
+    # A message whose request could not connect (and so never left). The result keeps no
+    # exception type: the client's spent retries write "not sent after N attempts:
+    # ConnectError: ..." (the httpx name, see _wire._describe), the bulk sender's own
+    # "not sent: ConnectError (it never left)".
+    return result.error_code == NOT_SENT and "ConnectError" in (result.error_description or "")
 
 
 def _describe_refusals(base_url: str, count: int) -> str:
