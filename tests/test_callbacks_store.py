@@ -437,3 +437,25 @@ async def test_refused_paths_are_logged_without_the_secret(
     assert "400" in text and "missing status" in text
     assert "401" in text
     assert "s3cr3t" not in text
+
+
+@pytest.mark.anyio
+async def test_an_operation_cancelled_before_it_ran_changes_nothing() -> None:
+    # A part recorded as handled after its request was cancelled would be lost: the
+    # gateway's retry would be answered "duplicate" and the part never buffered.
+    async with CallbackStore(":memory:") as store:
+        release = anyio.Event()
+
+        async def another_batch() -> None:
+            async with store._lock:
+                await release.wait()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(another_batch)
+            await anyio.wait_all_tasks_blocked()
+            with anyio.move_on_after(0.05):
+                await store.record("m\x1fcancelled", "g")  # queued, waiting for the lock
+            release.set()
+        assert await store.record("m\x1fother", "g") == "new"  # runs the queued batch
+        assert await store.record("m\x1fcancelled", "g") == "new"
+        assert await store.records() == 2

@@ -296,17 +296,24 @@ class CallbackStore:
         batch = self._batch
         index = len(batch.ops)
         batch.ops.append(op)
-        async with self._lock:
+        try:
+            async with self._lock:
+                if not batch.ran:
+                    # First of this batch to get the lock: run everything queued so far in
+                    # one transaction. The thread is not abandoned on cancellation, so
+                    # ``ran`` is always set before anyone else looks.
+                    if self._batch is batch:
+                        self._batch = _Batch()
+                    db = self._db
+                    if db is None:
+                        raise RuntimeError("the callback store is closed")
+                    await anyio.to_thread.run_sync(self._run, db, batch)
+        except BaseException:
             if not batch.ran:
-                # First of this batch to get the lock: run everything queued so far in one
-                # transaction. The thread is not abandoned on cancellation, so ``ran`` is
-                # always set before anyone else looks.
-                if self._batch is batch:
-                    self._batch = _Batch()
-                db = self._db
-                if db is None:
-                    raise RuntimeError("the callback store is closed")
-                await anyio.to_thread.run_sync(self._run, db, batch)
+                # Cancelled while waiting for the lock: whoever runs the batch must not
+                # commit an operation nobody awaits (a claim or record with no handler).
+                batch.ops[index] = _nothing
+            raise
         if batch.error is not None:
             raise batch.error
         return batch.results[index]
@@ -338,6 +345,10 @@ class CallbackStore:
         _add(db, -cursor.rowcount)
         # A full chunk means more may be due: look again on the next batch.
         self._next_prune = now if cursor.rowcount >= _PRUNE_CHUNK else now + _PRUNE_EVERY
+
+
+def _nothing(db: sqlite3.Connection) -> None:
+    return None
 
 
 def _exists(db: sqlite3.Connection, key: str) -> bool:
