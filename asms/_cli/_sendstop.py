@@ -10,7 +10,6 @@ signal names each request not yet answered, with the command that looks it up, t
 
 from __future__ import annotations
 
-import signal
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,10 +23,9 @@ from .._exceptions import ASMSError
 from .._models import new_climsgid
 from .._results import SendResults
 from .._sending import chunk_climsgid, chunks, normalize_recipients
+from ._interrupts import SIGNALS
 
 __all__ = ["Request", "SendOutcome", "send_stoppable", "unknown_lines"]
-
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @dataclass(slots=True)
@@ -99,7 +97,7 @@ async def send_stoppable(
         if threading.current_thread() is not threading.main_thread():
             task_status.started()  # signals reach the main thread only
             return
-        with anyio.open_signal_receiver(*_SIGNALS) as received:
+        with anyio.open_signal_receiver(*SIGNALS) as received:
             task_status.started()
             async for signum in received:
                 outcome.signal = signum
