@@ -236,14 +236,21 @@ class Requester:
                     # earlier run's.
                     self._resuming = bool(await self.journal.counts())
         if given is None:
-            return new_climsgid()
-        if self._resuming or given in self._verbatim:
-            return derived_climsgid(given)
-        self._verbatim.add(given)
-        # A client remembers the ids it sent (send(), the pushes, earlier runs): one it sent
-        # before is derived, or this request's lookup would find that earlier message.
-        unused = getattr(self._sender, "_unused_climsgid", None)
-        return given if unused is None else str(unused(given))
+            climsgid = new_climsgid()
+        elif self._resuming or given in self._verbatim:
+            climsgid = derived_climsgid(given)
+        else:
+            self._verbatim.add(given)
+            # A client remembers the ids it sent (send(), the pushes, earlier runs): one it
+            # sent before is derived, or this request's lookup would find that earlier message.
+            unused = getattr(self._sender, "_unused_climsgid", None)
+            climsgid = given if unused is None else str(unused(given))
+        # The journal records this id before the request leaves: the client must send it as
+        # it is, not check it again (it is already among the ids it remembers).
+        reserve = getattr(self._sender, "_reserve_climsgid", None)
+        if reserve is not None:
+            reserve(climsgid)
+        return climsgid
 
     async def _attempt(self, chunk: Chunk, items: list[Item]) -> Outcome | None:
         climsgid = await self._climsgid(items[0].message.climsgid)

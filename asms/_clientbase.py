@@ -77,6 +77,9 @@ class _Shared:
         #: Caller ``climsgid``s sent by ``send()``, the pushes and bulk runs (``_SendCommands``).
         self.climsgids: set[str] = set()
         self.climsgids_full = False
+        #: Request ids ``send_bulk`` already made unique (and journaled): ``send_batch`` sends
+        #: each once as given instead of checking it against ``climsgids`` again.
+        self.reserved_climsgids: set[str] = set()
 
 
 class _ClientBase:

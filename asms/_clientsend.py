@@ -138,10 +138,10 @@ class _SendCommands(_ClientBase):
 
         Every message must have the same ``text`` and ``options``; at most
         :attr:`max_recipients` messages. The request carries one ``climsgid``: the messages'
-        own when they give one (they must then all give the same), else a new one. That id
-        goes out as given: unlike :meth:`send` and ``send_bulk`` (which derive a new one for an
-        id this client already sent), this low-level call leaves its uniqueness to the caller,
-        since a reused id lets a lookup after a lost reply find the earlier message. Results
+        own when they give one (they must then all give the same), else a new one. As with
+        :meth:`send`, an id this client already sent gets a derived one (the result's
+        ``climsgid`` says which): a reused id would let the lookup after a lost reply find the
+        earlier message. Results
         come back in message order with each message's ``ref``; per-recipient failures are
         data as in :meth:`send`. After an attempt of unknown outcome that the gateway turns
         out to have accepted, a single message gets the ``apimsgid`` the lookup returns;
@@ -182,11 +182,24 @@ class _SendCommands(_ClientBase):
             _SENDMSG,
             prepared.params,
             recipients,
-            climsgid or new_climsgid(),
+            self._batch_climsgid(climsgid),
             prepared.parts,
             [m.ref for m in messages],
             wait_throttled=wait_throttled,
         )
+
+    def _batch_climsgid(self, climsgid: str | None) -> str:
+        if climsgid is None:
+            return new_climsgid()
+        reserved = self._shared.reserved_climsgids
+        if climsgid in reserved:
+            reserved.discard(climsgid)
+            return climsgid
+        return self._unused_climsgid(climsgid)
+
+    def _reserve_climsgid(self, climsgid: str) -> None:
+        """``send_bulk`` made ``climsgid`` unique and journaled it: send it once as given."""
+        self._shared.reserved_climsgids.add(climsgid)
 
     def _unused_climsgid(self, climsgid: str) -> str:
         """The id a request given the caller's ``climsgid`` carries: as given the first time,

@@ -157,3 +157,36 @@ async def test_beyond_the_memory_every_given_id_is_derived(
     assert used[4] != "id4" and again != "id4" and again != used[4]
     assert len(set(used) | {again}) == 6
     assert len(emu.recorder.messages) == 6
+
+
+@pytest.mark.parametrize("fault", ["drop_before_commit", "err901_before_commit"])
+async def test_send_batch_with_a_reused_id_is_sent_and_reported_truthfully(fault: str) -> None:
+    """The low-level batch call keeps the same rule as send(); send_bulk's own ids (made
+    unique and journaled before the request) still go out exactly as the run chose them."""
+    from asms import Message
+
+    emu = GatewayEmulator(clock=FakeClock())
+    async with client(emu) as c:
+        first = (await c.send_batch([Message(A, "One", climsgid="batch7")]))[0]
+        emu.faults = Faults(script=(fault,))
+        second = await c.send_message(Message(B, "Two", climsgid="batch7"))
+    assert committed(emu) == Counter({A: 1, B: 1})
+    assert first.climsgid == "batch7" and first.ok
+    assert second.ok and by_apimsgid(emu)[second.apimsgid or ""] == B
+    assert second.climsgid != "batch7" and (second.climsgid or "").startswith("batch7")
+
+
+async def test_send_bulk_ids_go_out_as_the_run_chose_them() -> None:
+    from asms import Message
+
+    emu = GatewayEmulator(clock=FakeClock())
+    async with client(emu) as c:
+        await c.send("Earlier", to=C, climsgid="camp9")
+        messages = [Message(n, "Same", climsgid="camp9") for n in (A, B)]
+        async with c.send_bulk(messages, rate=None) as run:
+            results = [r async for r in run]
+    sent = {m.to: m.climsgid for m in emu.recorder.messages}
+    assert committed(emu) == Counter({A: 1, B: 1, C: 1})
+    assert sent[C] == "camp9" and sent[A] == sent[B] != "camp9"
+    assert {r.climsgid for r in results} == {sent[A]}
+    assert all(r.ok for r in results)
