@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-__all__ = ["StoppableGroup", "discard_stdout", "install", "stop_status"]
+__all__ = ["StoppableGroup", "discard_stdout", "install", "stop_signal", "stop_status"]
 
 _received: list[int] = []
 
@@ -35,9 +35,15 @@ def install() -> None:
         signal.signal(signal.SIGTERM, _on_sigterm)
 
 
+def stop_signal() -> int:
+    """The signal that stopped the command: SIGTERM if :func:`install`'s handler ran, else
+    SIGINT (a ``KeyboardInterrupt``)."""
+    return _received[-1] if _received else signal.SIGINT
+
+
 def stop_status() -> int:
     """128 + the signal that stopped the command: 143 after SIGTERM, else 130."""
-    return 128 + (_received[-1] if _received else signal.SIGINT)
+    return 128 + stop_signal()
 
 
 def discard_stdout() -> None:

@@ -79,7 +79,7 @@ from ._rows import (
     read_rows,
     resolve_encoding,
 )
-from ._stop import stop_status
+from ._stop import stop_signal
 
 __all__ = ["bulk"]
 
@@ -594,7 +594,7 @@ def bulk(
     except click.ClickException as exc:
         error = exc
     except KeyboardInterrupt:  # a signal before the run's own handlers were in place
-        interrupts.received(stop_status() - 128)
+        interrupts.received(stop_signal())
     if not quiet and report is not None:
         _summary(report, writer, target)
     if error is not None:
