@@ -10,7 +10,6 @@ replace the handlers while they run.
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
@@ -18,6 +17,8 @@ from types import FrameType
 from typing import Any
 
 import click
+
+from ._common import drop_stream
 
 __all__ = ["StoppableGroup", "discard_stdout", "install", "stop_signal", "stop_status"]
 
@@ -52,15 +53,7 @@ def discard_stdout() -> None:
     What the command did is unchanged, so its exit status must be too; and the interpreter's
     final flush must not fail again on the closed pipe.
     """
-    try:
-        fd = sys.stdout.fileno()
-    except (AttributeError, OSError, ValueError):
-        return  # not a real file (a test's buffer): nothing to redirect
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, fd)
-    finally:
-        os.close(devnull)
+    drop_stream(sys.stdout)
 
 
 class StoppableGroup(click.Group):
