@@ -58,6 +58,7 @@ __all__ = [
     "ensure_std_streams",
     "err_console",
     "error_text",
+    "host_port",
     "out_console",
     "read_env_file",
     "run_async",
@@ -350,10 +351,15 @@ def cli_wording(text: str) -> str:
     return text
 
 
+def host_port(base_url: str) -> str:
+    """``host:port`` of ``base_url`` (``host`` alone without a port; ``""`` without a host)."""
+    parts = urlsplit(base_url)
+    return f"{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}"
+
+
 def describe_status_error(exc: HTTPStatusError, base_url: str) -> str:
     """An HTTP error status names the URL: it usually means the base URL is wrong."""
-    parts = urlsplit(base_url)
-    where = f"{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+    where = host_port(base_url) + urlsplit(base_url).path
     if exc.status_code >= 500:
         problem = "the server there (or a proxy in front of it) is failing; try again later or"
     else:
@@ -366,10 +372,9 @@ def describe_status_error(exc: HTTPStatusError, base_url: str) -> str:
 
 def describe_connect_error(exc: ConnectError, base_url: str) -> str:
     """A refused or failed connection names where it went: the URL or the server is wrong."""
-    parts = urlsplit(base_url)
-    where = f"{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}"
+    where = host_port(base_url) or base_url
     return (
-        f"cannot connect to {where or base_url} ({exc}); is the gateway running there? "
+        f"cannot connect to {where} ({exc}); is the gateway running there? "
         "check --base-url (or ASMS_BASE_URL)"
     )
 

@@ -26,7 +26,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import anyio
 import click
@@ -65,6 +64,7 @@ from ._common import (
     drop_stream,
     ensure_std_streams,
     err_console,
+    host_port,
     out_console,
     run_async,
 )
@@ -778,10 +778,9 @@ def _never_connected(result: SendResult) -> bool:
 
 
 def _describe_refusals(base_url: str, count: int) -> str:
-    parts = urlsplit(base_url)
-    where = f"{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}"
+    where = host_port(base_url) or base_url
     return (
-        f"cannot connect to {where or base_url}: {count} rows in a row were refused; is the "
+        f"cannot connect to {where}: {count} rows in a row were refused; is the "
         "gateway running there? check --base-url (or ASMS_BASE_URL)"
     )
 
