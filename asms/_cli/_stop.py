@@ -10,9 +10,12 @@ replace the handlers while they run.
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import socket
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
@@ -20,7 +23,14 @@ import click
 
 from ._common import drop_stream
 
-__all__ = ["StoppableGroup", "discard_stdout", "install", "stop_signal", "stop_status"]
+__all__ = [
+    "StoppableGroup",
+    "discard_stdout",
+    "install",
+    "serve_until_stopped",
+    "stop_signal",
+    "stop_status",
+]
 
 _received: list[int] = []
 
@@ -67,3 +77,53 @@ class StoppableGroup(click.Group):
         except BrokenPipeError:  # a command without its own handling: still no traceback
             discard_stdout()
             raise SystemExit(1) from None
+
+
+def serve_until_stopped(
+    uvicorn: Any, config: Any, sockets: list[socket.socket], announce: Callable[[], None]
+) -> None:
+    """Run a uvicorn server until SIGINT/SIGTERM, then end the command as Ctrl-C does.
+
+    uvicorn shuts down gracefully on those signals and then raises the signal again from
+    inside its event loop, where the ``KeyboardInterrupt`` can land in the loop's own
+    clean-up (a traceback, exit 1, an unclosed loop); and a signal that comes while the loop
+    starts, before uvicorn's handlers are in place, does the same. Here every signal is only
+    recorded, from before the server starts; the server stops on it, and it is raised once
+    the loop has closed, for :class:`StoppableGroup` to turn into 130 or 143.
+    """
+    main = threading.current_thread() is threading.main_thread()
+    early: list[int] = []
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous: dict[int, Any] = {}
+    if main:
+        previous = {sig: signal.signal(sig, lambda sig, _: early.append(sig)) for sig in signals}
+    announce()  # "listening": from here on a signal is recorded, never lost or half-handled
+
+    class Server(uvicorn.Server):  # type: ignore[misc]
+        stopped_by: int | None = None
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            self.stopped_by = sig
+            super().handle_exit(sig, frame)
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if main:
+                for handled in signals:
+                    signal.signal(handled, self.handle_exit)
+                for got in early:  # came while the loop was starting
+                    self.handle_exit(got, None)
+            yield
+
+    server = Server(config)
+    try:
+        server.run(sockets=sockets)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    stopped_by = (
+        server.stopped_by if server.stopped_by is not None else (early[-1] if early else None)
+    )
+    if stopped_by is not None:
+        _received.append(stopped_by)
+        raise KeyboardInterrupt

@@ -31,6 +31,7 @@ from .._config import is_loopback
 from ..callbacks import CallbackReceiver, InboundMessage, StatusReport, default_store_path
 from ..callbacks._store import MEMORY, make_store_directory
 from ._common import ConfigError, out_console
+from ._stop import serve_until_stopped
 
 __all__ = ["callbacks"]
 
@@ -232,7 +233,6 @@ def callbacks(
         log_config=_log_config(uvicorn),
     )
     _redact_uvicorn_logs(secret_path)  # after Config: it (re)configures uvicorn's loggers
-    server = uvicorn.Server(config)
     # Bind here rather than in uvicorn, so that --port 0 can report the port it got.
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -249,27 +249,30 @@ def callbacks(
     shown_host = f"[{host}]" if family == socket.AF_INET6 else host
     prefix = "/***" if secret_path else ""  # the secret segment is a credential: not shown
     auth = " (HTTP Basic auth required)" if basic_auth else ""
-    click.echo(
-        f"Listening on http://{shown_host}:{bound}{prefix}/status and {prefix}/inbound{auth}; "
-        "Ctrl+C stops.",
-        err=True,
-    )
-    if basic_auth is None and secret_path is None:
+
+    def announce() -> None:
         click.echo(
-            "Warning: no authentication: anyone who can reach this port can post callbacks "
-            "(give --basic-auth-user or --secret-path).",
+            f"Listening on http://{shown_host}:{bound}{prefix}/status and {prefix}/inbound{auth}; "
+            "Ctrl+C stops.",
             err=True,
         )
-    if store is None:
-        click.echo(
-            "Warning: handled events are remembered in memory only: after a restart, or in "
-            "another worker, a repeated callback is handled again.",
-            err=True,
-        )
-    else:
-        click.echo(f"Handled events are recorded in {store}", err=True)
+        if basic_auth is None and secret_path is None:
+            click.echo(
+                "Warning: no authentication: anyone who can reach this port can post callbacks "
+                "(give --basic-auth-user or --secret-path).",
+                err=True,
+            )
+        if store is None:
+            click.echo(
+                "Warning: handled events are remembered in memory only: after a restart, or in "
+                "another worker, a repeated callback is handled again.",
+                err=True,
+            )
+        else:
+            click.echo(f"Handled events are recorded in {store}", err=True)
+
     with sock:
-        server.run(sockets=[sock])
+        serve_until_stopped(uvicorn, config, [sock], announce)
 
 
 def _log_config(uvicorn: Any) -> dict[str, Any]:
