@@ -28,6 +28,7 @@ __all__ = [
     "discard_stdout",
     "install",
     "serve_until_stopped",
+    "stoppable_server",
     "stop_signal",
     "stop_status",
 ]
@@ -79,28 +80,15 @@ class StoppableGroup(click.Group):
             raise SystemExit(1) from None
 
 
-def serve_until_stopped(
-    uvicorn: Any, config: Any, sockets: list[socket.socket], announce: Callable[[], None]
-) -> None:
-    """Run a uvicorn server until SIGINT/SIGTERM, then end the command as Ctrl-C does.
-
-    uvicorn shuts down gracefully on those signals and then raises the signal again from
-    inside its event loop, where the ``KeyboardInterrupt`` can land in the loop's own
-    clean-up (a traceback, exit 1, an unclosed loop); and a signal that comes while the loop
-    starts, before uvicorn's handlers are in place, does the same. Here every signal is only
-    recorded, from before the server starts; the server stops on it, and it is raised once
-    the loop has closed, for :class:`StoppableGroup` to turn into 130 or 143.
+def stoppable_server(uvicorn: Any, config: Any) -> Any:
+    """A uvicorn server that records SIGINT/SIGTERM instead of raising them again from
+    inside its event loop: there the ``KeyboardInterrupt`` can land in the loop's own
+    clean-up (a traceback, exit 1, an unclosed loop). Run it with :func:`serve_until_stopped`.
     """
-    main = threading.current_thread() is threading.main_thread()
-    early: list[int] = []
-    signals = (signal.SIGINT, signal.SIGTERM)
-    previous: dict[int, Any] = {}
-    if main:
-        previous = {sig: signal.signal(sig, lambda sig, _: early.append(sig)) for sig in signals}
-    announce()  # "listening": from here on a signal is recorded, never lost or half-handled
 
     class Server(uvicorn.Server):  # type: ignore[misc]
         stopped_by: int | None = None
+        early: tuple[int, ...] = ()  # set by serve_until_stopped
 
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             self.stopped_by = sig
@@ -108,22 +96,40 @@ def serve_until_stopped(
 
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
-            if main:
-                for handled in signals:
+            if threading.current_thread() is threading.main_thread():
+                for handled in _SIGNALS:
                     signal.signal(handled, self.handle_exit)
-                for got in early:  # came while the loop was starting
+                for got in self.early:  # came while the loop was starting
                     self.handle_exit(got, None)
             yield
 
-    server = Server(config)
+    return Server(config)
+
+
+_SIGNALS: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)
+
+
+def serve_until_stopped(
+    server: Any, sockets: list[socket.socket], announce: Callable[[], None]
+) -> None:
+    """Run a :func:`stoppable_server` until SIGINT/SIGTERM, then end the command as Ctrl-C
+    does. Signals are recorded from before ``announce()`` (the "listening" line) and raised
+    once the loop has closed, for :class:`StoppableGroup` to turn into 130 or 143.
+    """
+    early: list[int] = []
+    server.early = early  # the same list: signals recorded until uvicorn takes over
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, lambda sig, _: early.append(sig)) for sig in _SIGNALS}
+    announce()
     try:
         server.run(sockets=sockets)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    stopped_by = (
-        server.stopped_by if server.stopped_by is not None else (early[-1] if early else None)
-    )
+    stopped_by = server.stopped_by if server.stopped_by is not None else None
+    if stopped_by is None and early:
+        stopped_by = early[-1]
     if stopped_by is not None:
         _received.append(stopped_by)
         raise KeyboardInterrupt

@@ -31,7 +31,7 @@ from .._config import is_loopback
 from ..callbacks import CallbackReceiver, InboundMessage, StatusReport, default_store_path
 from ..callbacks._store import MEMORY, make_store_directory
 from ._common import ConfigError, out_console
-from ._stop import serve_until_stopped
+from ._stop import serve_until_stopped, stoppable_server
 
 __all__ = ["callbacks"]
 
@@ -233,6 +233,7 @@ def callbacks(
         log_config=_log_config(uvicorn),
     )
     _redact_uvicorn_logs(secret_path)  # after Config: it (re)configures uvicorn's loggers
+    server = stoppable_server(uvicorn, config)
     # Bind here rather than in uvicorn, so that --port 0 can report the port it got.
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -272,7 +273,7 @@ def callbacks(
             click.echo(f"Handled events are recorded in {store}", err=True)
 
     with sock:
-        serve_until_stopped(uvicorn, config, [sock], announce)
+        serve_until_stopped(server, [sock], announce)
 
 
 def _log_config(uvicorn: Any) -> dict[str, Any]:
