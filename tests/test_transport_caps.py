@@ -33,7 +33,6 @@ from asms._transport import (
 )
 from asms._transport._http11 import ResponseReader
 from asms._transport._stock import STOCK_HEAD_LIMIT, StockTransport
-from asms._wire import MAX_REPLY_BYTES as WIRE_MAX_REPLY_BYTES
 from asms._wire import roundtrip
 
 pytestmark = pytest.mark.anyio
@@ -401,10 +400,6 @@ async def test_head_reply_announcing_a_huge_body_is_not_refused(
             response = await transport.handle_async_request(request("HEAD", server.url))
             await response.aread()
     assert response.status_code == 200 and response.content == b""
-
-
-def test_the_transport_cap_is_the_wire_cap() -> None:
-    assert MAX_REPLY_BYTES == WIRE_MAX_REPLY_BYTES
 
 
 @pytest.mark.parametrize("value", [0, -1, 1.5, True, "4000000"])
