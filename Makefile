@@ -28,8 +28,8 @@ typecheck: $(STAMP)
 	$(BIN)/mypy --strict asms
 
 PURE_MODULES := _codes _exceptions _replies _encoding _numbers _models _optable
-PURE_TESTS := tests/test_codes.py tests/test_exceptions.py tests/test_replies.py \
-	tests/test_encoding.py tests/test_numbers.py tests/test_models.py tests/test_optable.py
+PURE_TESTS := tests/core/test_codes.py tests/core/test_exceptions.py tests/core/test_replies.py \
+	tests/core/test_encoding.py tests/core/test_numbers.py tests/core/test_models.py tests/core/test_optable.py
 
 # The pure protocol core must keep >= 95 % branch coverage from its own tests.
 coverage-pure: $(STAMP)
@@ -37,11 +37,11 @@ coverage-pure: $(STAMP)
 		--cov-report=term-missing --cov-fail-under=95 $(PURE_TESTS)
 
 # Every test whose traffic goes through the default transport runs again on stock httpx
-# (tests/test_transport.py covers both transports itself; in-process tests use the
+# (tests/transport/test_transport.py covers both transports itself; in-process tests use the
 # emulator's transport and touch neither).
-STOCK_TESTS := tests/test_client_commands.py tests/test_client_faults.py \
-	tests/test_client_security.py tests/test_bulk_client.py tests/test_bulk_kill.py \
-	tests/test_cli_gateway.py tests/test_cli_bulk.py tests/test_examples.py
+STOCK_TESTS := tests/client/test_client_commands.py tests/client/test_client_faults.py \
+	tests/client/test_client_security.py tests/bulk/test_bulk_client.py tests/bulk/test_bulk_kill.py \
+	tests/cli/test_cli_gateway.py tests/cli/test_cli_bulk.py tests/client/test_examples.py
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q
@@ -61,11 +61,11 @@ bench-quick: $(STAMP)
 	$(BIN)/python -m benchmarks --quick
 
 .PHONY: stateful-long
-# The stateful property test (tests/test_stateful.py) with a longer profile than make test's.
+# The stateful property test (tests/bulk/test_stateful.py) with a longer profile than make test's.
 stateful-long: $(STAMP)
 	ASMS_STATEFUL=1 ASMS_STATEFUL_EXAMPLES=$${ASMS_STATEFUL_EXAMPLES:-500} \
 		ASMS_STATEFUL_STEPS=$${ASMS_STATEFUL_STEPS:-50} \
-		$(BIN)/pytest -q -p no:logging --timeout=0 tests/test_stateful.py
+		$(BIN)/pytest -q -p no:logging --timeout=0 tests/bulk/test_stateful.py
 
 .PHONY: mutants
 # Mutation testing of the guarantee modules (by hand, not in CI; hours on this box, and it

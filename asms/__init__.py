@@ -4,7 +4,10 @@ Everything public is importable from here; the modules behind it are private.
 """
 
 from ._batch import Batch
-from ._bulk import BatchSender, BulkRun
+from ._bulk.journal import Journal, JournalCampaign
+from ._bulk.ratelimit import RateLimiter, RateLimiterStatistics, SystemClock, VirtualClock
+from ._bulk.report import BulkReport, BulkResult, BulkStatistics
+from ._bulk.run import BatchSender, BulkRun
 from ._client import AsyncClient
 from ._codes import ErrorCategory, ErrorCode, Feature, MessageStatus
 from ._config import Credentials, RetryPolicy
@@ -41,7 +44,6 @@ from ._exceptions import (
     ValidationError,
     WriteTimeout,
 )
-from ._journal import Journal, JournalCampaign
 from ._models import (
     NOT_SENT,
     OUTCOME_UNKNOWN,
@@ -55,8 +57,6 @@ from ._models import (
     StatusInfo,
 )
 from ._numbers import InvalidNumberError, normalize_many, normalize_msisdn
-from ._ratelimit import RateLimiter, RateLimiterStatistics, SystemClock, VirtualClock
-from ._report import BulkReport, BulkResult, BulkStatistics
 from ._results import SendResults
 from ._retry import ClientStatistics
 from ._transport import AsyncTransport, make_transport, request_was_sent

@@ -13,10 +13,13 @@ from typing import Any, Final, Literal, Self
 import anyio
 import anyio.abc
 
+from ._base_client import _Shared, _State
 from ._batch import Batch
-from ._bulk import BulkRun
-from ._bulk import send_bulk as _send_bulk
-from ._clientbase import _Shared, _State
+from ._bulk.journal import Journal, journal_owner
+from ._bulk.ratelimit import Clock as RateClock
+from ._bulk.report import BulkStatistics
+from ._bulk.run import BulkRun
+from ._bulk.run import send_bulk as _send_bulk
 from ._clientquery import _QueryCommands
 from ._clientsend import _SendCommands
 from ._compat import httpx
@@ -34,16 +37,13 @@ from ._config import (
     timeout_from,
 )
 from ._exceptions import ValidationError
-from ._journal import Journal, journal_owner
 from ._logging import configure_from_env, install_redaction, logger, register_secret
 from ._models import DEFAULT_OPTIONS, Message, SendOptions
-from ._ratelimit import Clock as RateClock
-from ._report import BulkStatistics
 from ._retry import ClientStatistics
 from ._sending import TextCache, check_climsgid, prepare_text
 from ._session import Session
 from ._transport import make_transport
-from ._wire import make_wire
+from ._wire.base import make_wire
 
 __all__ = ["AsyncClient"]
 
@@ -186,7 +186,7 @@ class AsyncClient(_SendCommands, _QueryCommands):
     @property
     def journal_owner(self) -> dict[str, str]:
         """Who a bulk run's journal records as its owner: a digest of this client's API id
-        and user, and its base URL (see :func:`asms._journal.journal_owner`). A journal is
+        and user, and its base URL (see :func:`asms._bulk.journal.journal_owner`). A journal is
         resumed only through the same owner; its requests in flight are known there only."""
         credentials, url = self._options.credentials, self._options.base_url
         return journal_owner(credentials.api_id, credentials.user, str(url))

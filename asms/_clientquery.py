@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ._clientbase import _ClientBase
+from ._base_client import _ClientBase
 from ._codes import ErrorCode, MessageStatus
 from ._exceptions import MessageLookupError, ReplyParseError, ValidationError
 from ._models import Balance, Charge, Coverage, StatusInfo

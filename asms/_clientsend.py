@@ -9,7 +9,7 @@ from typing import Any, Final, TypedDict, Unpack
 
 import anyio
 
-from ._clientbase import MAX_REMEMBERED_CLIMSGIDS, _ClientBase
+from ._base_client import MAX_REMEMBERED_CLIMSGIDS, _ClientBase
 from ._exceptions import (
     ASMSError,
     AuthenticationError,

@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, Final
 from ._codes import ErrorCategory, ErrorCode
 
 if TYPE_CHECKING:
-    from ._journal import JournalCampaign
+    from ._bulk.journal import JournalCampaign
 
 __all__ = [
     "ASMSError",

@@ -20,7 +20,7 @@ from ._encoding import (
     ucs2_hex,
 )
 from ._exceptions import ValidationError, error_for
-from ._fastreply import IdLines, OneId, StridedLines, id_lines, one_id
+from ._fast import IdLines, OneId, StridedLines, id_lines, one_id
 from ._logging import logger
 from ._models import (
     DEFAULT_OPTIONS,
@@ -34,7 +34,7 @@ from ._numbers import InvalidNumberError, normalize_list, normalize_msisdn
 from ._optable import OPERATIONS, Operation
 from ._replies import ErrorReply, IdReply, StatusReply, expect_send
 from ._results import SendResults
-from ._wire import Wire
+from ._wire.base import Wire
 
 __all__ = [
     "Prepared",
@@ -329,7 +329,7 @@ def parse_send(body: bytes | str) -> SendReply:
     """``expect_send``, plus: a refusal repeated on every line is a whole-request refusal.
 
     The common 600-line "all accepted" reply is matched by one regular expression instead of
-    600 reply objects (``asms._fastreply``); any other body goes through the full parser.
+    600 reply objects (``asms._fast``); any other body goes through the full parser.
     """
     fast = one_id(body) or id_lines(body)
     if fast is not None:

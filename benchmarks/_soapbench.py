@@ -55,7 +55,7 @@ def bench_zeep(recipients: list[str]) -> float:
     import zeep
     from lxml import etree
 
-    from asms._wsdl import document_literal_wsdl
+    from asms._soap.wsdl import document_literal_wsdl
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "webservice.wsdl"

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import anyio
 
-from asms._bulk import send_bulk
+from asms._bulk.run import send_bulk
+from asms._cli.demo import demo_messages
 from asms._codes import MessageStatus
-from asms._demo import demo_messages
 from asms._models import Message, SendResult, StatusInfo
 
 LIMIT_MB = 150.0

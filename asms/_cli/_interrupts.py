@@ -17,7 +17,7 @@ from typing import Final
 import anyio
 from anyio.abc import TaskStatus
 
-from .._bulk import BulkRun
+from .._bulk.run import BulkRun
 
 __all__ = ["SIGNALS", "Interrupts", "exit_status"]
 

@@ -41,6 +41,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from .._bulk.journal import Journal, check_journal, compare_input, journal_owner
+from .._bulk.report import BulkReport
 from .._exceptions import (
     ASMSError,
     ConnectError,
@@ -49,9 +51,7 @@ from .._exceptions import (
     JournalFinishedError,
     JournalMismatchError,
 )
-from .._journal import Journal, check_journal, compare_input, journal_owner
 from .._models import Message, SendResult
-from .._report import BulkReport
 from .._retry import NOT_SENT
 from ._common import (
     EXIT_FAILED,

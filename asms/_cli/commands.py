@@ -355,7 +355,7 @@ def demo(count: int | None, rate: float | None) -> None:
     was accepted exactly once.
     """
     try:
-        from .._demo import run_demo
+        from .demo import run_demo
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
         raise ConfigError(f"the demo is not available: {exc}") from None
     options: dict[str, Any] = {}

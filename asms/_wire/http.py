@@ -19,7 +19,7 @@ from .._forms import encode_form as _encode_form
 from .._forms import plain_list, quote_form_value
 from .._numbers import Numbers
 from .._optable import OPERATIONS, Operation
-from . import Params, Prepared, check_params, origin_of, post_head
+from .base import Params, Prepared, check_params, origin_of, post_head
 
 __all__ = ["HTTPWire", "encode_form"]
 

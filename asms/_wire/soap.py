@@ -23,7 +23,7 @@ from .._soap import (
     parse_response,
 )
 from .._transport import MAX_REPLY_BYTES
-from . import Params, Prepared, check_params, origin_of, post_head
+from .base import Params, Prepared, check_params, origin_of, post_head
 
 __all__ = ["SOAPWire"]
 

@@ -17,7 +17,7 @@ import anyio
 from .._optable import OPERATIONS, Operation, operation_by_http_path
 from .._soap import CONTENT_TYPE as SOAP_CONTENT_TYPE
 from .._soap import SOAPClientFault, build_fault, build_response, parse_request, style_for_path
-from .._wsdl import document_literal_wsdl, rpc_encoded_wsdl
+from .._soap.wsdl import document_literal_wsdl, rpc_encoded_wsdl
 from ._call import Call, Wire
 from ._clock import FakeClock
 from ._commands import execute

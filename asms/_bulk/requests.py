@@ -1,0 +1,405 @@
+"""One request of a bulk run: rate tokens, journal before and after, the send, its outcome."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Final, Protocol, runtime_checkable
+
+import anyio
+
+from .._codes import ErrorCategory, ErrorCode, MessageStatus
+from .._config import RetryPolicy
+from .._exceptions import (
+    ASMSError,
+    GatewayError,
+    MessageLookupError,
+    ThrottledError,
+    TransportError,
+    ValidationError,
+    error_for,
+)
+from .._models import Message, SendResult, StatusInfo, new_climsgid
+from .._retry import NOT_SENT, OUTCOME_UNKNOWN
+from .._sending import derived_climsgid
+from .grouping import Chunk, Item
+from .journal import Journal, journal_rows, result_rows
+from .ratelimit import Clock, RateLimiter
+from .report import BulkResult, DeliveryState, Tally, make_result
+
+__all__ = ["BatchSender", "Requester", "default_concurrency", "request_limit"]
+
+DEFAULT_REQUEST_LIMIT: Final = 600
+MIN_CONCURRENCY: Final = 8
+MAX_CONCURRENCY: Final = 64
+ROUND_TRIP: Final = 0.25  # seconds of gateway latency the default concurrency absorbs
+
+DEFAULT_THROTTLE_PAUSE: Final = 60.0  # ERR 130 without a timestamp
+MAX_THROTTLED: Final = 10  # ERR 130 answers for one request before it counts as rejected
+_ERR_130: Final = ErrorCode.MAXIMUM_MT_LIMIT_EXCEEDED_UNTIL
+
+Outcome = tuple[list[BulkResult], list[Item]]  # final results, items to send again
+
+
+@runtime_checkable
+class BatchSender(Protocol):
+    """What :func:`send_bulk` needs from a client (``AsyncClient`` provides it).
+
+    ``send_batch`` sends messages that share text and options as ONE gateway request, using
+    the ``climsgid`` they all carry as the request's; it returns one result per message, in
+    order (a per-recipient ``ERR`` as data; ``error_code`` ``OUTCOME_UNKNOWN``/``NOT_SENT``
+    when it gave up). It may raise :class:`GatewayError` for a refusal of the whole request
+    and :class:`TransportError`/:class:`ProtocolError` when it gave up.
+
+    Looked up when present: ``max_recipients`` (or ``request_limit``), the recipients one
+    request may carry (default 600); ``query(climsgid=…)`` (``querymsg``, raising
+    :class:`MessageLookupError` 104 for an unknown id) or ``query_climsgid(climsgid)``
+    (``None`` for an unknown id), which a journaled run needs to settle interrupted requests.
+    A ``wait_throttled`` keyword of ``send_batch`` is passed ``False``: an ``ERR 130`` must
+    come back at once (raised as :class:`ThrottledError` or as results with code 130), since
+    the run pauses ALL its requests until the time it names, by the gateway's clock: the
+    ``gateway_time`` of the error (results may carry it as ``.throttled``), else the run's
+    clock. ``throttle_max_wait`` (seconds, default 300) bounds that pause; beyond it the
+    refused messages are rejected with 130. ``journal_owner`` (a ``dict[str, str]`` with
+    ``account`` and ``gateway``, as :func:`asms._bulk.journal.journal_owner` makes it) is
+    recorded in a run's journal, and a journal recorded under another is refused; a sender
+    without one is not checked.
+    """
+
+    async def send_batch(self, messages: Sequence[Message], /) -> Sequence[SendResult]: ...
+
+
+def request_limit(sender: BatchSender) -> int:
+    """Recipients one request of ``sender`` may carry."""
+    found = getattr(sender, "max_recipients", None) or getattr(sender, "request_limit", None)
+    return int(found or DEFAULT_REQUEST_LIMIT)
+
+
+def owner_of(sender: BatchSender) -> dict[str, str] | None:
+    """The account and gateway ``sender`` sends through, for its journal; None: not told."""
+    found = getattr(sender, "journal_owner", None)
+    if isinstance(found, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in found.items()
+    ):
+        return dict(found)
+    return None
+
+
+def _send_function(
+    sender: BatchSender,
+) -> Callable[[Sequence[Message]], Awaitable[Sequence[SendResult]]]:
+    """``sender.send_batch``, told not to wait out ERR 130 itself when it can be."""
+    send = sender.send_batch
+    try:
+        keywords = inspect.signature(send).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return send
+    if "wait_throttled" in keywords:
+        # A sender that waited would hold one worker while the others kept sending into
+        # the limit; the pool's pause stops them all.
+        takes_keyword: Callable[..., Awaitable[Sequence[SendResult]]] = send
+        return functools.partial(takes_keyword, wait_throttled=False)
+    return send
+
+
+def throttle_bound(sender: BatchSender) -> float:
+    """The longest ``ERR 130`` pause a run makes: ``sender.throttle_max_wait`` when it has
+    one, else the default of :class:`RetryPolicy`."""
+    found = getattr(sender, "throttle_max_wait", None)
+    if isinstance(found, int | float) and not isinstance(found, bool) and found >= 0:
+        return float(found)
+    return RetryPolicy().throttle_max_wait
+
+
+def default_concurrency(rate: float | None) -> int:
+    """Requests in flight needed to keep ``rate`` single-recipient sends per second going.
+
+    The limiter never lets a late request catch up (beyond ``burst``): a slot nobody was
+    ready to use is lost. So enough workers must be waiting for slots while others wait
+    for replies: rate × round trip, within sane bounds.
+    """
+    if rate is None or math.isinf(rate):
+        return MAX_CONCURRENCY
+    return max(MIN_CONCURRENCY, min(MAX_CONCURRENCY, math.ceil(rate * ROUND_TRIP)))
+
+
+class Requester:
+    """Sends chunks for a run. ``refused`` is the run's: called on a refusal of the account,
+    with the error to raise and the reason the messages left unsent get.
+
+    The exchange itself (journal "inflight", the request, journal outcome) is shielded from
+    outside cancellation, so a cancelled run still learns and records what it sent; only
+    :meth:`cancel_requests` (the run's drain timeout) interrupts it.
+    """
+
+    def __init__(
+        self,
+        sender: BatchSender,
+        *,
+        limiter: RateLimiter,
+        journal: Journal | None,
+        clock: Clock,
+        tally: Tally,
+        refused: Callable[[GatewayError, str], None],
+    ) -> None:
+        self._sender = sender
+        self._send = _send_function(sender)
+        self._limiter = limiter
+        self.journal = journal
+        self._clock = clock
+        self._tally = tally
+        self._refused_account = refused
+        self._stopping = False
+        self.stop_reason = "not sent: the run was stopped"
+        self._waiting: set[anyio.CancelScope] = set()
+        #: The longest ERR 130 pause of the run; a longer one rejects the messages instead.
+        self.throttle_max_wait = throttle_bound(sender)
+        self._exchanges: set[anyio.CancelScope] = set()
+        # Caller-given climsgids this run sent verbatim: one per distinct id (see _attempt).
+        self._verbatim: set[str] = set()
+        self._resuming: bool | None = None  # whether the journal has an earlier run's rows
+        self._resume_check = anyio.Lock()
+
+    async def lookup(self, climsgid: str) -> StatusInfo | None:
+        """A request's status by its climsgid; None when the gateway does not know it."""
+        sender: Any = self._sender
+        if hasattr(sender, "query_climsgid"):
+            found: StatusInfo | None = await sender.query_climsgid(climsgid)
+            return found
+        if not hasattr(sender, "query"):
+            raise MessageLookupError(0, "this sender cannot look requests up")
+        try:
+            status: StatusInfo = await sender.query(climsgid=climsgid)
+        except MessageLookupError as exc:
+            if exc.code == ErrorCode.UNKNOWN_CLIENT_MESSAGE_ID:
+                return None
+            raise
+        if status.status == MessageStatus.MESSAGE_UNKNOWN:
+            # "Message unknown" may also mean "reporting is delayed": not proof of absence.
+            raise MessageLookupError(ErrorCode.UNKNOWN_CLIENT_MESSAGE_ID, "status 001")
+        return status
+
+    def stopping(self, reason: str | None = None) -> None:
+        """No new request from now on; requests waiting for their rate slot give up."""
+        if reason is not None and not self._stopping:
+            self.stop_reason = reason
+        self._stopping = True
+        for scope in list(self._waiting):
+            scope.cancel()
+
+    def cancel_requests(self) -> None:
+        """Interrupt the requests in flight (their outcome becomes unknown)."""
+        for scope in list(self._exchanges):
+            scope.cancel()
+
+    async def process(self, chunk: Chunk) -> list[BulkResult]:
+        """Send a chunk until every message has a final result."""
+        done: list[BulkResult] = []
+        items = chunk.items
+        while items:
+            if self._stopping:
+                return done + self.unsent(items)
+            if not self._limiter.try_acquire(len(items)):
+                with anyio.CancelScope() as waiting:
+                    self._waiting.add(waiting)
+                    try:
+                        await self._limiter.acquire(len(items))
+                    finally:
+                        self._waiting.discard(waiting)
+                if waiting.cancelled_caught:
+                    return done + self.unsent(items)
+            outcome = await self._attempt(chunk, items)
+            if outcome is None:
+                # One bad message must not sink its whole group: try them one by one.
+                for item in items:
+                    done.extend(await self.process(Chunk([item])))
+                return done
+            results, items = outcome
+            done.extend(results)
+        return done
+
+    async def _climsgid(self, given: str | None) -> str:
+        """The id of a new request: every request of a run has its own.
+
+        A caller's id goes out verbatim on the first request of the run carrying it, unless
+        the client sent it before; every further request carrying it (the rest of its group,
+        a repeated number, a retry after ERR 130) gets a derived one, so a lookup never finds
+        another request. A run resuming a journal derives them all: the interrupted run may
+        have used them.
+        """
+        if self.journal is not None and self._resuming is None:
+            async with self._resume_check:
+                if self._resuming is None:
+                    # Before this run's first request writes anything: rows now are an
+                    # earlier run's.
+                    self._resuming = bool(await self.journal.counts())
+        if given is None:
+            climsgid = new_climsgid()
+        elif self._resuming or given in self._verbatim:
+            climsgid = derived_climsgid(given)
+        else:
+            self._verbatim.add(given)
+            # A client remembers the ids it sent (send(), the pushes, earlier runs): one it
+            # sent before is derived, or this request's lookup would find that earlier message.
+            unused = getattr(self._sender, "_unused_climsgid", None)
+            climsgid = given if unused is None else str(unused(given))
+        # The journal records this id before the request leaves: the client must send it as
+        # it is, not check it again (it is already among the ids it remembers).
+        reserve = getattr(self._sender, "_reserve_climsgid", None)
+        if reserve is not None:
+            reserve(climsgid)
+        return climsgid
+
+    async def _attempt(self, chunk: Chunk, items: list[Item]) -> Outcome | None:
+        climsgid = await self._climsgid(items[0].message.climsgid)
+        messages = [
+            it.message if it.message.climsgid == climsgid else it.message.with_climsgid(climsgid)
+            for it in items
+        ]
+        outcome: Outcome | None = None
+        with anyio.CancelScope(shield=True) as scope:
+            self._exchanges.add(scope)
+            try:
+                outcome = await self._exchange(chunk, items, climsgid, messages)
+            finally:
+                self._exchanges.discard(scope)
+        if scope.cancelled_caught:
+            # Interrupted by the drain timeout: the journal keeps it "inflight" if it was.
+            if chunk.sent:
+                return self.unknown(items, climsgid, "outcome unknown: cancelled in flight"), []
+            return self.unsent(items), []
+        return outcome
+
+    async def _exchange(
+        self, chunk: Chunk, items: list[Item], climsgid: str, messages: list[Message]
+    ) -> Outcome | None:
+        journal = self.journal
+        if journal is not None:
+            # Committed before the request leaves: a crash from here on is reconciled.
+            await journal.write(journal_rows(items, "inflight", climsgid, self._clock))
+        chunk.sent, chunk.climsgid = True, climsgid
+        tally = self._tally
+        tally.requests += 1
+        tally.recipients += len(items)
+        tally.in_flight += 1
+        started = self._clock.current_time()
+        answer: Sequence[SendResult] = ()
+        failure: ASMSError | None = None
+        try:
+            answer = await self._send(messages)
+        except ASMSError as exc:
+            failure = exc
+        finally:
+            tally.in_flight -= 1
+            tally.latency.add(self._clock.current_time() - started)
+        if failure is None:
+            results, retry = self._answered(chunk, items, climsgid, answer)
+        elif isinstance(failure, ValidationError) and len(items) > 1:
+            chunk.sent = False
+            return None
+        else:
+            results, retry = self._refused(chunk, items, climsgid, failure)
+        if journal is not None and results:
+            await journal.write(result_rows(results, items, climsgid, self._clock))
+        if retry:
+            chunk.sent = False  # the rest was refused (ERR 130): nothing of it went out
+        return results, retry
+
+    def _refused(self, chunk: Chunk, items: list[Item], climsgid: str, exc: ASMSError) -> Outcome:
+        """Results for a request the sender raised on."""
+        if isinstance(exc, ThrottledError) and chunk.throttled < MAX_THROTTLED:
+            chunk.sent = False  # refused: nothing went out
+            if self._pause(exc):
+                chunk.throttled += 1
+                return [], items
+            # Beyond the run's bound: rejected with 130 below, its description says why.
+        if isinstance(exc, GatewayError):
+            chunk.sent = False
+            self._check_account(exc.code, exc.description)
+            return [make_result(it, climsgid, None, exc.code, exc.description) for it in items], []
+        if isinstance(exc, ValidationError):
+            chunk.sent = False
+            return self.unsent(items, f"not sent: refused locally ({exc})"), []
+        if isinstance(exc, TransportError) and exc.sent is False:
+            chunk.sent = False
+            return self.unsent(items, f"not sent: {type(exc).__name__} (it never left)"), []
+        # Transport or protocol failure of unknown outcome that the sender gave up on.
+        return self.unknown(items, climsgid, f"outcome unknown: {type(exc).__name__}"), []
+
+    def _answered(
+        self, chunk: Chunk, items: list[Item], climsgid: str, answer: Sequence[SendResult]
+    ) -> Outcome:
+        results: list[BulkResult] = []
+        retry: list[Item] = []
+        throttled: SendResult | None = None
+        for position, item in enumerate(items):
+            got = answer[position] if position < len(answer) else None
+            if got is None:
+                results.extend(self.unknown([item], climsgid, "outcome unknown: no answer"))
+            elif got.error_code == _ERR_130 and chunk.throttled < MAX_THROTTLED:
+                throttled = got
+                retry.append(item)
+            else:
+                result = make_result(
+                    item,
+                    got.climsgid or climsgid,  # a resend may have carried an id of its own
+                    got.apimsgid,
+                    got.error_code,
+                    got.error_description,
+                    got.parts,
+                    duplicate=got.duplicate,
+                )
+                results.append(result)
+                if result.state is DeliveryState.REJECTED and got.error_code is not None:
+                    self._check_account(got.error_code, got.error_description or "")
+        if throttled is not None:
+            # The sender's own ERR 130 knows the gateway's clock when it answered.
+            refusal = getattr(answer, "throttled", None)
+            if not isinstance(refusal, ThrottledError):
+                refusal = ThrottledError(_ERR_130, throttled.error_description or "")
+            if self._pause(refusal):
+                chunk.throttled += 1
+            else:
+                results.extend(
+                    make_result(it, climsgid, None, _ERR_130, refusal.description, throttled.parts)
+                    for it in retry
+                )
+                retry = []
+        return results, retry
+
+    def _pause(self, exc: ThrottledError) -> bool:
+        """ERR 130: no request from the whole pool until the time the gateway named, measured
+        on the gateway's clock (:meth:`ThrottledError.pause`). False, pausing nothing, when
+        that is beyond :attr:`throttle_max_wait`: the refused messages are then rejected.
+        """
+        wait = exc.pause(self._clock.wall_time())
+        if wait is None:
+            wait = DEFAULT_THROTTLE_PAUSE
+        if wait > self.throttle_max_wait:
+            exc.not_waited(wait, self.throttle_max_wait)
+            return False
+        self._limiter.pause_for(wait)
+        return True
+
+    def _check_account(self, code: ErrorCode | int, description: str) -> None:
+        # A refusal of the account, not of the message: stop sending rather than burn
+        # through the rest of the input collecting the same answer.
+        known = ErrorCode.coerce(code)
+        if isinstance(known, ErrorCode) and (
+            known.category is ErrorCategory.AUTHENTICATION or known == ErrorCode.NO_CREDIT_LEFT
+        ):
+            self._refused_account(
+                error_for(known, description or known.description),
+                f"not sent: the gateway refused the account (ERR {known:03d})",
+            )
+
+    def unsent(self, items: Sequence[Item], reason: str | None = None) -> list[BulkResult]:
+        why = reason or self.stop_reason
+        return [make_result(it, None, None, NOT_SENT, why) for it in items]
+
+    def unknown(
+        self, items: Sequence[Item], climsgid: str | None, reason: str = "outcome unknown"
+    ) -> list[BulkResult]:
+        return [make_result(it, climsgid, None, OUTCOME_UNKNOWN, reason) for it in items]

@@ -1,0 +1,651 @@
+"""Bulk sending: a rate-limited, journaled worker pool over an (async) iterable of messages.
+
+    async with client.send_bulk(messages, rate=100.0) as run:
+        async for result in run:
+            ...
+    print(run.report())
+
+Pipeline (memory bounded, backpressure end to end)::
+
+    input ─▶ producer ─────────────▶ work stream ─▶ N workers ─────────────▶ results ─▶ you
+             (journal look-up,        (bounded)     (rate tokens, journal,    (bounded)
+              grouping)                              sender.send_batch)
+
+Every message read from the input gets exactly one result. Accounting does not rely on
+the happy path: a chunk handed towards the workers stays registered until its results are
+settled, and whatever is left when the pipeline ends (stopped, cancelled, failed) is
+settled then: "not sent", or "outcome unknown" if its request may have left.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
+from types import TracebackType
+from typing import Final
+
+import anyio
+import anyio.lowlevel
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .._config import RetryPolicy
+from .._exceptions import GatewayError
+from .._models import Message
+from .grouping import Chunk, Grouper, InputBuffer, Item, ResultQueue, checked, read_ahead
+from .journal import (
+    Journal,
+    JournalMismatchError,
+    JournalRow,
+    differing_fields,
+    reconcile,
+    same_message,
+    stored_fingerprint,
+    stored_result,
+)
+from .ratelimit import Clock, RateLimiter, SystemClock
+from .report import BulkReport, BulkResult, BulkStatistics, Tally
+from .requests import (
+    BatchSender,
+    Requester,
+    default_concurrency,
+    owner_of,
+    request_limit,
+)
+
+__all__ = ["BatchSender", "BulkRun", "send_bulk"]
+
+_PREFETCH: Final = 1024  # journal rows read per look-up
+_INPUT_AHEAD: Final = 256  # messages read ahead from an async input
+_RESUMED_BATCH: Final = 256  # results read back from the journal, delivered together
+
+
+def send_bulk(
+    sender: BatchSender,
+    messages: Iterable[Message] | AsyncIterable[Message],
+    *,
+    rate: float | None = 100.0,
+    burst: int = 1,
+    concurrency: int | None = None,
+    journal: str | os.PathLike[str] | Journal | None = None,
+    group_size: int | None = None,
+    progress: Callable[[BulkStatistics], object] | None = None,
+    clock: Clock | None = None,
+    drain_timeout: float = 10.0,
+    linger: float = 0.05,
+    reconcile_grace: float = 5.0,
+    reconcile_schedule: Sequence[float] | None = None,
+) -> BulkRun:
+    """Send ``messages`` at ``rate`` recipients per second; see :class:`BulkRun`.
+
+    **Parameters:**
+
+    * ``rate``: recipients per second (a 600-recipient request counts 600); ``None``: as
+      fast as ``concurrency`` allows.
+    * ``burst``: recipients that may go at once after an idle moment (and at start-up).
+    * ``concurrency``: requests in flight at most; default: enough to keep ``rate`` with a
+      250 ms round trip (8 to 64).
+    * ``journal``: a SQLite file (or a :class:`Journal`) that makes the run resumable; the
+      run owns it while it runs (see :class:`Journal`: one run at a time, a finished
+      campaign is refused unless replayed). A :class:`Journal` the run opened, it closes.
+    * ``group_size``: recipients per request at most (default: the sender's limit; 1 turns
+      grouping off).
+    * ``progress``: called with a :class:`BulkStatistics` after each request.
+    * ``clock``: the clock the rate is kept on (a ``VirtualClock`` in tests).
+    * ``drain_timeout``: how long a stopped run waits for the requests in flight.
+    * ``linger``: how long a partial group waits for more messages from a slow async input.
+    * ``reconcile_grace``: how long a resumed run waits, counted from when the interrupted
+      run stopped (or last gave a sign of life), before asking the gateway about the
+      requests it left without an outcome.
+    * ``reconcile_schedule``: the delays of those look-ups (a request is resent only when the
+      last one says the gateway does not know it); default: the sender's
+      ``RetryPolicy.reconcile_schedule``, as for a live run.
+    """
+    return BulkRun(
+        sender,
+        messages,
+        rate=rate,
+        burst=burst,
+        concurrency=concurrency,
+        journal=journal,
+        group_size=group_size,
+        progress=progress,
+        clock=clock,
+        drain_timeout=drain_timeout,
+        linger=linger,
+        reconcile_grace=reconcile_grace,
+        reconcile_schedule=reconcile_schedule,
+    )
+
+
+class BulkRun:
+    """A bulk send: an async context manager, and inside it an async iterator of results.
+
+    Iterate inside ``async with`` to receive one :class:`BulkResult` per input message, in
+    completion order. Leaving the block early (``break``, an exception, cancellation) stops
+    the run: no new request starts, requests in flight get up to ``drain_timeout`` to finish,
+    and the messages left are counted in :meth:`report` as not sent (or of unknown outcome).
+    :meth:`stop` does the same while you keep iterating, and then those results are yielded.
+
+    A refusal of the account (an authentication error, or ERR 301 no credit) stops sending
+    too, but the rest of the input is still read: every input message gets its result (the
+    ones tried rejected with the gateway's code, the others ``not_sent`` naming the refusal),
+    and then the refusal is raised (:class:`AuthenticationError`, :class:`CreditError`), as
+    any failure of the run is raised after the results of the messages read.
+    """
+
+    def __init__(
+        self,
+        sender: BatchSender,
+        messages: Iterable[Message] | AsyncIterable[Message],
+        *,
+        rate: float | None,
+        burst: int,
+        concurrency: int | None,
+        journal: str | os.PathLike[str] | Journal | None,
+        group_size: int | None,
+        progress: Callable[[BulkStatistics], object] | None,
+        clock: Clock | None,
+        drain_timeout: float,
+        linger: float,
+        reconcile_grace: float,
+        reconcile_schedule: Sequence[float] | None = None,
+    ) -> None:
+        if concurrency is None:
+            concurrency = default_concurrency(rate)
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError("concurrency must be a positive integer")
+        limit = request_limit(sender)
+        if group_size is not None:
+            if group_size < 1:
+                raise ValueError("group_size must be at least 1")
+            limit = min(limit, group_size)
+        self._sender = sender
+        self._source = messages
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._limiter = RateLimiter(
+            math.inf if rate is None else rate, burst=burst, clock=self._clock
+        )
+        self._concurrency = concurrency
+        self._grouper = Grouper(limit)
+        self._journal_path = None if isinstance(journal, Journal) else journal
+        self._journal: Journal | None = journal if isinstance(journal, Journal) else None
+        self._progress = progress
+        self._drain_timeout = drain_timeout
+        self._linger = linger
+        self._grace = reconcile_grace
+        self._schedule = _reconcile_schedule(sender, reconcile_schedule)
+        self._close_journal = False  # the run opened the journal, so it closes it
+        self._earlier_end: float | None = None  # when the run before this one stopped
+        self._input_ended = False
+
+        self._tally = Tally()
+        self._requester = Requester(
+            sender,
+            limiter=self._limiter,
+            journal=self._journal,
+            clock=self._clock,
+            tally=self._tally,
+            refused=self._account_refused,
+        )
+        self._results: ResultQueue[list[BulkResult]] = ResultQueue(max(2, concurrency))
+        self._batch: list[BulkResult] = []
+        self._batch_pos = 0
+        self._leftovers: list[BulkResult] = []
+        self._resumed: list[BulkResult] = []
+        self._open: dict[int, Chunk] = {}  # chunks handed out and not yet settled
+        self._stopping = False
+        self._read_rest = False  # stopped, yet still reading the input (account refused)
+        # A stopped run sends nothing, so it need not settle an earlier run's requests now:
+        # what stays unresolved in the journal is settled by the next run.
+        self._reconciling = anyio.CancelScope()
+        self._failure: Exception | None = None
+        self._failure_raised = False
+        self._reader_scope: anyio.CancelScope | None = None
+        self._done = anyio.Event()
+        self._tg: TaskGroup | None = None
+        self._entered = False
+        self._exhausted = False
+
+    # -- public ----------------------------------------------------------------------------
+
+    def statistics(self) -> BulkStatistics:
+        return self._tally.snapshot(self._clock.current_time())
+
+    def report(self) -> BulkReport:
+        """The summary so far (final once the run has ended)."""
+        return self._tally.report(self._clock.current_time())
+
+    @property
+    def limiter(self) -> RateLimiter:
+        return self._limiter
+
+    async def finish(self) -> BulkReport:
+        """Run to the end without keeping the results; return the final report.
+
+        ``async with client.send_bulk(messages) as run: report = await run.finish()``
+        """
+        async for _ in self:
+            pass
+        return self.report()
+
+    def stop(self, reason: str | None = None, *, drain: bool = True) -> None:
+        """Stop taking new messages; requests in flight finish (within ``drain_timeout``).
+
+        Messages read but not sent come out as ``not_sent`` results. ``drain=False`` also
+        interrupts the requests in flight now (a second Ctrl-C): their messages come out as
+        ``unknown``. Results keep coming until every message read has one.
+        """
+        self._read_rest = False
+        self._reconciling.cancel()
+        if self._reader_scope is not None:
+            self._reader_scope.cancel()
+        self._halt(reason)
+        if not drain:
+            self._requester.cancel_requests()
+
+    def _halt(self, reason: str | None) -> None:
+        """No new request from now on; the watchdog bounds the wait for those in flight."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self._tally.cancelled = True
+        self._requester.stopping(reason)
+        if self._tg is not None and not self._done.is_set():
+            self._tg.start_soon(self._watchdog)
+
+    def _account_refused(self, error: GatewayError, reason: str) -> None:
+        # Every later request would be refused as well, so none is made. The rest of the
+        # input is still read so that each message gets its result ("not sent", naming the
+        # refusal); the refusal itself is raised after the last result, like a failure.
+        if self._failure is None:
+            self._failure = error
+        if not self._stopping:
+            self._read_rest = True
+        self._halt(reason)
+
+    def _taking_input(self) -> bool:
+        return self._read_rest or not self._stopping
+
+    async def __aenter__(self) -> BulkRun:
+        if self._entered:
+            raise RuntimeError("a BulkRun can only be used once")
+        self._entered = True
+        if self._journal_path is not None:
+            self._journal = Journal(self._journal_path)
+        journal = self._journal
+        if journal is not None:
+            self._close_journal = not journal.is_open
+            await journal.open()
+            try:
+                # Refuses a finished campaign; must read the earlier run's end before this
+                # run's heartbeat overwrites it.
+                self._earlier_end = await journal.start_run(
+                    self._clock.wall_time(), owner_of(self._sender)
+                )
+            except BaseException:
+                if self._close_journal:
+                    with anyio.CancelScope(shield=True):
+                        await journal.aclose()
+                raise
+            self._requester.journal = journal
+        self._tally.started = self._clock.current_time()
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg = tg
+        tg.start_soon(self._main)
+        if journal is not None and not journal.replay:
+            tg.start_soon(self._keep_alive, journal)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        tg = self._tg
+        assert tg is not None
+        try:
+            if not self._done.is_set():
+                # Left early: nobody reads results any more; they are only counted.
+                self._results.discard()
+                self.stop()
+                with anyio.CancelScope(shield=True) as scope:
+                    scope.deadline = anyio.current_time() + self._drain_timeout + 5.0
+                    await self._done.wait()
+                if not self._done.is_set():
+                    self._requester.cancel_requests()
+                    tg.cancel_scope.cancel()
+        finally:
+            try:
+                # The body's own exception is not the task group's business: it propagates
+                # from here unchanged instead of being wrapped in an exception group.
+                await tg.__aexit__(None, None, None)
+            finally:
+                if self._journal is not None:
+                    with anyio.CancelScope(shield=True):
+                        await self._end_journal(self._journal, quiet=exc is not None)
+        if exc is None and self._failure is not None and not self._failure_raised:
+            self._failure_raised = True
+            raise self._failure
+
+    def __aiter__(self) -> AsyncIterator[BulkResult]:
+        return self
+
+    async def __anext__(self) -> BulkResult:
+        if self._tg is None:
+            raise RuntimeError("iterate inside `async with client.send_bulk(...) as run:`")
+        while self._batch_pos >= len(self._batch):
+            if self._exhausted:
+                if self._failure is not None and not self._failure_raised:
+                    self._failure_raised = True
+                    raise self._failure
+                raise StopAsyncIteration
+            await anyio.lowlevel.checkpoint_if_cancelled()
+            batch = await self._results.get()
+            if batch is None:
+                batch, self._leftovers = self._leftovers, []
+                self._exhausted = True
+            self._batch, self._batch_pos = batch, 0
+        result = self._batch[self._batch_pos]
+        self._batch_pos += 1
+        return result
+
+    # -- pipeline --------------------------------------------------------------------------
+
+    async def _main(self) -> None:
+        send, receive = anyio.create_memory_object_stream[Chunk](self._concurrency)
+        try:
+            if self._journal is not None and not self._journal.replay:
+                with self._reconciling:
+                    await reconcile(
+                        self._journal,
+                        self._requester.lookup,
+                        clock=self._clock,
+                        grace=self._grace,
+                        schedule=self._schedule,
+                        concurrency=self._concurrency,
+                        earlier_end=self._earlier_end,
+                    )
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._produce, send, tg)
+                for _ in range(self._concurrency):
+                    tg.start_soon(self._work, receive.clone())
+                receive.close()
+        except Exception as exc:
+            self._fail(exc)
+        finally:
+            send.close()
+            receive.close()
+            self._sweep()
+            self._tally.finished = self._clock.current_time()
+            self._tally.input_done = True
+            self._results.close()
+            self._done.set()
+            self._report_progress()
+
+    async def _keep_alive(self, journal: Journal) -> None:
+        # The heartbeat a resumed run counts its grace from, should this process die.
+        while True:
+            with anyio.move_on_after(journal.heartbeat_interval):
+                await self._done.wait()
+            if self._done.is_set():
+                return
+            try:
+                await journal.beat(self._clock.wall_time())
+            except Exception as exc:
+                self._fail(exc)
+                return
+
+    def _complete(self) -> bool:
+        """The whole input was read and every message got a final result."""
+        tally = self._tally
+        return (
+            self._input_ended
+            and not self._stopping
+            and self._failure is None
+            and tally.unknown == 0
+            and tally.not_sent == 0
+        )
+
+    async def _end_journal(self, journal: Journal, *, quiet: bool) -> None:
+        try:
+            if not journal.replay:
+                await journal.end_run(self._clock.wall_time(), complete=self._complete())
+        except Exception:
+            # Unrecorded, the end counts as a crash: a resumed run then waits from the last
+            # heartbeat (safe). The body's own exception matters more than this one.
+            if not quiet:
+                raise
+        finally:
+            if self._close_journal:
+                await journal.aclose()
+
+    def _fail(self, exc: Exception) -> None:
+        while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
+            exc = exc.exceptions[0]
+        if self._failure is None:
+            self._failure = exc
+        self.stop(f"not sent: the run failed ({type(exc).__name__})")
+
+    async def _watchdog(self) -> None:
+        # Shielded: it must outlive an outside cancellation of the run to bound the drain.
+        with anyio.CancelScope(shield=True):
+            with anyio.move_on_after(self._drain_timeout):
+                await self._done.wait()
+                return
+            self._requester.cancel_requests()
+
+    def _sweep(self) -> None:
+        """Settle what the pipeline did not: partial group, queued and in-flight chunks."""
+        leftover = self._grouper.flush()
+        if leftover is not None:
+            self._open[id(leftover)] = leftover
+        for chunk in list(self._open.values()):
+            if chunk.sent:
+                results = self._requester.unknown(chunk.items, chunk.climsgid)
+            else:
+                results = self._requester.unsent(chunk.items)
+            self._leftovers.extend(self._settle(chunk, results))
+        if self._resumed:
+            self._leftovers.extend(self._count(self._resumed))
+            self._resumed = []
+        if self._results.discarding:
+            self._leftovers.clear()
+
+    def _settle(self, chunk: Chunk, results: list[BulkResult]) -> list[BulkResult]:
+        """Count a chunk's results (exactly once: it leaves the registry)."""
+        if self._open.pop(id(chunk), None) is None:
+            return []  # already settled elsewhere
+        return self._count(results)
+
+    def _count(self, results: list[BulkResult]) -> list[BulkResult]:
+        count = self._tally.count
+        for result in results:
+            count(result)
+        return results
+
+    async def _deliver(self, results: list[BulkResult]) -> None:
+        if not results:
+            return
+        try:
+            await self._results.put(results)
+        except BaseException:
+            self._leftovers.extend(results)
+            raise
+        self._report_progress()
+
+    def _report_progress(self) -> None:
+        if self._progress is not None:
+            try:
+                self._progress(self.statistics())
+            except Exception as exc:
+                self._progress = None
+                self._fail(exc)
+
+    # -- producer --------------------------------------------------------------------------
+
+    async def _produce(self, send: MemoryObjectSendStream[Chunk], tg: TaskGroup) -> None:
+        try:
+            async with send:
+                source = self._source
+                if isinstance(source, AsyncIterable):
+                    buffer = InputBuffer(_INPUT_AHEAD)
+                    self._reader_scope = anyio.CancelScope()
+                    if not self._taking_input():
+                        self._reader_scope.cancel()
+                    tg.start_soon(read_ahead, source, buffer, self._reader_scope)
+                    await self._consume(None, buffer, send)
+                    if buffer.failure is not None:
+                        self._input_failed(buffer.failure)
+                else:
+                    await self._consume(iter(source), None, send)
+                self._input_ended = True  # or stopped or failed: _complete() tells them apart
+                await self._flush(send)
+        except Exception as exc:
+            # Stop gracefully: what is in flight finishes and is journaled.
+            self._fail(exc)
+
+    def _input_failed(self, exc: Exception) -> None:
+        # The input ended with an error: what was read is still sent, then it is raised.
+        if self._failure is None:
+            self._failure = exc
+
+    async def _flush(self, send: MemoryObjectSendStream[Chunk]) -> None:
+        chunk = self._grouper.flush()
+        if chunk is not None:
+            await self._dispatch(chunk, send)
+        await self._deliver_resumed()
+
+    async def _next_buffered(
+        self, buffer: InputBuffer, send: MemoryObjectSendStream[Chunk]
+    ) -> Message | None:
+        grouper = self._grouper
+        while self._taking_input():
+            if len(buffer):
+                return buffer.pop()
+            if buffer.closed:
+                return None
+            await self._deliver_resumed()
+            if grouper.pending:
+                # The input is slow: give the partial group ``linger`` to fill, then send it.
+                with anyio.move_on_after(self._linger):
+                    await buffer.wait_readable()
+                if not len(buffer) and not buffer.closed:
+                    chunk = grouper.flush()
+                    if chunk is not None:
+                        await self._dispatch(chunk, send)
+                continue
+            await buffer.wait_readable()
+        return None
+
+    async def _consume(
+        self,
+        iterator: Iterator[Message] | None,
+        buffer: InputBuffer | None,
+        send: MemoryObjectSendStream[Chunk],
+    ) -> None:
+        journal = self._journal
+        grouper = self._grouper
+        tally = self._tally
+        rows: dict[int, JournalRow] = {}
+        rows_end = 0
+        while self._taking_input():
+            if buffer is not None:
+                message = await self._next_buffered(buffer, send)
+            else:
+                assert iterator is not None
+                try:
+                    got = next(iterator, _END)
+                    if got is _END:
+                        return
+                    message = checked(got)
+                except Exception as exc:
+                    self._input_failed(exc)
+                    return
+            if message is None:
+                return
+            item = Item(tally.read, message)
+            tally.read += 1
+            if journal is not None:
+                item.fingerprint = stored_fingerprint(message)
+                if item.index >= rows_end:
+                    await self._deliver_resumed()
+                    rows = await journal.rows(item.index, item.index + _PREFETCH)
+                    rows_end = item.index + _PREFETCH
+                row = rows.pop(item.index, None)
+                if row is not None:
+                    if not same_message(row.fingerprint, message):
+                        why = "not sent: the journal recorded another message here"
+                        self._resumed.extend(self._requester.unsent([item], why))
+                        fields = differing_fields(row.fingerprint, message)
+                        what = " and ".join(fields) or "number, text or options"
+                        verb = "differs" if len(fields) == 1 else "differ"
+                        raise JournalMismatchError(
+                            f"message {item.index} is not the one this journal recorded"
+                            f" there: its {what} {verb}, so the journal was written for"
+                            " another input or with another option for every message (a"
+                            " resumed run needs the same input, in the same order, with the"
+                            " same options)"
+                        )
+                    stored = stored_result(row, message)
+                    if stored is not None:
+                        self._resumed.append(stored)
+                        if len(self._resumed) >= _RESUMED_BATCH:
+                            await self._deliver_resumed()
+                        continue
+                if journal.replay:
+                    why = "not sent: replaying a journal that has no final result for it"
+                    self._resumed.extend(self._requester.unsent([item], why))
+                    if len(self._resumed) >= _RESUMED_BATCH:
+                        await self._deliver_resumed()
+                    continue
+            chunk = grouper.add(item)
+            if chunk is not None:
+                await self._dispatch(chunk, send)
+
+    async def _deliver_resumed(self) -> None:
+        if self._resumed:
+            results, self._resumed = self._resumed, []
+            await self._deliver(self._count(results))
+
+    async def _dispatch(self, chunk: Chunk, send: MemoryObjectSendStream[Chunk]) -> None:
+        self._open[id(chunk)] = chunk
+        if self._stopping:
+            await self._deliver(self._settle(chunk, self._requester.unsent(chunk.items)))
+        else:
+            await send.send(chunk)
+
+    # -- workers ---------------------------------------------------------------------------
+
+    async def _work(self, receive: MemoryObjectReceiveStream[Chunk]) -> None:
+        requester = self._requester
+        async with receive:
+            async for chunk in receive:
+                if self._stopping:
+                    results = requester.unsent(chunk.items)
+                else:
+                    try:
+                        results = await requester.process(chunk)
+                    except Exception as exc:
+                        self._fail(exc)
+                        if chunk.sent:
+                            results = requester.unknown(chunk.items, chunk.climsgid)
+                        else:
+                            results = requester.unsent(chunk.items)
+                await self._deliver(self._settle(chunk, results))
+
+
+_END: Final = object()
+
+
+def _reconcile_schedule(sender: BatchSender, given: Sequence[float] | None) -> tuple[float, ...]:
+    if given is not None:
+        return RetryPolicy(reconcile_schedule=tuple(given)).reconcile_schedule  # validates
+    # The client's own policy, so a resumed run asks as patiently as its live runs do.
+    policy = getattr(sender, "_retry", None)
+    if not isinstance(policy, RetryPolicy):
+        policy = RetryPolicy()
+    return policy.reconcile_schedule

@@ -1,0 +1,154 @@
+"""``asms callbacks``: authentication warnings, the store option, and logs without the secret."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from asms._cli.callbacks import callbacks
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_refuses_a_public_address_without_authentication() -> None:
+    result = CliRunner().invoke(callbacks, ["--host", "0.0.0.0", "--port", "0"], env={})
+    assert result.exit_code == 2
+    assert "without authentication" in result.output
+    assert "--insecure-no-auth" in result.output
+    assert not Path(os.environ["XDG_STATE_HOME"]).exists()  # a refused start makes no store
+
+
+def test_store_and_journal_are_exclusive(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        callbacks,
+        ["--port", "0", "--store", str(tmp_path / "a"), "--journal", str(tmp_path / "b")],
+        env={},
+    )
+    assert result.exit_code == 2
+    assert "--store or --journal" in result.output
+
+
+def test_unusable_store_path_is_a_configuration_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = CliRunner().invoke(
+        callbacks, ["--port", "0", "--store", str(blocker / "sub" / "cb.sqlite3")], env={}
+    )
+    assert result.exit_code == 2
+    assert "cannot open the callback store" in result.output
+
+
+def _stop(process: subprocess.Popen[str]) -> tuple[str, str]:
+    """Stop the receiver; its output (read from the file objects, which may hold buffered
+    lines already: communicate() would bypass them)."""
+    process.terminate()
+    process.wait(20)
+    assert process.stdout is not None and process.stderr is not None
+    return process.stdout.read(), process.stderr.read()
+
+
+def _run(*args: str) -> tuple[subprocess.Popen[str], int]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "asms", "callbacks", "--port", "0", "--json", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=dict(os.environ),
+    )
+    assert process.stderr is not None
+    line = process.stderr.readline()
+    found = re.search(r"http://127\.0\.0\.1:(\d+)", line)
+    if found is None:
+        process.kill()
+        raise AssertionError(f"no listening line: {line!r}")
+    return process, int(found.group(1))
+
+
+def test_access_log_hides_the_secret_and_the_store_survives_a_restart(tmp_path: Path) -> None:
+    store = tmp_path / "callbacks.sqlite3"
+    form = {"apiMsgId": "b" * 32, "to": "27821234567", "status": "004", "timestamp": "1"}
+    outputs = []
+    for _ in range(2):
+        process, port = _run("--secret-path", "hook-9q1z", "--access-log", "--store", str(store))
+        try:
+            base = f"http://127.0.0.1:{port}"
+            assert httpx.post(f"{base}/hook-9q1z/status", data=form).status_code == 200
+            assert httpx.get(f"{base}/hook-9q1z/nowhere").status_code == 404
+        finally:
+            out, err = _stop(process)
+        outputs.append((out, err))
+    (first_out, first_err), (second_out, second_err) = outputs
+    assert len(first_out.splitlines()) == 1  # handled by the first process
+    assert second_out == ""  # a replay after the restart: acknowledged, not handled again
+    for err in (first_err, second_err):
+        assert "hook-9q1z" not in err
+        assert "/***/status" in err  # the access log line, redacted
+        assert "Logging error" not in err  # uvicorn's formatter got its five arguments
+        assert "/nowhere" in err  # the refused path is logged
+        assert "Warning: handled events" not in err
+
+
+def test_warns_without_authentication_or_with_no_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    # --no-store beats ASMS_CALLBACK_STORE (the environment) and creates no file.
+    monkeypatch.setenv("ASMS_CALLBACK_STORE", "/nonexistent-asms/callbacks.sqlite3")
+    process, port = _run("--no-store")
+    try:
+        assert httpx.get(f"http://127.0.0.1:{port}/elsewhere").status_code == 404
+    finally:
+        _, err = _stop(process)
+    assert "Warning: no authentication" in err
+    assert "Warning: handled events are remembered in memory only" in err
+    assert "recorded in" not in err
+
+
+def test_the_default_store_is_the_users_file_and_survives_a_restart(tmp_path: Path) -> None:
+    # Hermetic: the conftest fixture points XDG_STATE_HOME at this test's tmp dir.
+    state = Path(os.environ["XDG_STATE_HOME"])
+    assert state == tmp_path / "state" and not state.exists()
+    store = state / "asms" / "callbacks.sqlite3"
+    form = {"apiMsgId": "c" * 32, "to": "27821234567", "status": "004", "timestamp": "1"}
+    outputs = []
+    for _ in range(2):
+        process, port = _run()
+        try:
+            assert httpx.post(f"http://127.0.0.1:{port}/status", data=form).status_code == 200
+        finally:
+            outputs.append(_stop(process))
+    (first_out, first_err), (second_out, second_err) = outputs
+    assert len(first_out.splitlines()) == 1
+    assert second_out == ""  # the restarted receiver knew the event: not handled again
+    for err in (first_err, second_err):
+        assert f"Handled events are recorded in {store}" in err
+        assert "Warning: handled events" not in err
+    assert store.is_file()
+    assert stat.S_IMODE((state / "asms").stat().st_mode) == 0o700
+
+
+def test_the_store_file_comes_from_asms_callback_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = tmp_path / "own" / "cb.sqlite3"
+    monkeypatch.setenv("ASMS_CALLBACK_STORE", str(store))
+    process, port = _run()
+    try:  # answered: it is serving, past its start-up lines
+        assert httpx.get(f"http://127.0.0.1:{port}/elsewhere").status_code == 404
+    finally:
+        _, err = _stop(process)
+    assert f"Handled events are recorded in {store}" in err
+    assert store.is_file() and not (tmp_path / "state").exists()
+
+
+@pytest.mark.parametrize("other", [["--store", "cb.sqlite3"], ["--journal", "j.db"]])
+def test_no_store_and_a_store_are_exclusive(other: list[str]) -> None:
+    result = CliRunner().invoke(callbacks, ["--port", "0", "--no-store", *other], env={})
+    assert result.exit_code == 2
+    assert "--no-store or --store/--journal" in result.output
