@@ -1,7 +1,11 @@
-"""``python -m benchmarks [--quick] [--scenario S1,S2,…]``: asms side by side with its peers.
+"""``python -m benchmarks [--quick] [--scenario S1 --scenario S2 …] [--baseline TREE]``.
 
-Writes ``benchmarks/results/latest.json``, ``benchmarks/RESULTS.md`` and
-``benchmarks/results/chart.png``.
+asms side by side with its peers. Writes ``benchmarks/results/latest.json``,
+``benchmarks/RESULTS.md`` and ``benchmarks/results/chart.png`` (under ``--out``).
+
+``--baseline TREE`` adds, to S1 and S2, the asms client of another source tree (a git worktree
+of an earlier commit: ``git worktree add /tmp/before <commit>``) as contenders named
+``asms@baseline``, taking turns with the current code, and reports the ratios current/baseline.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import _scenarios
 from ._harness import ROOT, dump
 from ._report import chart, markdown
 from ._scenarios import DESCRIPTIONS, FULL, QUICK, SCENARIOS
@@ -21,13 +26,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="the under-3-minute profile")
     parser.add_argument(
         "--scenario",
-        default=",".join(SCENARIOS),
-        help="comma-separated scenarios to run (default: all): " + ", ".join(SCENARIOS),
+        action="append",
+        help="a scenario to run, repeatable or comma-separated (default: all): "
+        + ", ".join(SCENARIOS),
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="source tree of an earlier commit whose asms joins S1 and S2 as asms@baseline",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks")
     args = parser.parse_args(argv)
     profile = QUICK if args.quick else FULL
-    chosen = [s.strip().upper() for s in args.scenario.split(",") if s.strip()]
+    given = args.scenario or [",".join(SCENARIOS)]
+    chosen = [s.strip().upper() for arg in given for s in arg.split(",") if s.strip()]
+    if args.baseline is not None:
+        tree = args.baseline.resolve()
+        if not (tree / "asms" / "__init__.py").is_file() or not (tree / "benchmarks").is_dir():
+            parser.error(f"--baseline: {tree} is not an asms source tree (asms/, benchmarks/)")
+        _scenarios.baseline_tree = tree
     unknown = [s for s in chosen if s not in SCENARIOS]
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(unknown)}")

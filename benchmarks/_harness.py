@@ -83,14 +83,18 @@ def server(kind: str, *, extra: Sequence[str] = ()) -> Iterator[str]:
             proc.wait()
 
 
-def run_json(args: Sequence[str], *, timeout: float = 600) -> dict[str, Any]:
-    """Run a module in a fresh process pinned to the client core; parse its last JSON line."""
+def run_json(args: Sequence[str], *, timeout: float = 600, cwd: Path = ROOT) -> dict[str, Any]:
+    """Run a module in a fresh process pinned to the client core; parse its last JSON line.
+
+    ``cwd`` is the source tree whose ``asms`` and ``benchmarks`` the process imports (``-m`` puts
+    it first on ``sys.path``): another commit's worktree measures that commit's code.
+    """
     cmd = [PY, "-m", *args]
     if CLIENT_CPU is not None:
         cmd = ["taskset", "-c", str(CLIENT_CPU), *cmd]
     try:
         done = subprocess.run(
-            cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+            cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
         )
     except subprocess.TimeoutExpired:
         return {"ok": False, "error": f"timed out after {timeout}s"}

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from ._harness import Series, ratio, run_json, server
+from ._harness import ROOT, Series, ratio, run_json, server
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,25 @@ _SCALE = {"httpx": 0.15, "asms": 1.0, "asms-read-all": 1.0, "aiohttp": 1.0, "han
 
 Result = tuple[list[Series], dict[str, float | None]]
 
+#: Contenders named ``<contender>@baseline`` run the same client code from this source tree (a
+#: worktree of an earlier commit), set by ``--baseline``: before/after in one run, in turns.
+BASELINE_SUFFIX = "@baseline"
+baseline_tree: Path | None = None
+
+
+def _with_baseline(contenders: tuple[str, ...], *mine: str) -> tuple[str, ...]:
+    if baseline_tree is None:
+        return contenders
+    return contenders + tuple(c + BASELINE_SUFFIX for c in mine)
+
+
+def _source(contender: str) -> tuple[str, Path]:
+    """The client module's contender name and the tree it runs from."""
+    if contender.endswith(BASELINE_SUFFIX):
+        assert baseline_tree is not None
+        return contender.removesuffix(BASELINE_SUFFIX), baseline_tree
+    return contender, ROOT
+
 
 def _client_row(
     scenario: str,
@@ -51,15 +71,16 @@ def _client_row(
     instead of on whichever ran during it."""
     unit = "req/s" if recips == 1 else "msg/s"
     row: dict[str, Series] = {}
-    commands: dict[str, list[str]] = {}
+    commands: dict[str, tuple[list[str], Path]] = {}
     for contender in contenders:
         row[contender] = Series(
             scenario, contender, {"connections": conc, "recipients": recips}, unit
         )
-        n = max(conc * 4, int(requests * _SCALE[contender]))
+        module_name, tree = _source(contender)
+        n = max(conc * 4, int(requests * _SCALE[module_name]))
         args = [
             "benchmarks._clients",
-            contender,
+            module_name,
             "--url",
             url,
             "--requests",
@@ -69,11 +90,13 @@ def _client_row(
             "--recipients",
             str(recips),
         ]
-        commands[contender] = args
-        run_json([*args[:4], "--requests", str(min(n, 200)), *args[6:]])  # warm-up, discarded
+        commands[contender] = args, tree
+        # warm-up, discarded
+        run_json([*args[:4], "--requests", str(min(n, 200)), *args[6:]], cwd=tree)
     for _ in range(reps):
         for contender in contenders:
-            r = run_json(commands[contender])
+            args, tree = commands[contender]
+            r = run_json(args, cwd=tree)
             s = row[contender]
             if not r.get("ok"):
                 s.add(None, error=str(r.get("error")))
@@ -90,7 +113,7 @@ def s1(p: Profile) -> Result:
         for conc in p.s1_connections:
             row = _client_row(
                 "S1",
-                ("asms", "aiohttp", "handwritten", "httpx"),
+                _with_baseline(("asms", "aiohttp", "handwritten", "httpx"), "asms"),
                 url,
                 p.s1_requests,
                 conc,
@@ -101,6 +124,9 @@ def s1(p: Profile) -> Result:
             ratios[f"S1 c={conc} asms/aiohttp"] = ratio(row["asms"], row["aiohttp"])
             ratios[f"S1 c={conc} asms/handwritten"] = ratio(row["asms"], row["handwritten"])
             ratios[f"S1 c={conc} asms/httpx"] = ratio(row["asms"], row["httpx"])
+            if baseline_tree is not None:
+                base = row["asms" + BASELINE_SUFFIX]
+                ratios[f"S1 c={conc} asms/asms{BASELINE_SUFFIX}"] = ratio(row["asms"], base)
     by = {(s.contender, s.params["connections"]): s for s in series}
     if ("asms", 100) in by and ("asms", 10) in by:
         ratios["S1 asms c=100 / c=10"] = ratio(by["asms", 100], by["asms", 10])
@@ -111,18 +137,28 @@ def s2(p: Profile) -> Result:
     with server("sink") as url:
         row = _client_row(
             "S2",
-            ("asms", "asms-read-all", "aiohttp", "handwritten", "httpx"),
+            _with_baseline(
+                ("asms", "asms-read-all", "aiohttp", "handwritten", "httpx"),
+                "asms",
+                "asms-read-all",
+            ),
             url,
             p.s2_requests,
             50,
             600,
             p.reps,
         )
-    return list(row.values()), {
+    ratios = {
         "S2 asms/aiohttp": ratio(row["asms"], row["aiohttp"]),
         "S2 asms-read-all/aiohttp": ratio(row["asms-read-all"], row["aiohttp"]),
         "S2 asms/handwritten": ratio(row["asms"], row["handwritten"]),
     }
+    if baseline_tree is not None:
+        for name in ("asms", "asms-read-all"):
+            ratios[f"S2 {name}/{name}{BASELINE_SUFFIX}"] = ratio(
+                row[name], row[name + BASELINE_SUFFIX]
+            )
+    return list(row.values()), ratios
 
 
 def s3(p: Profile) -> Result:
