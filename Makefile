@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck coverage-pure pytest venv clean
+.PHONY: demo test lint typecheck contracts verifytypes coverage-pure pytest venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,14 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict asms
+
+# The architecture's import contracts: [tool.importlinter] in pyproject.toml.
+contracts: $(STAMP)
+	$(BIN)/lint-imports --no-cache
+
+# The public API as an IDE sees it: 100 % type completeness, every public name documented.
+verifytypes: $(STAMP)
+	$(BIN)/python tools/verify_types.py
 
 PURE_MODULES := _codes _exceptions _replies _encoding _numbers _models _optable
 PURE_TESTS := tests/core/test_codes.py tests/core/test_exceptions.py tests/core/test_replies.py \
