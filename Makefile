@@ -11,7 +11,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e . --group dev
+	$(BIN)/python -m pip install --quiet -e . --group dev --group docs
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -59,6 +59,12 @@ test: lint typecheck coverage-pure pytest
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+.PHONY: docs
+# The documentation site (mkdocs.yml) into site/; any warning (a broken link or reference, a
+# public name missing from docs/reference/) fails the build. Open site/index.html.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 .PHONY: bench bench-quick
 # Benchmarks: asms side by side with its peers (see benchmarks/RESULTS.md).

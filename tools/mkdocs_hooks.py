@@ -1,0 +1,77 @@
+"""MkDocs hooks for the documentation site (`make docs`; listed under ``hooks:`` in mkdocs.yml).
+
+- The benchmark chart is served from where ``make bench`` writes it
+  (``benchmarks/results/chart.png``), so the site never holds a stale copy.
+- Every public name (the ``__all__`` of ``asms``, ``asms.testing`` and ``asms.callbacks``) must
+  be documented by a ``::: name`` line on a page under ``docs/reference/``; a missing one is a
+  warning, which ``mkdocs build --strict`` turns into a failed build. Names a package serves
+  through a module ``__getattr__`` (deprecated aliases) are not in its namespace and are skipped.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.structure.files import File, Files
+
+log = logging.getLogger("mkdocs.hooks.asms")
+
+PUBLIC_PACKAGES = ("asms", "asms.testing", "asms.callbacks")
+
+#: Files outside docs/ the site serves: (path in the site, path in the repository).
+EXTERNAL_FILES = (("assets/benchmarks-chart.png", "benchmarks/results/chart.png"),)
+
+_DIRECTIVE = re.compile(r"^::: +([\w.]+)\s*$", re.MULTILINE)
+
+
+def on_files(files: Files, config: MkDocsConfig, **kwargs: Any) -> Files:
+    """Add the files that live outside ``docs/`` (the benchmark chart) to the site."""
+    root = Path(__file__).resolve().parent.parent
+    for dest, src in EXTERNAL_FILES:
+        path = root / src
+        if not path.is_file():
+            log.warning("%s is missing: run `make bench` to make it", src)
+            continue
+        files.append(File.generated(config, dest, abs_src_path=str(path)))
+    return files
+
+
+def _resolve(dotted: str) -> object:
+    """The object a ``::: a.b.C`` line names (the longest importable module prefix)."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(dotted)
+
+
+def on_pre_build(config: MkDocsConfig, **kwargs: Any) -> None:
+    """Warn about each public name that no page of the API reference documents."""
+    reference = Path(config.docs_dir) / "reference"
+    documented: set[int] = set()
+    for page in sorted(reference.glob("*.md")):
+        for dotted in _DIRECTIVE.findall(page.read_text(encoding="utf-8")):
+            try:
+                documented.add(id(_resolve(dotted)))
+            except (ImportError, AttributeError):
+                log.warning("%s: '::: %s' names nothing importable", page.name, dotted)
+    for package_name in PUBLIC_PACKAGES:
+        package = importlib.import_module(package_name)
+        namespace = vars(package)
+        for name in package.__all__:
+            if name not in namespace:
+                continue  # served by the package's __getattr__: a deprecated alias
+            if id(namespace[name]) not in documented:
+                log.warning(
+                    "%s.%s is not in the API reference (docs/reference/*.md)", package_name, name
+                )
