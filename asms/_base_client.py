@@ -28,8 +28,8 @@ from ._replies import StatusReply, expect_ok, expect_session, expect_status
 from ._retry import Counters, Found, GaveUp, Mode, run
 from ._sending import TextCache
 from ._session import Session, copy_transport_error
-from ._transport._http11 import reply_too_large
-from ._wire.base import (
+from ._transport import reply_too_large
+from ._wire import (
     MAX_REPLY_BYTES,
     Params,
     SendPrepared,

@@ -43,7 +43,7 @@ from ._retry import ClientStatistics
 from ._sending import TextCache, check_climsgid, prepare_text
 from ._session import Session
 from ._transport import make_transport
-from ._wire.base import make_wire
+from ._wire import make_wire
 
 __all__ = ["AsyncClient"]
 

@@ -34,7 +34,7 @@ from ._numbers import InvalidNumberError, normalize_list, normalize_msisdn
 from ._optable import OPERATIONS, Operation
 from ._replies import ErrorReply, IdReply, StatusReply, expect_send
 from ._results import SendResults
-from ._wire.base import Wire
+from ._wire import Wire
 
 __all__ = [
     "Prepared",

@@ -28,6 +28,15 @@ for POST (the request may have been processed); only idempotent methods are retr
 from ._config import DEFAULT_LIMITS, MAX_HEAD_BYTES, MAX_REPLY_BYTES, create_ssl_context
 from ._default import TRANSPORT_ENV, AsyncTransport, make_transport, request_was_sent
 from ._pool import OriginStatistics, PoolStatistics
+from .base import (
+    Exchange,
+    Header,
+    Origin,
+    PreparedTransport,
+    RawTransport,
+    raw_transport,
+    reply_too_large,
+)
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -35,9 +44,16 @@ __all__ = [
     "MAX_REPLY_BYTES",
     "TRANSPORT_ENV",
     "AsyncTransport",
+    "Exchange",
+    "Header",
+    "Origin",
     "OriginStatistics",
     "PoolStatistics",
+    "PreparedTransport",
+    "RawTransport",
     "create_ssl_context",
     "make_transport",
+    "raw_transport",
+    "reply_too_large",
     "request_was_sent",
 ]

@@ -23,8 +23,8 @@ import httpx
 from ._http11 import DEFAULT_REPLY_LIMITS, ReplyLimits, ResponseReader, chunk_frame
 
 if TYPE_CHECKING:
-    from ._connection import Exchange, Origin
     from ._deadlines import Deadline, DeadlineKeeper
+    from .base import Exchange, Origin
 
 try:
     from sniffio import current_async_library

@@ -13,12 +13,10 @@ import httpx
 
 from ._aioconn import AsyncioConnection, on_asyncio, open_asyncio_connection
 from ._deadlines import DeadlineKeeper
-from ._http11 import DEFAULT_REPLY_LIMITS, Header, ReplyLimits, ResponseReader, chunk_frame
+from ._http11 import DEFAULT_REPLY_LIMITS, ReplyLimits, ResponseReader, chunk_frame
+from .base import Exchange, Origin
 
-__all__ = ["AnyConnection", "Connection", "Exchange", "Origin", "open_connection"]
-
-Origin = tuple[bytes, bytes, int]  # (scheme, host, port), as in the URL
-Exchange = tuple[int, list[Header], bytes, bytes, bytes]  # status, headers, body, reason, version
+__all__ = ["AnyConnection", "Connection", "open_connection"]
 
 # Bodies up to this size go out in the same write as the head (one syscall, one checkpoint).
 _COALESCE_LIMIT = 64 * 1024

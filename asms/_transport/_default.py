@@ -22,11 +22,11 @@ from ._config import (
     create_ssl_context,
     env_proxy,
 )
-from ._connection import Exchange, Origin
 from ._deadlines import DeadlineKeeper
 from ._http11 import build_head, framing
 from ._pool import ConnectionPool, PoolStatistics
 from ._stock import StockTransport
+from .base import Exchange, Origin
 
 __all__ = ["AsyncTransport", "make_transport", "request_was_sent"]
 

@@ -10,6 +10,7 @@ import httpx
 
 from .._exceptions import ReplyParseError
 from ._config import MAX_HEAD_BYTES, MAX_REPLY_BYTES
+from .base import Header, reply_too_large
 
 __all__ = [
     "DEFAULT_REPLY_LIMITS",
@@ -18,10 +19,8 @@ __all__ = [
     "build_head",
     "chunk_frame",
     "framing",
-    "reply_too_large",
 ]
 
-Header = tuple[bytes, bytes]
 ReplyLimits = tuple[int, int]  # the largest body and the largest head of a reply, in bytes
 DEFAULT_REPLY_LIMITS: ReplyLimits = (MAX_REPLY_BYTES, MAX_HEAD_BYTES)
 # HttpParserUpgrade is not an HttpParserError.
@@ -86,12 +85,6 @@ def chunk_frame(chunk: bytes) -> bytes:
     if not chunk:
         return b"0\r\n\r\n"
     return b"%x\r\n%b\r\n" % (len(chunk), chunk)
-
-
-def reply_too_large(limit: int, part: str = "reply") -> ReplyParseError:
-    """The error for a reply refused for its size: the request was sent and answered, so its
-    outcome is unknown (a ``ProtocolError``: reconciled, never resent blindly)."""
-    return ReplyParseError(f"{part} larger than {limit} bytes")
 
 
 class ResponseReader:

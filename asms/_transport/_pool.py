@@ -19,8 +19,9 @@ import anyio
 import httpx
 
 from ._connection import AnyConnection as Connection
-from ._connection import Origin, open_connection
+from ._connection import open_connection
 from ._http11 import DEFAULT_REPLY_LIMITS, ReplyLimits
+from .base import Origin
 
 __all__ = ["ConnectionPool", "OriginStatistics", "PoolStatistics"]
 

@@ -16,7 +16,7 @@ import httpcore
 import httpx
 
 from ._config import MAX_REPLY_BYTES
-from ._http11 import reply_too_large
+from .base import reply_too_large
 
 __all__ = ["STOCK_HEAD_LIMIT", "StockTransport"]
 

@@ -16,7 +16,6 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Final, Protocol, TypeAlias
 
 from .._compat import httpx
-from .._config import ClientOptions
 from .._encoding import WireText
 from .._exceptions import (
     ConnectError,
@@ -32,9 +31,14 @@ from .._exceptions import (
 )
 from .._logging import redact
 from .._optable import Operation
-from .._transport import MAX_REPLY_BYTES, request_was_sent
-from .._transport._connection import Exchange, Origin
-from .._transport._http11 import reply_too_large
+from .._transport import (
+    MAX_REPLY_BYTES,
+    Exchange,
+    Origin,
+    raw_transport,
+    reply_too_large,
+    request_was_sent,
+)
 
 __all__ = [
     "MAX_REPLY_BYTES",
@@ -43,7 +47,6 @@ __all__ = [
     "SendPrepared",
     "Wire",
     "check_params",
-    "make_wire",
     "map_transport_error",
     "origin_of",
     "post_head",
@@ -117,26 +120,6 @@ def check_params(op: Operation, params: Params, letter: str, wire: str) -> None:
             raise ValidationError(key, f"is not a parameter of {op.name}")
         if letter not in param.wires:
             raise ValidationError(key, f"is not available for {op.name} on the {wire} wire")
-
-
-def make_wire(options: ClientOptions) -> Wire:
-    """The wire a client's options ask for."""
-    from .http import HTTPWire  # the wire modules import this package: import them late
-    from .soap import SOAPWire
-
-    if options.wire == "http":
-        return HTTPWire(
-            options.base_url,
-            method=options.method,
-            max_recipients=options.max_recipients,
-            timeout=options.timeout,
-        )
-    return SOAPWire(
-        options.base_url,
-        style="dl" if options.wire == "soap" else "rpc",
-        max_recipients=options.max_recipients,
-        timeout=options.timeout,
-    )
 
 
 # -- the exchange with the transport ---------------------------------------------------------
@@ -218,10 +201,10 @@ async def roundtrip_headers(
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """:func:`roundtrip`, with the answer's raw headers."""
     error: TransportError | None = None
-    send_raw = getattr(transport, "send_raw", None)
+    raw = raw_transport(transport)
     try:
-        if send_raw is not None:  # asms's own transport: no httpx.Response is built
-            status, headers, content, _reason, _version = await send_raw(request)
+        if raw is not None:  # asms's own transport: no httpx.Response is built
+            status, headers, content, _reason, _version = await raw.send_raw(request)
             if len(content) > MAX_REPLY_BYTES:
                 raise reply_too_large(MAX_REPLY_BYTES)
             return status, headers, content

@@ -42,7 +42,7 @@ from asms._sending import (
     prepare_text,
     wire_value,
 )
-from asms._wire.base import Wire
+from asms._wire import Wire
 from asms._wire.http import HTTPWire
 from asms._wire.soap import SOAPWire
 

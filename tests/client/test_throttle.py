@@ -23,7 +23,7 @@ from asms._codes import ErrorCode
 from asms._config import RetryPolicy
 from asms._exceptions import ThrottledError
 from asms._models import Message
-from asms._wire.base import gateway_time
+from asms._wire import gateway_time
 from asms.testing import FakeClock, Faults, GatewayEmulator
 from asms.testing._serve import running_emulator
 

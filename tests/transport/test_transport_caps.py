@@ -33,7 +33,7 @@ from asms._transport import (
 )
 from asms._transport._http11 import ResponseReader
 from asms._transport._stock import STOCK_HEAD_LIMIT, StockTransport
-from asms._wire.base import roundtrip
+from asms._wire import roundtrip
 
 pytestmark = pytest.mark.anyio
 

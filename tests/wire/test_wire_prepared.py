@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from asms._numbers import Numbers, normalize_list
 from asms._optable import OPERATIONS
 from asms._transport._http11 import build_head
-from asms._wire.base import origin_of, post_head
+from asms._wire import origin_of, post_head
 from asms._wire.http import HTTPWire
 from asms._wire.soap import SOAPWire
 
