@@ -42,31 +42,44 @@ def on_files(files: Files, config: MkDocsConfig, **kwargs: Any) -> Files:
 
 
 def _resolve(dotted: str) -> object:
-    """The object a ``::: a.b.C`` line names (the longest importable module prefix)."""
+    """The object a ``::: a.b.C`` line names (the longest importable module prefix).
+
+    An ImportError raised inside a module that exists propagates: it is a real failure.
+    """
     parts = dotted.split(".")
     for cut in range(len(parts), 0, -1):
+        module = ".".join(parts[:cut])
         try:
-            obj: object = importlib.import_module(".".join(parts[:cut]))
-        except ImportError:
+            obj: object = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
             continue
         for attr in parts[cut:]:
             obj = getattr(obj, attr)
         return obj
-    raise ImportError(dotted)
+    raise ImportError(f"no module in {dotted}")
 
 
 def on_pre_build(config: MkDocsConfig, **kwargs: Any) -> None:
     """Warn about each public name that no page of the API reference documents."""
+    packages = {}
+    for package_name in PUBLIC_PACKAGES:
+        try:
+            packages[package_name] = importlib.import_module(package_name)
+        except ImportError as exc:
+            log.warning("%s cannot be imported: %s", package_name, exc)
+    if len(packages) < len(PUBLIC_PACKAGES):
+        return
     reference = Path(config.docs_dir) / "reference"
     documented: set[int] = set()
     for page in sorted(reference.glob("*.md")):
         for dotted in _DIRECTIVE.findall(page.read_text(encoding="utf-8")):
             try:
                 documented.add(id(_resolve(dotted)))
-            except (ImportError, AttributeError):
-                log.warning("%s: '::: %s' names nothing importable", page.name, dotted)
-    for package_name in PUBLIC_PACKAGES:
-        package = importlib.import_module(package_name)
+            except (ImportError, AttributeError) as exc:
+                log.warning("%s: '::: %s' cannot be imported: %s", page.name, dotted, exc)
+    for package_name, package in packages.items():
         namespace = vars(package)
         for name in package.__all__:
             if name not in namespace:
