@@ -1,6 +1,9 @@
-"""Client configuration: defaults, the retry policy and credentials.
+"""Configuration: every default asms has, the retry policy, credentials and client options.
 
-Timeouts and pool limits are httpx's own ``Timeout`` and ``Limits``; the defaults live here.
+This module is the one home of defaults (the client's, the transport's, the reply caps, bulk
+runs'): other modules import them from here instead of keeping a copy. It sits below the
+transport, so every layer may import it. Timeouts and pool limits are httpx's own ``Timeout``
+and ``Limits``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,11 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_LIMITS",
     "DEFAULT_TIMEOUT",
+    "MAX_HEAD_BYTES",
     "MAX_RECIPIENTS",
+    "MAX_REPLY_BYTES",
+    "MAX_XML_BYTES",
+    "TRANSPORT_LIMITS",
     "ClientOptions",
     "Credentials",
     "Profile",
@@ -33,9 +40,31 @@ __all__ = [
 DEFAULT_BASE_URL: Final = "https://api.clickatell.com"
 # The gateway answers in milliseconds; a 600-recipient send is the slowest request there is.
 DEFAULT_TIMEOUT: Final = httpx.Timeout(30.0, connect=10.0)
+
+# -- connections and replies
+# httpx keeps at most 20 idle connections by default; at a steady 50 requests in flight that
+# closes and reopens 30 connections per round. Both pools below keep every connection they
+# may open; they differ only in how long an idle one is kept.
+#: An ``AsyncClient``'s pool: its connections go to one gateway, between bursts of sends. An
+#: idle one the gateway has closed meanwhile is found before anything is written to it (the
+#: transport checks a connection it takes from the pool), so keeping them costs no request.
 DEFAULT_LIMITS: Final = httpx.Limits(
     max_connections=100, max_keepalive_connections=100, keepalive_expiry=30.0
 )
+#: A transport made on its own (``asms.AsyncTransport()``, ``asms.make_transport()``): it
+#: stands in for httpx's transport, so it expires idle connections as httpx does, after 5 s.
+TRANSPORT_LIMITS: Final = httpx.Limits(
+    max_connections=100, max_keepalive_connections=100, keepalive_expiry=5.0
+)
+# A reply is refused as soon as it crosses either limit, while it is being read: a broken or
+# hostile server cannot make the client buffer more than about this much per connection.
+#: Largest reply body (the gateway's largest answer, to 600 recipients, is about 40 kB).
+MAX_REPLY_BYTES: Final = 4_000_000
+#: Largest reply head: status line and headers, with any interim (1xx) responses before them.
+MAX_HEAD_BYTES: Final = 64 * 1024
+#: Largest XML document parsed where no other cap is given (the SOAP requests the emulator
+#: reads); checked before parsing.
+MAX_XML_BYTES: Final = 1_000_000
 
 WireName = Literal["http", "soap", "soap-rpc"]
 Profile = Literal["default", "v2.3.8"]

@@ -13,9 +13,9 @@ import re
 
 from lxml import etree
 
-__all__ = ["DEFAULT_MAX_BYTES", "XMLRejected", "parse_xml"]
+from ._config import MAX_XML_BYTES
 
-DEFAULT_MAX_BYTES = 1_000_000
+__all__ = ["XMLRejected", "parse_xml"]
 
 if etree.LXML_VERSION < (6, 1):  # pragma: no cover - guarded by the dependency pin
     raise ImportError("asms needs lxml >= 6.1 (older releases have known XML security issues)")
@@ -60,7 +60,7 @@ def _has_dtd(root: etree._Element) -> bool:
     return internal is not None or external is not None
 
 
-def parse_xml(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> etree._Element:
+def parse_xml(data: bytes, *, max_bytes: int = MAX_XML_BYTES) -> etree._Element:
     """Parse an untrusted XML document and return its root element.
 
     Raises `XMLRejected` for a body over `max_bytes` (checked before anything else), any

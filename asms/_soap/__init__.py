@@ -9,8 +9,8 @@ moves parameters into envelopes and lines out of them; what the lines mean is `_
   ``xsi:nil``, ``to`` a ``SOAP-ENC:Array`` of ``<item>``; the answer is one ``<return>``, a
   string or an array of ``<item>`` (`Operation.rpc_array`).
 
-Client side (`_soapclient`): `build_request`, `parse_response`. Server side (`_soapserver`):
-`parse_request`, `build_response`, `build_fault`. What both share (`_soapcommon`): namespaces,
+Client side (`client`): `build_request`, `parse_response`. Server side (`server`):
+`parse_request`, `build_response`, `build_fault`. What both share (`envelope`): namespaces,
 endpoints, errors. This module gathers them under one name.
 """
 
@@ -26,7 +26,6 @@ from .envelope import (
     XSD,
     XSI,
     SOAPClientFault,
-    SOAPFaultError,
     SOAPParseError,
     Style,
     soap_action,
@@ -43,7 +42,6 @@ __all__ = [
     "XSD",
     "XSI",
     "SOAPClientFault",
-    "SOAPFaultError",
     "SOAPParseError",
     "SoapCall",
     "Style",

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from .._config import MAX_REPLY_BYTES
+from .._exceptions import SOAPFault
 from .._optable import DL_NAMESPACE, OPERATIONS, RPC_NAMESPACE, Operation, Param
-from .._xml import DEFAULT_MAX_BYTES, XMLRejected, parse_xml
+from .._xml import XMLRejected, parse_xml
 from .envelope import (
     _ARRAY_TYPE,
     _BODY,
@@ -22,7 +24,6 @@ from .envelope import (
     _XSI_TYPE,
     CONTENT_TYPE,
     SOAP_ENC,
-    SOAPFaultError,
     SOAPParseError,
     Style,
     _body_element,
@@ -168,7 +169,7 @@ def _text(element: etree._Element, inner: str) -> str:
     return "".join((c.text or "") for c in element if _local(c.tag) == inner).strip()
 
 
-def _fault_error(fault: etree._Element) -> SOAPFaultError:
+def _fault_error(fault: etree._Element) -> SOAPFault:
     """Read a SOAP 1.1 (faultcode/faultstring/detail) or 1.2 (Code/Reason/Detail) fault."""
     code = string = ""
     detail: str | None = None
@@ -181,17 +182,17 @@ def _fault_error(fault: etree._Element) -> SOAPFaultError:
         elif name in ("detail", "Detail"):
             text = etree.tostring(child, method="text", encoding="unicode", with_tail=False)
             detail = text.strip()[:500] or None
-    return SOAPFaultError(code.rpartition(":")[2] or "Server", string[:500], detail)
+    return SOAPFault(code.rpartition(":")[2] or "Server", string[:500], detail)
 
 
-def parse_response(body: bytes, *, max_bytes: int = 10 * DEFAULT_MAX_BYTES) -> list[str]:
+def parse_response(body: bytes, *, max_bytes: int = MAX_REPLY_BYTES) -> list[str]:
     """The reply lines in a SOAP answer of either style, in order.
 
     Reads every ``<return>`` (repeated on document/literal; a string or an array of
     ``<item>`` on RPC/encoded), splits values on line breaks and drops blank lines, so a
     server that puts a whole multi-line HTTP body in one string reads the same.
-    Raises `SOAPFaultError` for a SOAP Fault and `SOAPParseError` for anything else that is
-    not an answer.
+    Raises ``asms.SOAPFault`` for a SOAP Fault and `SOAPParseError` for anything else that
+    is not an answer (a body over ``max_bytes`` included).
     """
     try:
         root = parse_xml(body, max_bytes=max_bytes)

@@ -19,7 +19,6 @@ __all__ = [
     "XSD",
     "XSI",
     "SOAPClientFault",
-    "SOAPFaultError",
     "SOAPParseError",
     "Style",
     "soap_action",
@@ -43,20 +42,10 @@ Style = Literal["dl", "rpc"]
 
 
 class SOAPParseError(ValueError):
-    """A SOAP answer that is not XML, not an envelope, or has no result in it."""
+    """A SOAP answer that is not XML, not an envelope, or has no result in it.
 
-
-class SOAPFaultError(ValueError):
-    """The server answered with a SOAP Fault.
-
-    `faultcode` is the code without its namespace prefix (``Client``, ``Server``…).
+    A Fault is an answer: the client side raises the public ``asms.SOAPFault`` for it.
     """
-
-    def __init__(self, faultcode: str, faultstring: str, detail: str | None = None) -> None:
-        super().__init__(f"SOAP fault {faultcode}: {faultstring}")
-        self.faultcode = faultcode
-        self.faultstring = faultstring
-        self.detail = detail
 
 
 class SOAPClientFault(ValueError):

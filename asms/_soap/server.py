@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
+from .._config import MAX_XML_BYTES
 from .._optable import DL_NAMESPACE, RPC_NAMESPACE, Operation, operation_by_soap_name
-from .._xml import DEFAULT_MAX_BYTES, XMLRejected, parse_xml
+from .._xml import XMLRejected, parse_xml
 from .envelope import (
     _AUTH_NAMES,
     SOAP_ENC,
@@ -58,7 +59,7 @@ class SoapCall:
         )
 
 
-def parse_request(body: bytes, *, path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> SoapCall:
+def parse_request(body: bytes, *, path: str, max_bytes: int = MAX_XML_BYTES) -> SoapCall:
     """Parse a request envelope posted to a SOAP endpoint.
 
     The answer's style follows the endpoint `path`; the body may use either encoding

@@ -1,5 +1,13 @@
 """HTTP transports under the httpx API.
 
+The package is built on httpx's transport API: ``AsyncTransport`` is an
+``httpx.AsyncBaseTransport``, takes ``httpx.Request``s and raises httpx's exceptions, and the
+stock path wraps ``httpx.AsyncHTTPTransport``. It imports httpx (and httpcore) through
+``asms._compat`` like the rest of asms. What the layers above may use is declared in
+``base`` (the types, the fast seams ``PreparedTransport`` and ``RawTransport``,
+``reply_too_large``) and re-exported here; the other modules are its implementation.
+Its defaults (pool limits, reply caps) live in ``asms._config``.
+
 ``AsyncTransport`` is the default: a keep-alive HTTP/1.1 pool with httptools parsing, whose
 work per request does not grow with the number of connections. On asyncio its connections
 are native asyncio protocols (``_aioconn``); on trio (any other anyio backend) anyio streams.
@@ -25,9 +33,10 @@ replaced if it fails. A connection that dies after the request was written is ne
 for POST (the request may have been processed); only idempotent methods are retried, once.
 """
 
-from ._config import DEFAULT_LIMITS, MAX_HEAD_BYTES, MAX_REPLY_BYTES, create_ssl_context
+from .._config import MAX_HEAD_BYTES, MAX_REPLY_BYTES, TRANSPORT_LIMITS
 from ._default import TRANSPORT_ENV, AsyncTransport, make_transport, request_was_sent
 from ._pool import OriginStatistics, PoolStatistics
+from ._tls import create_ssl_context
 from .base import (
     Exchange,
     Header,
@@ -39,10 +48,10 @@ from .base import (
 )
 
 __all__ = [
-    "DEFAULT_LIMITS",
     "MAX_HEAD_BYTES",
     "MAX_REPLY_BYTES",
     "TRANSPORT_ENV",
+    "TRANSPORT_LIMITS",
     "AsyncTransport",
     "Exchange",
     "Header",

@@ -18,8 +18,8 @@ from collections.abc import AsyncIterable
 from typing import TYPE_CHECKING, cast
 
 import anyio
-import httpx
 
+from .._compat import httpx
 from ._http11 import DEFAULT_REPLY_LIMITS, ReplyLimits, ResponseReader, chunk_frame
 
 if TYPE_CHECKING:

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterable
 
 import anyio
 import anyio.abc
-import httpx
 
+from .._compat import httpx
 from ._aioconn import AsyncioConnection, on_asyncio, open_asyncio_connection
 from ._deadlines import DeadlineKeeper
 from ._http11 import DEFAULT_REPLY_LIMITS, ReplyLimits, ResponseReader, chunk_frame

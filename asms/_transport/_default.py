@@ -10,22 +10,16 @@ from typing import Any
 
 import anyio
 import anyio.abc
-import httpx
 
+from .._compat import httpx
+from .._config import MAX_HEAD_BYTES, MAX_REPLY_BYTES, TRANSPORT_LIMITS
 from .._exceptions import ValidationError
-from ._config import (
-    DEFAULT_LIMITS,
-    MAX_HEAD_BYTES,
-    MAX_REPLY_BYTES,
-    CertTypes,
-    VerifyTypes,
-    create_ssl_context,
-    env_proxy,
-)
 from ._deadlines import DeadlineKeeper
 from ._http11 import build_head, framing
 from ._pool import ConnectionPool, PoolStatistics
+from ._proxy import env_proxy
 from ._stock import StockTransport
+from ._tls import CertTypes, VerifyTypes, create_ssl_context
 from .base import Exchange, Origin
 
 __all__ = ["AsyncTransport", "make_transport", "request_was_sent"]
@@ -152,7 +146,7 @@ class AsyncTransport(httpx.AsyncBaseTransport):
         verify: VerifyTypes = True,
         cert: CertTypes | None = None,
         trust_env: bool = True,
-        limits: httpx.Limits = DEFAULT_LIMITS,
+        limits: httpx.Limits = TRANSPORT_LIMITS,
         retries_on_stale: bool = True,
         max_reply_bytes: int = MAX_REPLY_BYTES,
         max_head_bytes: int = MAX_HEAD_BYTES,
@@ -365,7 +359,7 @@ def make_transport(
     trust_env: bool = True,
     verify: VerifyTypes = True,
     cert: CertTypes | None = None,
-    limits: httpx.Limits = DEFAULT_LIMITS,
+    limits: httpx.Limits = TRANSPORT_LIMITS,
     retries_on_stale: bool = True,
     max_reply_bytes: int = MAX_REPLY_BYTES,
 ) -> httpx.AsyncBaseTransport:

@@ -6,10 +6,10 @@ import re
 from collections.abc import Sequence
 
 import httptools
-import httpx
 
+from .._compat import httpx
+from .._config import MAX_HEAD_BYTES, MAX_REPLY_BYTES
 from .._exceptions import ReplyParseError
-from ._config import MAX_HEAD_BYTES, MAX_REPLY_BYTES
 from .base import Header, reply_too_large
 
 __all__ = [

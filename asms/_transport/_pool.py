@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
-import httpx
 
+from .._compat import httpx
 from ._connection import AnyConnection as Connection
 from ._connection import open_connection
 from ._http11 import DEFAULT_REPLY_LIMITS, ReplyLimits

@@ -12,10 +12,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpcore
-import httpx
-
-from ._config import MAX_REPLY_BYTES
+from .._compat import httpcore, httpx
+from .._config import MAX_REPLY_BYTES
 from .base import reply_too_large
 
 __all__ = ["STOCK_HEAD_LIMIT", "StockTransport"]

@@ -11,12 +11,11 @@ from collections.abc import Mapping
 
 from .._compat import httpx
 from .._encoding import WireText, encode_for_soap
-from .._exceptions import HTTPStatusError, ReplyParseError, SOAPFault, ValidationError
+from .._exceptions import HTTPStatusError, ReplyParseError, ValidationError
 from .._optable import Operation
 from .._soap import (
     DL_ENDPOINT,
     RPC_ENDPOINTS,
-    SOAPFaultError,
     SOAPParseError,
     Style,
     build_request,
@@ -99,9 +98,8 @@ class SOAPWire:
         if status not in (200, 500):
             raise HTTPStatusError(status)
         try:
+            # A Fault raises asms.SOAPFault, whatever the status.
             lines = parse_response(content, max_bytes=MAX_REPLY_BYTES)
-        except SOAPFaultError as exc:
-            raise SOAPFault(exc.faultcode, exc.faultstring, exc.detail) from None
         except SOAPParseError as exc:
             if status != 200:
                 raise HTTPStatusError(status) from None

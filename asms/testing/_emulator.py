@@ -25,8 +25,7 @@ from ._recorder import CommittedMessage, Recorder, RecorderMode, RecorderStatist
 from ._state import Batch, FaultInjector, Session
 
 if TYPE_CHECKING:
-    import httpx
-
+    from .._compat import httpx
     from ._app import Scope
     from ._transport import EmulatorTransport
 

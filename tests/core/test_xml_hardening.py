@@ -14,8 +14,9 @@ import pytest
 from lxml import etree
 
 from asms import _xml
+from asms._config import MAX_XML_BYTES
 from asms._soap import DL_ENDPOINT, SOAPClientFault, SOAPParseError, parse_request, parse_response
-from asms._xml import DEFAULT_MAX_BYTES, XMLRejected, parse_xml
+from asms._xml import XMLRejected, parse_xml
 
 MB = 1024 * 1024
 
@@ -178,7 +179,7 @@ def test_billion_laughs_is_refused_without_expanding(layer: str) -> None:
 def test_quadratic_blowup_is_refused(layer: str) -> None:
     big = "x" * 50_000
     doc = f'<!DOCTYPE r [<!ENTITY a "{big}">]><r>{"&a;" * 15_000}</r>'.encode()
-    assert len(doc) < DEFAULT_MAX_BYTES
+    assert len(doc) < MAX_XML_BYTES
     with pytest.raises(XMLRejected):
         parse_xml(doc)
 
@@ -200,9 +201,9 @@ def test_fifty_megabytes_are_refused_before_parsing() -> None:
 
 
 def test_size_limit_is_inclusive() -> None:
-    exact = b"<x>" + b"a" * (DEFAULT_MAX_BYTES - 7) + b"</x>"
-    assert len(exact) == DEFAULT_MAX_BYTES
-    assert parse_xml(exact).text == "a" * (DEFAULT_MAX_BYTES - 7)
+    exact = b"<x>" + b"a" * (MAX_XML_BYTES - 7) + b"</x>"
+    assert len(exact) == MAX_XML_BYTES
+    assert parse_xml(exact).text == "a" * (MAX_XML_BYTES - 7)
     with pytest.raises(XMLRejected):
         parse_xml(exact + b" ")
     with pytest.raises(XMLRejected):

@@ -4,6 +4,7 @@ scripted servers on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,14 +22,16 @@ import sniffio
 import trustme
 from anyio.streams.tls import TLSListener
 
+from asms import AsyncClient
+from asms._config import DEFAULT_LIMITS
 from asms._transport import (
-    DEFAULT_LIMITS,
+    TRANSPORT_LIMITS,
     AsyncTransport,
     create_ssl_context,
     make_transport,
     request_was_sent,
 )
-from asms._transport._config import env_proxy
+from asms._transport._proxy import env_proxy
 
 pytestmark = pytest.mark.anyio
 
@@ -944,7 +947,18 @@ async def test_repr_and_statistics_show_counts_never_secrets() -> None:
 
 
 def test_default_limits_keep_every_connection() -> None:
-    assert DEFAULT_LIMITS.max_keepalive_connections == DEFAULT_LIMITS.max_connections
+    for limits in (TRANSPORT_LIMITS, DEFAULT_LIMITS):
+        assert limits.max_keepalive_connections == limits.max_connections
+
+
+def test_idle_expiry_defaults() -> None:
+    # Two facts: a transport made on its own expires idle connections as httpx's own does;
+    # a client's pool keeps them longer.
+    assert TRANSPORT_LIMITS.keepalive_expiry == httpx.Limits().keepalive_expiry == 5.0
+    assert DEFAULT_LIMITS.keepalive_expiry == 30.0
+    for made in (AsyncTransport, make_transport):
+        assert inspect.signature(made).parameters["limits"].default is TRANSPORT_LIMITS
+    assert inspect.signature(AsyncClient).parameters["limits"].default is DEFAULT_LIMITS
 
 
 @pytest.fixture

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
+from asms import ProtocolError, SOAPFault
 from asms._optable import DL_NAMESPACE, OPERATIONS, RPC_NAMESPACE, Operation
 from asms._soap import (
     CONTENT_TYPE,
@@ -19,7 +21,6 @@ from asms._soap import (
     XSI,
     SoapCall,
     SOAPClientFault,
-    SOAPFaultError,
     SOAPParseError,
     Style,
     build_fault,
@@ -30,6 +31,7 @@ from asms._soap import (
     style_for_path,
 )
 from asms._soap.wsdl import document_literal_wsdl, rpc_encoded_wsdl
+from asms._wire import SOAPWire
 
 FIXTURES = Path(__file__).parent / "fixtures" / "soap"
 REFERENCE_WSDL = Path("/work/shared/reference/wsdl/document_literal.wsdl")
@@ -499,7 +501,7 @@ def test_unusable_requests_are_client_faults(body: bytes, message: str) -> None:
         parse_request(body, path=DL_ENDPOINT)
     assert info.value.faultcode == "Client"
     fault = build_fault(info.value.faultcode, info.value.faultstring)
-    with pytest.raises(SOAPFaultError) as answer:
+    with pytest.raises(SOAPFault) as answer:
         parse_response(fault)
     assert answer.value.faultcode == "Client"
     assert answer.value.faultstring == info.value.faultstring
@@ -582,13 +584,24 @@ def test_response_shapes_from_other_toolkits() -> None:
     assert parse_response(nil) == []
 
 
+@pytest.mark.parametrize("status", [200, 500])
+def test_a_fault_reaches_the_caller_as_the_public_soap_fault(status: int) -> None:
+    fault = build_fault("Client", "Unknown operation")
+    wire = SOAPWire(httpx.URL("http://gateway"), style="dl", timeout=httpx.Timeout(1))
+    with pytest.raises(SOAPFault) as info:
+        wire.unwrap(status, fault)
+    assert type(info.value) is SOAPFault and isinstance(info.value, ProtocolError)
+    assert str(info.value) == "SOAP fault Client: Unknown operation"
+    assert info.value.__cause__ is None and info.value.__context__ is None
+
+
 def test_fault_details() -> None:
     fault11 = (
         f'<s:Envelope xmlns:s="{SOAP_ENV}"><s:Body><s:Fault><faultcode>s:Server</faultcode>'
         "<faultstring>Internal trouble</faultstring><detail><e>more</e> info</detail>"
         "</s:Fault></s:Body></s:Envelope>"
     ).encode()
-    with pytest.raises(SOAPFaultError) as info:
+    with pytest.raises(SOAPFault) as info:
         parse_response(fault11)
     assert (info.value.faultcode, info.value.faultstring, info.value.detail) == (
         "Server",
@@ -601,14 +614,14 @@ def test_fault_details() -> None:
         b'<env:Reason><env:Text xml:lang="en">Bad request</env:Text></env:Reason>'
         b"</env:Fault></env:Body></env:Envelope>"
     )
-    with pytest.raises(SOAPFaultError) as info:
+    with pytest.raises(SOAPFault) as info:
         parse_response(fault12)
     assert (info.value.faultcode, info.value.faultstring, info.value.detail) == (
         "Sender",
         "Bad request",
         None,
     )
-    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, ProtocolError)
 
 
 def test_build_fault() -> None:
@@ -677,7 +690,7 @@ def _documents(draw: st.DrawFn) -> bytes:
 def test_parse_response_raises_only_declared_errors(body: bytes) -> None:
     try:
         lines = parse_response(body)
-    except (SOAPParseError, SOAPFaultError):
+    except (SOAPParseError, SOAPFault):
         return
     assert all(isinstance(line, str) and line for line in lines)
 
