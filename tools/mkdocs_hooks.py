@@ -14,6 +14,7 @@ import importlib
 import logging
 import re
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from mkdocs.config.defaults import MkDocsConfig
@@ -56,7 +57,9 @@ def _resolve(dotted: str) -> object:
                 raise
             continue
         for attr in parts[cut:]:
-            obj = getattr(obj, attr)
+            # A module's own namespace only: a name its __getattr__ serves is a deprecated
+            # alias, which documents nothing.
+            obj = vars(obj)[attr] if isinstance(obj, ModuleType) else getattr(obj, attr)
         return obj
     raise ImportError(f"no module in {dotted}")
 
@@ -77,6 +80,12 @@ def on_pre_build(config: MkDocsConfig, **kwargs: Any) -> None:
         for dotted in _DIRECTIVE.findall(page.read_text(encoding="utf-8")):
             try:
                 documented.add(id(_resolve(dotted)))
+            except KeyError:
+                log.warning(
+                    "%s: '::: %s' is not defined in its module (a deprecated alias?)",
+                    page.name,
+                    dotted,
+                )
             except (ImportError, AttributeError) as exc:
                 log.warning("%s: '::: %s' cannot be imported: %s", page.name, dotted, exc)
     for package_name, package in packages.items():
