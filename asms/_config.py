@@ -69,7 +69,7 @@ MAX_XML_BYTES: Final = 1_000_000
 WireName = Literal["http", "soap", "soap-rpc"]
 Profile = Literal["default", "v2.3.8"]
 
-#: Recipients per request, by profile and (wire, method) (PROTOCOL.md "Limits").
+#: Recipients per request, by profile and (wire, method) (docs/protocol.md, "Limits").
 MAX_RECIPIENTS: Final[dict[str, dict[str, int]]] = {
     "default": {"POST": 600, "GET": 300, "SOAP": 300},
     "v2.3.8": {"POST": 300, "GET": 100, "SOAP": 300},

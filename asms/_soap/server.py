@@ -144,7 +144,8 @@ _RPC_ITEM = '<item xsi:type="xsd:string">'
 
 # Characters XML 1.0 cannot carry at all; replaced rather than producing a broken document.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-# The same for ASCII text (every reply line in practice), checked ~10x faster than the regex.
+# The same for ASCII text (every reply line in practice), checked by bytes.translate, which
+# costs far less than the regex.
 _ASCII_NOT_XML = bytes(c for c in range(32) if c not in (9, 10, 13))
 
 _FRAMES: dict[tuple[Style, str], tuple[str, str]] = {}
@@ -163,6 +164,11 @@ def _frame(style: Style, op: Operation) -> tuple[str, str]:
 
 
 def _xml_text(text: str) -> str:
+    """``text`` escaped for XML, characters XML cannot carry replaced.
+
+    The fast path of the SOAP answers: its plain twin is ``_NOT_XML.sub("\ufffd",
+    escape(text))``, and ``tests/wire/test_wire_fast_path.py`` holds the two equal.
+    """
     text = escape(text)
     if text.isascii():
         raw = text.encode("ascii")

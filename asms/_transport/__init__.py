@@ -31,6 +31,20 @@ Stale keep-alive connections are caught *before* anything is written: an idle co
 polled for readability (EOF, a reset or stray bytes) when it is taken from the pool, and
 replaced if it fails. A connection that dies after the request was written is never retried
 for POST (the request may have been processed); only idempotent methods are retried, once.
+
+The fast path. Each optimised piece of the transport has a plain twin, the straightforward
+code that must give the same exchange, and ``tests/transport/test_transport_fast_path.py``
+holds them equal (every seam, connection kind and way of keeping timeouts, on the same
+replies). The pairs, the fast piece first and its plain twin beside it::
+
+    AsyncTransport.send_prepared(...)   handle_async_request(request), from serialized bytes
+    AsyncTransport.send_raw(request)    handle_async_request(request), without the Response
+    _aioconn.AsyncioConnection          _connection.Connection (anyio streams: what trio runs)
+    Connection.exchange, keeper path    its cancel-scope path (a transport not entered)
+    _default._Body                      httpx.ByteStream
+
+``ConnectionPool.take``/``put`` are the synchronous first steps of ``acquire``/``release``,
+so every request runs them. The wires' serialized requests come from ``asms._wire.fast``.
 """
 
 from .._config import MAX_HEAD_BYTES, MAX_REPLY_BYTES, TRANSPORT_LIMITS

@@ -18,12 +18,12 @@ from .base import (
     gateway_time,
     map_transport_error,
     origin_of,
-    post_head,
     roundtrip,
     roundtrip_headers,
     roundtrip_prepared,
 )
-from .http import HTTPWire, encode_form
+from .fast import form_body, post_head
+from .http import HTTPWire, encode_form, form_pairs
 from .soap import SOAPWire
 
 __all__ = [
@@ -36,6 +36,8 @@ __all__ = [
     "Wire",
     "check_params",
     "encode_form",
+    "form_body",
+    "form_pairs",
     "gateway_time",
     "make_wire",
     "map_transport_error",

@@ -49,7 +49,6 @@ __all__ = [
     "check_params",
     "map_transport_error",
     "origin_of",
-    "post_head",
     "gateway_time",
     "roundtrip",
     "roundtrip_headers",
@@ -66,20 +65,6 @@ def origin_of(url: httpx.URL) -> Origin:
     """(scheme, host, port) of ``url``, as the transport keys its connections."""
     scheme = url.raw_scheme
     return (scheme, url.raw_host, url.port or _DEFAULT_PORTS.get(scheme, 0))
-
-
-def post_head(url: httpx.URL, host: bytes, headers: Sequence[tuple[bytes, bytes]]) -> bytes:
-    """The head of a POST to ``url`` up to the ``Content-Length`` value (appended per request).
-
-    Built once per operation from trusted parts (the operation table, an ``httpx.URL``);
-    checked all the same, since a line break would split the head.
-    """
-    lines = [b"POST " + (url.raw_path or b"/") + b" HTTP/1.1", b"Host: " + host]
-    lines += [name + b": " + value for name, value in headers]
-    head = b"\r\n".join(lines) + b"\r\nContent-Length: "
-    if head.count(b"\n") != len(lines) or head.count(b"\r") != len(lines):
-        raise ValueError("line break in a request header")
-    return head
 
 
 class Wire(Protocol):

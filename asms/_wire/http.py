@@ -10,93 +10,36 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Final, Literal
-from urllib.parse import quote_plus
 
 from .._compat import httpx
 from .._encoding import WireText, encode_for_http
 from .._exceptions import HTTPStatusError
 from .._forms import encode_form as _encode_form
-from .._forms import plain_list, quote_form_value
-from .._numbers import Numbers
+from .._forms import quote_any
 from .._optable import OPERATIONS, Operation
-from .base import Params, Prepared, check_params, origin_of, post_head
+from .base import Params, Prepared, check_params, origin_of
+from .fast import form_body, post_head
 
-__all__ = ["HTTPWire", "encode_form"]
+__all__ = ["HTTPWire", "encode_form", "form_pairs"]
 
 _FORM_TYPE: Final = b"application/x-www-form-urlencoded"
-
-
-def _quote_any(value: str) -> str:
-    try:
-        return quote_plus(value, safe=",", encoding="latin-1", errors="strict")
-    except UnicodeEncodeError:
-        return quote_plus(value, safe=",", encoding="utf-8")
 
 
 def encode_form(pairs: Sequence[tuple[str, str]]) -> bytes:
     """The form body: ISO-8859-1 values, commas unescaped (see ``asms._forms``).
 
-    The legacy API reads form values as ISO-8859-1 (PROTOCOL.md "Text encoding"); ``text``
+    The legacy API reads form values as ISO-8859-1 (docs/protocol.md, "Text encoding"); ``text``
     is always representable (the wire sends anything else as UCS-2 hex), but another value
     (a push subject, a batch field) may not be: that value alone goes as UTF-8.
     """
     try:
         return _encode_form(pairs, encoding="latin-1")
     except UnicodeEncodeError:
-        return "&".join([f"{key}={_quote_any(value)}" for key, value in pairs]).encode("ascii")
+        return "&".join([f"{key}={quote_any(value)}" for key, value in pairs]).encode("ascii")
 
 
-# Values that needed escaping, by value: the same text goes out request after request.
-_QUOTED: dict[str, str] = {}
-
-
-def _quote_value(value: str) -> str:
-    try:
-        return quote_form_value(value, "latin-1")
-    except UnicodeEncodeError:
-        return _quote_any(value)
-
-
-def _form_value(value: str) -> str:
-    """A form value that is not plain alphanumeric ASCII (those go out as they are)."""
-    quoted = _QUOTED.get(value)
-    if quoted is not None:
-        return quoted
-    quoted = _quote_value(value)
-    if len(value) <= 1024:  # texts, not 600-number lists
-        if len(_QUOTED) >= 512:
-            _QUOTED.clear()
-        _QUOTED[value] = quoted
-    return quoted
-
-
-def _body(auth: Mapping[str, str], params: Params) -> bytes:
-    """The form for ``auth`` + ``params``. Their names are the operation table's parameter
-    names (checked before this is called) and the fixed auth names: plain ASCII words that
-    need no escaping, so only the values are encoded."""
-    fields: list[str] = []
-    add = fields.append
-    for key, value in auth.items():
-        # Plain ASCII letters and digits (ids, session ids, numbers) go out as they are.
-        if value.isascii() and value.encode("ascii").isalnum():
-            add(f"{key}={value}")
-        else:
-            add(f"{key}={_quote_value(value)}")  # credentials: escaped each time, never kept
-    for key, given in params.items():
-        if isinstance(given, str):
-            if given.isascii() and given.encode("ascii").isalnum():
-                add(f"{key}={given}")
-            else:
-                add(f"{key}={_QUOTED.get(given) or _form_value(given)}")
-        elif type(given) is Numbers:  # clean digits, joined once by the normaliser
-            add(f"{key}={given.joined}")
-        else:  # a list (the recipients): commas need no escaping
-            value = ",".join(given)
-            add(f"{key}={value if plain_list(value) else _form_value(value)}")
-    return "&".join(fields).encode("ascii")
-
-
-def _pairs(auth: Mapping[str, str], params: Params) -> list[tuple[str, str]]:
+def form_pairs(auth: Mapping[str, str], params: Params) -> list[tuple[str, str]]:
+    """The form's fields in order: ``auth`` first, then ``params``, lists joined by commas."""
     pairs = list(auth.items())
     for key, value in params.items():
         pairs.append((key, value if isinstance(value, str) else ",".join(value)))
@@ -140,7 +83,7 @@ class HTTPWire:
 
     def build(self, op: Operation, params: Params, auth: Mapping[str, str]) -> httpx.Request:
         self._checked(op, params)
-        pairs = _pairs(auth, params)
+        pairs = form_pairs(auth, params)
         if self.method == "GET" and "password" not in auth:
             # GET puts everything in the URL: only ever a session id, never credentials
             # (``auth`` itself, and every request with session=False, go as POST).
@@ -171,7 +114,7 @@ class HTTPWire:
         if self.method == "GET" and "password" not in auth:
             return None
         self._checked(op, params)
-        body = _body(auth, params)
+        body = form_body(auth, params)
         return self._heads[op.name] + b"%d\r\n\r\n" % len(body), body
 
     def unwrap(self, status: int, content: bytes) -> bytes:

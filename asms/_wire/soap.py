@@ -22,7 +22,8 @@ from .._soap import (
     parse_response,
 )
 from .._transport import MAX_REPLY_BYTES
-from .base import Params, Prepared, check_params, origin_of, post_head
+from .base import Params, Prepared, check_params, origin_of
+from .fast import post_head
 
 __all__ = ["SOAPWire"]
 
