@@ -6,6 +6,9 @@
   be documented by a ``::: name`` line on a page under ``docs/reference/``; a missing one is a
   warning, which ``mkdocs build --strict`` turns into a failed build. Names a package serves
   through a module ``__getattr__`` (deprecated aliases) are not in its namespace and are skipped.
+- Every reference in the code to a section of the protocol page (``docs/protocol.md "Limits"``)
+  must name a section that exists, and nothing may point at ``PROTOCOL.md``, a document this
+  repository does not have: a comment that cites a decision has to lead to it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,12 @@ PUBLIC_PACKAGES = ("asms", "asms.testing", "asms.callbacks")
 EXTERNAL_FILES = (("assets/benchmarks-chart.png", "benchmarks/results/chart.png"),)
 
 _DIRECTIVE = re.compile(r"^::: +([\w.]+)\s*$", re.MULTILINE)
+
+#: Where code may cite the protocol page, and how: the file name, a comma, the section quoted
+#: (a comment or docstring may wrap between the two).
+CITING_DIRS = ("asms", "tests", "benchmarks", "examples", "tools")
+_CITATION = re.compile(r'docs/protocol\.md,?(?:\s|#)*"([^"]+)"')
+_SECTION = re.compile(r"^## +(.+?)\s*$", re.MULTILINE)
 
 
 def on_files(files: Files, config: MkDocsConfig, **kwargs: Any) -> Files:
@@ -64,8 +73,28 @@ def _resolve(dotted: str) -> object:
     raise ImportError(f"no module in {dotted}")
 
 
+def _check_citations(docs_dir: Path) -> None:
+    """Warn about each citation of a protocol section that does not exist."""
+    sections = set(_SECTION.findall((docs_dir / "protocol.md").read_text(encoding="utf-8")))
+    root = Path(__file__).resolve().parent.parent
+    for folder in CITING_DIRS:
+        for path in sorted((root / folder).rglob("*.py")):
+            if path == Path(__file__).resolve():
+                continue  # this file names the forms it looks for
+            text = path.read_text(encoding="utf-8")
+            where = path.relative_to(root)
+            if "PROTOCOL.md" in text:
+                log.warning('%s cites PROTOCOL.md: cite docs/protocol.md "<section>"', where)
+            for quoted in _CITATION.findall(text):
+                section = " ".join(quoted.replace("#", " ").split())  # wrapped in a comment
+                if section not in sections:
+                    log.warning("%s cites docs/protocol.md %r: no such section", where, section)
+
+
 def on_pre_build(config: MkDocsConfig, **kwargs: Any) -> None:
-    """Warn about each public name that no page of the API reference documents."""
+    """Check the protocol citations in the code, then warn about each public name that no
+    page of the API reference documents."""
+    _check_citations(Path(config.docs_dir))
     packages = {}
     for package_name in PUBLIC_PACKAGES:
         try:

@@ -83,7 +83,7 @@ from ._stop import stop_signal
 
 __all__ = ["bulk"]
 
-# The default profile's most parts per message (PROTOCOL.md "Limits": concat 1-3).
+# The default profile's most parts per message (docs/protocol.md "Limits": concat 1-3).
 DEFAULT_MAX_PARTS: Final = 3
 _PROGRESS_EVERY: Final = 0.1  # seconds between progress bar updates
 _LINE_STATES: Final = ("accepted", "rejected", "unknown", "not_sent", "invalid")
