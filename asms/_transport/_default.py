@@ -224,6 +224,11 @@ class AsyncTransport(httpx.AsyncBaseTransport):
         self._keeper.stop()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` and return its whole response (httpx's transport API).
+
+        What ``httpx.AsyncClient`` calls. Failures are httpx exceptions, marked for
+        :func:`request_was_sent`; a reply over the caps raises ``asms.ReplyParseError``.
+        """
         status, headers, content, reason, version = await self.send_raw(request)
         # The body is already in memory; a stream (rather than ``content=``) is what httpx
         # expects from a transport: the client reads it, decodes any Content-Encoding and
