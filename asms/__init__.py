@@ -5,10 +5,11 @@ Everything public is importable from here; the modules behind it are private.
 
 from ._batch import Batch
 from ._bulk.journal import Journal, JournalCampaign
-from ._bulk.ratelimit import RateLimiter, RateLimiterStatistics, SystemClock, VirtualClock
+from ._bulk.ratelimit import RateLimiter, RateLimiterStatistics
 from ._bulk.report import BulkReport, BulkResult, BulkStatistics
 from ._bulk.run import BatchSender, BulkRun
 from ._client import AsyncClient
+from ._clock import Clock, SystemClock, VirtualClock
 from ._codes import ErrorCategory, ErrorCode, Feature, MessageStatus
 from ._config import Credentials, RetryPolicy
 from ._encoding import PartCount, count_binary_parts, count_parts, split_parts
@@ -81,6 +82,7 @@ __all__ = [
     "Charge",
     "ClientClosedError",
     "ClientStatistics",
+    "Clock",
     "ConnectError",
     "ConnectionLost",
     "ConnectTimeout",

@@ -14,7 +14,11 @@ Over a socket: ``with running_emulator(emulator) as base_url: ...``, or ``asms e
 Fixtures for pytest: ``pytest_plugins = ["asms.testing.pytest_plugin"]``.
 """
 
-from ._clock import Clock, FakeClock, ScaledClock, SystemClock
+import warnings
+from typing import Any
+
+from .._clock import Clock
+from ._clock import FakeClock, ScaledClock
 from ._config import Account, CallbackMethod, FaultKind, Faults, Lifecycle, Profile
 from ._emulator import DEFAULT_ACCOUNT, GatewayEmulator
 from ._events import CallbackSink, MOEvent, StatusEvent
@@ -42,7 +46,24 @@ __all__ = [
     "RecorderStatistics",
     "ScaledClock",
     "StatusEvent",
-    "SystemClock",
     "running_emulator",
     "serve",
 ]
+
+# ``SystemClock`` is listed nowhere above on purpose: a star import or a walk of __all__ must
+# not trip its deprecation warning, and the one real clock is asms.SystemClock.
+_DEPRECATED = {"SystemClock": "asms.SystemClock"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        warnings.warn(
+            f"asms.testing.{name} is deprecated; use {_DEPRECATED[name]} (the emulator runs on "
+            "any asms.Clock)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from ._clock import UnixSystemClock
+
+        return UnixSystemClock
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -106,10 +106,12 @@ from ._config import Account, Faults
 
 if TYPE_CHECKING:
     from ._emulator import GatewayEmulator
+    from ._state import GatewayState
 
 __all__ = ["handle_admin"]
 
-Handler = Callable[["GatewayEmulator", dict[str, Any], dict[str, list[str]]], Any]
+# Handlers use the emulator's public methods; the gateway state only where they have none.
+Handler = Callable[["GatewayEmulator", "GatewayState", dict[str, Any], dict[str, list[str]]], Any]
 _ACCOUNT_FIELDS = frozenset(f.name for f in fields(Account))
 _NUMBER_SETS = ("blocked", "opted_out", "delisted", "undeliverable")
 
@@ -122,12 +124,16 @@ def _json(value: Any) -> Any:
     return value
 
 
-def _statistics(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
+def _statistics(
+    emu: GatewayEmulator, state: GatewayState, data: dict[str, Any], query: dict[str, list[str]]
+) -> Any:
     stats = emu.statistics()
     return _json({f.name: getattr(stats, f.name) for f in fields(stats)})
 
 
-def _duplicates(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
+def _duplicates(
+    emu: GatewayEmulator, state: GatewayState, data: dict[str, Any], query: dict[str, list[str]]
+) -> Any:
     recorder = emu.recorder
     messages = [
         {"api_id": key.api_id, "to": key.to, "from": key.from_, "text": key.text, "count": n}
@@ -136,17 +142,21 @@ def _duplicates(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, lis
     return {"recipients": messages, "climsgids": recorder.climsgid_repeats()}
 
 
-def _reset(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
+def _reset(
+    emu: GatewayEmulator, state: GatewayState, data: dict[str, Any], query: dict[str, list[str]]
+) -> Any:
     emu.recorder.reset()
     return {"ok": True}
 
 
-def _messages(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
+def _messages(
+    emu: GatewayEmulator, state: GatewayState, data: dict[str, Any], query: dict[str, list[str]]
+) -> Any:
     climsgid = query.get("climsgid", [""])[0]
     limit = int(query.get("limit", ["1000"])[0])
-    now = emu.clock.time()
+    now = state.time()
     found = []
-    for message in emu._messages.values():
+    for message in state.messages.values():
         if climsgid and message.climsgid != climsgid:
             continue
         found.append(
@@ -168,7 +178,9 @@ def _messages(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[
     return {"messages": found}
 
 
-def _accounts(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
+def _accounts(
+    emu: GatewayEmulator, state: GatewayState, data: dict[str, Any], query: dict[str, list[str]]
+) -> Any:
     unknown = set(data) - _ACCOUNT_FIELDS
     if unknown:
         raise ValueError(f"unknown account fields: {', '.join(sorted(unknown))}")
@@ -180,36 +192,50 @@ def _accounts(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[
     return {"api_id": account.api_id}
 
 
-def _credits(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
+def _credits(
+    emu: GatewayEmulator, state: GatewayState, data: dict[str, Any], query: dict[str, list[str]]
+) -> Any:
     emu.set_credits(float(data["credits"]), data.get("api_id"))
     return {"credits": emu.balance(data.get("api_id"))}
 
 
-def _balance(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
+def _balance(
+    emu: GatewayEmulator, state: GatewayState, data: dict[str, Any], query: dict[str, list[str]]
+) -> Any:
     api_id = query.get("api_id")
     return {"credits": emu.balance(int(api_id[0]) if api_id else None)}
 
 
-def _vouchers(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
+def _vouchers(
+    emu: GatewayEmulator, state: GatewayState, data: dict[str, Any], query: dict[str, list[str]]
+) -> Any:
     emu.add_vouchers(data["vouchers"])
     return {"ok": True}
 
 
-def _get_faults(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
+def _get_faults(
+    emu: GatewayEmulator, state: GatewayState, data: dict[str, Any], query: dict[str, list[str]]
+) -> Any:
     return _json(emu.faults.to_mapping())
 
 
-def _set_faults(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
+def _set_faults(
+    emu: GatewayEmulator, state: GatewayState, data: dict[str, Any], query: dict[str, list[str]]
+) -> Any:
     emu.faults = Faults.from_mapping(data)
     return _json(emu.faults.to_mapping())
 
 
-def _clear_faults(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
+def _clear_faults(
+    emu: GatewayEmulator, state: GatewayState, data: dict[str, Any], query: dict[str, list[str]]
+) -> Any:
     emu.faults = Faults()
     return {"ok": True}
 
 
-def _numbers(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
+def _numbers(
+    emu: GatewayEmulator, state: GatewayState, data: dict[str, Any], query: dict[str, list[str]]
+) -> Any:
     unknown = set(data) - set(_NUMBER_SETS)
     if unknown:
         raise ValueError(f"unknown number lists: {', '.join(sorted(unknown))}")
@@ -220,12 +246,16 @@ def _numbers(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[s
     return {name: sorted(getattr(emu, name)) for name in _NUMBER_SETS}
 
 
-def _routes(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
+def _routes(
+    emu: GatewayEmulator, state: GatewayState, data: dict[str, Any], query: dict[str, list[str]]
+) -> Any:
     emu.set_routes({str(k): None if v is None else float(v) for k, v in data["routes"].items()})
     return {"routes": dict(emu.routes)}
 
 
-def _mo(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
+def _mo(
+    emu: GatewayEmulator, state: GatewayState, data: dict[str, Any], query: dict[str, list[str]]
+) -> Any:
     events = emu.inject_mo(
         str(data["to"]),
         str(data["from"]),
@@ -238,11 +268,15 @@ def _mo(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]])
     return {"events": [asdict(e) for e in events]}
 
 
-def _clock(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
-    return {"time": emu.clock.time(), "fake": isinstance(emu.clock, FakeClock)}
+def _clock(
+    emu: GatewayEmulator, state: GatewayState, data: dict[str, Any], query: dict[str, list[str]]
+) -> Any:
+    return {"time": state.time(), "fake": isinstance(emu.clock, FakeClock)}
 
 
-def _advance(emu: GatewayEmulator, data: dict[str, Any], query: dict[str, list[str]]) -> Any:
+def _advance(
+    emu: GatewayEmulator, state: GatewayState, data: dict[str, Any], query: dict[str, list[str]]
+) -> Any:
     if not isinstance(emu.clock, FakeClock):
         raise ValueError("the emulator runs on real time; start it with a fake clock")
     return {"time": emu.advance(float(data["seconds"]))}
@@ -269,7 +303,7 @@ _HANDLERS: Mapping[tuple[str, str], Handler] = {
 
 
 def handle_admin(
-    emu: GatewayEmulator, method: str, path: str, query: bytes, body: bytes
+    emu: GatewayEmulator, state: GatewayState, method: str, path: str, query: bytes, body: bytes
 ) -> tuple[int, bytes]:
     """Answer one admin request: (HTTP status, JSON body)."""
     name = path.removeprefix("/_emulator/").strip("/")
@@ -281,7 +315,7 @@ def handle_admin(
         data = json.loads(body) if body.strip() else {}
         if not isinstance(data, dict):
             raise ValueError("the request body must be a JSON object")
-        result = handler(emu, data, parse_qs(query.decode("latin-1")))
+        result = handler(emu, state, data, parse_qs(query.decode("latin-1")))
     except (ValueError, KeyError, TypeError) as exc:
         message = str(exc) if not isinstance(exc, KeyError) else f"missing field {exc}"
         return 400, json.dumps({"error": message}).encode()

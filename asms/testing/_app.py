@@ -18,19 +18,20 @@ from .._optable import OPERATIONS, Operation, operation_by_http_path
 from .._soap import CONTENT_TYPE as SOAP_CONTENT_TYPE
 from .._soap import SOAPClientFault, build_fault, build_response, parse_request, style_for_path
 from .._soap.wsdl import document_literal_wsdl, rpc_encoded_wsdl
-from ._call import Call, Wire
+from ._call import Call, Channel
 from ._clock import FakeClock
 from ._commands import execute
 
 if TYPE_CHECKING:
     from ._emulator import GatewayEmulator
+    from ._state import GatewayState
 
 __all__ = ["GatewayApp", "InjectedDisconnect", "Reply", "Scope"]
 
 Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+ASGIMessage = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[ASGIMessage]]
+Send = Callable[[ASGIMessage], Awaitable[None]]
 
 _AUTH_NAMES = frozenset({"session_id", "api_id", "user", "password"})
 # Empty values mean "not given", except where emptiness is itself the error (107, 202).
@@ -72,11 +73,16 @@ class Reply:
         action: str | None = None,
         delay: float = 0.0,
     ) -> None:
-        self.status = status
-        self.body = body
-        self.headers = [content_type, (b"content-length", str(len(body)).encode())]
-        self.action = action
-        self.delay = delay
+        self.status: int = status
+        self.body: bytes = body
+        self.headers: list[tuple[bytes, bytes]] = [
+            content_type,
+            (b"content-length", str(len(body)).encode()),
+        ]
+        #: None, or what the transport must do instead of answering: "drop", "connect",
+        #: "truncate" (see :class:`~asms.testing._call.CallOutcome`)
+        self.action: str | None = action
+        self.delay: float = delay  # seconds to wait before answering
 
 
 def _text(status: int, text: str) -> Reply:
@@ -84,10 +90,15 @@ def _text(status: int, text: str) -> Reply:
 
 
 class GatewayApp:
-    """ASGI entry point of a :class:`GatewayEmulator` (``emulator.app``)."""
+    """ASGI entry point of a :class:`GatewayEmulator` (``emulator.app``).
 
-    def __init__(self, emulator: GatewayEmulator) -> None:
+    Requests run against the emulator's gateway state, under its lock; admin requests go
+    to the emulator's public methods.
+    """
+
+    def __init__(self, emulator: GatewayEmulator, state: GatewayState) -> None:
         self._emulator = emulator
+        self._state = state
         self._routes: dict[str, tuple[str, Any]] = {}
         self._date_second: int | None = None
         self._date_value = b""
@@ -129,12 +140,12 @@ class GatewayApp:
         carry its own: a client measures the time an ``ERR 130`` names against it.
         """
         kind, target = self._route(path)
-        emulator = self._emulator
-        with emulator._lock:
+        state = self._state
+        with state.lock:
             reply = self._answer(
                 kind, target, method, path, query, body, client_ip, headers, scheme
             )
-            reply.headers.append((b"date", self._date(emulator.clock.time())))
+            reply.headers.append((b"date", self._date(state.time())))
         return reply
 
     def _answer(
@@ -157,7 +168,7 @@ class GatewayApp:
         if kind == "admin" and emulator.admin:
             from ._admin import handle_admin
 
-            status, payload = handle_admin(emulator, method, path, query, body)
+            status, payload = handle_admin(emulator, self._state, method, path, query, body)
             return Reply(status, _JSON_TYPE, payload)
         if kind == "root" and method == "GET":
             return _text(200, "asms gateway emulator")
@@ -177,14 +188,15 @@ class GatewayApp:
         self, op: Operation, method: str, query: bytes, body: bytes, client_ip: str | None
     ) -> Reply:
         if method == "GET":
-            wire: Wire = "get"
+            channel: Channel = "get"
         elif method == "POST":
-            wire = "post"
+            channel = "post"
         else:
             return _text(405, "Method Not Allowed")
-        # The legacy API reads form values as ISO-8859-1 bytes (PROTOCOL.md, "Text encoding").
+        # The legacy API reads form values as ISO-8859-1 bytes (docs/protocol.md, "Text
+        # encoding").
         fields = query.decode("latin-1").split("&") if query else []
-        if wire == "post" and body:
+        if channel == "post" and body:
             fields += body.decode("latin-1").split("&")
         names = _HTTP_NAMES[op.name]
         params: dict[str, str] = {}
@@ -209,7 +221,7 @@ class GatewayApp:
                     to.append(value)
             elif value or key in _KEEP_EMPTY:
                 params[key] = value
-        outcome = execute(self._emulator, Call(op, params, to, auth, wire, client_ip))
+        outcome = execute(self._state, Call(op, params, to, auth, channel, client_ip))
         reply = Reply(200, _TEXT_TYPE, "\n".join(outcome.lines).encode("latin-1", "replace"))
         reply.action = outcome.action
         reply.delay = outcome.delay
@@ -253,7 +265,7 @@ class GatewayApp:
             elif value or param.name in _KEEP_EMPTY:
                 params[param.name] = value
         call = Call(op, params, to, dict(parsed.auth), "soap", client_ip, malformed)
-        outcome = execute(self._emulator, call)
+        outcome = execute(self._state, call)
         reply = Reply(200, _SOAP_TYPE, build_response(parsed.style, op, outcome.lines))
         reply.action = outcome.action
         reply.delay = outcome.delay

@@ -1,4 +1,4 @@
-"""Shared by the command modules: the parsed request, reply-line helpers, constants."""
+"""Shared by the command modules: the parsed request, its outcome, reply-line helpers."""
 
 from __future__ import annotations
 
@@ -11,18 +11,18 @@ from .._optable import Operation
 __all__ = [
     "BATCH_TTL",
     "NO_CHARGE",
-    "SESSION_TTL",
     "Call",
-    "Outcome",
-    "Wire",
+    "CallOutcome",
+    "Channel",
     "err_line",
     "format_number",
 ]
 
 S = MessageStatus
-Wire = Literal["get", "post", "soap"]
+#: How a call arrived: an HTTP GET, an HTTP POST or a SOAP envelope (the recipient limits
+#: differ). Not a :class:`asms._wire.base.Wire`, which is the client's side of the protocol.
+Channel = Literal["get", "post", "soap"]
 
-SESSION_TTL = 15 * 60.0  # sliding: from the last call that used the session
 BATCH_TTL = 24 * 3600.0  # from startbatch
 # Statuses that never cost anything (research §8: validation errors, expiry; cancel refunds).
 NO_CHARGE = frozenset({S.USER_CANCELLED, S.ROUTING_ERROR, S.MESSAGE_EXPIRED, S.OUT_OF_CREDIT})
@@ -48,13 +48,13 @@ class Call:
     params: dict[str, str]
     to: list[str] = field(default_factory=list)
     auth: dict[str, str] = field(default_factory=dict)
-    wire: Wire = "post"
+    channel: Channel = "post"
     client_ip: str | None = None
     malformed: bool = False  # a scalar SOAP parameter sent twice or as an array
 
 
 @dataclass(slots=True)
-class Outcome:
+class CallOutcome:
     """Reply lines plus what the transport must do to them (delay, drop, truncate)."""
 
     lines: list[str]

@@ -28,12 +28,13 @@ from typing import TYPE_CHECKING, Final, Literal, Self
 import anyio
 import anyio.abc
 
+from .._clock import Clock
 from .._codes import MessageStatus
 from .._compat import httpx
 from .._encoding import decode_ucs2_hex, ucs2_hex
 from ..callbacks._format import CallbackForm, MOFields, StatusFields, WireRequest, build_request
 from ..callbacks._parse import HEX_CHARSETS
-from ._clock import Clock, as_clock
+from ._clock import as_clock
 from ._events import MOEvent, StatusEvent
 
 if TYPE_CHECKING:
@@ -59,14 +60,15 @@ STATUS_RETRY_DELAYS: Final[tuple[float, ...]] = (
 MO_RETRY_DELAYS: Final[tuple[float, ...]] = tuple(m * _MINUTE for m in (2, 4, 8, 16, 25))
 """Seconds from one failed inbound-message callback attempt to the next (docs 004)."""
 
-Kind = Literal["status", "mo"]
+#: What a callback reports: a status change or an inbound (MO) message.
+CallbackKind = Literal["status", "mo"]
 
 
 @dataclass(frozen=True, slots=True)
 class PendingCallback:
     """A callback not yet delivered. ``next_attempt`` is ``None`` while an attempt runs."""
 
-    kind: Kind
+    kind: CallbackKind
     message_id: str  # apiMsgId or moMsgId
     status: MessageStatus | None
     url: str  # without its query string
@@ -80,7 +82,7 @@ class PendingCallback:
 class DeliveryAttempt:
     """One delivery attempt and its outcome (``at`` is clock time)."""
 
-    kind: Kind
+    kind: CallbackKind
     message_id: str
     status: MessageStatus | None
     url: str
@@ -93,6 +95,8 @@ class DeliveryAttempt:
 
 @dataclass(frozen=True, slots=True)
 class DispatcherStatistics:
+    """What a :class:`CallbackDispatcher` holds now and has done since it was made."""
+
     pending: int
     in_flight: int
     attempts: int
@@ -106,7 +110,7 @@ class DispatcherStatistics:
 @dataclass(slots=True, eq=False)
 class _Delivery:
     seq: int
-    kind: Kind
+    kind: CallbackKind
     message_id: str
     status: MessageStatus | None
     url: str
@@ -140,7 +144,8 @@ class CallbackDispatcher:
     """Queues the emulator's callbacks and delivers them with the gateway's retries.
 
     Args:
-        clock: the emulator's clock (``time()`` in unix seconds); real time when None.
+        clock: the emulator's clock (read as ``wall_time()``, unix seconds); real time
+            when None.
         http_client_factory: makes the ``httpx.AsyncClient`` used for deliveries (e.g. one
             with ``httpx.ASGITransport`` to reach a receiver in-process).
         time_scale: multiplies every retry delay.
@@ -259,7 +264,7 @@ class CallbackDispatcher:
 
     def _enqueue(
         self,
-        kind: Kind,
+        kind: CallbackKind,
         message_id: str,
         status: MessageStatus | None,
         url: str | None,
@@ -288,7 +293,7 @@ class CallbackDispatcher:
             auth=auth,
             request=request,
             delays=self._status_delays if kind == "status" else self._mo_delays,
-            due=self._clock.time(),
+            due=self._clock.wall_time(),
         )
         with self._mutex:
             self._seq += 1
@@ -331,6 +336,7 @@ class CallbackDispatcher:
             return self._heap[0][0] if self._heap else None
 
     def statistics(self) -> DispatcherStatistics:
+        """Callbacks queued and in flight now, and the attempts and outcomes so far."""
         with self._mutex:
             in_flight = sum(1 for item in self._items.values() if item.in_flight)
             return DispatcherStatistics(
@@ -368,6 +374,7 @@ class CallbackDispatcher:
             await client.aclose()
 
     async def __aenter__(self) -> Self:
+        """Use the dispatcher in ``async with``: its HTTP client is closed at the end."""
         return self
 
     async def __aexit__(
@@ -390,11 +397,13 @@ class CallbackDispatcher:
                 tg.cancel_scope.cancel()
 
     async def _sleep_then_cancel(self, deadline: float, scope: anyio.CancelScope) -> None:
-        await self._clock.sleep_until(deadline)
+        # ``deadline`` is unix time; the clock sleeps on its own scale.
+        clock = self._clock
+        await clock.sleep_until(clock.current_time() + (deadline - clock.wall_time()))
         scope.cancel()
 
     def _start_due(self, tg: anyio.abc.TaskGroup) -> int:
-        now = self._clock.time()
+        now = self._clock.wall_time()
         groups: dict[tuple[str, str, str], list[_Delivery]] = {}
         with self._mutex:
             while self._heap and self._heap[0][0] <= now:
@@ -417,7 +426,7 @@ class CallbackDispatcher:
 
     async def _attempt(self, item: _Delivery) -> None:
         item.attempts += 1
-        at = self._clock.time()
+        at = self._clock.wall_time()
         try:
             http_status, error = await self._send(item)
         except BaseException:

@@ -9,18 +9,15 @@ from __future__ import annotations
 import hmac
 import re
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
 
 from .._codes import ErrorCode
-from ._call import SESSION_TTL, Call, Outcome, Wire, err_line, format_number
+from .._session import SESSION_LIFETIME
+from ._call import Call, CallOutcome, Channel, err_line, format_number
 from ._config import Account
 from ._content import Content, check_params, check_schedule, content_of
 from ._delivery import commit
 from ._recorder import CommittedMessage
-from ._state import Batch
-
-if TYPE_CHECKING:
-    from ._emulator import GatewayEmulator
+from ._state import BatchRecord, GatewayState
 
 __all__ = ["execute"]
 
@@ -44,32 +41,32 @@ _COVERAGE_ERR = (
 )
 
 
-def execute(emu: GatewayEmulator, call: Call) -> Outcome:
+def execute(state: GatewayState, call: Call) -> CallOutcome:
     """Run one command, with the configured faults around it."""
-    now = emu._time()
-    pending = emu._pending
+    now = state.time()
+    pending = state.pending
     if pending and pending[0][0] <= now:
-        emu._process_due(now)
+        state.process_due(now)
     name = call.op.name
-    recorder = emu.recorder
+    recorder = state.recorder
     recorder.record_request(name)
     kind: str | None = None
     delay = 0.0
-    faults = emu._faults
-    if emu._faults_active and name in faults.commands:
-        kind, delay = emu._injector.draw()
+    faults = state.faults
+    if state.faults_active and name in faults.commands:
+        kind, delay = state.injector.draw()
         if delay:
             recorder.record_fault("latency")
         if kind in _BEFORE_COMMIT:
             recorder.record_fault(kind)
             if kind == "err901_before_commit":
                 recorder.record_error(E.INTERNAL_ERROR)
-                return Outcome([_ERR_LINES[E.INTERNAL_ERROR]], None, delay)
-            return Outcome([], _ACTIONS[kind], delay)
+                return CallOutcome([_ERR_LINES[E.INTERNAL_ERROR]], None, delay)
+            return CallOutcome([], _ACTIONS[kind], delay)
     if call.malformed:
         lines = [_ERR_LINES[E.INVALID_OR_MISSING_PARAMETERS]]
     else:
-        lines = _HANDLERS[name](emu, call, now)
+        lines = _HANDLERS[name](state, call, now)
     for line in lines:
         if line[:5] == "ERR: " and line[5:8].isdigit():
             recorder.record_error(int(line[5:8]))
@@ -81,20 +78,20 @@ def execute(emu: GatewayEmulator, call: Call) -> Outcome:
         elif kind == "slow_reply":
             delay += faults.slow_reply_seconds
     if pending and pending[0][0] <= now:  # events this request created (a cancel…)
-        emu._process_due(now)
-    return Outcome(lines, _ACTIONS.get(kind) if kind else None, delay)
+        state.process_due(now)
+    return CallOutcome(lines, _ACTIONS.get(kind) if kind else None, delay)
 
 
 # -- authentication ------------------------------------------------------------------------
 
 
-def _credentials(emu: GatewayEmulator, auth: Mapping[str, str]) -> Account | ErrorCode:
+def _credentials(state: GatewayState, auth: Mapping[str, str]) -> Account | ErrorCode:
     key = (auth.get("api_id", ""), auth.get("user", ""), auth.get("password", ""))
-    cached = emu._credentials_seen.get(key)
+    cached = state.credentials_seen.get(key)
     if cached is not None:  # the same valid credentials on every request of a bulk run
         return cached
     raw = key[0].strip()
-    account = emu._accounts.get(int(raw)) if raw.isdigit() else None
+    account = state.accounts.get(int(raw)) if raw.isdigit() else None
     if account is None:
         return E.INVALID_OR_MISSING_API_ID
     if auth.get("user") != account.user:
@@ -103,14 +100,14 @@ def _credentials(emu: GatewayEmulator, auth: Mapping[str, str]) -> Account | Err
         auth.get("password", "").encode("utf-8", "replace"), account.password.encode("utf-8")
     ):
         return E.AUTHENTICATION_FAILED
-    seen = emu._credentials_seen
+    seen = state.credentials_seen
     if len(seen) >= 256:
         seen.clear()
     seen[key] = account
     return account
 
 
-def _admit(emu: GatewayEmulator, account: Account, call: Call) -> Account | ErrorCode:
+def _admit(state: GatewayState, account: Account, call: Call) -> Account | ErrorCode:
     if account.allowed_ips is not None and call.client_ip not in account.allowed_ips:
         return E.IP_LOCKDOWN_VIOLATION
     if account.frozen:
@@ -118,43 +115,43 @@ def _admit(emu: GatewayEmulator, account: Account, call: Call) -> Account | Erro
     return account
 
 
-def _authenticate(emu: GatewayEmulator, call: Call, now: float) -> Account | ErrorCode:
+def _authenticate(state: GatewayState, call: Call, now: float) -> Account | ErrorCode:
     """The calling account, by session id or by credentials on the request."""
     auth = call.auth
     session_id = auth.get("session_id")
     if session_id:
-        session = emu._sessions.get(session_id.lower())
-        if session is None or now - session.last_used > SESSION_TTL:
-            emu._sessions.pop(session_id.lower(), None)
+        session = state.sessions.get(session_id.lower())
+        if session is None or now - session.last_used > SESSION_LIFETIME:
+            state.sessions.pop(session_id.lower(), None)
             return E.SESSION_ID_EXPIRED
-        account = emu._accounts.get(session.api_id)
+        account = state.accounts.get(session.api_id)
         if account is None:
             return E.SESSION_ID_EXPIRED
-        faults = emu._faults
+        faults = state.faults
         if (
             faults.session_expiry
             and call.op.name in faults.commands
-            and emu._injector.session_expires()
+            and state.injector.session_expires()
         ):
-            del emu._sessions[session_id.lower()]
-            emu.recorder.record_fault("session_expiry")
+            del state.sessions[session_id.lower()]
+            state.recorder.record_fault("session_expiry")
             return E.SESSION_ID_EXPIRED
         session.last_used = now  # sliding expiry: every call with the session extends it
-        return _admit(emu, account, call)
+        return _admit(state, account, call)
     if call.op.auth == "session" or not ("api_id" in auth or "user" in auth or "password" in auth):
         return E.MISSING_SESSION_ID
-    found = _credentials(emu, auth)
+    found = _credentials(state, auth)
     if isinstance(found, ErrorCode):
         return found
-    return _admit(emu, found, call)
+    return _admit(state, found, call)
 
 
-def _request_error(emu: GatewayEmulator, code: ErrorCode | str, call: Call) -> list[str]:
+def _request_error(state: GatewayState, code: ErrorCode | str, call: Call) -> list[str]:
     """A request-level error (a code or a whole line); on a multi-recipient send, one line
     per recipient, as the gateway's SOAP example shows (docs 002).
     """
     line = code if isinstance(code, str) else _ERR_LINES[code]
-    if len(call.to) > 1 and call.op.multi and emu.profile.error_lines_with_to:
+    if len(call.to) > 1 and call.op.multi and state.profile.error_lines_with_to:
         return [f"{line} To: {to}" for to in call.to]
     return [line]
 
@@ -162,104 +159,104 @@ def _request_error(emu: GatewayEmulator, code: ErrorCode | str, call: Call) -> l
 # -- commands ------------------------------------------------------------------------------
 
 
-def _auth(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
-    found = _credentials(emu, call.auth)
+def _auth(state: GatewayState, call: Call, now: float) -> list[str]:
+    found = _credentials(state, call.auth)
     if not isinstance(found, ErrorCode):
-        found = _admit(emu, found, call)
+        found = _admit(state, found, call)
     if isinstance(found, ErrorCode):
         return [_ERR_LINES[found]]
-    return [f"OK: {emu._open_session(found, now)}"]
+    return [f"OK: {state.open_session(found, now)}"]
 
 
-def _ping(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
-    found = _authenticate(emu, call, now)
+def _ping(state: GatewayState, call: Call, now: float) -> list[str]:
+    found = _authenticate(state, call, now)
     if isinstance(found, ErrorCode):
         return [_ERR_LINES[found]]
     return ["OK:"]
 
 
-def _getbalance(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
-    found = _authenticate(emu, call, now)
+def _getbalance(state: GatewayState, call: Call, now: float) -> list[str]:
+    found = _authenticate(state, call, now)
     if isinstance(found, ErrorCode):
         return [_ERR_LINES[found]]
-    return [f"Credit: {format_number(emu._balances[found.api_id])}"]
+    return [f"Credit: {format_number(state.balances[found.api_id])}"]
 
 
-def _route_coverage(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
-    found = _authenticate(emu, call, now)
+def _route_coverage(state: GatewayState, call: Call, now: float) -> list[str]:
+    found = _authenticate(state, call, now)
     if isinstance(found, ErrorCode):
         return [_ERR_LINES[found]]
-    code = check_params(call.op, call.params, False, emu.profile)
+    code = check_params(call.op, call.params, False, state.profile)
     if code is not None:
         return [_ERR_LINES[code]]
-    charge = emu._route(call.params["msisdn"])
+    charge = state.route(call.params["msisdn"])
     if charge is None:
         return [_COVERAGE_ERR]
     return [f"{_COVERAGE_OK} Charge: {format_number(charge)}"]
 
 
-def _token_pay(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
-    found = _authenticate(emu, call, now)
+def _token_pay(state: GatewayState, call: Call, now: float) -> list[str]:
+    found = _authenticate(state, call, now)
     if isinstance(found, ErrorCode):
         return [_ERR_LINES[found]]
-    code = check_params(call.op, call.params, False, emu.profile)
-    credits = emu._vouchers.pop(call.params.get("token", ""), None) if code is None else None
+    code = check_params(call.op, call.params, False, state.profile)
+    credits = state.vouchers.pop(call.params.get("token", ""), None) if code is None else None
     if credits is None:  # malformed, unknown or already redeemed
         return [_ERR_LINES[E.INVALID_OR_MISSING_PARAMETERS]]
-    emu._balances[found.api_id] = round(emu._balances[found.api_id] + credits, 6)
+    state.balances[found.api_id] = round(state.balances[found.api_id] + credits, 6)
     return [f"OK: {format_number(credits)}"]
 
 
 def _lookup_common(
-    emu: GatewayEmulator, call: Call, now: float
+    state: GatewayState, call: Call, now: float
 ) -> tuple[CommittedMessage, Account] | list[str]:
-    found = _authenticate(emu, call, now)
+    found = _authenticate(state, call, now)
     if isinstance(found, ErrorCode):
         return [_ERR_LINES[found]]
     params = call.params
-    code = check_params(call.op, params, False, emu.profile)
+    code = check_params(call.op, params, False, state.profile)
     if code is not None:
         return [_ERR_LINES[code]]
     apimsgid = params.get("apimsgid")
     climsgid = params.get("climsgid")
     if not apimsgid and not climsgid:
         return [_ERR_LINES[E.MISSING_MESSAGE_ID]]
-    message = emu._lookup(found.api_id, apimsgid, climsgid, now)
+    message = state.lookup(found.api_id, apimsgid, climsgid, now)
     if message is None:
         code = E.UNKNOWN_API_MESSAGE_ID if apimsgid else E.UNKNOWN_CLIENT_MESSAGE_ID
         return [_ERR_LINES[code]]
     return message, found
 
 
-def _querymsg(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
-    found = _lookup_common(emu, call, now)
+def _querymsg(state: GatewayState, call: Call, now: float) -> list[str]:
+    found = _lookup_common(state, call, now)
     if isinstance(found, list):
         return found
     message = found[0]
-    return [f"ID: {message.apimsgid} Status: {message.status_at(now, emu.lifecycle):03d}"]
+    return [f"ID: {message.apimsgid} Status: {message.status_at(now, state.lifecycle):03d}"]
 
 
-def _delmsg(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
-    found = _lookup_common(emu, call, now)
+def _delmsg(state: GatewayState, call: Call, now: float) -> list[str]:
+    found = _lookup_common(state, call, now)
     if isinstance(found, list):
         return found
     message = found[0]
-    status = emu._cancel(message, now)
+    status = state.cancel(message, now)
     if call.params.get("climsgid") and not call.params.get("apimsgid") and message.group:
         for other in message.group:  # a client id names the whole request
             if other is not message:
-                emu._cancel(other, now)
+                state.cancel(other, now)
     return [f"ID: {message.apimsgid} Status: {status:03d}"]
 
 
-def _getmsgcharge(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
-    found = _lookup_common(emu, call, now)
+def _getmsgcharge(state: GatewayState, call: Call, now: float) -> list[str]:
+    found = _lookup_common(state, call, now)
     if isinstance(found, list):
         return found
     message = found[0]
-    status = message.status_at(now, emu.lifecycle)
-    charge = format_number(emu._charge_of(message, status))
-    if emu.profile.charge_line == "apiMsgId":
+    status = message.status_at(now, state.lifecycle)
+    charge = format_number(state.charge_of(message, status))
+    if state.profile.charge_line == "apiMsgId":
         return [f"apiMsgId: {message.apimsgid} charge: {charge} status: {status:03d}"]
     return [f"ID: {message.apimsgid} Charge: {charge} Status: {status:03d}"]
 
@@ -267,48 +264,48 @@ def _getmsgcharge(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
 # -- sending -------------------------------------------------------------------------------
 
 
-def _limit(emu: GatewayEmulator, wire: Wire) -> int:
-    profile = emu.profile
-    if wire == "get":
+def _limit(state: GatewayState, channel: Channel) -> int:
+    profile = state.profile
+    if channel == "get":
         return profile.max_recipients_get
-    if wire == "post":
+    if channel == "post":
         return profile.max_recipients_post
     return profile.max_recipients_soap
 
 
-def _sendmsg(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
-    found = _authenticate(emu, call, now)
+def _sendmsg(state: GatewayState, call: Call, now: float) -> list[str]:
+    found = _authenticate(state, call, now)
     if isinstance(found, ErrorCode):
-        return _request_error(emu, found, call)
-    if len(call.to) > _limit(emu, call.wire):
+        return _request_error(state, found, call)
+    if len(call.to) > _limit(state, call.channel):
         return [_ERR_LINES[E.INVALID_OR_MISSING_PARAMETERS]]
     params = call.params
-    code = check_params(call.op, params, bool(call.to), emu.profile)
+    code = check_params(call.op, params, bool(call.to), state.profile)
     if code is not None:
-        return _request_error(emu, code, call)
+        return _request_error(state, code, call)
     content = content_of(params)
     if isinstance(content, ErrorCode):
-        return _request_error(emu, content, call)
-    return _deliver(emu, call, found, params, content, now)
+        return _request_error(state, content, call)
+    return _deliver(state, call, found, params, content, now)
 
 
-def _push(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
+def _push(state: GatewayState, call: Call, now: float) -> list[str]:
     """si_push / ind_push: one-part WAP messages; the text is what the handset shows."""
-    found = _authenticate(emu, call, now)
+    found = _authenticate(state, call, now)
     if isinstance(found, ErrorCode):
-        return _request_error(emu, found, call)
-    if len(call.to) > _limit(emu, call.wire):
+        return _request_error(state, found, call)
+    if len(call.to) > _limit(state, call.channel):
         return [_ERR_LINES[E.INVALID_OR_MISSING_PARAMETERS]]
     params = call.params
-    code = check_params(call.op, params, bool(call.to), emu.profile)
+    code = check_params(call.op, params, bool(call.to), state.profile)
     if code is not None:
-        return _request_error(emu, code, call)
+        return _request_error(state, code, call)
     shown = params.get("si_text") or params.get("mms_subject") or ""
-    return _deliver(emu, call, found, params, Content(shown, 1), now)
+    return _deliver(state, call, found, params, Content(shown, 1), now)
 
 
 def _deliver(
-    emu: GatewayEmulator,
+    state: GatewayState,
     call: Call,
     account: Account,
     params: Mapping[str, str],
@@ -318,41 +315,43 @@ def _deliver(
     """Checks shared by every sending command, then one result line per recipient."""
     concat = params.get("concat")
     if content.parts > (int(concat) if concat else 1):
-        return _request_error(emu, E.MAXIMUM_MESSAGE_PARTS_EXCEEDED, call)
+        return _request_error(state, E.MAXIMUM_MESSAGE_PARTS_EXCEEDED, call)
     sender = params.get("from", "")
     if sender and not sender.isdigit() and account.senders is not None:
         if sender not in account.senders:
-            return _request_error(emu, E.INVALID_SENDER_ID, call)
+            return _request_error(state, E.INVALID_SENDER_ID, call)
     due, code = check_schedule(params, now)
     if code is not None:
-        return _request_error(emu, code, call)
-    refusal = emu._throttle(call.op.name, len(call.to), now)
+        return _request_error(state, code, call)
+    refusal = state.throttle(call.op.name, len(call.to), now)
     if refusal is not None:
-        return _request_error(emu, refusal, call)
-    return commit(emu, call, account, params, content, due, now)
+        return _request_error(state, refusal, call)
+    return commit(state, call, account, params, content, due, now)
 
 
-def _batch_for(emu: GatewayEmulator, call: Call, now: float) -> tuple[Account, Batch] | list[str]:
-    found = _authenticate(emu, call, now)
+def _batch_for(
+    state: GatewayState, call: Call, now: float
+) -> tuple[Account, BatchRecord] | list[str]:
+    found = _authenticate(state, call, now)
     if isinstance(found, ErrorCode):
-        return _request_error(emu, found, call)
-    if len(call.to) > _limit(emu, call.wire):
+        return _request_error(state, found, call)
+    if len(call.to) > _limit(state, call.channel):
         return [_ERR_LINES[E.INVALID_OR_MISSING_PARAMETERS]]
-    code = check_params(call.op, call.params, bool(call.to), emu.profile)
+    code = check_params(call.op, call.params, bool(call.to), state.profile)
     if code is not None:
-        return _request_error(emu, code, call)
-    batch = emu._batch(found.api_id, call.params["batch_id"], now)
+        return _request_error(state, code, call)
+    batch = state.find_batch(found.api_id, call.params["batch_id"], now)
     if batch is None:
-        return _request_error(emu, E.INVALID_BATCH_ID, call)
+        return _request_error(state, E.INVALID_BATCH_ID, call)
     return found, batch
 
 
-def _startbatch(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
-    found = _authenticate(emu, call, now)
+def _startbatch(state: GatewayState, call: Call, now: float) -> list[str]:
+    found = _authenticate(state, call, now)
     if isinstance(found, ErrorCode):
         return [_ERR_LINES[found]]
     params = call.params
-    code = check_params(call.op, params, False, emu.profile)
+    code = check_params(call.op, params, False, state.profile)
     if code is not None:
         return [_ERR_LINES[code]]
     template = params["template"]
@@ -367,11 +366,11 @@ def _startbatch(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
     _, code = check_schedule(params, now)
     if code is not None:
         return [_ERR_LINES[code]]
-    return [f"ID: {emu._open_batch(found, params, now)}"]
+    return [f"ID: {state.open_batch(found, params, now)}"]
 
 
-def _senditem(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
-    found = _batch_for(emu, call, now)
+def _senditem(state: GatewayState, call: Call, now: float) -> list[str]:
+    found = _batch_for(state, call, now)
     if isinstance(found, list):
         return found
     account, batch = found
@@ -383,12 +382,12 @@ def _senditem(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
     options["text"] = template
     content = content_of(options)
     if isinstance(content, ErrorCode):
-        return _request_error(emu, content, call)
-    return _deliver(emu, call, account, options, content, now)
+        return _request_error(state, content, call)
+    return _deliver(state, call, account, options, content, now)
 
 
-def _quicksend(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
-    found = _batch_for(emu, call, now)
+def _quicksend(state: GatewayState, call: Call, now: float) -> list[str]:
+    found = _batch_for(state, call, now)
     if isinstance(found, list):
         return found
     account, batch = found
@@ -396,19 +395,19 @@ def _quicksend(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
     options["text"] = options.pop("template")
     content = content_of(options)
     if isinstance(content, ErrorCode):
-        return _request_error(emu, content, call)
-    return _deliver(emu, call, account, options, content, now)
+        return _request_error(state, content, call)
+    return _deliver(state, call, account, options, content, now)
 
 
-def _endbatch(emu: GatewayEmulator, call: Call, now: float) -> list[str]:
-    found = _batch_for(emu, call, now)
+def _endbatch(state: GatewayState, call: Call, now: float) -> list[str]:
+    found = _batch_for(state, call, now)
     if isinstance(found, list):
         return found
-    emu._batches.pop(call.params["batch_id"].lower(), None)
+    state.batches.pop(call.params["batch_id"].lower(), None)
     return ["OK"]
 
 
-_HANDLERS: Mapping[str, Callable[[GatewayEmulator, Call, float], list[str]]] = {
+_HANDLERS: Mapping[str, Callable[[GatewayState, Call, float], list[str]]] = {
     "auth": _auth,
     "ping": _ping,
     "sendmsg": _sendmsg,

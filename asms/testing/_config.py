@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Final, Literal, get_args
 
 from .._codes import CALLBACK_TRIGGERS, CALLBACK_TRIGGERS_V238, ErrorCode, MessageStatus
+from .._config import MAX_RECIPIENTS
 
 __all__ = [
     "DEFAULT_FAULT_COMMANDS",
@@ -82,14 +83,19 @@ class Account:
         return cls(api_id=int(api_id), user=user, password=password, credits=credits)
 
 
+# Recipients per request are a fact of the gateway the client needs too: one home, asms._config.
+_DEFAULT_LIMITS: Final = MAX_RECIPIENTS["default"]
+_V238_LIMITS: Final = MAX_RECIPIENTS["v2.3.8"]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Profile:
-    """Which platform generation the emulator reproduces (PROTOCOL.md, research §11)."""
+    """Which platform generation the emulator reproduces (docs/protocol.md, "Profiles")."""
 
     name: str = "default"
-    max_recipients_get: int = 300
-    max_recipients_post: int = 600
-    max_recipients_soap: int = 300
+    max_recipients_get: int = _DEFAULT_LIMITS["GET"]
+    max_recipients_post: int = _DEFAULT_LIMITS["POST"]
+    max_recipients_soap: int = _DEFAULT_LIMITS["SOAP"]
     max_callback: int = 7
     error_lines_with_to: bool = True
     charge_line: Literal["ID", "apiMsgId"] = "ID"
@@ -103,6 +109,7 @@ class Profile:
 
     @property
     def callback_triggers(self) -> Mapping[int, frozenset[MessageStatus]]:
+        """``callback`` value -> the statuses it asks to be told about, in this profile."""
         return CALLBACK_TRIGGERS if self.max_callback > 3 else CALLBACK_TRIGGERS_V238
 
     @classmethod
@@ -118,9 +125,9 @@ _PROFILES = {
     "default": Profile(),
     "v2.3.8": Profile(
         name="v2.3.8",
-        max_recipients_get=100,
-        max_recipients_post=300,
-        max_recipients_soap=300,
+        max_recipients_get=_V238_LIMITS["GET"],
+        max_recipients_post=_V238_LIMITS["POST"],
+        max_recipients_soap=_V238_LIMITS["SOAP"],
         max_callback=3,
         error_lines_with_to=False,
         charge_line="apiMsgId",
@@ -270,6 +277,7 @@ class Faults:
         return cls(**values)
 
     def to_mapping(self) -> dict[str, Any]:
+        """The settings as JSON-ready data (the inverse of :meth:`from_mapping`)."""
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["commands"] = sorted(self.commands)
         data["script"] = list(self.script)

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 
 from .._codes import ErrorCode
 from .._encoding import count_binary_parts, count_parts, decode_ucs2_hex, is_gsm7
+from .._models import MAX_SCHEDULE_AHEAD
+from .._numbers import MAX_DIGITS, MIN_DIGITS
 from .._optable import MSG_TYPES, OPERATIONS, Operation, Param
 from ._config import Profile
 
@@ -21,8 +23,8 @@ __all__ = [
 
 E = ErrorCode
 
-#: international format, digits only, no leading zero (PROTOCOL.md "Numbers": 7-15 digits)
-is_msisdn = re.compile(r"[1-9][0-9]{6,14}").fullmatch
+#: international format, digits only, no leading zero (docs/protocol.md, "Numbers")
+is_msisdn = re.compile(rf"[1-9][0-9]{{{MIN_DIGITS - 1},{MAX_DIGITS - 1}}}").fullmatch
 
 # The specific code for a parameter whose value breaks its rule; everything else is 101.
 _CODE_FOR_PARAM: Mapping[str, ErrorCode] = {
@@ -42,7 +44,6 @@ _REQUIRED: dict[str, tuple[Param, ...]] = {
     op.name: tuple(p for p in op.params if p.required) for op in OPERATIONS.values()
 }
 _MISSING_CODE: Mapping[str, ErrorCode] = {"template": E.NO_BATCH_TEMPLATE}
-_SEVEN_DAYS = 7 * 24 * 3600
 
 
 def check_params(
@@ -88,7 +89,7 @@ def check_schedule(params: Mapping[str, str], now: float) -> tuple[float, ErrorC
     scheduled = params.get("scheduled_time")
     if scheduled is not None:
         when = int(scheduled)
-        if when > now + _SEVEN_DAYS:
+        if when > now + MAX_SCHEDULE_AHEAD:
             return now, E.INVALID_DELIVERY_TIME
         return max(now, float(when)), None
     return now, None

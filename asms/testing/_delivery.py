@@ -1,33 +1,29 @@
 """Accepting messages: per-recipient checks, charging, storing, scheduling status events.
 
-The hot path of the emulator (every accepted message passes through `commit`), kept apart
-from the emulator class so both stay readable.
+The hot path of the emulator (every accepted message passes through :func:`commit`), kept
+apart from the gateway state so both stay readable.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from .._codes import MessageStatus
 from ._call import Call, err_line
 from ._config import Account
 from ._content import Content, is_msisdn
 from ._recorder import CommittedMessage
+from ._state import DUE, GatewayState
 
-if TYPE_CHECKING:
-    from ._emulator import GatewayEmulator
-
-__all__ = ["DUE", "STATUS", "commit"]
+__all__ = ["commit"]
 
 S = MessageStatus
-DUE, STATUS = 0, 1  # kinds of pending entries; at the same instant a due entry goes first
 _E105, _E114, _E121 = err_line(105), err_line(114), err_line(121)
 _E122, _E128, _E301 = err_line(122), err_line(128), err_line(301)
 
 
 def commit(
-    emu: GatewayEmulator,
+    state: GatewayState,
     call: Call,
     account: Account,
     params: Mapping[str, str],
@@ -38,7 +34,7 @@ def commit(
     """Accept each recipient that can be accepted; one reply line per recipient."""
     recipients = call.to
     multi = len(recipients) > 1
-    suffix = multi and emu.profile.error_lines_with_to
+    suffix = multi and state.profile.error_lines_with_to
     climsgid = params.get("climsgid", "")
     sender = params.get("from", "")
     callback = int(params.get("callback") or 0)
@@ -46,11 +42,11 @@ def commit(
     max_credits = float(raw_cap) if raw_cap else None
     validity = params.get("validity")
     expires = None
-    if validity and int(validity) * 60 < emu.lifecycle.queued:
+    if validity and int(validity) * 60 < state.lifecycle.queued:
         expires = due + int(validity) * 60  # still queued when its validity ends
     deferred = due > now
     api_id = account.api_id
-    balance = emu._balances[api_id]
+    balance = state.balances[api_id]
     text, parts, command = content.text, content.parts, call.op.name
     lines: list[str] = []
     committed: list[CommittedMessage] = []
@@ -59,14 +55,14 @@ def commit(
         charge = None
         if not is_msisdn(to):
             error = _E105
-        elif to in emu.blocked:
+        elif to in state.blocked:
             error = _E121
-        elif to in emu.opted_out:
+        elif to in state.opted_out:
             error = _E122
-        elif to in emu.delisted:
+        elif to in state.delisted:
             error = _E128
         else:
-            charge = emu._route(to)
+            charge = state.route(to)
             if charge is None:
                 error = _E114
         if charge is not None:
@@ -85,11 +81,11 @@ def commit(
                 if not deferred:
                     balance -= charge
                     paid = True
-                if to in emu.undeliverable:
-                    final, final_at = S.ERROR_DELIVERING_MESSAGE, due + emu.lifecycle.queued
+                if to in state.undeliverable:
+                    final, final_at = S.ERROR_DELIVERING_MESSAGE, due + state.lifecycle.queued
             if not error:
                 message = CommittedMessage(
-                    emu._new_id(),
+                    state.new_id(),
                     climsgid,
                     to,
                     sender,
@@ -111,20 +107,20 @@ def commit(
                 continue
         lines.append(f"{error} To: {to}" if suffix else error)
     if committed:
-        emu._balances[api_id] = round(balance, 6)
-        _store(emu, committed, account, climsgid, deferred)
+        state.balances[api_id] = round(balance, 6)
+        _store(state, committed, account, climsgid, deferred)
     return lines
 
 
 def _store(
-    emu: GatewayEmulator,
+    state: GatewayState,
     committed: list[CommittedMessage],
     account: Account,
     climsgid: str,
     deferred: bool,
 ) -> None:
-    messages = emu._messages
-    order = emu._order
+    messages = state.messages
+    order = state.order
     for message in committed:
         messages[message.apimsgid] = message
         order.append(message.apimsgid)
@@ -132,27 +128,27 @@ def _store(
         for message in committed:
             message.group = committed
     if climsgid:
-        emu._by_climsgid.setdefault((account.api_id, climsgid), committed[0])
-    emu.recorder.record_commit(climsgid, committed)
+        state.by_climsgid.setdefault((account.api_id, climsgid), committed[0])
+    state.recorder.record_commit(climsgid, committed)
     if deferred:
         for message in committed:
-            emu._push(message.due, DUE, message, S.QUEUED_FOR_LATER_DELIVERY)
+            state.push(message.due, DUE, message, S.QUEUED_FOR_LATER_DELIVERY)
     callback = committed[0].callback
     if (
         callback
         and account.callback_url
-        and emu._sink is not None
-        and emu.profile.callback_triggers.get(callback)
+        and state.sink is not None
+        and state.profile.callback_triggers.get(callback)
     ):
         for message in committed:
-            emu._schedule_events(message)
-    retention = emu.retention
+            state.schedule_events(message)
+    retention = state.retention
     if retention is not None:
         while len(order) > retention:
-            _forget(emu, messages.pop(order.popleft()))
+            _forget(state, messages.pop(order.popleft()))
 
 
-def _forget(emu: GatewayEmulator, message: CommittedMessage) -> None:
+def _forget(state: GatewayState, message: CommittedMessage) -> None:
     key = (message.api_id, message.climsgid)
-    if message.climsgid and emu._by_climsgid.get(key) is message:
-        del emu._by_climsgid[key]
+    if message.climsgid and state.by_climsgid.get(key) is message:
+        del state.by_climsgid[key]

@@ -17,9 +17,9 @@ How each mode counts:
 
 * ``"messages"``: exactly, from the stored messages: the keys are collected when first read
   (then only the messages added since), so a test that never asks pays nothing; once read,
-  about 110-150 bytes per distinct message on top of the message itself.
+  one set entry per distinct message on top of the message itself.
 * ``"counters"`` and ``"totals"``: an 8-byte blake2b digest of the key per distinct message
-  in a set (about 70-110 bytes each: the set's table grows in steps), plus the key of each
+  in a set (an int, not the key: far smaller than the message), plus the key of each
   repeat. A digest collision can only report a message that was sent once as a duplicate
   (odds about n² / 2⁶⁵ for n distinct messages), never hide a real one.
 
@@ -88,21 +88,21 @@ class CommittedMessage:
         command: str,
         callback: int,
     ) -> None:
-        self.apimsgid = apimsgid
-        self.climsgid = climsgid
-        self.to = to
-        self.from_ = from_
-        self.text = text
-        self.parts = parts
-        self.charge = charge
-        self.time = time
-        self.due = due
-        self.api_id = api_id
-        self.command = command
-        self.callback = callback
+        self.apimsgid: str = apimsgid
+        self.climsgid: str = climsgid
+        self.to: str = to
+        self.from_: str = from_
+        self.text: str = text
+        self.parts: int = parts
+        self.charge: float = charge
+        self.time: float = time
+        self.due: float = due
+        self.api_id: int = api_id
+        self.command: str = command
+        self.callback: int = callback
         self.final: int = 0  # a status that overrides the normal path from ``final_at`` on
-        self.final_at = 0.0
-        self.paid = False
+        self.final_at: float = 0.0
+        self.paid: bool = False  # charged already (a deferred message is charged when due)
         # The other recipients of the same request (shared list), or None for a single one.
         self.group: list[CommittedMessage] | None = None
 
@@ -244,18 +244,23 @@ class Recorder:
     # -- recording (the emulator calls these) ----------------------------------------------
 
     def record_request(self, command: str) -> None:
+        """Count one request of ``command``."""
         self._requests[command] += 1
 
     def record_error(self, code: int, lines: int = 1) -> None:
+        """Count ``lines`` reply lines carrying ``ERR: code``."""
         self._errors[code] += lines
 
     def record_fault(self, kind: str) -> None:
+        """Count one injected fault of ``kind``."""
         self._faults[kind] += 1
 
     def record_mo(self, parts: int) -> None:
+        """Count ``parts`` injected inbound message parts."""
         self._mo += parts
 
     def record_commit(self, climsgid: str, messages: Sequence[CommittedMessage]) -> None:
+        """Record one accepted request: its recipients, as the mode keeps them."""
         self._commits += 1
         self._messages += len(messages)
         mode = self.mode
@@ -351,6 +356,7 @@ class Recorder:
         return [m for m in self.messages if m.climsgid == climsgid]
 
     def statistics(self) -> RecorderStatistics:
+        """The counters now (duplicates counted as :meth:`duplicates` finds them)."""
         duplicates = self.duplicates()
         return RecorderStatistics(
             requests=sum(self._requests.values()),

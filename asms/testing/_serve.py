@@ -13,7 +13,10 @@ from typing import Any
 from ._app import InjectedDisconnect
 from ._emulator import GatewayEmulator
 
-__all__ = ["bind", "quiet_injected_faults", "running_emulator", "serve"]
+__all__ = ["DEFAULT_PORT", "bind", "quiet_injected_faults", "running_emulator", "serve"]
+
+#: Where ``serve`` and ``asms emulator`` listen unless told otherwise.
+DEFAULT_PORT = 8765
 
 
 class _DropInjectedFaults(logging.Filter):
@@ -54,7 +57,7 @@ def bind(host: str, port: int) -> socket.socket:
     """A listening-ready TCP socket on ``host:port``; ``OSError`` when the port is taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose protocol says
-    # TCP, and without it every reply waits ~40 ms for a delayed ACK (Nagle).
+    # TCP, and without it every reply waits for the peer's delayed-ACK timer (Nagle).
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         # SO_REUSEADDR lets a restart reuse a port in TIME_WAIT; on Linux it does not let
@@ -71,7 +74,7 @@ def serve(
     emulator: GatewayEmulator | None = None,
     *,
     host: str = "127.0.0.1",
-    port: int = 8765,
+    port: int = DEFAULT_PORT,
     log_level: str = "warning",
     sock: socket.socket | None = None,
 ) -> None:

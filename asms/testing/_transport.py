@@ -30,6 +30,8 @@ class EmulatorTransport(httpx.AsyncBaseTransport):
         self.client_ip = client_ip
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Answer ``request`` from the emulator, raising the httpx error an injected fault
+        stands for."""
         try:
             body = request.content
         except httpx.RequestNotRead:

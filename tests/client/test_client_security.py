@@ -35,7 +35,7 @@ from asms._exceptions import (
     ValidationError,
 )
 from asms._transport import make_transport
-from asms._wire.soap import SOAPWire
+from asms._wire import SOAPWire
 from asms.testing import (
     Account,
     EmulatorTransport,

@@ -31,9 +31,7 @@ from asms._optable import OPERATIONS
 from asms._replies import ErrorReply, IdReply
 from asms._sending import chunk_climsgid, match_replies, op_options, prepare_text
 from asms._session import Session
-from asms._wire import map_transport_error
-from asms._wire.http import HTTPWire, encode_form
-from asms._wire.soap import SOAPWire
+from asms._wire import HTTPWire, SOAPWire, encode_form, map_transport_error
 
 pytestmark = pytest.mark.anyio
 

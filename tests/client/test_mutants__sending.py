@@ -42,9 +42,7 @@ from asms._sending import (
     prepare_text,
     wire_value,
 )
-from asms._wire import Wire
-from asms._wire.http import HTTPWire
-from asms._wire.soap import SOAPWire
+from asms._wire import HTTPWire, SOAPWire, Wire
 
 A, B, C = "27820000001", "27820000002", "27820000003"
 STRANGER = "27829999999"

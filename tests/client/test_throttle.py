@@ -114,7 +114,7 @@ def _client(emulator: GatewayEmulator, skew: float, **policy: Any) -> AsyncClien
         transport=emulator.transport(),
         base_url="http://gateway.test",
         retry=retry,
-        clock=lambda: clock.time() + skew,
+        clock=lambda: clock.wall_time() + skew,
     )
 
 
@@ -165,7 +165,7 @@ class _RenewedLimit(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         emulator = self._emulator
         if request.url.path.endswith("/sendmsg") and self._times:
-            emulator.faults = Faults(err130_until=int(emulator.clock.time()) + self._seconds)
+            emulator.faults = Faults(err130_until=int(emulator.clock.wall_time()) + self._seconds)
             self._times -= 1
         response = await self._inner.handle_async_request(request)
         if self._times == 0:
@@ -190,7 +190,7 @@ async def test_every_err_130_of_a_recovery_is_waited_out(
         transport=transport,
         base_url="http://gateway.test",
         retry=policy,
-        clock=lambda: clock.time() - HOUR,
+        clock=lambda: clock.wall_time() - HOUR,
     ) as client:
         [result] = await client.send("Hi", to="27820000001")
     assert result.state is DeliveryState.ACCEPTED
@@ -214,7 +214,7 @@ async def test_the_backoff_grows_after_the_first_retry(
         transport=emulator.transport(),
         base_url="http://gateway.test",
         retry=policy,
-        clock=clock.time,
+        clock=clock.wall_time,
     ) as client:
         [result] = await client.send("Hi", to="27820000001")
     assert result.state is DeliveryState.ACCEPTED

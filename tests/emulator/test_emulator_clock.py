@@ -8,6 +8,7 @@ import anyio
 import httpx
 import pytest
 
+from asms import SystemClock
 from asms.testing import (
     Account,
     EmulatorTransport,
@@ -16,7 +17,6 @@ from asms.testing import (
     Lifecycle,
     Profile,
     ScaledClock,
-    SystemClock,
 )
 
 # What users write in their conftest.py; a test module may say it too.
@@ -28,7 +28,7 @@ def test_fake_clock_moves_only_forward_and_notifies() -> None:
     seen: list[float] = []
     unsubscribe = clock.subscribe(seen.append)
     assert clock.advance(5) == 105.0
-    assert clock() == clock.time() == 105.0
+    assert clock() == clock.wall_time() == clock.current_time() == 105.0
     clock.set(110)
     unsubscribe()
     clock.advance(1)
@@ -45,7 +45,7 @@ async def test_fake_clock_sleepers_wake_when_the_clock_reaches_them() -> None:
     woke: list[str] = []
 
     async def sleeper(name: str, seconds: float) -> None:
-        await clock.sleep(seconds)
+        await clock.sleep_until(clock.current_time() + seconds)
         woke.append(name)
 
     async with anyio.create_task_group() as group:
@@ -63,9 +63,9 @@ async def test_fake_clock_sleepers_wake_when_the_clock_reaches_them() -> None:
 @pytest.mark.anyio
 async def test_scaled_and_system_clocks() -> None:
     scaled = ScaledClock(1000.0, start=0.0)
-    await scaled.sleep(1.0)  # a thousandth of a second of real time
-    assert scaled.time() >= 1.0
-    assert SystemClock().time() > 1_600_000_000
+    await scaled.sleep_until(1.0)  # a thousandth of a second of real time
+    assert scaled.wall_time() >= 1.0
+    assert SystemClock().wall_time() > 1_600_000_000
     with pytest.raises(ValueError):
         ScaledClock(0)
 

@@ -15,9 +15,7 @@ from asms._numbers import Numbers, normalize_list
 from asms._optable import OPERATIONS
 from asms._soap.server import _NOT_XML, _xml_text
 from asms._transport._http11 import build_head
-from asms._wire import encode_form, form_body, form_pairs, origin_of, post_head
-from asms._wire.http import HTTPWire
-from asms._wire.soap import SOAPWire
+from asms._wire import HTTPWire, SOAPWire, encode_form, form_body, form_pairs, origin_of, post_head
 
 TIMEOUT = httpx.Timeout(5.0)
 AUTH = {"session_id": "0123456789abcdef0123456789abcdef"}
