@@ -1,10 +1,15 @@
-"""Wires: how a command becomes an HTTP request and how its answer becomes reply lines.
+"""What every wire implements and shares: the :class:`Wire` protocol and the exchange.
 
 Three wires speak the same commands: the HTTP API (form POST, or GET when asked), SOAP
 document/literal and SOAP RPC/encoded. Everything above this package (sessions, retries,
 results) is the same for all three; a wire only builds the request and unwraps the answer.
 Parameters are given by their canonical (HTTP) names from the operation table, list
 parameters (``to``) as sequences.
+
+This module holds the interface (:class:`Wire`, :data:`Params`, :data:`Prepared`), what the
+wires share (:func:`check_params`, :func:`origin_of`), and the exchange with the transport
+(:func:`roundtrip` and its variants, :func:`map_transport_error`). It imports none of the
+wires that implement it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Final, Protocol, TypeAlias
 
 from .._compat import httpx
+from .._config import MAX_REPLY_BYTES
 from .._encoding import WireText
 from .._exceptions import (
     ConnectError,
@@ -32,7 +38,6 @@ from .._exceptions import (
 from .._logging import redact
 from .._optable import Operation
 from .._transport import (
-    MAX_REPLY_BYTES,
     Exchange,
     Origin,
     raw_transport,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .._compat import httpx
+from .._config import MAX_REPLY_BYTES
 from .._encoding import WireText, encode_for_soap
 from .._exceptions import HTTPStatusError, ReplyParseError, ValidationError
 from .._optable import Operation
@@ -21,7 +22,6 @@ from .._soap import (
     build_request,
     parse_response,
 )
-from .._transport import MAX_REPLY_BYTES
 from .base import Params, Prepared, check_params, origin_of
 from .fast import post_head
 
