@@ -29,16 +29,7 @@ class _RenamedClockMethods:
 
     __slots__ = ()
 
-    def current_time(self) -> float:  # pragma: no cover - every subclass defines it
-        raise NotImplementedError
-
-    def wall_time(self) -> float:  # pragma: no cover - every subclass defines it
-        raise NotImplementedError
-
-    async def sleep_until(self, deadline: float) -> None:  # pragma: no cover - idem
-        raise NotImplementedError
-
-    def time(self) -> float:
+    def time(self: Clock) -> float:
         """Deprecated: use :meth:`wall_time`."""
         warnings.warn(
             f"{type(self).__name__}.time() is deprecated; use wall_time()",
@@ -47,7 +38,7 @@ class _RenamedClockMethods:
         )
         return self.wall_time()
 
-    async def sleep(self, seconds: float) -> None:
+    async def sleep(self: Clock, seconds: float) -> None:
         """Deprecated: use ``await clock.sleep_until(clock.current_time() + seconds)``."""
         warnings.warn(
             f"{type(self).__name__}.sleep() is deprecated; "

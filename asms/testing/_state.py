@@ -48,8 +48,8 @@ class SessionRecord:
     __slots__ = ("api_id", "last_used")
 
     def __init__(self, api_id: int, last_used: float) -> None:
-        self.api_id = api_id
-        self.last_used = last_used
+        self.api_id: int = api_id
+        self.last_used: float = last_used
 
 
 class BatchRecord:
@@ -58,9 +58,9 @@ class BatchRecord:
     __slots__ = ("api_id", "created", "params")
 
     def __init__(self, api_id: int, created: float, params: Mapping[str, str]) -> None:
-        self.api_id = api_id
-        self.created = created
-        self.params = dict(params)
+        self.api_id: int = api_id
+        self.created: float = created
+        self.params: dict[str, str] = dict(params)
 
 
 class GatewayState:
@@ -117,19 +117,19 @@ class GatewayState:
         retention: int | None,
         seed: int,
     ) -> None:
-        self.clock = clock
+        self.clock: Clock = clock
         self.time: Callable[[], float] = clock.wall_time
-        self.profile = profile
-        self.lifecycle = lifecycle
-        self.recorder = recorder
-        self.retention = retention
-        self.lock = threading.RLock()
+        self.profile: Profile = profile
+        self.lifecycle: Lifecycle = lifecycle
+        self.recorder: Recorder = recorder
+        self.retention: int | None = retention
+        self.lock: threading.RLock = threading.RLock()
         self.blocked: set[str] = set()
         self.opted_out: set[str] = set()
         self.delisted: set[str] = set()
         self.undeliverable: set[str] = set()
         self.mo_messages: list[MOEvent] = []
-        self.mo_ref = 0
+        self.mo_ref: int = 0  # the last concatenation reference of an injected MO
         # (api_id, user, password) as sent -> account, for credentials already checked once
         self.credentials_seen: dict[tuple[str, str, str], Account] = {}
         self.accounts: dict[int, Account] = {}
@@ -142,10 +142,10 @@ class GatewayState:
         self.by_climsgid: dict[tuple[int, str], CommittedMessage] = {}
         self.pending: list[PendingEntry] = []
         self.routes: dict[str, float | None] = {}
-        self.route_len = 0
-        self.faults = Faults()
-        self.faults_active = False
-        self.injector = FaultInjector(self.faults, self.time())
+        self.route_len: int = 0  # the longest prefix in ``routes``
+        self.faults: Faults = Faults()
+        self.faults_active: bool = False
+        self.injector: FaultInjector = FaultInjector(self.faults, self.time())
         self.sink: CallbackSink | None = None
         self._ids = random.Random(seed)
         self._seq = itertools.count()
