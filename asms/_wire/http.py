@@ -99,7 +99,7 @@ class HTTPWire:
             (b"Content-Length", str(len(body)).encode("ascii")),
         ]
         # Passing the stream (not content=) skips httpx's request preparation, which costs
-        # several times more than building the body; read() then makes .content available.
+        # more than building the body; read() then makes .content available.
         request = httpx.Request(
             "POST",
             self._urls[op.name],
