@@ -26,8 +26,7 @@ from ._recorder import CommittedMessage, Recorder, RecorderMode, RecorderStatist
 from ._state import GatewayState
 
 if TYPE_CHECKING:
-    import httpx
-
+    from .._compat import httpx
     from ._app import Scope
     from ._transport import EmulatorTransport
 
