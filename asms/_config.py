@@ -28,7 +28,7 @@ __all__ = [
     "TRANSPORT_LIMITS",
     "ClientOptions",
     "Credentials",
-    "Profile",
+    "ProfileName",
     "RetryPolicy",
     "WireName",
     "base_url_from",
@@ -67,7 +67,8 @@ MAX_HEAD_BYTES: Final = 64 * 1024
 MAX_XML_BYTES: Final = 1_000_000
 
 WireName = Literal["http", "soap", "soap-rpc"]
-Profile = Literal["default", "v2.3.8"]
+#: The platform generations the client knows (asms.testing.Profile describes one in full).
+ProfileName = Literal["default", "v2.3.8"]
 
 #: Recipients per request, by profile and (wire, method) (docs/protocol.md, "Limits").
 MAX_RECIPIENTS: Final[dict[str, dict[str, int]]] = {
@@ -244,7 +245,7 @@ class ClientOptions:
     timeout: httpx.Timeout
     retry: RetryPolicy
     country_code: str | int | None
-    profile: Profile
+    profile: ProfileName
     session: bool
     max_parts: int
     ping_interval: float
