@@ -35,9 +35,10 @@ contracts: $(STAMP)
 verifytypes: $(STAMP)
 	$(BIN)/python tools/verify_types.py
 
-PURE_MODULES := _codes _exceptions _replies _encoding _numbers _models _optable
+PURE_MODULES := _codes _exceptions _replies _encoding _numbers _models _optable _fast
 PURE_TESTS := tests/core/test_codes.py tests/core/test_exceptions.py tests/core/test_replies.py \
-	tests/core/test_encoding.py tests/core/test_numbers.py tests/core/test_models.py tests/core/test_optable.py
+	tests/core/test_encoding.py tests/core/test_numbers.py tests/core/test_models.py tests/core/test_optable.py \
+	tests/core/test_core_fast_path.py tests/core/test_exception_tree.py
 
 # The pure protocol core must keep >= 95 % branch coverage from its own tests.
 coverage-pure: $(STAMP)

@@ -26,6 +26,7 @@ from ._exceptions import (
     GatewayError,
     HTTPStatusError,
     InternalGatewayError,
+    InvalidNumberError,
     JournalError,
     JournalFinishedError,
     JournalLockedError,
@@ -57,7 +58,7 @@ from ._models import (
     SendResult,
     StatusInfo,
 )
-from ._numbers import InvalidNumberError, normalize_many, normalize_msisdn
+from ._numbers import normalize_many, normalize_msisdn
 from ._results import SendResults
 from ._retry import ClientStatistics
 from ._transport import AsyncTransport, make_transport, request_was_sent

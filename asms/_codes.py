@@ -330,7 +330,8 @@ CALLBACK_TRIGGERS: Mapping[int, frozenset[MessageStatus]] = MappingProxyType(
         7: _statuses(3, *_DOC4_FINAL, *_DOC4_ERRORS),
     }
 )
-"""``callback`` value → statuses that trigger a status callback (default profile, docs 004)."""
+"""``callback`` value → statuses that trigger a status callback (default profile, docs/protocol.md,
+"Callbacks")."""
 
 CALLBACK_TRIGGERS_V238: Mapping[int, frozenset[MessageStatus]] = MappingProxyType(
     {
@@ -340,4 +341,5 @@ CALLBACK_TRIGGERS_V238: Mapping[int, frozenset[MessageStatus]] = MappingProxyTyp
         3: _statuses(*range(2, 13)),  # "all except 001"; 014 did not exist yet
     }
 )
-"""``callback`` value → triggering statuses in the v2.3.8 profile (research §7.1)."""
+"""``callback`` value → triggering statuses in the v2.3.8 profile (docs/protocol.md,
+"Callbacks")."""

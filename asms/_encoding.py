@@ -65,8 +65,13 @@ BINARY_CONCAT_BYTES = 134
 _CONCAT_UDH_BYTES = BINARY_SINGLE_BYTES - BINARY_CONCAT_BYTES
 _CONCAT_IE_BYTES = _CONCAT_UDH_BYTES - 1
 
-# Fast-path tables over Latin-1 bytes: which bytes are not GSM characters, which are
-# extension characters. € and the Greek capitals are outside Latin-1 and take the slow path.
+# The fast path (the rule of asms._fast; it stays here, built from this module's tables):
+# alphabet checks over Latin-1 bytes with bytes.translate instead of a set lookup per
+# character (_extension_count, fits_latin1_gsm, encode_for_http), and the single-part
+# counts built once (_GSM7_SINGLE, _UCS2_SINGLE). The plain twins, a set lookup per character
+# and PartCount(...) built on each call, are held equal in tests/core/test_core_fast_path.py.
+# The tables: which Latin-1 bytes are not GSM characters, which are extension characters.
+# € and the Greek capitals are outside Latin-1 and take the plain path.
 _NOT_GSM_LATIN1 = bytes(b for b in range(256) if chr(b) not in _GSM7_ALL)
 _EXT_LATIN1 = bytes(ord(c) for c in _GSM7_EXTENSION_STR if ord(c) < 256)
 # In the septet view of a text each extension character is preceded by ESC, standing for

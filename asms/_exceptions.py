@@ -4,6 +4,7 @@ Every exception asms raises derives from ``ASMSError``::
 
     ASMSError
     ├── ValidationError           (also ValueError)    refused locally, nothing was sent
+    │   └── InvalidNumberError    .number              a phone number with no international form
     ├── ClientClosedError         (also RuntimeError)  the client was used after aclose()
     ├── JournalError              .path                a bulk journal cannot be used
     │   ├── JournalLockedError    .pid, .host, .since  another run owns it
@@ -35,7 +36,7 @@ Every exception asms raises derives from ``ASMSError``::
 
 ``TransportError.sent`` says whether the request reached the gateway: ``False`` means it
 provably never left (safe to resend), ``None`` means unknown (reconcile by ``climsgid``
-before resending, see PROTOCOL.md "Idempotency"). A ``ProtocolError`` means the server
+before resending, see docs/protocol.md, "Idempotency"). A ``ProtocolError`` means the server
 answered, so its outcome is unknown too.
 
 Per-recipient errors of a multi-recipient send are data (``ErrorReply`` lines), not raises;
@@ -53,7 +54,7 @@ import enum
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ._codes import ErrorCategory, ErrorCode
 
@@ -74,6 +75,7 @@ __all__ = [
     "GatewayError",
     "HTTPStatusError",
     "InternalGatewayError",
+    "InvalidNumberError",
     "JournalError",
     "JournalFinishedError",
     "JournalLockedError",
@@ -104,6 +106,8 @@ _VALUE_LIMIT: Final = 60
 
 
 class _Unset(enum.Enum):
+    """The type of a default that means "not given", where ``None`` is a value."""
+
     UNSET = enum.auto()
 
 
@@ -133,6 +137,32 @@ class ValidationError(ASMSError, ValueError):
         self.field = field
         self.rule = rule
         self.value: object = None if secret or value is _UNSET else value
+
+
+class InvalidNumberError(ValidationError):
+    """A phone number (or country code) that cannot be put in international form.
+
+    ``field`` names the parameter ("to", "country_code"), ``rule`` the rule it broke and
+    ``number`` the value as given.
+    """
+
+    # Declared so the message set below keeps the type BaseException gives it.
+    args: tuple[Any, ...]
+
+    def __init__(self, number: str, rule: str, detail: str, *, field: str = "to") -> None:
+        super().__init__(field, rule, number)
+        # Keep the gateway-facing wording: the number as given, then why it is refused.
+        self.args = (f"{field}: {number!r} {detail}",)
+        self.number = number
+        self._detail = detail
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # The default pickling replays args (the message) into __init__; replay ours.
+        return (_rebuild_invalid_number, (self.number, self.rule, self._detail, self.field))
+
+
+def _rebuild_invalid_number(number: str, rule: str, detail: str, field: str) -> InvalidNumberError:
+    return InvalidNumberError(number, rule, detail, field=field)
 
 
 class ClientClosedError(ASMSError, RuntimeError):
@@ -209,7 +239,7 @@ class TransportError(ASMSError):
 class ConnectError(TransportError):
     """No connection could be opened; the request never left."""
 
-    sent = False
+    sent: bool | None = False
 
 
 class RequestTimeout(TransportError, builtins.TimeoutError):
@@ -217,13 +247,15 @@ class RequestTimeout(TransportError, builtins.TimeoutError):
 
 
 class ConnectTimeout(RequestTimeout):
-    sent = False
+    """No connection was opened in time; the request never left."""
+
+    sent: bool | None = False
 
 
 class PoolTimeout(RequestTimeout):
     """No connection of the pool became free in time; the request never left."""
 
-    sent = False
+    sent: bool | None = False
 
 
 class ReadTimeout(RequestTimeout):
@@ -241,8 +273,8 @@ class ConnectionLost(TransportError):
 class TLSError(TransportError):
     """The TLS handshake failed (certificate, protocol): retrying will not help."""
 
-    sent = False
-    retryable = False
+    sent: bool | None = False
+    retryable: bool = False
 
 
 class HTTPStatusError(TransportError):
@@ -257,7 +289,7 @@ class HTTPStatusError(TransportError):
         message = f"HTTP {status_code}" + (f" {reason}" if reason else "") + " from the gateway"
         super().__init__(message)
         self.status_code = status_code
-        self.retryable = status_code >= 500 or status_code in (408, 429)
+        self.retryable: bool = status_code >= 500 or status_code in (408, 429)
 
 
 class ProtocolError(ASMSError):
@@ -304,8 +336,8 @@ class GatewayError(ASMSError):
         tail = f" (to {recipient})" if recipient else ""
         super().__init__(head + description + tail)
         self.code: ErrorCode | int = code
-        self.description = description
-        self.recipient = recipient
+        self.description: str = description
+        self.recipient: str | None = recipient
 
     @property
     def category(self) -> ErrorCategory | None:
@@ -360,6 +392,10 @@ class ThrottledError(GatewayError):
     when unknown.
     """
 
+    # Declared because not_waited() rewrites them: the types the base classes give them.
+    args: tuple[Any, ...]
+    description: str
+
     def __init__(
         self,
         code: ErrorCode | int,
@@ -369,8 +405,8 @@ class ThrottledError(GatewayError):
         gateway_time: float | None = None,
     ) -> None:
         super().__init__(code, description, recipient=recipient)
-        self.until = _trailing_timestamp(description)
-        self.gateway_time = gateway_time
+        self.until: datetime | None = _trailing_timestamp(description)
+        self.gateway_time: float | None = gateway_time
 
     def pause(self, client_time: float) -> float | None:
         """Seconds to wait before sending again; ``None`` when the gateway named no time.

@@ -1,20 +1,68 @@
-"""The common ``sendmsg`` replies, recognised without building a reply object per line.
+"""The optimised functions of the pure core, in one place.
 
-``ID: <apimsgid>`` (one recipient) and the all-accepted multi-recipient reply, one
-``ID: <apimsgid> To: <msisdn>`` line per recipient, are what a healthy send gets back. Both are
-checked here with C-level string operations; anything else goes to the general parser in
-``asms._replies``, and a property test holds the two to the same answers.
+What is here: the common ``sendmsg`` replies recognised whole instead of a line at a time
+(:func:`one_id`, :func:`id_lines`, :func:`id_to_columns`) and results built by writing
+their slots directly instead of through the frozen dataclass constructor
+(:func:`make_send_result`, :func:`accepted_results`, :func:`build_many`).
+
+Why: a bulk send carries up to 600 recipients per request, and its healthy reply is 600
+``ID: <apimsgid> To: <msisdn>`` lines. Parsing those a line at a time, and building each
+result through the frozen dataclass constructor, costs Python work per recipient; here the
+same answers come from C-level string operations over the whole body and slot writes.
+
+The rule: every function here has a plain twin elsewhere, the straightforward code that
+gives the same answer, and ``tests/core/test_core_fast_path.py`` holds the two equal on many
+inputs. A fast function may decline (answer ``None``) and leave the body to its twin; it
+may never answer differently. Nothing here adds a Python call per item to the path it
+speeds up.
+
+The pairs, the fast function first and its plain twin beside it::
+
+    one_id(body)                   asms._replies.expect_send(body): [IdReply(id)]
+    id_lines(body)                 expect_send(body): one IdReply(id, to) per line
+    StridedLines.names(numbers)    StridedLines.numbers() == list(numbers)
+    id_to_columns(text)            asms._replies parsing each line on its own
+    build_many(cls, n, columns)    [cls(*row) for row in zip(*columns)]
+    make_send_result(...)          SendResult(...)
+    accepted_results(...)          [SendResult(to, id, climsgid, None, None, parts, ref), ...]
+
+Three fast paths of the core stay beside what they belong to: ``asms._numbers``
+(``Numbers``, ``clean_numbers``: this module reads ``Numbers``, so moving them here would
+make the two modules import each other), ``asms._results`` (the public ``SendResults``,
+whose results are built when first read) and ``asms._encoding`` (alphabet checks over
+Latin-1 bytes, built from the tables that module owns). Each is marked "the fast path"
+where it lives and follows the same rule.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
-from typing import Final, NamedTuple, overload
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import fields, is_dataclass
+from itertools import repeat
+from typing import Any, Final, NamedTuple, TypeVar, overload
 
+from ._codes import ErrorCode
+from ._models import SendResult
 from ._numbers import Numbers
 
-__all__ = ["IdLines", "OneId", "StridedLines", "id_lines", "one_id"]
+__all__ = [
+    "IdLines",
+    "OneId",
+    "StridedLines",
+    "accepted_results",
+    "build_many",
+    "id_lines",
+    "id_to_columns",
+    "make_send_result",
+    "one_id",
+]
+
+_T = TypeVar("_T")
+
+
+# -- the all-accepted sendmsg reply, recognised whole ---------------------------------------
 
 
 class OneId(NamedTuple):
@@ -46,12 +94,15 @@ class StridedLines(NamedTuple):
 
     @property
     def number_width(self) -> int:
+        """The length of every number (the line less ``ID: ``, the id and `` To: ``)."""
         return self.stride - self.id_width - 10
 
     def apimsgids(self) -> Sequence[str]:
+        """The ids, in line order, each cut out of the text when read."""
         return _Column(self.text, self.stride, 4, self.id_width, self.lines)
 
     def numbers(self) -> list[str]:
+        """The numbers, in line order."""
         return list(
             _Column(self.text, self.stride, 9 + self.id_width, self.number_width, self.lines)
         )
@@ -118,6 +169,7 @@ _ONE_ID_BYTES: Final = re.compile(rb"ID: ([0-9A-Za-z]{1,64})[ \t\r\n]*").fullmat
 
 
 def one_id(body: bytes | str) -> OneId | None:
+    """The reply ``ID: <apimsgid>`` (trailing whitespace allowed), or None for anything else."""
     if isinstance(body, bytes):
         one = _ONE_ID_BYTES(body)
         return None if one is None else OneId(one.group(1).decode("ascii"))
@@ -202,3 +254,143 @@ def id_lines(body: bytes | str) -> StridedLines | IdLines | None:
     if not (_alnum("".join(ids)) and all(ids) and _digits("".join(numbers)) and all(numbers)):
         return None
     return IdLines(ids, numbers)
+
+
+# -- the all-ID reply, for the line parser --------------------------------------------------
+
+
+def id_to_columns(text: str) -> tuple[list[str], list[str]] | None:
+    """The ids and the numbers of a body made only of ``ID: <id> To: <msisdn>`` lines, or
+    None for anything else.
+
+    Unlike :func:`id_lines` this takes what the line parser takes (surrounding whitespace,
+    CRLF, any id or number without a colon), so ``asms._replies`` can answer with the
+    :class:`~asms._replies.IdReply` objects its line-by-line parse would give. The whole body
+    is checked with C-level str operations instead of a look at each line: single-character
+    gaps between the ``4 * lines`` tokens, of which exactly three per line are spaces and one
+    fewer than the lines are newlines; no colon outside the two keys of each line, so values
+    never look like keys; and each newline followed by ``ID: ``, so the newlines fall exactly
+    between lines.
+    """
+    body = text.strip()
+    if not body.startswith("ID: "):
+        return None
+    if "\r" in body:
+        body = body.replace("\r\n", "\n")
+    tokens = body.split()
+    lines, extra = divmod(len(tokens), 4)
+    if (
+        extra
+        or body.count(":") != 2 * lines
+        or body.count("\n") != lines - 1
+        or body.count("\nID: ") != lines - 1
+        or body.count(" ") != 3 * lines
+        or len(body) - sum(map(len, tokens)) != 4 * lines - 1
+        or tokens[0::4].count("ID:") != lines
+        or tokens[2::4].count("To:") != lines
+    ):
+        return None
+    return tokens[1::4], tokens[3::4]
+
+
+# -- results built by writing their slots ---------------------------------------------------
+# A frozen dataclass's __init__ goes through object.__setattr__ once per field; writing the
+# slot descriptors directly skips that, and a send builds one result per recipient.
+
+_Setter = Callable[[Any, Any], None]
+_SETTERS: dict[type, tuple[_Setter, ...]] = {}
+_new: Final = object.__new__
+# Runs a lazy map to its end in C, keeping nothing.
+_consume: Final = deque[object](maxlen=0).extend
+
+
+def _slot_setters(cls: type) -> tuple[_Setter, ...]:
+    """The slot setters of a frozen, slotted dataclass, in field order."""
+    setters = _SETTERS.get(cls)
+    if setters is None:
+        if not (is_dataclass(cls) and "__slots__" in cls.__dict__):
+            raise TypeError(f"{cls.__name__} is not a slotted dataclass")
+        if hasattr(cls, "__post_init__"):
+            # Writing the slots would skip the checks the constructor runs.
+            raise TypeError(f"{cls.__name__} checks its fields in __post_init__")
+        setters = tuple(cls.__dict__[f.name].__set__ for f in fields(cls))
+        _SETTERS[cls] = setters
+    return setters
+
+
+def build_many(cls: type[_T], count: int, columns: Sequence[Iterable[Any]]) -> list[_T]:
+    """``count`` objects of the slotted dataclass ``cls``, one column of values per field.
+
+    The same objects as ``[cls(*row) for row in zip(*columns)]``, built a field at a time,
+    each over every object in one ``map`` (the loops run in C). ``columns`` gives one
+    iterable per field, in field order, each at least ``count`` long.
+    """
+    setters = _slot_setters(cls)
+    objects: list[_T] = list(map(_new, repeat(cls, count)))
+    for setter, column in zip(setters, columns, strict=True):
+        _consume(map(setter, objects, column))
+    return objects
+
+
+_SEND_RESULT_SETTERS: Final = _slot_setters(SendResult)
+
+
+def _send_result_maker() -> Callable[
+    [str, str | None, str | None, ErrorCode | int | None, str | None, int, Any], SendResult
+]:
+    # The setters and object.__new__ as closure cells: the cheapest names to read per call.
+    setters = _SEND_RESULT_SETTERS
+    new = _new
+
+    def make(
+        to: str,
+        apimsgid: str | None,
+        climsgid: str | None,
+        error_code: ErrorCode | int | None,
+        error_description: str | None,
+        parts: int,
+        ref: Any,
+    ) -> SendResult:
+        result: SendResult = new(SendResult)
+        s_to, s_id, s_cli, s_code, s_desc, s_parts, s_ref, s_dup = setters
+        s_to(result, to)
+        s_id(result, apimsgid)
+        s_cli(result, climsgid)
+        s_code(result, error_code)
+        s_desc(result, error_description)
+        s_parts(result, parts)
+        s_ref(result, ref)
+        s_dup(result, False)
+        return result
+
+    return make
+
+
+#: ``make_send_result(to, apimsgid, climsgid, error_code, error_description, parts, ref)``:
+#: the same object ``SendResult(...)`` builds (``duplicate`` False), for one result at a time.
+make_send_result: Final = _send_result_maker()
+
+
+def accepted_results(
+    to: Sequence[str],
+    apimsgids: Iterable[str],
+    climsgid: str | None,
+    parts: int,
+    refs: Iterable[Any] | None,
+) -> list[SendResult]:
+    """``[SendResult(to[i], apimsgids[i], climsgid, None, None, parts, refs[i]), …]``."""
+    count = len(to)
+    return build_many(
+        SendResult,
+        count,
+        (
+            to,
+            apimsgids,
+            repeat(climsgid, count),
+            repeat(None, count),
+            repeat(None, count),
+            repeat(parts, count),
+            repeat(None, count) if refs is None else refs,
+            repeat(False, count),
+        ),
+    )

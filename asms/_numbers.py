@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-from ._exceptions import ValidationError
+from ._exceptions import InvalidNumberError
 
 __all__ = [
     "InvalidNumberError",
@@ -31,30 +31,6 @@ RULE_LENGTH = "7-15 digits"
 RULE_COUNTRY_CODE = "country code is 1-3 digits"
 
 
-class InvalidNumberError(ValidationError):
-    """A phone number (or country code) that cannot be put in international form.
-
-    ``field`` names the parameter ("to", "country_code"), ``rule`` the rule it broke and
-    ``number`` the value as given.
-    """
-
-    def __init__(self, number: str, rule: str, detail: str, *, field: str = "to") -> None:
-        super().__init__(field, rule)
-        # Keep the gateway-facing wording: the number as given, then why it is refused.
-        self.args = (f"{field}: {number!r} {detail}",)
-        self.number = number
-        self.value = number
-        self._detail = detail
-
-    def __reduce__(self) -> tuple[object, ...]:
-        # The default pickling replays args (the message) into __init__; replay ours.
-        return (_rebuild, (self.number, self.rule, self._detail, self.field))
-
-
-def _rebuild(number: str, rule: str, detail: str, field: str) -> InvalidNumberError:
-    return InvalidNumberError(number, rule, detail, field=field)
-
-
 def _country_code(value: str | int | None) -> str | None:
     if value is None:
         return None
@@ -70,17 +46,11 @@ def _country_code(value: str | int | None) -> str | None:
     return digits
 
 
-def _normalize(number: str, cc: str | None) -> str:
-    if not isinstance(number, str):
-        raise TypeError(f"to: a phone number must be a str, not {type(number).__name__}")
-    # Fast path for the bulk case: already clean international digits.
-    if (
-        MIN_DIGITS <= len(number) <= MAX_DIGITS
-        and number.isascii()
-        and number.isdigit()
-        and number[0] != "0"
-    ):
-        return number
+def _normalize_plain(number: str, cc: str | None) -> str:
+    """``number`` in international form by the rules, one step after another.
+
+    The plain twin of :func:`_normalize`, which answers an already clean number at once.
+    """
     compact = "".join(number.split())
     if not compact:
         raise InvalidNumberError(number, RULE_EMPTY, "is empty; a recipient needs 7-15 digits")
@@ -133,6 +103,43 @@ def normalize_msisdn(number: str, country_code: str | int | None = None) -> str:
     replace the 0. Raises InvalidNumberError naming the number and the rule it broke.
     """
     return _normalize(number, _country_code(country_code))
+
+
+def normalize_many(
+    numbers: Iterable[str] | str, country_code: str | int | None = None
+) -> list[str]:
+    """Normalise several numbers, given as an iterable or a comma-separated string.
+
+    Blank items of a comma-separated string (a trailing comma) are skipped; order and
+    duplicates are kept.
+    """
+    normalized = normalize_list(numbers, country_code)
+    return list(normalized) if type(normalized) is Numbers else normalized
+
+
+# -- the fast path ----------------------------------------------------------------------------
+# The pure core's fast functions live in asms._fast; these stay here because this module
+# returns Numbers and asms._fast reads it (moved there, the two modules would import each
+# other). The rule is the same: each has a plain twin, and
+# tests/core/test_core_fast_path.py holds the two equal.
+#
+#   _normalize      twin: _normalize_plain (an already clean number is answered at once)
+#   clean_numbers   twin: every number through _normalize_plain, unchanged; ",".join
+#   normalize_list  twin: every number through _normalize_plain
+
+
+def _normalize(number: str, cc: str | None) -> str:
+    if not isinstance(number, str):
+        raise TypeError(f"to: a phone number must be a str, not {type(number).__name__}")
+    # The bulk case: already clean international digits.
+    if (
+        MIN_DIGITS <= len(number) <= MAX_DIGITS
+        and number.isascii()
+        and number.isdigit()
+        and number[0] != "0"
+    ):
+        return number
+    return _normalize_plain(number, cc)
 
 
 class Numbers(list[str]):
@@ -219,15 +226,3 @@ def normalize_list(
         if clean is not None:
             return clean
     return [_normalize(item, cc) for item in numbers]
-
-
-def normalize_many(
-    numbers: Iterable[str] | str, country_code: str | int | None = None
-) -> list[str]:
-    """Normalise several numbers, given as an iterable or a comma-separated string.
-
-    Blank items of a comma-separated string (a trailing comma) are skipped; order and
-    duplicates are kept.
-    """
-    normalized = normalize_list(numbers, country_code)
-    return list(normalized) if type(normalized) is Numbers else normalized

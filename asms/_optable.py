@@ -37,7 +37,7 @@ ParamType = Literal["int", "str", "float", "list"]
 
 
 class ReplyForm(StrEnum):
-    """What a successful reply looks like (PROTOCOL.md, "Replies")."""
+    """What a successful reply looks like (docs/protocol.md, "Replies")."""
 
     SESSION = "session"  # OK: <session_id>
     OK = "ok"  # OK: / OK
@@ -266,7 +266,7 @@ _SEND_TAIL = (
     _DATA,
     _VALIDITY,
 )
-#: Options HTTP accepts beyond the WSDL (PROTOCOL.md §Limits, research §3).
+#: Options HTTP accepts beyond the WSDL (docs/protocol.md, "Limits").
 HTTP_ONLY = (replace(_SCHEDULED, wires="h"), replace(_BINARY, wires="h"))
 #: querymsg/delmsg spell the client id ``climsgid`` on RPC/encoded too.
 _CLIMSGID_Q = replace(_CLIMSGID, rpc_name=None)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, overload
+from typing import Any, ClassVar, overload
 
 from ._exceptions import ThrottledError
-from ._models import DeliveryState, SendResult, accepted_results
+from ._fast import accepted_results
+from ._models import DeliveryState, SendResult
 
 __all__ = ["SendResults"]
 
@@ -38,6 +39,11 @@ class SendResults(Sequence[SendResult]):
         self._refs: Sequence[Any] | None = None
         self.throttled = None
 
+    # -- the fast path (the rule of asms._fast) ------------------------------------------------
+    # all_accepted() keeps the columns and builds the results only when first read; the
+    # summaries below answer from the columns. The plain twin is SendResults(built list),
+    # and tests/core/test_core_fast_path.py holds every reading of the two equal.
+
     @classmethod
     def all_accepted(
         cls,
@@ -47,7 +53,11 @@ class SendResults(Sequence[SendResult]):
         parts: int,
         refs: Sequence[Any] | None = None,
     ) -> SendResults:
-        """Results of a send whose every recipient ``to[i]`` got ``apimsgids[i]``."""
+        """Results of a send whose every recipient ``to[i]`` got ``apimsgids[i]``.
+
+        Reads as ``SendResults([SendResult(to[i], apimsgids[i], climsgid, None, None, parts,
+        refs[i]), …])``, without building those objects until one is read.
+        """
         if len(apimsgids) != len(to) or (refs is not None and len(refs) != len(to)):
             raise ValueError("one apimsgid (and ref) per recipient")
         self = cls.__new__(cls)
@@ -93,7 +103,8 @@ class SendResults(Sequence[SendResult]):
             return self._list() == list(other)
         return NotImplemented
 
-    __hash__ = None  # type: ignore[assignment]  # mutable in spirit, like a list
+    # Unhashable, like the list it stands for (and declared as typeshed declares list's).
+    __hash__: ClassVar[None] = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"SendResults({self._list()!r})"

@@ -20,14 +20,13 @@ from ._encoding import (
     ucs2_hex,
 )
 from ._exceptions import ValidationError, error_for
-from ._fast import IdLines, OneId, StridedLines, id_lines, one_id
+from ._fast import IdLines, OneId, StridedLines, id_lines, make_send_result, one_id
 from ._logging import logger
 from ._models import (
     DEFAULT_OPTIONS,
     OUTCOME_UNKNOWN,
     SendOptions,
     SendResult,
-    make_send_result,
     new_climsgid,
 )
 from ._numbers import InvalidNumberError, normalize_list, normalize_msisdn

@@ -24,6 +24,11 @@ from asms._exceptions import (
     GatewayError,
     HTTPStatusError,
     InternalGatewayError,
+    InvalidNumberError,
+    JournalError,
+    JournalFinishedError,
+    JournalLockedError,
+    JournalMismatchError,
     MessageLookupError,
     ParameterError,
     PoolTimeout,
@@ -43,6 +48,7 @@ from asms._exceptions import (
 
 PARENTS = [
     (ValidationError, (ASMSError, ValueError)),
+    (InvalidNumberError, (ValidationError,)),
     (ClientClosedError, (ASMSError, RuntimeError)),
     (TransportError, (ASMSError,)),
     (ConnectError, (TransportError,)),
@@ -278,3 +284,50 @@ def test_throttled_until() -> None:
 def test_throttled_until_missing_or_bad(description: str) -> None:
     error = ThrottledError(130, description)
     assert error.until is None
+
+
+def test_throttled_pause_is_measured_on_the_gateway_clock() -> None:
+    until = 1735689600
+    error = ThrottledError(130, f"Maximum MT limit exceeded until {until}")
+    assert error.pause(until - 10.0) == 10.0  # the gateway's clock unknown: the client's
+    error.gateway_time = until - 20.0
+    assert error.pause(until - 19.5) == 19.5  # within the gateway's second: the finer reading
+    assert error.pause(until - 100.0) == 20.0  # a client clock that is off is not used
+    assert error.pause(until + 5.0) == 20.0
+    error.gateway_time = until + 3.0
+    assert error.pause(until + 3.0) == exc_module.MIN_THROTTLE_PAUSE  # its time came already
+    assert ThrottledError(130, "no time named").pause(0.0) is None
+
+
+def test_throttled_not_waited_says_why_once() -> None:
+    error = ThrottledError(130, "Maximum MT limit exceeded until 1735689600")
+    error.not_waited(3600.4, 60.0)
+    expected = (
+        "not waited out: 3600 s by the gateway's clock is beyond throttle_max_wait=60 s; "
+        "Maximum MT limit exceeded until 1735689600"
+    )
+    assert error.description == expected
+    assert str(error) == f"ERR 130: {expected}"
+    error.not_waited(10.0, 1.0)
+    assert error.description == expected and error.args == (f"ERR 130: {expected}",)
+
+
+def test_journal_errors_name_the_journal_and_the_holder() -> None:
+    plain = JournalError("/tmp/j.db", "the journal /tmp/j.db is corrupt")
+    assert plain.path == "/tmp/j.db" and str(plain) == "the journal /tmp/j.db is corrupt"
+    locked = JournalLockedError("/tmp/j.db", pid=42, host="box", since="2025-01-01T00:00:00Z")
+    assert str(locked) == (
+        "the journal /tmp/j.db is in use by process 42 on box since 2025-01-01T00:00:00Z"
+    )
+    assert (locked.pid, locked.host, locked.since) == (42, "box", "2025-01-01T00:00:00Z")
+    quiet = JournalLockedError("/tmp/j.db", pid=None, host=None, since=None)
+    assert str(quiet).endswith("in use by another process (it has not said which yet)")
+    unnamed = JournalLockedError("/tmp/j.db", pid=7, host=None, since=None)
+    assert str(unnamed).endswith("process 7 on an unknown host since ?")
+    campaign = object()
+    finished = JournalFinishedError("/tmp/j.db", "finished", campaign)  # type: ignore[arg-type]
+    assert finished.campaign is campaign and finished.path == "/tmp/j.db"
+    mismatch = JournalMismatchError("another input")
+    assert mismatch.path == "" and str(mismatch) == "another input"
+    assert isinstance(mismatch, ValueError) and isinstance(mismatch, JournalError)
+    assert JournalMismatchError("x", "/tmp/j.db").path == "/tmp/j.db"

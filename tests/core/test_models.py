@@ -13,8 +13,6 @@ from asms._models import (
     SendOptions,
     SendResult,
     StatusInfo,
-    accepted_results,
-    make_send_result,
     new_climsgid,
 )
 
@@ -170,22 +168,3 @@ def test_climsgids_made_ahead_are_distinct_and_not_shared_with_a_forked_child() 
     child = os.read(read, 64).decode()
     os.close(read)
     assert child != new_climsgid()
-
-
-def test_fast_result_builders_make_what_the_constructor_makes() -> None:
-    one = make_send_result("27821234567", None, "cid", 105, "Invalid destination", 2, "r")
-    assert one == SendResult("27821234567", None, "cid", 105, "Invalid destination", 2, "r")
-    assert one.ref == "r" and one.state.value == "rejected"
-    to, ids = ["27821234567", "27821234568"], ["a1", "b2"]
-    for refs in (None, ["x", "y"]):
-        built = accepted_results(to, ids, "cid", 3, refs)
-        want = [
-            SendResult(n, i, "cid", None, None, 3, r)
-            for n, i, r in zip(to, ids, refs or [None, None], strict=True)
-        ]
-        assert built == want
-        assert [r.ref for r in built] == [r.ref for r in want]
-        assert all(type(r) is SendResult for r in built)
-        with pytest.raises(AttributeError):  # frozen, as the constructor's objects
-            built[0].to = "1"  # type: ignore[misc]
-    assert accepted_results([], [], None, 1, None) == []

@@ -11,6 +11,7 @@ import pytest
 
 from asms._codes import ErrorCode, MessageStatus
 from asms._exceptions import AuthenticationError, ReplyParseError
+from asms._fast import build_many, id_to_columns
 from asms._replies import (
     ChargeReply,
     CoverageReply,
@@ -18,7 +19,6 @@ from asms._replies import (
     IdReply,
     OkReply,
     StatusReply,
-    _parse_bulk,
     expect_charge,
     expect_credit,
     expect_id,
@@ -295,7 +295,16 @@ def test_expect_session_value() -> None:
         expect_session("ERR: 001, Authentication failed")
 
 
-# --- the 600-line fast path -------------------------------------------------------------
+# --- the 600-line fast path (asms._fast.id_to_columns) -------------------------------------
+
+
+def _parse_bulk(body: str) -> list[IdReply] | None:
+    """What parse_lines answers from the fast path, or None when it leaves the body."""
+    columns = id_to_columns(body)
+    if columns is None:
+        return None
+    return build_many(IdReply, len(columns[0]), columns)
+
 
 CANONICAL = [
     ("ID: a To: 1", [IdReply("a", "1")]),
