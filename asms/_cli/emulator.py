@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 import click
 
 from ..testing._clock import FakeClock
-from ..testing._config import Account, Faults, Profile
+from ..testing._config import MAX_CONCAT, Account, Faults, Profile
 from ..testing._emulator import DEFAULT_ACCOUNT, GatewayEmulator
 from ..testing._serve import DEFAULT_PORT
 from ._common import ConfigError
@@ -166,7 +166,7 @@ def build_emulator(
 )
 @click.option(
     "--max-parts",
-    type=click.IntRange(1, 35),
+    type=click.IntRange(1, MAX_CONCAT),
     help="Most parts a message may have; longer ones get ERR 101 [default: the profile's, 3].",
 )
 @click.option(

@@ -9,10 +9,12 @@ from typing import Any, Final, Literal, get_args
 
 from .._codes import CALLBACK_TRIGGERS, CALLBACK_TRIGGERS_V238, ErrorCode, MessageStatus
 from .._config import MAX_RECIPIENTS
+from .._optable import OPERATIONS
 
 __all__ = [
     "DEFAULT_FAULT_COMMANDS",
     "FAULT_KINDS",
+    "MAX_CONCAT",
     "Account",
     "CallbackMethod",
     "FaultKind",
@@ -88,6 +90,19 @@ _DEFAULT_LIMITS: Final = MAX_RECIPIENTS["default"]
 _V238_LIMITS: Final = MAX_RECIPIENTS["v2.3.8"]
 
 
+def _table_maximum(name: str) -> int:
+    """The largest value sendmsg's operation table allows for ``name``."""
+    param = OPERATIONS["sendmsg"].param(name)
+    if param is None or param.maximum is None:  # pragma: no cover - the table has both
+        raise LookupError(f"sendmsg has no bounded parameter {name!r}")
+    return int(param.maximum)
+
+
+_MAX_CALLBACK: Final = _table_maximum("callback")
+#: The most parts a profile may allow a message (the operation table's bound on ``concat``).
+MAX_CONCAT: Final = _table_maximum("concat")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Profile:
     """Which platform generation the emulator reproduces (docs/protocol.md, "Profiles")."""
@@ -96,7 +111,7 @@ class Profile:
     max_recipients_get: int = _DEFAULT_LIMITS["GET"]
     max_recipients_post: int = _DEFAULT_LIMITS["POST"]
     max_recipients_soap: int = _DEFAULT_LIMITS["SOAP"]
-    max_callback: int = 7
+    max_callback: int = _MAX_CALLBACK
     error_lines_with_to: bool = True
     charge_line: Literal["ID", "apiMsgId"] = "ID"
     max_concat: int = 3
@@ -104,8 +119,8 @@ class Profile:
     max_credits_values: frozenset[float] | None = None
 
     def __post_init__(self) -> None:
-        if not 1 <= self.max_concat <= 35:
-            raise ValueError("max_concat must be from 1 to 35")
+        if not 1 <= self.max_concat <= MAX_CONCAT:
+            raise ValueError(f"max_concat must be from 1 to {MAX_CONCAT}")
 
     @property
     def callback_triggers(self) -> Mapping[int, frozenset[MessageStatus]]:
