@@ -3,11 +3,13 @@
 Everything public is importable from here; the modules behind it are private.
 """
 
+import typing as _typing
+
 from ._batch import Batch
 from ._bulk.journal import Journal, JournalCampaign
 from ._bulk.ratelimit import RateLimiter, RateLimiterStatistics
 from ._bulk.report import BulkReport, BulkResult, BulkStatistics
-from ._bulk.run import BatchSender, BulkRun
+from ._bulk.run import BulkRun, RequestSender
 from ._client import AsyncClient
 from ._clock import Clock, SystemClock, VirtualClock
 from ._codes import ErrorCategory, ErrorCode, Feature, MessageStatus
@@ -74,7 +76,6 @@ __all__ = [
     "Balance",
     "Batch",
     "BatchError",
-    "BatchSender",
     "BulkReport",
     "BulkResult",
     "BulkRun",
@@ -125,6 +126,7 @@ __all__ = [
     "ReadTimeout",
     "ReplyParseError",
     "request_was_sent",
+    "RequestSender",
     "RequestTimeout",
     "RetryPolicy",
     "SendOptions",
@@ -151,3 +153,24 @@ for _name in __all__:
     if hasattr(_obj, "__module__") and isinstance(_obj, type | type(count_parts)):
         _obj.__module__ = "asms"
 del _name, _obj
+
+
+# Old names kept for one release: a DeprecationWarning on use, then removed.
+_DEPRECATED: dict[str, str] = {"BatchSender": "RequestSender"}
+
+if _typing.TYPE_CHECKING:
+    # Type checkers see an old name as what it stands for (the warning is for run time).
+    BatchSender = RequestSender
+else:
+
+    def __getattr__(name: str) -> object:
+        """An old name's object, with a :class:`DeprecationWarning` naming the new one."""
+        new = _DEPRECATED.get(name)
+        if new is None:
+            raise AttributeError(f"module 'asms' has no attribute {name!r}")
+        import warnings
+
+        warnings.warn(
+            f"asms.{name} is deprecated: use asms.{new}", DeprecationWarning, stacklevel=2
+        )
+        return globals()[new]

@@ -18,13 +18,26 @@ from ._exceptions import ValidationError
 from ._numbers import InvalidNumberError, normalize_msisdn
 
 __all__ = [
+    "BULK_ROUND_TRIP",
     "DEFAULT_BASE_URL",
+    "DEFAULT_BULK_BURST",
+    "DEFAULT_BULK_RATE",
+    "DEFAULT_DRAIN_TIMEOUT",
     "DEFAULT_LIMITS",
+    "DEFAULT_LINGER",
+    "DEFAULT_RECONCILE_GRACE",
+    "DEFAULT_REQUEST_LIMIT",
+    "DEFAULT_THROTTLE_PAUSE",
     "DEFAULT_TIMEOUT",
+    "HEARTBEAT_INTERVAL",
+    "MAX_BULK_CONCURRENCY",
+    "MAX_CAMPAIGN_NAME",
     "MAX_HEAD_BYTES",
     "MAX_RECIPIENTS",
     "MAX_REPLY_BYTES",
+    "MAX_THROTTLED",
     "MAX_XML_BYTES",
+    "MIN_BULK_CONCURRENCY",
     "TRANSPORT_LIMITS",
     "ClientOptions",
     "Credentials",
@@ -279,3 +292,34 @@ class ClientOptions:
         """Recipients one request carries with this wire, method and profile."""
         limits = MAX_RECIPIENTS[self.profile]
         return limits[self.method] if self.wire == "http" else limits["SOAP"]
+
+
+# -- bulk runs
+# The defaults of ``send_bulk`` (``asms._bulk.options.BulkOptions`` names them) and the
+# protocol facts a bulk run follows.
+#: Recipients per second (a request to 600 recipients counts 600).
+DEFAULT_BULK_RATE: Final = 100.0
+#: Recipients that may go at once after an idle moment (and at start-up).
+DEFAULT_BULK_BURST: Final = 1
+#: Seconds a stopped run waits for the requests in flight.
+DEFAULT_DRAIN_TIMEOUT: Final = 10.0
+#: Seconds a partial group waits for more messages from a slow async input.
+DEFAULT_LINGER: Final = 0.05
+#: Seconds a resumed run waits, from when the interrupted run stopped, before it looks up
+#: the requests that run left without an outcome (the gateway may still show them late).
+DEFAULT_RECONCILE_GRACE: Final = 5.0
+# The default concurrency keeps ``rate`` going with this round trip (seconds) to the gateway:
+# rate x round trip requests in flight, within these bounds.
+BULK_ROUND_TRIP: Final = 0.25
+MIN_BULK_CONCURRENCY: Final = 8
+MAX_BULK_CONCURRENCY: Final = 64
+#: Recipients one request carries when the sender does not say (the default profile's POST).
+DEFAULT_REQUEST_LIMIT: Final = MAX_RECIPIENTS["default"]["POST"]
+#: Seconds a run pauses after an ``ERR 130`` that names no time.
+DEFAULT_THROTTLE_PAUSE: Final = 60.0
+#: ``ERR 130`` answers for one request before its messages count as rejected with 130.
+MAX_THROTTLED: Final = 10
+#: Seconds between the heartbeats a running bulk send writes into its journal.
+HEARTBEAT_INTERVAL: Final = 1.0
+#: Characters a journal's campaign name may have.
+MAX_CAMPAIGN_NAME: Final = 200

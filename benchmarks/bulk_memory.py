@@ -41,7 +41,7 @@ class InstantSender:
         self.requests = 0
         self._ids = 0
 
-    async def send_batch(self, messages: Sequence[Message], /) -> list[SendResult]:
+    async def send_request(self, messages: Sequence[Message], /) -> list[SendResult]:
         self.requests += 1
         start = self._ids
         self._ids += len(messages)

@@ -1,9 +1,10 @@
 """Grouping consecutive messages into gateway requests, and the queues of a bulk run.
 
 Consecutive messages with the same text, options and caller-given ``climsgid`` share one
-multi-recipient request, up to the sender's per-request limit (600 for POST, 300 for GET
-and SOAP). A recipient that repeats within a group starts a new group: the reply lines of a
-multi-recipient send are matched to messages by number, so a number must appear once.
+multi-recipient request, up to the sender's per-request limit (``MAX_RECIPIENTS`` of
+:mod:`asms._config`). A recipient that repeats within a group starts a new group: the reply
+lines of a multi-recipient send are matched to messages by number, so a number must appear
+once.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import anyio
 
 from .._models import Message
 
-__all__ = ["Chunk", "Grouper", "InputBuffer", "Item", "ResultQueue", "checked", "read_ahead"]
+__all__ = ["Group", "Grouper", "InputBuffer", "Item", "ResultQueue", "checked", "read_ahead"]
 
 T = TypeVar("T")
 
@@ -32,7 +33,7 @@ class Item:
 
 
 @dataclass(eq=False, slots=True)
-class Chunk:
+class Group:
     """Messages that go out as one request (and are retried together)."""
 
     items: list[Item]
@@ -45,7 +46,7 @@ class Chunk:
 
 
 class Grouper:
-    """Collects consecutive compatible messages; hands out chunks when they are complete."""
+    """Collects consecutive compatible messages; hands out groups when they are complete."""
 
     __slots__ = ("_current", "_key", "_limit", "_numbers")
 
@@ -53,12 +54,13 @@ class Grouper:
         if limit < 1:
             raise ValueError("the group limit must be at least 1")
         self._limit = limit
-        self._current: Chunk | None = None
+        self._current: Group | None = None
         self._key: tuple[object, ...] = ()
         self._numbers: set[str] = set()
 
     @property
     def limit(self) -> int:
+        """Messages one group holds at most."""
         return self._limit
 
     @property
@@ -66,17 +68,17 @@ class Grouper:
         """Messages held in the group being built."""
         return 0 if self._current is None else len(self._current.items)
 
-    def add(self, item: Item) -> Chunk | None:
-        """Add a message; return the chunk that became complete, if any (at most one)."""
+    def add(self, item: Item) -> Group | None:
+        """Add a message; return the group that became complete, if any (at most one)."""
         message = item.message
         key = (message.text, message.options, message.climsgid)
-        ready: Chunk | None = None
+        ready: Group | None = None
         current = self._current
         if current is not None and (key != self._key or message.to in self._numbers):
             ready = current
             current = None
         if current is None:
-            current = Chunk([item])
+            current = Group([item])
             self._key = key
             self._numbers = {message.to}
         else:
@@ -91,7 +93,7 @@ class Grouper:
         self._current = current
         return ready
 
-    def flush(self) -> Chunk | None:
+    def flush(self) -> Group | None:
         """Hand out the group being built, complete or not."""
         current, self._current = self._current, None
         self._numbers = set()
@@ -117,9 +119,11 @@ class ResultQueue(Generic[T]):
 
     @property
     def discarding(self) -> bool:
+        """Whether nobody reads any more (see :meth:`discard`)."""
         return self._discarding
 
     async def put(self, item: T) -> None:
+        """Wait for room, then add ``item`` (dropped when discarding; never half-done)."""
         while len(self._items) >= self._capacity and not (self._discarding or self._closed):
             if self._writable.is_set():
                 self._writable = anyio.Event()
@@ -140,6 +144,7 @@ class ResultQueue(Generic[T]):
         return self._items.popleft()
 
     def close(self) -> None:
+        """No more puts: :meth:`get` returns None once the queue is empty."""
         self._closed = True
         self._readable.set()
         self._writable.set()
@@ -173,6 +178,7 @@ class InputBuffer:
 
     @property
     def closed(self) -> bool:
+        """Whether the input has ended (or failed, or its reader was cancelled)."""
         return self._closed
 
     async def wait_readable(self) -> None:
@@ -184,21 +190,25 @@ class InputBuffer:
         await self._readable.wait()
 
     async def wait_writable(self) -> None:
+        """Wait until there is room for another message."""
         while len(self._items) >= self._capacity:
             if self._writable.is_set():
                 self._writable = anyio.Event()
             await self._writable.wait()
 
     def put(self, message: Message) -> None:
+        """Add a message (after :meth:`wait_writable`)."""
         self._items.append(message)
         self._readable.set()
 
     def pop(self) -> Message:
+        """Take the oldest message (the buffer must not be empty)."""
         message = self._items.popleft()
         self._writable.set()
         return message
 
     def close(self) -> None:
+        """The input has ended: no more messages will be added."""
         self._closed = True
         self._readable.set()
 

@@ -4,7 +4,7 @@ A message's row is written (and committed) *before* its request leaves — state
 with the request's ``climsgid`` — and again after the outcome is known. A rerun of the same
 input with the same journal therefore knows, for every message, whether it was accepted or
 rejected (skip it), never attempted (send it), or possibly sent (ask the gateway about the
-request's ``climsgid`` before anything is resent; see PROTOCOL.md "Idempotency").
+request's ``climsgid`` before anything is resent; see docs/protocol.md "Idempotency").
 
 Messages are keyed by their position in the input; a fingerprint of the message (number,
 text, options, climsgid) is stored with it, followed by a short digest of each of those
@@ -12,10 +12,10 @@ fields, and a rerun whose input differs at a position the journal knows is refus
 :class:`JournalMismatchError` naming the fields that differ (a journal written before the
 field digests knows only that the message differs).
 
-**One run at a time.** An open journal is owned by whoever opened it (see ``_journallock``):
-a second opener, in this process or another, gets :class:`JournalLockedError` naming the
-holder (pid, host, since when). The lock dies with its holder's process, so the journal of a
-crashed run is free at once.
+**One run at a time.** An open journal is owned by whoever opened it (see
+:mod:`asms._bulk.lock`): a second opener, in this process or another, gets
+:class:`JournalLockedError` naming the holder (pid, host, since when). The lock dies with
+its holder's process, so the journal of a crashed run is free at once.
 
 **Campaign.** A journal holds one campaign: an ``id`` made when the journal is created, the
 ``name`` given with ``Journal(path, campaign=...)`` (a later run naming another campaign is
@@ -72,7 +72,9 @@ from urllib.parse import urlsplit
 import anyio
 import anyio.to_thread
 
+from .._clock import Clock
 from .._codes import ErrorCategory, ErrorCode
+from .._config import HEARTBEAT_INTERVAL, MAX_CAMPAIGN_NAME
 from .._exceptions import (
     ASMSError,
     JournalError,
@@ -84,7 +86,6 @@ from .._models import Message, StatusInfo
 from .._retry import OUTCOME_UNKNOWN
 from .grouping import Item
 from .lock import OwnerLock
-from .ratelimit import Clock
 from .report import BulkResult, DeliveryState, make_result
 
 __all__ = [
@@ -112,8 +113,6 @@ T = TypeVar("T")
 JournalState = Literal["pending", "inflight", "accepted", "rejected", "unknown"]
 UNRESOLVED: Final = ("inflight", "unknown")
 SCHEMA_VERSION: Final = "1"
-HEARTBEAT_INTERVAL: Final = 1.0
-"""Seconds between the heartbeats a running bulk send writes into its journal."""
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS asms_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -135,7 +134,6 @@ _COLUMNS: Final = (
     "idx, fingerprint, state, request_climsgid, apimsgid, error_code, error_description, "
     "parts, updated"
 )
-_NAME_LIMIT: Final = 200
 
 # One row as written: the columns above, in order.
 RowTuple = tuple[int, bytes, str, str | None, str | None, int | None, str | None, int, float]
@@ -305,7 +303,9 @@ def _utc(unix: float) -> str:
     return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-class _Batch:
+class _Commit:
+    """Rows written by concurrent requests, committed together by whichever comes first."""
+
     __slots__ = ("committed", "rows")
 
     def __init__(self) -> None:
@@ -339,9 +339,11 @@ class Journal:
         if durability not in ("process", "power"):
             raise ValueError("durability must be 'process' or 'power'")
         if campaign is not None and (
-            not isinstance(campaign, str) or not campaign.strip() or len(campaign) > _NAME_LIMIT
+            not isinstance(campaign, str)
+            or not campaign.strip()
+            or len(campaign) > MAX_CAMPAIGN_NAME
         ):
-            raise ValidationError("campaign", f"must be 1-{_NAME_LIMIT} characters", campaign)
+            raise ValidationError("campaign", f"must be 1-{MAX_CAMPAIGN_NAME} characters", campaign)
         self._path = os.fspath(path)
         self._durability = durability
         self._campaign = campaign
@@ -349,29 +351,37 @@ class Journal:
         self._db: sqlite3.Connection | None = None
         self._owner = OwnerLock(self._path)
         self._lock = anyio.Lock()
-        self._batch = _Batch()
+        self._pending = _Commit()
         self.heartbeat_interval = HEARTBEAT_INTERVAL
 
     @property
     def path(self) -> str:
+        """The journal file's path."""
         return self._path
 
     @property
     def replay(self) -> bool:
+        """Whether a run on this journal only re-emits the stored results."""
         return self._replay
 
     @property
     def is_open(self) -> bool:
+        """Whether the journal is open (and its lock held by this object)."""
         return self._db is not None
 
     async def __aenter__(self) -> Journal:
+        """Open the journal (see :meth:`open`)."""
         await self.open()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        """Close the journal (see :meth:`aclose`)."""
         await self.aclose()
 
     async def open(self) -> None:
+        """Take the journal's lock and open the file, creating it if need be (a no-op when
+        open already): :class:`JournalLockedError` if another run holds it,
+        :class:`JournalError` when the file cannot be used as a journal."""
         if self._db is None:
             self._db = await anyio.to_thread.run_sync(self._open_blocking)
 
@@ -422,6 +432,7 @@ class Journal:
         return db
 
     async def aclose(self) -> None:
+        """Close the file and release the lock (a no-op when closed already)."""
         db, self._db = self._db, None
         if db is not None:
             async with self._lock:
@@ -558,21 +569,21 @@ class Journal:
         """Write rows and return once they are committed (grouped with concurrent writes)."""
         if self._db is None:
             raise RuntimeError("the journal is not open")
-        batch = self._batch
-        batch.rows.extend(rows)
+        pending = self._pending
+        pending.rows.extend(rows)
         async with self._lock:
-            if batch.committed:
+            if pending.committed:
                 return
-            # First of this batch to get the lock: commit everything queued so far. If we
-            # are cancelled after the commit ran, the next writer of the batch replays it;
-            # replaying INSERT OR REPLACE of the same rows is harmless.
-            if self._batch is batch:
-                self._batch = _Batch()
+            # First of these writers to get the lock: commit everything queued so far. If we
+            # are cancelled after the commit ran, the next writer of the same commit replays
+            # it; replaying INSERT OR REPLACE of the same rows is harmless.
+            if self._pending is pending:
+                self._pending = _Commit()
             db = self._db
             if db is None:
                 raise RuntimeError("the journal is not open")
-            await anyio.to_thread.run_sync(_commit, db, batch.rows)
-            batch.committed = True
+            await anyio.to_thread.run_sync(_commit, db, pending.rows)
+            pending.committed = True
 
     def __repr__(self) -> str:
         return f"Journal({self._path!r}, durability={self._durability!r})"
@@ -660,6 +671,7 @@ def compare_input(
 
 
 def finished_error(path: str, campaign: JournalCampaign) -> JournalFinishedError:
+    """The refusal of a run on a finished ``campaign``: how to start anew or replay it."""
     return JournalFinishedError(
         path,
         f"the journal {path} holds a finished {campaign.describe()}; nothing was sent. "

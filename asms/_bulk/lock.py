@@ -41,6 +41,7 @@ class OwnerLock:
 
     @property
     def held(self) -> bool:
+        """Whether this object holds the lock."""
         return self._fd is not None
 
     def acquire(self) -> None:
@@ -72,6 +73,7 @@ class OwnerLock:
         self._fd = fd
 
     def release(self) -> None:
+        """Give the lock up (a no-op when not held)."""
         fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)

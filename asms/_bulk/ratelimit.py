@@ -70,10 +70,12 @@ class RateLimiter:
 
     @property
     def rate(self) -> float:
+        """Tokens per second (``math.inf``: no limit)."""
         return self._rate
 
     @property
     def clock(self) -> Clock:
+        """The clock the schedule is kept on."""
         return self._clock
 
     async def acquire(self, tokens: int = 1) -> float:
@@ -127,9 +129,11 @@ class RateLimiter:
             self._paused_until = deadline
 
     def pause_for(self, seconds: float) -> None:
+        """Grant nothing for ``seconds`` from now (see :meth:`pause_until`)."""
         self.pause_until(self._clock.current_time() + max(0.0, seconds))
 
     def statistics(self) -> RateLimiterStatistics:
+        """A snapshot: tokens granted, tasks waiting, the next slot and any pause."""
         now = self._clock.current_time()
         return RateLimiterStatistics(
             rate=self._rate,

@@ -44,10 +44,12 @@ class BulkResult(SendResult):
 
     @property
     def ok(self) -> bool:
+        """Whether the gateway accepted the message (``state`` is ``ACCEPTED``)."""
         return self.state is DeliveryState.ACCEPTED
 
     @property
     def accepted(self) -> bool:
+        """Whether the gateway accepted the message (the same as :attr:`ok`)."""
         return self.state is DeliveryState.ACCEPTED
 
 
@@ -66,6 +68,7 @@ class LatencyHistogram:
         self._max = 0.0
 
     def add(self, seconds: float) -> None:
+        """Record one latency."""
         self._count += 1
         if seconds > self._max:
             self._max = seconds
@@ -76,6 +79,7 @@ class LatencyHistogram:
 
     @property
     def count(self) -> int:
+        """Latencies recorded."""
         return self._count
 
     def quantile(self, q: float) -> float | None:
@@ -201,6 +205,7 @@ class Tally:
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
 
     def count(self, result: BulkResult, charge: float | None = None) -> None:
+        """Count one message's result (``charge``: its credits, when the sender said)."""
         state = result.state
         if result.resumed:
             self.resumed += 1
@@ -220,9 +225,11 @@ class Tally:
 
     @property
     def completed(self) -> int:
+        """Messages with a result."""
         return self.accepted + self.rejected + self.unknown + self.not_sent
 
     def snapshot(self, now: float) -> BulkStatistics:
+        """The live statistics at clock time ``now``."""
         elapsed = max(0.0, (self.finished if self.finished is not None else now) - self.started)
         return BulkStatistics(
             read=self.read,
@@ -242,6 +249,7 @@ class Tally:
         )
 
     def report(self, now: float) -> BulkReport:
+        """The report at clock time ``now`` (final once the run has finished)."""
         stats = self.snapshot(now)
         return BulkReport(
             total=self.read,

@@ -5,13 +5,24 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import sys
+import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, Protocol, runtime_checkable
 
 import anyio
 
+from .._clock import Clock
 from .._codes import ErrorCategory, ErrorCode, MessageStatus
-from .._config import RetryPolicy
+from .._config import (
+    BULK_ROUND_TRIP,
+    DEFAULT_REQUEST_LIMIT,
+    DEFAULT_THROTTLE_PAUSE,
+    MAX_BULK_CONCURRENCY,
+    MAX_THROTTLED,
+    MIN_BULK_CONCURRENCY,
+    RetryPolicy,
+)
 from .._exceptions import (
     ASMSError,
     GatewayError,
@@ -24,30 +35,34 @@ from .._exceptions import (
 from .._models import Message, SendResult, StatusInfo, new_climsgid
 from .._retry import NOT_SENT, OUTCOME_UNKNOWN
 from .._sending import derived_climsgid
-from .grouping import Chunk, Item
+from .grouping import Group, Item
 from .journal import Journal, journal_rows, result_rows
-from .ratelimit import Clock, RateLimiter
+from .ratelimit import RateLimiter
 from .report import BulkResult, DeliveryState, Tally, make_result
 
-__all__ = ["BatchSender", "Requester", "default_concurrency", "request_limit"]
+__all__ = [
+    "RequestSender",
+    "Requester",
+    "default_concurrency",
+    "owner_of",
+    "request_function",
+    "request_limit",
+]
 
-DEFAULT_REQUEST_LIMIT: Final = 600
-MIN_CONCURRENCY: Final = 8
-MAX_CONCURRENCY: Final = 64
-ROUND_TRIP: Final = 0.25  # seconds of gateway latency the default concurrency absorbs
-
-DEFAULT_THROTTLE_PAUSE: Final = 60.0  # ERR 130 without a timestamp
-MAX_THROTTLED: Final = 10  # ERR 130 answers for one request before it counts as rejected
 _ERR_130: Final = ErrorCode.MAXIMUM_MT_LIMIT_EXCEEDED_UNTIL
 
-Outcome = tuple[list[BulkResult], list[Item]]  # final results, items to send again
+RequestOutcome = tuple[list[BulkResult], list[Item]]
+"""What one request of a group came to: final results, and the items to send again."""
+
+SendRequest = Callable[[Sequence[Message]], Awaitable[Sequence[SendResult]]]
+"""A sender's ``send_request``, ready for a run to call."""
 
 
 @runtime_checkable
-class BatchSender(Protocol):
+class RequestSender(Protocol):
     """What :func:`send_bulk` needs from a client (``AsyncClient`` provides it).
 
-    ``send_batch`` sends messages that share text and options as ONE gateway request, using
+    ``send_request`` sends messages that share text and options as ONE gateway request, using
     the ``climsgid`` they all carry as the request's; it returns one result per message, in
     order (a per-recipient ``ERR`` as data; ``error_code`` ``OUTCOME_UNKNOWN``/``NOT_SENT``
     when it gave up). It may raise :class:`GatewayError` for a refusal of the whole request
@@ -57,7 +72,7 @@ class BatchSender(Protocol):
     request may carry (default 600); ``query(climsgid=…)`` (``querymsg``, raising
     :class:`MessageLookupError` 104 for an unknown id) or ``query_climsgid(climsgid)``
     (``None`` for an unknown id), which a journaled run needs to settle interrupted requests.
-    A ``wait_throttled`` keyword of ``send_batch`` is passed ``False``: an ``ERR 130`` must
+    A ``wait_throttled`` keyword of ``send_request`` is passed ``False``: an ``ERR 130`` must
     come back at once (raised as :class:`ThrottledError` or as results with code 130), since
     the run pauses ALL its requests until the time it names, by the gateway's clock: the
     ``gateway_time`` of the error (results may carry it as ``.throttled``), else the run's
@@ -66,18 +81,23 @@ class BatchSender(Protocol):
     ``account`` and ``gateway``, as :func:`asms._bulk.journal.journal_owner` makes it) is
     recorded in a run's journal, and a journal recorded under another is refused; a sender
     without one is not checked.
+
+    A sender whose method still has the old name, ``send_batch``, is used for one more
+    release, with a :class:`DeprecationWarning` when a run starts.
     """
 
-    async def send_batch(self, messages: Sequence[Message], /) -> Sequence[SendResult]: ...
+    async def send_request(self, messages: Sequence[Message], /) -> Sequence[SendResult]:
+        """Send ``messages`` as one gateway request; one result per message, in order."""
+        ...
 
 
-def request_limit(sender: BatchSender) -> int:
+def request_limit(sender: RequestSender) -> int:
     """Recipients one request of ``sender`` may carry."""
     found = getattr(sender, "max_recipients", None) or getattr(sender, "request_limit", None)
     return int(found or DEFAULT_REQUEST_LIMIT)
 
 
-def owner_of(sender: BatchSender) -> dict[str, str] | None:
+def owner_of(sender: RequestSender) -> dict[str, str] | None:
     """The account and gateway ``sender`` sends through, for its journal; None: not told."""
     found = getattr(sender, "journal_owner", None)
     if isinstance(found, dict) and all(
@@ -87,11 +107,24 @@ def owner_of(sender: BatchSender) -> dict[str, str] | None:
     return None
 
 
-def _send_function(
-    sender: BatchSender,
-) -> Callable[[Sequence[Message]], Awaitable[Sequence[SendResult]]]:
-    """``sender.send_batch``, told not to wait out ERR 130 itself when it can be."""
-    send = sender.send_batch
+def request_function(sender: RequestSender) -> SendRequest:
+    """``sender.send_request``, told not to wait out ERR 130 itself when it can be.
+
+    A sender with only the old ``send_batch`` gets a :class:`DeprecationWarning` (once, here,
+    when the run is made) and its ``send_batch`` is used.
+    """
+    send: SendRequest | None = getattr(sender, "send_request", None)
+    if send is None and hasattr(sender, "send_batch"):
+        warnings.warn(
+            f"{type(sender).__name__}.send_batch() is deprecated as the method send_bulk()"
+            " calls: name it send_request() (send_batch is no longer looked up in the next"
+            " release)",
+            DeprecationWarning,
+            stacklevel=_caller_outside_asms(),
+        )
+        send = sender.send_batch
+    if send is None:
+        send = sender.send_request  # the AttributeError a sender without it always got
     try:
         keywords = inspect.signature(send).parameters
     except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
@@ -104,7 +137,17 @@ def _send_function(
     return send
 
 
-def throttle_bound(sender: BatchSender) -> float:
+def _caller_outside_asms() -> int:
+    """The ``stacklevel`` that makes a warning name the first caller outside asms."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith("asms."):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def throttle_bound(sender: RequestSender) -> float:
     """The longest ``ERR 130`` pause a run makes: ``sender.throttle_max_wait`` when it has
     one, else the default of :class:`RetryPolicy`."""
     found = getattr(sender, "throttle_max_wait", None)
@@ -121,12 +164,12 @@ def default_concurrency(rate: float | None) -> int:
     for replies: rate × round trip, within sane bounds.
     """
     if rate is None or math.isinf(rate):
-        return MAX_CONCURRENCY
-    return max(MIN_CONCURRENCY, min(MAX_CONCURRENCY, math.ceil(rate * ROUND_TRIP)))
+        return MAX_BULK_CONCURRENCY
+    return max(MIN_BULK_CONCURRENCY, min(MAX_BULK_CONCURRENCY, math.ceil(rate * BULK_ROUND_TRIP)))
 
 
 class Requester:
-    """Sends chunks for a run. ``refused`` is the run's: called on a refusal of the account,
+    """Sends groups for a run. ``refused`` is the run's: called on a refusal of the account,
     with the error to raise and the reason the messages left unsent get.
 
     The exchange itself (journal "inflight", the request, journal outcome) is shielded from
@@ -136,7 +179,7 @@ class Requester:
 
     def __init__(
         self,
-        sender: BatchSender,
+        sender: RequestSender,
         *,
         limiter: RateLimiter,
         journal: Journal | None,
@@ -145,7 +188,7 @@ class Requester:
         refused: Callable[[GatewayError, str], None],
     ) -> None:
         self._sender = sender
-        self._send = _send_function(sender)
+        self._send = request_function(sender)
         self._limiter = limiter
         self.journal = journal
         self._clock = clock
@@ -194,10 +237,10 @@ class Requester:
         for scope in list(self._exchanges):
             scope.cancel()
 
-    async def process(self, chunk: Chunk) -> list[BulkResult]:
-        """Send a chunk until every message has a final result."""
+    async def process(self, group: Group) -> list[BulkResult]:
+        """Send a group until every message has a final result."""
         done: list[BulkResult] = []
-        items = chunk.items
+        items = group.items
         while items:
             if self._stopping:
                 return done + self.unsent(items)
@@ -210,11 +253,11 @@ class Requester:
                         self._waiting.discard(waiting)
                 if waiting.cancelled_caught:
                     return done + self.unsent(items)
-            outcome = await self._attempt(chunk, items)
+            outcome = await self._attempt(group, items)
             if outcome is None:
                 # One bad message must not sink its whole group: try them one by one.
                 for item in items:
-                    done.extend(await self.process(Chunk([item])))
+                    done.extend(await self.process(Group([item])))
                 return done
             results, items = outcome
             done.extend(results)
@@ -252,34 +295,34 @@ class Requester:
             reserve(climsgid)
         return climsgid
 
-    async def _attempt(self, chunk: Chunk, items: list[Item]) -> Outcome | None:
+    async def _attempt(self, group: Group, items: list[Item]) -> RequestOutcome | None:
         climsgid = await self._climsgid(items[0].message.climsgid)
         messages = [
             it.message if it.message.climsgid == climsgid else it.message.with_climsgid(climsgid)
             for it in items
         ]
-        outcome: Outcome | None = None
+        outcome: RequestOutcome | None = None
         with anyio.CancelScope(shield=True) as scope:
             self._exchanges.add(scope)
             try:
-                outcome = await self._exchange(chunk, items, climsgid, messages)
+                outcome = await self._exchange(group, items, climsgid, messages)
             finally:
                 self._exchanges.discard(scope)
         if scope.cancelled_caught:
             # Interrupted by the drain timeout: the journal keeps it "inflight" if it was.
-            if chunk.sent:
+            if group.sent:
                 return self.unknown(items, climsgid, "outcome unknown: cancelled in flight"), []
             return self.unsent(items), []
         return outcome
 
     async def _exchange(
-        self, chunk: Chunk, items: list[Item], climsgid: str, messages: list[Message]
-    ) -> Outcome | None:
+        self, group: Group, items: list[Item], climsgid: str, messages: list[Message]
+    ) -> RequestOutcome | None:
         journal = self.journal
         if journal is not None:
             # Committed before the request leaves: a crash from here on is reconciled.
             await journal.write(journal_rows(items, "inflight", climsgid, self._clock))
-        chunk.sent, chunk.climsgid = True, climsgid
+        group.sent, group.climsgid = True, climsgid
         tally = self._tally
         tally.requests += 1
         tally.recipients += len(items)
@@ -295,42 +338,44 @@ class Requester:
             tally.in_flight -= 1
             tally.latency.add(self._clock.current_time() - started)
         if failure is None:
-            results, retry = self._answered(chunk, items, climsgid, answer)
+            results, retry = self._answered(group, items, climsgid, answer)
         elif isinstance(failure, ValidationError) and len(items) > 1:
-            chunk.sent = False
+            group.sent = False
             return None
         else:
-            results, retry = self._refused(chunk, items, climsgid, failure)
+            results, retry = self._refused(group, items, climsgid, failure)
         if journal is not None and results:
             await journal.write(result_rows(results, items, climsgid, self._clock))
         if retry:
-            chunk.sent = False  # the rest was refused (ERR 130): nothing of it went out
+            group.sent = False  # the rest was refused (ERR 130): nothing of it went out
         return results, retry
 
-    def _refused(self, chunk: Chunk, items: list[Item], climsgid: str, exc: ASMSError) -> Outcome:
+    def _refused(
+        self, group: Group, items: list[Item], climsgid: str, exc: ASMSError
+    ) -> RequestOutcome:
         """Results for a request the sender raised on."""
-        if isinstance(exc, ThrottledError) and chunk.throttled < MAX_THROTTLED:
-            chunk.sent = False  # refused: nothing went out
+        if isinstance(exc, ThrottledError) and group.throttled < MAX_THROTTLED:
+            group.sent = False  # refused: nothing went out
             if self._pause(exc):
-                chunk.throttled += 1
+                group.throttled += 1
                 return [], items
             # Beyond the run's bound: rejected with 130 below, its description says why.
         if isinstance(exc, GatewayError):
-            chunk.sent = False
+            group.sent = False
             self._check_account(exc.code, exc.description)
             return [make_result(it, climsgid, None, exc.code, exc.description) for it in items], []
         if isinstance(exc, ValidationError):
-            chunk.sent = False
+            group.sent = False
             return self.unsent(items, f"not sent: refused locally ({exc})"), []
         if isinstance(exc, TransportError) and exc.sent is False:
-            chunk.sent = False
+            group.sent = False
             return self.unsent(items, f"not sent: {type(exc).__name__} (it never left)"), []
         # Transport or protocol failure of unknown outcome that the sender gave up on.
         return self.unknown(items, climsgid, f"outcome unknown: {type(exc).__name__}"), []
 
     def _answered(
-        self, chunk: Chunk, items: list[Item], climsgid: str, answer: Sequence[SendResult]
-    ) -> Outcome:
+        self, group: Group, items: list[Item], climsgid: str, answer: Sequence[SendResult]
+    ) -> RequestOutcome:
         results: list[BulkResult] = []
         retry: list[Item] = []
         throttled: SendResult | None = None
@@ -338,7 +383,7 @@ class Requester:
             got = answer[position] if position < len(answer) else None
             if got is None:
                 results.extend(self.unknown([item], climsgid, "outcome unknown: no answer"))
-            elif got.error_code == _ERR_130 and chunk.throttled < MAX_THROTTLED:
+            elif got.error_code == _ERR_130 and group.throttled < MAX_THROTTLED:
                 throttled = got
                 retry.append(item)
             else:
@@ -360,7 +405,7 @@ class Requester:
             if not isinstance(refusal, ThrottledError):
                 refusal = ThrottledError(_ERR_130, throttled.error_description or "")
             if self._pause(refusal):
-                chunk.throttled += 1
+                group.throttled += 1
             else:
                 results.extend(
                     make_result(it, climsgid, None, _ERR_130, refusal.description, throttled.parts)
@@ -396,10 +441,12 @@ class Requester:
             )
 
     def unsent(self, items: Sequence[Item], reason: str | None = None) -> list[BulkResult]:
+        """``not_sent`` results for ``items``: for ``reason``, or why the run stopped."""
         why = reason or self.stop_reason
         return [make_result(it, None, None, NOT_SENT, why) for it in items]
 
     def unknown(
         self, items: Sequence[Item], climsgid: str | None, reason: str = "outcome unknown"
     ) -> list[BulkResult]:
+        """``unknown`` results for ``items``, whose request ``climsgid`` may have left."""
         return [make_result(it, climsgid, None, OUTCOME_UNKNOWN, reason) for it in items]

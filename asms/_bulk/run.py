@@ -9,10 +9,10 @@ Pipeline (memory bounded, backpressure end to end)::
 
     input ─▶ producer ─────────────▶ work stream ─▶ N workers ─────────────▶ results ─▶ you
              (journal look-up,        (bounded)     (rate tokens, journal,    (bounded)
-              grouping)                              sender.send_batch)
+              grouping)                              sender.send_request)
 
 Every message read from the input gets exactly one result. Accounting does not rely on
-the happy path: a chunk handed towards the workers stays registered until its results are
+the happy path: a group handed towards the workers stays registered until its results are
 settled, and whatever is left when the pipeline ends (stopped, cancelled, failed) is
 settled then: "not sent", or "outcome unknown" if its request may have left.
 """
@@ -20,20 +20,27 @@ settled then: "not sent", or "outcome unknown" if its request may have left.
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
 from types import TracebackType
-from typing import Final
+from typing import Final, Unpack
 
 import anyio
 import anyio.lowlevel
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .._config import RetryPolicy
+from .._clock import Clock, SystemClock
+from .._config import (
+    DEFAULT_BULK_BURST,
+    DEFAULT_BULK_RATE,
+    DEFAULT_DRAIN_TIMEOUT,
+    DEFAULT_LINGER,
+    DEFAULT_RECONCILE_GRACE,
+    RetryPolicy,
+)
 from .._exceptions import GatewayError
 from .._models import Message
-from .grouping import Chunk, Grouper, InputBuffer, Item, ResultQueue, checked, read_ahead
+from .grouping import Group, Grouper, InputBuffer, Item, ResultQueue, checked, read_ahead
 from .journal import (
     Journal,
     JournalMismatchError,
@@ -44,79 +51,35 @@ from .journal import (
     stored_fingerprint,
     stored_result,
 )
-from .ratelimit import Clock, RateLimiter, SystemClock
+from .options import RUN_KEYWORDS, RunOptions, check_keywords
+from .ratelimit import RateLimiter
 from .report import BulkReport, BulkResult, BulkStatistics, Tally
 from .requests import (
-    BatchSender,
     Requester,
+    RequestSender,
     default_concurrency,
     owner_of,
     request_limit,
 )
 
-__all__ = ["BatchSender", "BulkRun", "send_bulk"]
+__all__ = ["BulkRun", "RequestSender", "send_bulk"]
 
 _PREFETCH: Final = 1024  # journal rows read per look-up
 _INPUT_AHEAD: Final = 256  # messages read ahead from an async input
-_RESUMED_BATCH: Final = 256  # results read back from the journal, delivered together
+_RESUMED_DELIVERY: Final = 256  # results read back from the journal, delivered together
 
 
 def send_bulk(
-    sender: BatchSender,
+    sender: RequestSender,
     messages: Iterable[Message] | AsyncIterable[Message],
-    *,
-    rate: float | None = 100.0,
-    burst: int = 1,
-    concurrency: int | None = None,
-    journal: str | os.PathLike[str] | Journal | None = None,
-    group_size: int | None = None,
-    progress: Callable[[BulkStatistics], object] | None = None,
-    clock: Clock | None = None,
-    drain_timeout: float = 10.0,
-    linger: float = 0.05,
-    reconcile_grace: float = 5.0,
-    reconcile_schedule: Sequence[float] | None = None,
+    **options: Unpack[RunOptions],
 ) -> BulkRun:
     """Send ``messages`` at ``rate`` recipients per second; see :class:`BulkRun`.
 
-    **Parameters:**
-
-    * ``rate``: recipients per second (a 600-recipient request counts 600); ``None``: as
-      fast as ``concurrency`` allows.
-    * ``burst``: recipients that may go at once after an idle moment (and at start-up).
-    * ``concurrency``: requests in flight at most; default: enough to keep ``rate`` with a
-      250 ms round trip (8 to 64).
-    * ``journal``: a SQLite file (or a :class:`Journal`) that makes the run resumable; the
-      run owns it while it runs (see :class:`Journal`: one run at a time, a finished
-      campaign is refused unless replayed). A :class:`Journal` the run opened, it closes.
-    * ``group_size``: recipients per request at most (default: the sender's limit; 1 turns
-      grouping off).
-    * ``progress``: called with a :class:`BulkStatistics` after each request.
-    * ``clock``: the clock the rate is kept on (a ``VirtualClock`` in tests).
-    * ``drain_timeout``: how long a stopped run waits for the requests in flight.
-    * ``linger``: how long a partial group waits for more messages from a slow async input.
-    * ``reconcile_grace``: how long a resumed run waits, counted from when the interrupted
-      run stopped (or last gave a sign of life), before asking the gateway about the
-      requests it left without an outcome.
-    * ``reconcile_schedule``: the delays of those look-ups (a request is resent only when the
-      last one says the gateway does not know it); default: the sender's
-      ``RetryPolicy.reconcile_schedule``, as for a live run.
+    The keywords are :class:`~asms._bulk.options.RunOptions`: those of
+    ``AsyncClient.send_bulk`` and ``reconcile_schedule``.
     """
-    return BulkRun(
-        sender,
-        messages,
-        rate=rate,
-        burst=burst,
-        concurrency=concurrency,
-        journal=journal,
-        group_size=group_size,
-        progress=progress,
-        clock=clock,
-        drain_timeout=drain_timeout,
-        linger=linger,
-        reconcile_grace=reconcile_grace,
-        reconcile_schedule=reconcile_schedule,
-    )
+    return BulkRun(sender, messages, **options)
 
 
 class BulkRun:
@@ -137,21 +100,18 @@ class BulkRun:
 
     def __init__(
         self,
-        sender: BatchSender,
+        sender: RequestSender,
         messages: Iterable[Message] | AsyncIterable[Message],
-        *,
-        rate: float | None,
-        burst: int,
-        concurrency: int | None,
-        journal: str | os.PathLike[str] | Journal | None,
-        group_size: int | None,
-        progress: Callable[[BulkStatistics], object] | None,
-        clock: Clock | None,
-        drain_timeout: float,
-        linger: float,
-        reconcile_grace: float,
-        reconcile_schedule: Sequence[float] | None = None,
+        **options: Unpack[RunOptions],
     ) -> None:
+        """Prepare the run (nothing is read or sent before ``async with``); the keywords are
+        :class:`~asms._bulk.options.RunOptions`, defaults from :mod:`asms._config`."""
+        check_keywords(options, RUN_KEYWORDS, "send_bulk")
+        rate = options.get("rate", DEFAULT_BULK_RATE)
+        concurrency = options.get("concurrency")
+        group_size = options.get("group_size")
+        journal = options.get("journal")
+        clock = options.get("clock")
         if concurrency is None:
             concurrency = default_concurrency(rate)
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
@@ -165,17 +125,19 @@ class BulkRun:
         self._source = messages
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._limiter = RateLimiter(
-            math.inf if rate is None else rate, burst=burst, clock=self._clock
+            math.inf if rate is None else rate,
+            burst=options.get("burst", DEFAULT_BULK_BURST),
+            clock=self._clock,
         )
         self._concurrency = concurrency
         self._grouper = Grouper(limit)
         self._journal_path = None if isinstance(journal, Journal) else journal
         self._journal: Journal | None = journal if isinstance(journal, Journal) else None
-        self._progress = progress
-        self._drain_timeout = drain_timeout
-        self._linger = linger
-        self._grace = reconcile_grace
-        self._schedule = _reconcile_schedule(sender, reconcile_schedule)
+        self._progress = options.get("progress")
+        self._drain_timeout = options.get("drain_timeout", DEFAULT_DRAIN_TIMEOUT)
+        self._linger = options.get("linger", DEFAULT_LINGER)
+        self._grace = options.get("reconcile_grace", DEFAULT_RECONCILE_GRACE)
+        self._schedule = _reconcile_schedule(sender, options.get("reconcile_schedule"))
         self._close_journal = False  # the run opened the journal, so it closes it
         self._earlier_end: float | None = None  # when the run before this one stopped
         self._input_ended = False
@@ -190,11 +152,12 @@ class BulkRun:
             refused=self._account_refused,
         )
         self._results: ResultQueue[list[BulkResult]] = ResultQueue(max(2, concurrency))
-        self._batch: list[BulkResult] = []
-        self._batch_pos = 0
+        # The delivery being iterated: results come out of the queue a list at a time.
+        self._delivery: list[BulkResult] = []
+        self._delivery_pos = 0
         self._leftovers: list[BulkResult] = []
         self._resumed: list[BulkResult] = []
-        self._open: dict[int, Chunk] = {}  # chunks handed out and not yet settled
+        self._open: dict[int, Group] = {}  # groups handed out and not yet settled
         self._stopping = False
         self._read_rest = False  # stopped, yet still reading the input (account refused)
         # A stopped run sends nothing, so it need not settle an earlier run's requests now:
@@ -211,6 +174,7 @@ class BulkRun:
     # -- public ----------------------------------------------------------------------------
 
     def statistics(self) -> BulkStatistics:
+        """A live snapshot of the run's counters (what ``progress`` is called with)."""
         return self._tally.snapshot(self._clock.current_time())
 
     def report(self) -> BulkReport:
@@ -219,6 +183,7 @@ class BulkRun:
 
     @property
     def limiter(self) -> RateLimiter:
+        """The run's rate limiter (its ``statistics()`` show the pace and any ERR 130 pause)."""
         return self._limiter
 
     async def finish(self) -> BulkReport:
@@ -337,26 +302,26 @@ class BulkRun:
     async def __anext__(self) -> BulkResult:
         if self._tg is None:
             raise RuntimeError("iterate inside `async with client.send_bulk(...) as run:`")
-        while self._batch_pos >= len(self._batch):
+        while self._delivery_pos >= len(self._delivery):
             if self._exhausted:
                 if self._failure is not None and not self._failure_raised:
                     self._failure_raised = True
                     raise self._failure
                 raise StopAsyncIteration
             await anyio.lowlevel.checkpoint_if_cancelled()
-            batch = await self._results.get()
-            if batch is None:
-                batch, self._leftovers = self._leftovers, []
+            delivery = await self._results.get()
+            if delivery is None:
+                delivery, self._leftovers = self._leftovers, []
                 self._exhausted = True
-            self._batch, self._batch_pos = batch, 0
-        result = self._batch[self._batch_pos]
-        self._batch_pos += 1
+            self._delivery, self._delivery_pos = delivery, 0
+        result = self._delivery[self._delivery_pos]
+        self._delivery_pos += 1
         return result
 
     # -- pipeline --------------------------------------------------------------------------
 
     async def _main(self) -> None:
-        send, receive = anyio.create_memory_object_stream[Chunk](self._concurrency)
+        send, receive = anyio.create_memory_object_stream[Group](self._concurrency)
         try:
             if self._journal is not None and not self._journal.replay:
                 with self._reconciling:
@@ -439,25 +404,25 @@ class BulkRun:
             self._requester.cancel_requests()
 
     def _sweep(self) -> None:
-        """Settle what the pipeline did not: partial group, queued and in-flight chunks."""
+        """Settle what the pipeline did not: partial group, queued and in-flight groups."""
         leftover = self._grouper.flush()
         if leftover is not None:
             self._open[id(leftover)] = leftover
-        for chunk in list(self._open.values()):
-            if chunk.sent:
-                results = self._requester.unknown(chunk.items, chunk.climsgid)
+        for group in list(self._open.values()):
+            if group.sent:
+                results = self._requester.unknown(group.items, group.climsgid)
             else:
-                results = self._requester.unsent(chunk.items)
-            self._leftovers.extend(self._settle(chunk, results))
+                results = self._requester.unsent(group.items)
+            self._leftovers.extend(self._settle(group, results))
         if self._resumed:
             self._leftovers.extend(self._count(self._resumed))
             self._resumed = []
         if self._results.discarding:
             self._leftovers.clear()
 
-    def _settle(self, chunk: Chunk, results: list[BulkResult]) -> list[BulkResult]:
-        """Count a chunk's results (exactly once: it leaves the registry)."""
-        if self._open.pop(id(chunk), None) is None:
+    def _settle(self, group: Group, results: list[BulkResult]) -> list[BulkResult]:
+        """Count a group's results (exactly once: it leaves the registry)."""
+        if self._open.pop(id(group), None) is None:
             return []  # already settled elsewhere
         return self._count(results)
 
@@ -487,7 +452,7 @@ class BulkRun:
 
     # -- producer --------------------------------------------------------------------------
 
-    async def _produce(self, send: MemoryObjectSendStream[Chunk], tg: TaskGroup) -> None:
+    async def _produce(self, send: MemoryObjectSendStream[Group], tg: TaskGroup) -> None:
         try:
             async with send:
                 source = self._source
@@ -513,14 +478,14 @@ class BulkRun:
         if self._failure is None:
             self._failure = exc
 
-    async def _flush(self, send: MemoryObjectSendStream[Chunk]) -> None:
-        chunk = self._grouper.flush()
-        if chunk is not None:
-            await self._dispatch(chunk, send)
+    async def _flush(self, send: MemoryObjectSendStream[Group]) -> None:
+        group = self._grouper.flush()
+        if group is not None:
+            await self._dispatch(group, send)
         await self._deliver_resumed()
 
     async def _next_buffered(
-        self, buffer: InputBuffer, send: MemoryObjectSendStream[Chunk]
+        self, buffer: InputBuffer, send: MemoryObjectSendStream[Group]
     ) -> Message | None:
         grouper = self._grouper
         while self._taking_input():
@@ -534,9 +499,9 @@ class BulkRun:
                 with anyio.move_on_after(self._linger):
                     await buffer.wait_readable()
                 if not len(buffer) and not buffer.closed:
-                    chunk = grouper.flush()
-                    if chunk is not None:
-                        await self._dispatch(chunk, send)
+                    group = grouper.flush()
+                    if group is not None:
+                        await self._dispatch(group, send)
                 continue
             await buffer.wait_readable()
         return None
@@ -545,7 +510,7 @@ class BulkRun:
         self,
         iterator: Iterator[Message] | None,
         buffer: InputBuffer | None,
-        send: MemoryObjectSendStream[Chunk],
+        send: MemoryObjectSendStream[Group],
     ) -> None:
         journal = self._journal
         grouper = self._grouper
@@ -593,55 +558,55 @@ class BulkRun:
                     stored = stored_result(row, message)
                     if stored is not None:
                         self._resumed.append(stored)
-                        if len(self._resumed) >= _RESUMED_BATCH:
+                        if len(self._resumed) >= _RESUMED_DELIVERY:
                             await self._deliver_resumed()
                         continue
                 if journal.replay:
                     why = "not sent: replaying a journal that has no final result for it"
                     self._resumed.extend(self._requester.unsent([item], why))
-                    if len(self._resumed) >= _RESUMED_BATCH:
+                    if len(self._resumed) >= _RESUMED_DELIVERY:
                         await self._deliver_resumed()
                     continue
-            chunk = grouper.add(item)
-            if chunk is not None:
-                await self._dispatch(chunk, send)
+            group = grouper.add(item)
+            if group is not None:
+                await self._dispatch(group, send)
 
     async def _deliver_resumed(self) -> None:
         if self._resumed:
             results, self._resumed = self._resumed, []
             await self._deliver(self._count(results))
 
-    async def _dispatch(self, chunk: Chunk, send: MemoryObjectSendStream[Chunk]) -> None:
-        self._open[id(chunk)] = chunk
+    async def _dispatch(self, group: Group, send: MemoryObjectSendStream[Group]) -> None:
+        self._open[id(group)] = group
         if self._stopping:
-            await self._deliver(self._settle(chunk, self._requester.unsent(chunk.items)))
+            await self._deliver(self._settle(group, self._requester.unsent(group.items)))
         else:
-            await send.send(chunk)
+            await send.send(group)
 
     # -- workers ---------------------------------------------------------------------------
 
-    async def _work(self, receive: MemoryObjectReceiveStream[Chunk]) -> None:
+    async def _work(self, receive: MemoryObjectReceiveStream[Group]) -> None:
         requester = self._requester
         async with receive:
-            async for chunk in receive:
+            async for group in receive:
                 if self._stopping:
-                    results = requester.unsent(chunk.items)
+                    results = requester.unsent(group.items)
                 else:
                     try:
-                        results = await requester.process(chunk)
+                        results = await requester.process(group)
                     except Exception as exc:
                         self._fail(exc)
-                        if chunk.sent:
-                            results = requester.unknown(chunk.items, chunk.climsgid)
+                        if group.sent:
+                            results = requester.unknown(group.items, group.climsgid)
                         else:
-                            results = requester.unsent(chunk.items)
-                await self._deliver(self._settle(chunk, results))
+                            results = requester.unsent(group.items)
+                await self._deliver(self._settle(group, results))
 
 
 _END: Final = object()
 
 
-def _reconcile_schedule(sender: BatchSender, given: Sequence[float] | None) -> tuple[float, ...]:
+def _reconcile_schedule(sender: RequestSender, given: Sequence[float] | None) -> tuple[float, ...]:
     if given is not None:
         return RetryPolicy(reconcile_schedule=tuple(given)).reconcile_schedule  # validates
     # The client's own policy, so a resumed run asks as patiently as its live runs do.

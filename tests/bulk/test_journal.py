@@ -17,8 +17,8 @@ from asms._bulk.journal import (
     result_rows,
     stored_result,
 )
-from asms._bulk.ratelimit import VirtualClock
 from asms._bulk.report import DeliveryState, make_result
+from asms._clock import VirtualClock
 from asms._models import Message, SendOptions
 from asms._retry import NOT_SENT, OUTCOME_UNKNOWN
 
@@ -87,22 +87,22 @@ async def test_closed_journal_refuses_work(tmp_path: Path) -> None:
 
 async def test_write_then_read_rows(tmp_path: Path) -> None:
     clock = VirtualClock(wall_start=1_000.0)
-    batch = items(5)
+    group = items(5)
     async with Journal(tmp_path / "j.db") as journal:
-        await journal.write(journal_rows(batch, "inflight", "req1", clock))
+        await journal.write(journal_rows(group, "inflight", "req1", clock))
         rows = await journal.rows(0, 3)
         assert sorted(rows) == [0, 1, 2]
         assert rows[1].state == "inflight"
         assert rows[1].request_climsgid == "req1"
-        assert rows[1].fingerprint == batch[1].fingerprint
+        assert rows[1].fingerprint == group[1].fingerprint
         assert rows[1].updated == 1_000.0
         results = [
-            make_result(batch[0], "req1", "api0", None, None, 2),
-            make_result(batch[1], "req1", None, 105, "Invalid destination address"),
-            make_result(batch[2], "req1", None, OUTCOME_UNKNOWN, "outcome unknown"),
-            make_result(batch[3], None, None, NOT_SENT, "not sent"),
+            make_result(group[0], "req1", "api0", None, None, 2),
+            make_result(group[1], "req1", None, 105, "Invalid destination address"),
+            make_result(group[2], "req1", None, OUTCOME_UNKNOWN, "outcome unknown"),
+            make_result(group[3], None, None, NOT_SENT, "not sent"),
         ]
-        await journal.write(result_rows(results, batch, "req1", clock))
+        await journal.write(result_rows(results, group, "req1", clock))
         rows = await journal.rows(0, 10)
         assert [rows[i].state for i in range(5)] == [
             "accepted",
@@ -125,11 +125,11 @@ async def test_write_then_read_rows(tmp_path: Path) -> None:
 
 async def test_unresolved_and_resolve(tmp_path: Path) -> None:
     clock = VirtualClock(wall_start=1_000.0)
-    batch = items(6)
+    group = items(6)
     async with Journal(tmp_path / "j.db") as journal:
-        await journal.write(journal_rows(batch[:3], "inflight", "reqA", clock))
-        await journal.write(journal_rows(batch[3:4], "unknown", "reqB", clock))
-        await journal.write(journal_rows(batch[4:], "accepted", "reqC", clock))
+        await journal.write(journal_rows(group[:3], "inflight", "reqA", clock))
+        await journal.write(journal_rows(group[3:4], "unknown", "reqB", clock))
+        await journal.write(journal_rows(group[4:], "accepted", "reqC", clock))
         unresolved = await journal.unresolved()
         assert [(u.climsgid, u.messages, u.first_index) for u in unresolved] == [
             ("reqA", 3, 0),
@@ -149,12 +149,12 @@ async def test_unresolved_and_resolve(tmp_path: Path) -> None:
 
 async def test_concurrent_writes_are_grouped_and_all_committed(tmp_path: Path) -> None:
     clock = VirtualClock()
-    batch = items(400)
+    group = items(400)
     path = tmp_path / "j.db"
     async with Journal(path) as journal:
         async with anyio.create_task_group() as tg:
             for i in range(0, 400, 4):
-                tg.start_soon(journal.write, journal_rows(batch[i : i + 4], "inflight", "r", clock))
+                tg.start_soon(journal.write, journal_rows(group[i : i + 4], "inflight", "r", clock))
         assert len(await journal.rows(0, 1000)) == 400
     # Committed: a separate connection sees every row.
     db = sqlite3.connect(path)
@@ -173,36 +173,36 @@ async def test_survives_reopening(tmp_path: Path) -> None:
 
 async def test_stored_results_on_resume(tmp_path: Path) -> None:
     clock = VirtualClock()
-    batch = items(7)
+    group = items(7)
     async with Journal(tmp_path / "j.db") as journal:
         results = [
-            make_result(batch[0], "q", "api0", None, None, 3),
-            make_result(batch[1], "q", None, 105, "Invalid destination address"),
-            make_result(batch[2], "q", None, 301, "No credit left"),
-            make_result(batch[3], "q", None, 901, "Internal error"),
-            make_result(batch[4], "q", None, 1, "Authentication failed"),
+            make_result(group[0], "q", "api0", None, None, 3),
+            make_result(group[1], "q", None, 105, "Invalid destination address"),
+            make_result(group[2], "q", None, 301, "No credit left"),
+            make_result(group[3], "q", None, 901, "Internal error"),
+            make_result(group[4], "q", None, 1, "Authentication failed"),
         ]
-        await journal.write(result_rows(results, batch, "q", clock))
-        await journal.write(journal_rows(batch[5:6], "inflight", "q2", clock))
-        await journal.write(journal_rows(batch[6:7], "pending", None, clock))
+        await journal.write(result_rows(results, group, "q", clock))
+        await journal.write(journal_rows(group[5:6], "inflight", "q2", clock))
+        await journal.write(journal_rows(group[6:7], "pending", None, clock))
         rows = await journal.rows(0, 10)
 
-    accepted = stored_result(rows[0], batch[0].message)
+    accepted = stored_result(rows[0], group[0].message)
     assert accepted is not None
     assert accepted.state is DeliveryState.ACCEPTED and accepted.resumed
     assert (accepted.apimsgid, accepted.climsgid, accepted.parts) == ("api0", "q", 3)
     assert accepted.index == 0
 
-    rejected = stored_result(rows[1], batch[1].message)
+    rejected = stored_result(rows[1], group[1].message)
     assert rejected is not None
     assert rejected.state is DeliveryState.REJECTED and rejected.error_code == 105
 
     # Account-level or transient refusals are tried again by a resumed run.
     for i in (2, 3, 4):
-        assert stored_result(rows[i], batch[i].message) is None
+        assert stored_result(rows[i], group[i].message) is None
 
-    unknown = stored_result(rows[5], batch[5].message)
+    unknown = stored_result(rows[5], group[5].message)
     assert unknown is not None and unknown.state is DeliveryState.UNKNOWN
     assert unknown.error_code == OUTCOME_UNKNOWN and not unknown.ok
 
-    assert stored_result(rows[6], batch[6].message) is None
+    assert stored_result(rows[6], group[6].message) is None

@@ -24,9 +24,9 @@ from helpers.bulk_fakes import FakeGateway, FakeSender, numbers, personalised, s
 import asms
 from asms._bulk.grouping import Item
 from asms._bulk.journal import Journal, fingerprint, journal_rows
-from asms._bulk.ratelimit import VirtualClock
 from asms._bulk.report import DeliveryState
 from asms._bulk.run import send_bulk
+from asms._clock import VirtualClock
 from asms._codes import MessageStatus
 from asms._exceptions import ConnectError, MessageLookupError
 from asms._models import Message, StatusInfo
@@ -200,7 +200,7 @@ async def test_a_running_send_beats_and_records_its_end(tmp_path: Path) -> None:
     path = tmp_path / "j.db"
     release = anyio.Event()
 
-    async def hook(sender: FakeSender, batch: Sequence[Message]) -> None:
+    async def hook(sender: FakeSender, request: Sequence[Message]) -> None:
         await release.wait()
 
     journal = Journal(path)
@@ -234,7 +234,7 @@ from asms._models import Message
 
 class Hangs:
     max_recipients = 1
-    async def send_batch(self, messages):
+    async def send_request(self, messages):
         with open(sys.argv[2], "a") as accepted:  # the gateway accepts it, no reply comes
             accepted.write(f"{messages[0].climsgid} {messages[0].to}\\n")
         print("sent", flush=True)

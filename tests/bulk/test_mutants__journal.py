@@ -38,8 +38,8 @@ from asms._bulk.journal import (
     stored_fingerprint,
     stored_result,
 )
-from asms._bulk.ratelimit import VirtualClock
 from asms._bulk.report import BulkResult, DeliveryState
+from asms._clock import VirtualClock
 from asms._codes import ErrorCode, MessageStatus
 from asms._exceptions import JournalError, JournalFinishedError, ValidationError
 from asms._models import Message, SendOptions, StatusInfo

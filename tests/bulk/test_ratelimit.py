@@ -8,7 +8,8 @@ import math
 import anyio
 import pytest
 
-from asms._bulk.ratelimit import Clock, RateLimiter, SystemClock, VirtualClock
+from asms._bulk.ratelimit import RateLimiter
+from asms._clock import Clock, SystemClock, VirtualClock
 
 pytestmark = pytest.mark.anyio
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from asms._bulk.ratelimit import Clock, SystemClock
+from asms._clock import Clock, SystemClock
 from asms._codes import MessageStatus
 from asms._exceptions import MessageLookupError
 from asms._models import Message, SendResult, StatusInfo
@@ -80,7 +80,7 @@ class FakeSender:
         self.queries: list[str] = []
         self.query_error: Exception | None = None
 
-    async def send_batch(self, messages: Sequence[Message]) -> Sequence[SendResult]:
+    async def send_request(self, messages: Sequence[Message]) -> Sequence[SendResult]:
         assert 1 <= len(messages) <= self.max_recipients
         climsgid = messages[0].climsgid
         assert climsgid is not None

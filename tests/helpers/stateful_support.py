@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import anyio
 import httpx
 
-from asms._bulk.ratelimit import SystemClock
+from asms._clock import SystemClock
 from asms._models import DeliveryState, SendResult
 from asms.testing import CommittedMessage, Faults, GatewayEmulator
 
