@@ -20,6 +20,8 @@ file, the same for every worker and restart::
 ``store=False`` keeps the record in this process's memory only.
 """
 
+from types import FunctionType as _FunctionType
+
 from ._events import InboundMessage, ReceiverStatistics, StatusReport
 from ._log import EventLog
 from ._receiver import CallbackReceiver, InboundHandler, StatusHandler
@@ -28,11 +30,21 @@ from ._store import CallbackStore, default_store_path
 __all__ = [
     "CallbackReceiver",
     "CallbackStore",
+    "default_store_path",
     "EventLog",
     "InboundHandler",
     "InboundMessage",
     "ReceiverStatistics",
     "StatusHandler",
     "StatusReport",
-    "default_store_path",
 ]
+
+# Show the objects defined in this package as ``asms.callbacks.X`` (reprs, tracebacks, docs), as
+# ``asms`` does; pickling still works because every such name is importable from here. An
+# object re-exported from another public package keeps that package's name (``asms``, which
+# re-exports a few of these, renames them after this runs).
+for _name in __all__:
+    _obj = globals().get(_name)
+    if isinstance(_obj, type | _FunctionType) and _obj.__module__.startswith(__name__ + "."):
+        _obj.__module__ = __name__
+del _name, _obj

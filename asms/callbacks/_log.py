@@ -26,9 +26,11 @@ class EventLog:
         return f"<EventLog statuses={len(self.statuses)} inbound={len(self.inbound)}>"
 
     async def on_status(self, report: StatusReport) -> None:
+        """The status handler: appends ``report`` to ``statuses``."""
         self.statuses.append(report)
 
     async def on_inbound(self, message: InboundMessage) -> None:
+        """The inbound-message handler: appends ``message`` to ``inbound``."""
         self.inbound.append(message)
 
     def latest(self, apimsgid: str) -> StatusReport | None:

@@ -161,6 +161,8 @@ class CallbackReceiver:
         self.on_status = on_status
         self.on_inbound = on_inbound
         self._max_body = max_body
+        self.store: CallbackStore
+        """Where handled events are recorded (see ``store`` above)."""
         if store is False:
             self.store = CallbackStore(MEMORY, max_records=dedup_size)
         elif store is None or isinstance(store, (str, os.PathLike)):
@@ -202,6 +204,8 @@ class CallbackReceiver:
         return f"<CallbackReceiver auth={'+'.join(auth) or 'none'} store={self.store!r}>"
 
     def statistics(self) -> ReceiverStatistics:
+        """Counts of requests and their outcomes since this receiver was made, and what
+        reassembly holds now."""
         return ReceiverStatistics(
             **self._counts,
             pending_messages=len(self._parts),

@@ -103,7 +103,9 @@ def make_store_directory(path: str) -> None:
         os.makedirs(folder, mode=0o700, exist_ok=True)
 
 
-class _Batch:
+class _Transaction:
+    """The operations queued to run together in one SQLite transaction (a group commit)."""
+
     __slots__ = ("error", "ops", "ran", "results")
 
     def __init__(self) -> None:
@@ -147,11 +149,12 @@ class CallbackStore:
         self._owner = uuid.uuid4().hex
         self._db: sqlite3.Connection | None = None
         self._lock = anyio.Lock()
-        self._batch = _Batch()
+        self._queued = _Transaction()
         self._next_prune = 0.0
 
     @property
     def path(self) -> str:
+        """The SQLite file, or ``":memory:"`` for a store in this process's memory."""
         return self._path
 
     def __repr__(self) -> str:
@@ -165,6 +168,9 @@ class CallbackStore:
         await self.aclose()
 
     async def open(self) -> None:
+        """Open the file (creating it and its directory if missing); opening an open store
+        does nothing. Every operation opens a closed store first, so calling this is only
+        needed to fail early, at startup, on a path that cannot be opened."""
         async with self._lock:
             if self._db is None:
                 self._db = await anyio.to_thread.run_sync(self._connect)
@@ -191,6 +197,8 @@ class CallbackStore:
         return db
 
     async def aclose(self) -> None:
+        """Close the connection (a store in memory loses its records); the next operation
+        opens it again."""
         async with self._lock:
             db, self._db = self._db, None
             if db is not None:
@@ -288,53 +296,53 @@ class CallbackStore:
 
         return await self._execute(op)  # type: ignore[return-value]
 
-    # -- batching ------------------------------------------------------------------------
+    # -- group commit ----------------------------------------------------------------------
 
     async def _execute(self, op: Op) -> object:
         if self._db is None:
             await self.open()
-        batch = self._batch
-        index = len(batch.ops)
-        batch.ops.append(op)
+        transaction = self._queued
+        index = len(transaction.ops)
+        transaction.ops.append(op)
         try:
             async with self._lock:
-                if not batch.ran:
-                    # First of this batch to get the lock: run everything queued so far in
-                    # one transaction. The thread is not abandoned on cancellation, so
-                    # ``ran`` is always set before anyone else looks.
-                    if self._batch is batch:
-                        self._batch = _Batch()
+                if not transaction.ran:
+                    # The first caller to get the lock runs everything queued so far, in one
+                    # transaction. The thread is not abandoned on cancellation, so ``ran``
+                    # is always set before anyone else looks.
+                    if self._queued is transaction:
+                        self._queued = _Transaction()
                     db = self._db
                     if db is None:
                         raise RuntimeError("the callback store is closed")
-                    await anyio.to_thread.run_sync(self._run, db, batch)
+                    await anyio.to_thread.run_sync(self._run, db, transaction)
         except BaseException:
-            if not batch.ran:
-                # Cancelled while waiting for the lock: whoever runs the batch must not
-                # commit an operation nobody awaits (a claim or record with no handler).
-                batch.ops[index] = _nothing
+            if not transaction.ran:
+                # Cancelled while waiting for the lock: whoever runs the transaction must
+                # not commit an operation nobody awaits (a claim or record with no handler).
+                transaction.ops[index] = _nothing
             raise
-        if batch.error is not None:
-            raise batch.error
-        return batch.results[index]
+        if transaction.error is not None:
+            raise transaction.error
+        return transaction.results[index]
 
-    def _run(self, db: sqlite3.Connection, batch: _Batch) -> None:
+    def _run(self, db: sqlite3.Connection, transaction: _Transaction) -> None:
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
                 now = self._clock()
                 if now >= self._next_prune:
                     self._prune(db, now)
-                batch.results = [op(db) for op in batch.ops]
+                transaction.results = [op(db) for op in transaction.ops]
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
         except Exception as exc:
             logger.error("callback store %r failed: %s", self._path, exc)
-            batch.error = exc
+            transaction.error = exc
         finally:
-            batch.ran = True
+            transaction.ran = True
 
     def _prune(self, db: sqlite3.Connection, now: float) -> None:
         cursor = db.execute(
@@ -343,7 +351,7 @@ class CallbackStore:
             (now - self._retention, _PRUNE_CHUNK),
         )
         _add(db, -cursor.rowcount)
-        # A full chunk means more may be due: look again on the next batch.
+        # A full chunk means more may be due: look again on the next transaction.
         self._next_prune = now if cursor.rowcount >= _PRUNE_CHUNK else now + _PRUNE_EVERY
 
 

@@ -14,11 +14,9 @@ Over a socket: ``with running_emulator(emulator) as base_url: ...``, or ``asms e
 Fixtures for pytest: ``pytest_plugins = ["asms.testing.pytest_plugin"]``.
 """
 
-import warnings
-from typing import Any
+from types import FunctionType as _FunctionType
 
-from .._clock import Clock
-from ._clock import FakeClock, ScaledClock
+from ._clock import Clock, FakeClock, ScaledClock, SystemClock
 from ._config import Account, CallbackMethod, FaultKind, Faults, Lifecycle, Profile
 from ._emulator import DEFAULT_ACCOUNT, GatewayEmulator
 from ._events import CallbackSink, MOEvent, StatusEvent
@@ -27,12 +25,12 @@ from ._serve import running_emulator, serve
 from ._transport import EmulatorTransport
 
 __all__ = [
-    "DEFAULT_ACCOUNT",
     "Account",
     "CallbackMethod",
     "CallbackSink",
     "Clock",
     "CommittedMessage",
+    "DEFAULT_ACCOUNT",
     "EmulatorTransport",
     "FakeClock",
     "FaultKind",
@@ -44,26 +42,18 @@ __all__ = [
     "Recorder",
     "RecorderMode",
     "RecorderStatistics",
-    "ScaledClock",
-    "StatusEvent",
     "running_emulator",
+    "ScaledClock",
     "serve",
+    "StatusEvent",
+    "SystemClock",
 ]
 
-# ``SystemClock`` is listed nowhere above on purpose: a star import or a walk of __all__ must
-# not trip its deprecation warning, and the one real clock is asms.SystemClock.
-_DEPRECATED = {"SystemClock": "asms.SystemClock"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _DEPRECATED:
-        warnings.warn(
-            f"asms.testing.{name} is deprecated; use {_DEPRECATED[name]} (the emulator runs on "
-            "any asms.Clock)",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        from ._clock import UnixSystemClock
-
-        return UnixSystemClock
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# Show the objects defined in this package as ``asms.testing.X`` (reprs, tracebacks, docs), as
+# ``asms`` does; pickling still works because every such name is importable from here. An
+# object re-exported from another public package keeps that package's name.
+for _name in __all__:
+    _obj = globals().get(_name)  # a deprecated alias is served by __getattr__
+    if isinstance(_obj, type | _FunctionType) and _obj.__module__.startswith(__name__ + "."):
+        _obj.__module__ = __name__
+del _name, _obj

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import bisect
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Sequence
 
 import anyio
 import pytest
 from helpers.bulk_fakes import FakeSender, numbers, personalised, same_text
+from helpers.bulk_runs import collect, max_in_window
 
+from asms._bulk.ratelimit import VirtualClock
 from asms._bulk.report import BulkResult, BulkStatistics, DeliveryState
-from asms._bulk.run import BulkRun, RequestSender, send_bulk
-from asms._clock import VirtualClock
+from asms._bulk.run import BatchSender, send_bulk
 from asms._exceptions import (
     AuthenticationError,
     ConnectError,
@@ -27,23 +27,12 @@ from asms._retry import NOT_SENT, OUTCOME_UNKNOWN
 pytestmark = pytest.mark.anyio
 
 
-async def collect(run: BulkRun) -> list[BulkResult]:
-    async with run:
-        return [result async for result in run]
-
-
-def max_in_window(times: list[float], width: float) -> int:
-    ordered = sorted(times)
-    eps = 1e-9
-    return max(bisect.bisect_right(ordered, t + width + eps) - i for i, t in enumerate(ordered))
-
-
 def assert_one_result_each(results: Sequence[BulkResult], count: int) -> None:
     assert sorted(r.index for r in results) == list(range(count))
 
 
-def test_fake_sender_is_a_request_sender() -> None:
-    assert isinstance(FakeSender(), RequestSender)
+def test_fake_sender_is_a_batch_sender() -> None:
+    assert isinstance(FakeSender(), BatchSender)
 
 
 # -- rate ----------------------------------------------------------------------------------

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from helpers.bulk_runs import collect
+from helpers.emulator import committed
 
+from asms._bulk.ratelimit import VirtualClock
 from asms._bulk.report import BulkResult, DeliveryState
-from asms._bulk.run import BulkRun, RequestSender, send_bulk
+from asms._bulk.run import BatchSender, send_bulk
 from asms._cli.demo import demo_messages
 from asms._client import AsyncClient
-from asms._clock import VirtualClock
 from asms._config import RetryPolicy
 from asms._exceptions import CreditError
 from asms._models import Message
@@ -33,17 +35,8 @@ def client_for(emulator: GatewayEmulator) -> AsyncClient:
     )
 
 
-async def collect(run: BulkRun) -> list[BulkResult]:
-    async with run:
-        return [result async for result in run]
-
-
-def committed_numbers(emulator: GatewayEmulator) -> Counter[str]:
-    return Counter(m.to for m in emulator.recorder.messages)
-
-
-def test_the_client_is_a_request_sender() -> None:
-    assert isinstance(client_for(GatewayEmulator()), RequestSender)
+def test_the_client_is_a_batch_sender() -> None:
+    assert isinstance(client_for(GatewayEmulator()), BatchSender)
 
 
 async def test_a_mixed_campaign_is_delivered_exactly_once() -> None:
@@ -54,7 +47,7 @@ async def test_a_mixed_campaign_is_delivered_exactly_once() -> None:
         results = await collect(run)
     assert sorted(r.index for r in results) == list(range(3_000))
     assert all(r.state is DeliveryState.ACCEPTED and r.apimsgid for r in results)
-    assert committed_numbers(emulator) == Counter(m.to for m in messages)
+    assert committed(emulator) == Counter(m.to for m in messages)
     assert emulator.recorder.duplicates() == {}
     report = run.report()
     stats = emulator.statistics()
@@ -74,10 +67,10 @@ async def test_faults_are_reconciled_without_duplicates() -> None:
         run = send_bulk(client, messages, rate=None, concurrency=8)
         results = await collect(run)
     assert sorted(r.index for r in results) == list(range(600))
-    committed = committed_numbers(emulator)
-    assert max(committed.values()) == 1  # never twice
+    counts = committed(emulator)
+    assert max(counts.values()) == 1  # never twice
     accepted = {r.to for r in results if r.ok}
-    assert accepted <= set(committed)
+    assert accepted <= set(counts)
     assert emulator.statistics().faults  # the faults did happen
     report = run.report()
     # A request found by its climsgid after a lost reply answers for its first recipient
@@ -125,7 +118,7 @@ async def test_err_130_pauses_the_pool_until_the_time_named() -> None:
     assert all(r.ok for r in results) and len(results) == 20
     assert emulator.statistics().faults["err130"] >= 1
     assert min(m.time for m in emulator.recorder.messages) >= until
-    assert committed_numbers(emulator) == Counter(m.to for m in messages)
+    assert committed(emulator) == Counter(m.to for m in messages)
 
 
 class ThrottleWatch(httpx.AsyncBaseTransport):
@@ -187,7 +180,7 @@ async def test_err_130_pauses_every_request_of_the_pool_until_its_time(
     assert sorted(r.index for r in results) == list(range(60))
     assert all(r.ok for r in results)
     assert emulator.recorder.duplicates() == {}
-    assert committed_numbers(emulator) == Counter(m.to for m in messages)  # each exactly once
+    assert committed(emulator) == Counter(m.to for m in messages)  # each exactly once
     assert watch.until is not None
     refused = [i for i, (kind, _) in enumerate(watch.events) if kind == "130"]
     assert refused and emulator.statistics().faults["err130"] == len(refused)
@@ -218,4 +211,4 @@ async def test_a_stopped_run_resumes_from_its_journal(tmp_path: Path) -> None:
     assert sorted(r.index for r in results) == list(range(1_500))
     assert all(r.ok for r in results)
     assert second.report().resumed == first.report().accepted
-    assert committed_numbers(emulator) == Counter(m.to for m in messages)
+    assert committed(emulator) == Counter(m.to for m in messages)

@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from helpers.bulk_runs import unresolved
 from helpers.kill_campaign import campaign_messages
 
 from asms._bulk.journal import FOUND_OTHERS
@@ -30,15 +31,6 @@ def start(url: str, journal: Path) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         text=True,
     )
-
-
-def unresolved(journal: Path) -> int:
-    db = sqlite3.connect(journal)
-    try:
-        query = "SELECT COUNT(*) FROM messages WHERE state IN ('inflight', 'unknown')"
-        return int(db.execute(query).fetchone()[0])
-    finally:
-        db.close()
 
 
 def found_others(journal: Path) -> int:

@@ -7,54 +7,18 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-import anyio
 import pytest
 from helpers.bulk_fakes import FakeGateway, FakeSender, numbers, personalised, same_text
+from helpers.bulk_runs import collect, interrupted_run
 
 from asms._bulk.journal import Journal, JournalMismatchError
+from asms._bulk.ratelimit import VirtualClock
 from asms._bulk.report import BulkResult, DeliveryState
-from asms._bulk.run import BulkRun, send_bulk
-from asms._clock import VirtualClock
+from asms._bulk.run import send_bulk
 from asms._exceptions import ConnectError, JournalFinishedError
 from asms._models import Message, SendResult
 
 pytestmark = pytest.mark.anyio
-
-
-async def collect(run: BulkRun) -> list[BulkResult]:
-    async with run:
-        return [result async for result in run]
-
-
-async def interrupted_run(
-    journal: Path, messages: list[Message], gateway: FakeGateway, *, dies: dict[int, str]
-) -> tuple[BulkRun, FakeSender]:
-    """A run whose request number ``n`` (1-based) never returns: ``dies[n]`` says whether
-    the gateway committed it first (``"after"``) or not (``"before"``), like a process killed
-    around its request. The run is stopped once every such request hangs.
-    """
-
-    async def hook(sender: FakeSender, request: Sequence[Message]) -> None:
-        when = dies.get(len(sender.calls))
-        if when == "after":
-            sender.gateway.commit(request)
-        if when is not None:
-            await anyio.sleep_forever()
-        return None
-
-    sender = FakeSender(gateway, hook=hook)
-    run = send_bulk(
-        sender, messages, rate=None, concurrency=len(dies), journal=journal, drain_timeout=0.05
-    )
-    async with run:
-        while len(sender.calls) < max(dies):
-            await anyio.lowlevel.checkpoint()
-        for _ in range(20):  # let the others reach their hang
-            await anyio.lowlevel.checkpoint()
-        run.stop()
-        async for _ in run:
-            pass
-    return run, sender
 
 
 async def test_a_finished_campaign_is_refused_and_replayed_on_request(tmp_path: Path) -> None:
@@ -175,8 +139,8 @@ async def test_final_rejections_stay_and_transient_ones_are_retried(tmp_path: Pa
     journal = tmp_path / "campaign.db"
     gateway = FakeGateway()
 
-    async def hook(sender: FakeSender, request: Sequence[Message]) -> list[SendResult] | None:
-        m = request[0]
+    async def hook(sender: FakeSender, batch: Sequence[Message]) -> list[SendResult] | None:
+        m = batch[0]
         if m.ref == 0:
             return [SendResult(m.to, None, m.climsgid, 105, "Invalid destination address", 1)]
         if m.ref == 1:

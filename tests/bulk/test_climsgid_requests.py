@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 
 import anyio
 import pytest
+from helpers.emulator import committed
 
 from asms._client import AsyncClient
 from asms._config import RetryPolicy
@@ -37,11 +38,6 @@ def client(emu: GatewayEmulator, retry: RetryPolicy | None = None) -> AsyncClien
         transport=EmulatorTransport(emu),
         retry=retry or RetryPolicy.testing(),
     )
-
-
-def committed(emu: GatewayEmulator) -> Counter[str]:
-    """Number -> times the gateway accepted a message to it."""
-    return Counter(m.to for m in emu.recorder.messages)
 
 
 async def test_a_shared_caller_id_loses_nothing_when_one_request_is_dropped() -> None:

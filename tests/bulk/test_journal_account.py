@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 import pytest
 from helpers.bulk_fakes import FakeSender, personalised
+from helpers.bulk_runs import unresolved
 
 from asms._bulk.run import send_bulk
 from asms._client import AsyncClient
@@ -71,9 +72,9 @@ class Dying:
     async def query(self, *args: Any, **kwargs: Any) -> Any:
         return await self.client.query(*args, **kwargs)
 
-    async def send_request(self, messages: Sequence[Message]) -> Sequence[SendResult]:
+    async def send_batch(self, messages: Sequence[Message]) -> Sequence[SendResult]:
         self.calls += 1
-        results = await self.client.send_request(messages)
+        results = await self.client.send_batch(messages)
         if self.calls <= self.live:
             return results
         self.hung += 1
@@ -113,15 +114,6 @@ async def killed_run(emulator: GatewayEmulator, journal: Path, url: str) -> int:
 def per_handset(emulator: GatewayEmulator) -> Counter[tuple[str, str]]:
     # Across accounts: the recorder's own duplicates() counts per account.
     return Counter((m.to, m.text) for m in emulator.recorder.messages)
-
-
-def unresolved(journal: Path) -> int:
-    with sqlite3.connect(journal) as db:
-        return int(
-            db.execute(
-                "SELECT COUNT(*) FROM messages WHERE state IN ('inflight', 'unknown')"
-            ).fetchone()[0]
-        )
 
 
 async def test_a_killed_run_resumed_under_another_account_is_refused_and_sends_nothing(

@@ -8,20 +8,16 @@ from pathlib import Path
 
 import pytest
 from helpers.bulk_fakes import FakeGateway, FakeSender, numbers, personalised
+from helpers.bulk_runs import collect
 
 import asms
 from asms._bulk.journal import check_journal
-from asms._bulk.report import BulkResult, DeliveryState
-from asms._bulk.run import BulkRun, send_bulk
+from asms._bulk.report import DeliveryState
+from asms._bulk.run import send_bulk
 from asms._exceptions import JournalFinishedError, JournalMismatchError, ValidationError
 from asms._models import Message, SendResult
 
 pytestmark = pytest.mark.anyio
-
-
-async def collect(run: BulkRun) -> list[BulkResult]:
-    async with run:
-        return [result async for result in run]
 
 
 async def test_a_finished_campaign_is_refused_with_what_it_holds(tmp_path: Path) -> None:
@@ -90,8 +86,8 @@ async def test_a_campaign_with_a_retryable_rejection_left_is_not_finished(
     path = tmp_path / "j.db"
     gateway = FakeGateway()
 
-    async def hook(sender: FakeSender, request: Sequence[Message]) -> list[SendResult] | None:
-        m = request[0]
+    async def hook(sender: FakeSender, batch: Sequence[Message]) -> list[SendResult] | None:
+        m = batch[0]
         if m.ref == 1:
             return [SendResult(m.to, None, m.climsgid, 901, "Internal error", 1)]
         return None

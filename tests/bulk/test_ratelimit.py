@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import bisect
 import math
 
 import anyio
 import pytest
+from helpers.bulk_runs import max_in_window
 
-from asms._bulk.ratelimit import RateLimiter
-from asms._clock import Clock, SystemClock, VirtualClock
+from asms._bulk.ratelimit import Clock, RateLimiter, SystemClock, VirtualClock
 
 pytestmark = pytest.mark.anyio
-
-
-def max_in_window(times: list[float], width: float) -> int:
-    """The most events in any closed window ``[t, t + width]``."""
-    ordered = sorted(times)
-    eps = 1e-9
-    return max(bisect.bisect_right(ordered, t + width + eps) - i for i, t in enumerate(ordered))
 
 
 # -- VirtualClock -------------------------------------------------------------------------------

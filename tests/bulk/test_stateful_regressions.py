@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from helpers.emulator import committed
 
 from asms._bulk.journal import Journal
 from asms._bulk.run import send_bulk
@@ -36,10 +37,6 @@ def client(emu: GatewayEmulator) -> AsyncClient:
         transport=EmulatorTransport(emu),
         retry=RetryPolicy.testing(),
     )
-
-
-def committed(emu: GatewayEmulator) -> Counter[str]:
-    return Counter(m.to for m in emu.recorder.messages)
 
 
 def claims_the_gateway_took(emu: GatewayEmulator, result: SendResult) -> bool:

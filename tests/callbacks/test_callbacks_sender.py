@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import base64
-import socket
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 import anyio
 import httpx
 import pytest
+from helpers.net import free_port
 from lxml import etree
 
 from asms._codes import CALLBACK_TRIGGERS, MessageStatus
@@ -113,7 +113,7 @@ class Recorder:
                 scope["query_string"],
                 body,
                 dict(scope["headers"]),
-                self.clock.wall_time(),
+                self.clock.time(),
             )
         )
         status = 200
@@ -379,17 +379,11 @@ async def test_receiver_crash_or_timeout_counts_as_failure(failure: str) -> None
     assert dispatcher.statistics().delivered == 1
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.anyio
 async def test_unreachable_receiver_is_retried() -> None:
     clock = FakeClock(START)
     dispatcher = CallbackDispatcher(clock, timeout=5)
-    url = f"http://127.0.0.1:{closed_port()}/status"
+    url = f"http://127.0.0.1:{free_port()}/status"
     async with dispatcher:
         dispatcher.status_changed(account(callback_url=url), status_event())
         await dispatcher.deliver_due()

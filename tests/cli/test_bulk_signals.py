@@ -22,17 +22,15 @@ from pathlib import Path
 import anyio
 import pytest
 from helpers.bulk_fakes import FakeGateway, FakeSender, personalised
+from helpers.cli import PASSWORD, cli_account, read_results, start
 
 from asms._bulk.journal import Journal
 from asms._bulk.report import BulkResult, DeliveryState
 from asms._bulk.run import send_bulk
 from asms._cli._interrupts import Interrupts
 from asms._models import Message, SendResult
-from asms.testing import Account, Faults, GatewayEmulator, running_emulator
+from asms.testing import Faults, GatewayEmulator, running_emulator
 
-PASSWORD = "signal-secret-77b2"
-ENV = {"ASMS_API_ID": "1234", "ASMS_USER": "demo", "ASMS_PASSWORD": PASSWORD}
-ROOT = Path(__file__).resolve().parents[2]
 ROWS = 3_000
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -48,29 +46,14 @@ def write_campaign(path: Path) -> Path:
     return path
 
 
-def read_results(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
-
-
 def serve(latency: float) -> tuple[GatewayEmulator, Iterator[str]]:
-    account = Account(api_id=1234, user="demo", password=PASSWORD, credits=1_000_000.0)
+    account = cli_account(credits=1_000_000.0)
     emulator = GatewayEmulator(accounts=[account], faults=Faults(latency=latency))
     return emulator, running_emulator(emulator)
 
 
 def start_bulk(url: str, campaign: Path, results: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, **ENV, "ASMS_BASE_URL": url}
-    env.pop("ASMS_WIRE", None)
-    args = ["bulk", str(campaign), "-o", str(results), "--rate", "1000"]
-    return subprocess.Popen(
-        [sys.executable, "-m", "asms", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env=env,
-    )
+    return start("bulk", str(campaign), "-o", str(results), "--rate", "1000", base_url=url)
 
 
 def wait_for_commits(emulator: GatewayEmulator, process: subprocess.Popen[str], count: int) -> None:
@@ -249,7 +232,7 @@ async def test_a_second_signal_gives_requests_in_flight_an_unknown_result() -> N
 async def test_a_stop_while_an_earlier_run_is_reconciled_ends_the_run_at_once(
     tmp_path: Path,
 ) -> None:
-    from test_bulk_resume import interrupted_run
+    from helpers.bulk_runs import interrupted_run
 
     journal = tmp_path / "campaign.db"
     gateway = FakeGateway()

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import os
-import re
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 from click.testing import CliRunner
+from helpers.cli import start_receiver
 
 from asms._cli.callbacks import callbacks
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_refuses_a_public_address_without_authentication() -> None:
@@ -55,30 +52,14 @@ def _stop(process: subprocess.Popen[str]) -> tuple[str, str]:
     return process.stdout.read(), process.stderr.read()
 
 
-def _run(*args: str) -> tuple[subprocess.Popen[str], int]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "asms", "callbacks", "--port", "0", "--json", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env=dict(os.environ),
-    )
-    assert process.stderr is not None
-    line = process.stderr.readline()
-    found = re.search(r"http://127\.0\.0\.1:(\d+)", line)
-    if found is None:
-        process.kill()
-        raise AssertionError(f"no listening line: {line!r}")
-    return process, int(found.group(1))
-
-
 def test_access_log_hides_the_secret_and_the_store_survives_a_restart(tmp_path: Path) -> None:
     store = tmp_path / "callbacks.sqlite3"
     form = {"apiMsgId": "b" * 32, "to": "27821234567", "status": "004", "timestamp": "1"}
     outputs = []
     for _ in range(2):
-        process, port = _run("--secret-path", "hook-9q1z", "--access-log", "--store", str(store))
+        process, port = start_receiver(
+            "--secret-path", "hook-9q1z", "--access-log", "--store", str(store)
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             assert httpx.post(f"{base}/hook-9q1z/status", data=form).status_code == 200
@@ -100,7 +81,7 @@ def test_access_log_hides_the_secret_and_the_store_survives_a_restart(tmp_path: 
 def test_warns_without_authentication_or_with_no_store(monkeypatch: pytest.MonkeyPatch) -> None:
     # --no-store beats ASMS_CALLBACK_STORE (the environment) and creates no file.
     monkeypatch.setenv("ASMS_CALLBACK_STORE", "/nonexistent-asms/callbacks.sqlite3")
-    process, port = _run("--no-store")
+    process, port = start_receiver("--no-store")
     try:
         assert httpx.get(f"http://127.0.0.1:{port}/elsewhere").status_code == 404
     finally:
@@ -118,7 +99,7 @@ def test_the_default_store_is_the_users_file_and_survives_a_restart(tmp_path: Pa
     form = {"apiMsgId": "c" * 32, "to": "27821234567", "status": "004", "timestamp": "1"}
     outputs = []
     for _ in range(2):
-        process, port = _run()
+        process, port = start_receiver()
         try:
             assert httpx.post(f"http://127.0.0.1:{port}/status", data=form).status_code == 200
         finally:
@@ -138,7 +119,7 @@ def test_the_store_file_comes_from_asms_callback_store(
 ) -> None:
     store = tmp_path / "own" / "cb.sqlite3"
     monkeypatch.setenv("ASMS_CALLBACK_STORE", str(store))
-    process, port = _run()
+    process, port = start_receiver()
     try:  # answered: it is serving, past its start-up lines
         assert httpx.get(f"http://127.0.0.1:{port}/elsewhere").status_code == 404
     finally:

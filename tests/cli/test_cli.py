@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
+from helpers.cli import make_cli
 
 from asms._cli._common import read_env_file
 from asms._cli._rows import RESULT_COLUMNS, BadInput, ResultsWriter, count_rows, read_rows
@@ -21,18 +22,6 @@ from asms._optable import MSG_TYPES
 
 SECRET = "pa55-w0rd-never-shown"
 CREDENTIALS = {"ASMS_API_ID": "3456789", "ASMS_USER": "alice", "ASMS_PASSWORD": SECRET}
-
-
-def make_cli() -> click.Group:
-    """The commands under a group of their own (the real group is the lead's)."""
-
-    @click.group()
-    def cli() -> None:
-        pass
-
-    for command in COMMANDS:
-        cli.add_command(command)
-    return cli
 
 
 @pytest.fixture

@@ -9,29 +9,20 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
-import click
 import pytest
-from click.testing import CliRunner
+from helpers.cli import PASSWORD, cli_result, read_results, start
+from helpers.emulator import committed
 from rich.console import Console
 
-from asms._cli.commands import COMMANDS
-from asms.testing import Account, GatewayEmulator, running_emulator
+from asms.testing import GatewayEmulator
 
-PASSWORD = "bulk-secret-4e1d"
-ENV = {"ASMS_API_ID": "1234", "ASMS_USER": "demo", "ASMS_PASSWORD": PASSWORD}
-ROOT = Path(__file__).resolve().parents[2]
 ROWS = 10_000
 FIRST_NUMBER = 27_820_000_000
-CLI = [sys.executable, "-m", "asms"]
 
 
 def write_campaign(path: Path, rows: int = ROWS) -> Path:
@@ -46,46 +37,14 @@ def write_campaign(path: Path, rows: int = ROWS) -> Path:
     return path
 
 
-def read_results(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
-
-
-@pytest.fixture
-def emulator() -> GatewayEmulator:
-    account = Account(api_id=1234, user="demo", password=PASSWORD, credits=1_000_000.0)
-    return GatewayEmulator(accounts=[account])
-
-
-@pytest.fixture
-def base_url(emulator: GatewayEmulator) -> Iterator[str]:
-    with running_emulator(emulator) as url:
-        yield url
-
-
-def bulk_process(base_url: str, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, **ENV, "ASMS_BASE_URL": base_url}
-    env.pop("ASMS_WIRE", None)
-    return subprocess.Popen(
-        [*CLI, "bulk", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env=env,
-    )
-
-
-def commits_per_number(emulator: GatewayEmulator) -> Counter[str]:
-    return Counter(m.to for m in emulator.recorder.messages)
-
-
 def test_ten_thousand_rows_give_ten_thousand_results(
     tmp_path: Path, base_url: str, emulator: GatewayEmulator
 ) -> None:
     campaign = write_campaign(tmp_path / "campaign.csv")
     results = tmp_path / "results.csv"
-    process = bulk_process(base_url, str(campaign), "--results", str(results), "--rate", "5000")
+    process = start(
+        "bulk", str(campaign), "--results", str(results), "--rate", "5000", base_url=base_url
+    )
     out, err = process.communicate(timeout=90)
     assert process.returncode == 0, err
     assert PASSWORD not in out + err
@@ -97,7 +56,7 @@ def test_ten_thousand_rows_give_ten_thousand_results(
         assert r["status"] == "accepted"
         assert len(r["apimsgid"]) == 32
     assert f"{ROWS:,} rows" in err
-    counts = commits_per_number(emulator)
+    counts = committed(emulator)
     assert len(counts) == ROWS
     assert set(counts.values()) == {1}
     # Shared texts went grouped: far fewer requests than messages.
@@ -113,7 +72,7 @@ def test_killed_run_resumes_from_the_journal_without_duplicates(
     args = (str(campaign), "--results", str(results), "--journal", str(journal))
     args += ("--rate", "2000")
 
-    first = bulk_process(base_url, *args)
+    first = start("bulk", *args, base_url=base_url)
     deadline = time.monotonic() + 60
     while emulator.statistics().messages < 1_500:
         assert first.poll() is None, first.communicate()[1]
@@ -124,16 +83,16 @@ def test_killed_run_resumes_from_the_journal_without_duplicates(
     assert first.returncode == -signal.SIGKILL
     sent_before = emulator.statistics().messages
     assert sent_before < ROWS, "the kill came too late to test anything"
-    assert max(commits_per_number(emulator).values()) == 1
+    assert max(committed(emulator).values()) == 1
 
-    second = bulk_process(base_url, *args)
+    second = start("bulk", *args, base_url=base_url)
     _, err = second.communicate(timeout=90)
     # 0, or 1 when the kill cut off the reply to a committed multi-recipient request: the
     # lookup then names only one message, so its other recipients stay unknown (never resent).
     assert second.returncode in (0, 1), err
     flat = " ".join(err.split())
     assert "resumed from journal" in flat
-    counts = commits_per_number(emulator)
+    counts = committed(emulator)
     assert len(counts) == ROWS, "some messages were never sent"
     duplicated = {to: n for to, n in counts.items() if n > 1}
     assert duplicated == {}
@@ -149,18 +108,18 @@ def test_killed_run_resumes_from_the_journal_without_duplicates(
     before = emulator.statistics().commits
     if unknown:
         # Unfinished: a rerun only looks the unknown ones up again, and sends nothing.
-        again = bulk_process(base_url, *args)
+        again = start("bulk", *args, base_url=base_url)
         _, err = again.communicate(timeout=90)
         assert again.returncode == 1, err
         assert emulator.statistics().commits == before
         return
     # The campaign finished: a third run is refused; replayed, it rewrites the results from
     # the journal and sends nothing at all.
-    refused = bulk_process(base_url, *args)
+    refused = start("bulk", *args, base_url=base_url)
     _, err = refused.communicate(timeout=90)
     assert refused.returncode == 2, err
     assert "finished" in err and "--replay" in err
-    third = bulk_process(base_url, *args, "--replay")
+    third = start("bulk", *args, "--replay", base_url=base_url)
     _, err = third.communicate(timeout=90)
     assert third.returncode == 0, err
     assert emulator.statistics().commits == before
@@ -168,16 +127,6 @@ def test_killed_run_resumes_from_the_journal_without_duplicates(
 
 
 # -- smaller runs in process -------------------------------------------------------------------
-
-
-def make_cli() -> click.Group:
-    @click.group()
-    def cli() -> None:
-        pass
-
-    for command in COMMANDS:
-        cli.add_command(command)
-    return cli
 
 
 def test_invalid_and_rejected_rows_are_reported(
@@ -194,10 +143,8 @@ def test_invalid_and_rejected_rows_are_reported(
         "27821000005,Bye,\n"
     )
     results = tmp_path / "out.csv"
-    result = CliRunner().invoke(
-        make_cli(),
-        ["bulk", str(campaign), "-o", str(results), "--from", "Default", "--rate", "1000"],
-        env={**ENV, "ASMS_BASE_URL": base_url},
+    result = cli_result(
+        base_url, "bulk", str(campaign), "-o", str(results), "--from", "Default", "--rate", "1000"
     )
     assert result.exit_code == 1, result.output
     rows = {int(r["row"]): r for r in read_results(results)}
@@ -218,11 +165,8 @@ def test_a_wrong_password_is_said_in_one_line_and_every_row_is_written(
     lines = ["to,text"] + [f"2782100{i:04d},Hello {i}" for i in range(50)]
     campaign.write_text("\n".join(lines) + "\n")
     results = tmp_path / "out.csv"
-    result = CliRunner().invoke(
-        make_cli(),
-        ["bulk", str(campaign), "-o", str(results), "--rate", "1000"],
-        env={**ENV, "ASMS_PASSWORD": "not-the-password", "ASMS_BASE_URL": base_url},
-    )
+    args = ["bulk", str(campaign), "-o", str(results), "--rate", "1000"]
+    result = cli_result(base_url, *args, env={"ASMS_PASSWORD": "not-the-password"})
     assert result.exit_code == 2, result.output
     said = [line for line in result.output.splitlines() if "authentication failed" in line]
     assert len(said) == 1 and said[0].startswith("Error: authentication failed (ERR 001")
@@ -242,11 +186,7 @@ def test_a_wrong_password_is_said_in_one_line_and_every_row_is_written(
 
 def test_default_results_path_and_quiet(tmp_path: Path, base_url: str) -> None:
     campaign = write_campaign(tmp_path / "small.csv", rows=20)
-    result = CliRunner().invoke(
-        make_cli(),
-        ["bulk", str(campaign), "--quiet", "--rate", "1000"],
-        env={**ENV, "ASMS_BASE_URL": base_url},
-    )
+    result = cli_result(base_url, "bulk", str(campaign), "--quiet", "--rate", "1000")
     assert result.exit_code == 0, result.output
     assert result.output == ""
     assert len(read_results(tmp_path / "small.results.csv")) == 20
@@ -254,15 +194,13 @@ def test_default_results_path_and_quiet(tmp_path: Path, base_url: str) -> None:
 
 def test_journal_of_another_input_is_refused(tmp_path: Path, base_url: str) -> None:
     journal = tmp_path / "j.db"
-    env = {**ENV, "ASMS_BASE_URL": base_url}
     first = write_campaign(tmp_path / "a.csv", rows=5)
-    cli = make_cli()
-    ok = CliRunner().invoke(cli, ["bulk", str(first), "--journal", str(journal)], env=env)
+    ok = cli_result(base_url, "bulk", str(first), "--journal", str(journal))
     assert ok.exit_code == 0, ok.output
     other = tmp_path / "b.csv"
     other.write_text("to,text\n27829999999,Something else\n")
     args = ["bulk", str(other), "--journal", str(journal), "--replay"]
-    refused = CliRunner().invoke(cli, args, env=env)
+    refused = cli_result(base_url, *args)
     assert refused.exit_code == 2, refused.output
     assert "another input" in refused.output
 
@@ -279,11 +217,7 @@ def test_progress_bar_on_a_terminal(
 
     monkeypatch.setattr(bulk_module, "err_console", terminal)
     campaign = write_campaign(tmp_path / "small.csv", rows=120)
-    result = CliRunner().invoke(
-        make_cli(),
-        ["bulk", str(campaign), "--rate", "2000"],
-        env={**ENV, "ASMS_BASE_URL": base_url},
-    )
+    result = cli_result(base_url, "bulk", str(campaign), "--rate", "2000")
     assert result.exit_code == 0, result.output
     shown = screen.getvalue()
     assert "sending" in shown
@@ -296,11 +230,9 @@ def test_bulk_over_soap(
 ) -> None:
     campaign = write_campaign(tmp_path / "small.csv", rows=120)
     results = tmp_path / "out.csv"
-    result = CliRunner().invoke(
-        make_cli(),
-        ["bulk", str(campaign), "-o", str(results), "--wire", wire, "--rate", "2000"],
-        env={**ENV, "ASMS_BASE_URL": base_url},
+    result = cli_result(
+        base_url, "bulk", str(campaign), "-o", str(results), "--wire", wire, "--rate", "2000"
     )
     assert result.exit_code == 0, result.output
     assert {r["status"] for r in read_results(results)} == {"accepted"}
-    assert len(commits_per_number(emulator)) == 120
+    assert len(committed(emulator)) == 120

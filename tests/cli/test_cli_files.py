@@ -12,68 +12,20 @@ import csv
 import io
 import os
 import re
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import click
 import pytest
 from click.testing import CliRunner
+from helpers import ROOT
+from helpers.cli import invoke, make_cli, one_line, read_results, run
 from rich.console import Console
 
 import asms._cli.bulk as bulk_module
 import asms._cli.commands as commands_module
-from asms._cli.commands import COMMANDS
-from asms.testing import Account, GatewayEmulator, running_emulator
+from asms.testing import GatewayEmulator
 
-PASSWORD = "files-secret-9c2a"
-ENV = {"ASMS_API_ID": "1234", "ASMS_USER": "demo", "ASMS_PASSWORD": PASSWORD}
-ROOT = Path(__file__).resolve().parents[2]
 FIRST = 27_820_000_000
-
-
-@pytest.fixture
-def emulator() -> GatewayEmulator:
-    account = Account(api_id=1234, user="demo", password=PASSWORD, credits=1_000_000.0)
-    return GatewayEmulator(accounts=[account])
-
-
-@pytest.fixture
-def base_url(emulator: GatewayEmulator) -> Iterator[str]:
-    with running_emulator(emulator) as url:
-        yield url
-
-
-def make_cli() -> click.Group:
-    @click.group()
-    def cli() -> None:
-        pass
-
-    for command in COMMANDS:
-        cli.add_command(command)
-    return cli
-
-
-def invoke(base_url: str, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(make_cli(), list(args), env={**ENV, "ASMS_BASE_URL": base_url})
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception
-    )
-    return result.exit_code, result.output
-
-
-def one_line(output: str) -> str:
-    lines = output.strip().splitlines()
-    assert len(lines) == 1, output
-    assert "Traceback" not in output
-    return lines[0]
-
-
-def read_results(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 def latin1_campaign(path: Path, good_rows: int) -> Path:
@@ -304,22 +256,13 @@ def test_safe_cell(cell: str, written: str) -> None:
 # -- item 7: output that works piped and at 80 columns -------------------------------------
 
 
-def run_cli(base_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **ENV, "ASMS_BASE_URL": base_url, "COLUMNS": "80"}
-    env.pop("ASMS_WIRE", None)
-    return subprocess.run(
-        [sys.executable, "-m", "asms", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=60,
-    )
+AT_80_COLUMNS = {"COLUMNS": "80"}
 
 
 def test_send_piped_at_80_columns_never_wraps_ids(base_url: str, emulator: GatewayEmulator) -> None:
     climsgid = "c" * 32
-    done = run_cli(base_url, "send", "27821234567", "-t", "Hi", "--climsgid", climsgid)
+    args = ("send", "27821234567", "-t", "Hi", "--climsgid", climsgid)
+    done = run(*args, base_url=base_url, env=AT_80_COLUMNS)
     assert done.returncode == 0, done.stderr
     [sent] = emulator.recorder.messages
     lines = done.stdout.splitlines()
@@ -369,7 +312,7 @@ def test_bulk_not_on_a_terminal_prints_progress_lines(tmp_path: Path, base_url: 
         for i in range(299):
             writer.writerow([str(FIRST + i), f"Code {i}"])
     args = ("bulk", str(campaign), "-o", str(tmp_path / "out.csv"), "--rate", "3000")
-    done = run_cli(base_url, *args, "--progress-interval", "0.05")
+    done = run(*args, "--progress-interval", "0.05", base_url=base_url, env=AT_80_COLUMNS)
     assert done.returncode == 1, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.startswith("progress ")]
     assert lines, done.stderr
@@ -384,7 +327,8 @@ def test_bulk_not_on_a_terminal_prints_progress_lines(tmp_path: Path, base_url: 
 def test_quiet_bulk_prints_no_progress(tmp_path: Path, base_url: str) -> None:
     campaign = tmp_path / "in.csv"
     campaign.write_text("to,text\n27821234567,hi\n")
-    done = run_cli(base_url, "bulk", str(campaign), "--quiet", "--progress-interval", "0.01")
+    args = ("bulk", str(campaign), "--quiet", "--progress-interval", "0.01")
+    done = run(*args, base_url=base_url, env=AT_80_COLUMNS)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
 

@@ -3,64 +3,29 @@
 from __future__ import annotations
 
 import json
-import os
-import re
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import click
 import pytest
 from click.testing import CliRunner
+from helpers.cli import PASSWORD, cli_account, cli_result, make_cli, start_receiver
 
-from asms._cli.commands import COMMANDS
-from asms.testing import GatewayEmulator, Lifecycle, running_emulator
-
-PASSWORD = "demo-password-9f3c"
-ENV = {"ASMS_API_ID": "1234", "ASMS_USER": "demo", "ASMS_PASSWORD": PASSWORD}
-ROOT = Path(__file__).resolve().parents[2]
-
-CLI = [sys.executable, "-m", "asms"]
-
-
-def make_cli() -> click.Group:
-    @click.group()
-    def cli() -> None:
-        pass
-
-    for command in COMMANDS:
-        cli.add_command(command)
-    return cli
+from asms.testing import GatewayEmulator, Lifecycle
 
 
 @pytest.fixture
 def emulator() -> GatewayEmulator:
-    from asms.testing import Account
-
-    account = Account(api_id=1234, user="demo", password=PASSWORD, credits=500.0)
+    account = cli_account(credits=500.0)
     # A short lifecycle for the status tests.
     return GatewayEmulator(accounts=[account], lifecycle=Lifecycle(queued=0.05, delivery=0.05))
-
-
-@pytest.fixture
-def base_url(emulator: GatewayEmulator) -> Iterator[str]:
-    with running_emulator(emulator) as url:
-        yield url
 
 
 @pytest.fixture
 def invoke(base_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     for name in ("ASMS_BASE_URL", "ASMS_WIRE"):
         monkeypatch.delenv(name, raising=False)
-    runner = CliRunner()
-    cli = make_cli()
 
     def run(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-        result = runner.invoke(
-            cli, list(args), env={**ENV, "ASMS_BASE_URL": base_url, **(env or {})}
-        )
+        result = cli_result(base_url, *args, env=env)
         assert PASSWORD not in result.output
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             raise result.exception
@@ -105,12 +70,8 @@ def test_send_table_and_partial_failure(invoke, emulator: GatewayEmulator) -> No
 
 
 def test_send_reads_text_from_stdin(base_url: str) -> None:
-    result = CliRunner().invoke(
-        make_cli(),
-        ["send", "27821234567", "--text", "-", "--json"],
-        input="Text from a pipe\n",
-        env={**ENV, "ASMS_BASE_URL": base_url},
-    )
+    args = ("send", "27821234567", "--text", "-", "--json")
+    result = cli_result(base_url, *args, input="Text from a pipe\n")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)[0]["accepted"]
 
@@ -185,11 +146,8 @@ def test_wrong_password_is_a_configuration_error(invoke) -> None:  # type: ignor
 
 def test_unreachable_gateway_exits_2() -> None:
     # Nothing listening at the base URL is a configuration problem, like a wrong path.
-    result = CliRunner().invoke(
-        make_cli(),
-        ["balance", "--timeout", "2"],
-        env={**ENV, "ASMS_BASE_URL": "http://127.0.0.1:9"},  # discard port: nothing listens
-    )
+    # The discard port: nothing listens.
+    result = cli_result("http://127.0.0.1:9", "balance", "--timeout", "2")
     assert result.exit_code == 2, result.output
     assert "Error" in result.output
     assert PASSWORD not in result.output
@@ -198,28 +156,8 @@ def test_unreachable_gateway_exits_2() -> None:
 # -- callbacks ---------------------------------------------------------------------------------
 
 
-def _start_receiver(
-    *args: str, env: dict[str, str] | None = None
-) -> tuple[subprocess.Popen[str], int]:
-    process = subprocess.Popen(
-        [*CLI, "callbacks", "--port", "0", "--json", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-    )
-    assert process.stderr is not None
-    line = process.stderr.readline()
-    found = re.search(r"http://127\.0\.0\.1:(\d+)", line)
-    if found is None:
-        process.kill()
-        raise AssertionError(f"no listening line: {line!r} {process.stderr.read()!r}")
-    return process, int(found.group(1))
-
-
 def test_callbacks_prints_status_events(invoke, emulator: GatewayEmulator) -> None:  # type: ignore[no-untyped-def]
-    process, port = _start_receiver(
+    process, port = start_receiver(
         "--count", "2", "--basic-auth-user", "gw", "--secret-path", "hook-7f2a",
         env={"ASMS_CALLBACK_PASSWORD": "cb-secret-1"},
     )  # fmt: skip
@@ -246,7 +184,7 @@ def test_callbacks_prints_status_events(invoke, emulator: GatewayEmulator) -> No
 def test_callbacks_refuses_wrong_credentials(emulator: GatewayEmulator) -> None:
     import httpx
 
-    process, port = _start_receiver(
+    process, port = start_receiver(
         "--basic-auth-user", "gw", env={"ASMS_CALLBACK_PASSWORD": "cb-secret-1"}
     )
     try:

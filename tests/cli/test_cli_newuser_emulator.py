@@ -19,10 +19,10 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 from click.testing import CliRunner
+from helpers.emulator import CREDS
+from helpers.net import free_port
 
 from asms._cli.emulator import build_emulator, emulator
-
-CREDS = {"api_id": "1234", "user": "demo", "password": "demo"}
 
 
 def send(emu: object, text: str = "Hi", **extra: str) -> str:
@@ -135,12 +135,6 @@ class _Receiver(BaseHTTPRequestHandler):
 
     def log_message(self, *args: object) -> None:
         pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_the_command_sends_callbacks_to_callback_url() -> None:

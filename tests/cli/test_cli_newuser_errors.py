@@ -9,34 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import click
 import httpx
 import pytest
-from click.testing import CliRunner
+from helpers.cli import PASSWORD, cli_account, cli_result, invoke
 
 import asms
-from asms._cli.commands import COMMANDS
-from asms.testing import Account, GatewayEmulator, running_emulator
+from asms.testing import GatewayEmulator, running_emulator
 
 WIRES = ["http", "soap", "soap-rpc"]
-PASSWORD = "newuser-secret-77"
-ENV = {"ASMS_API_ID": "1234", "ASMS_USER": "demo", "ASMS_PASSWORD": PASSWORD}
-
-
-def make_cli() -> click.Group:
-    @click.group()
-    def cli() -> None:
-        pass
-
-    for command in COMMANDS:
-        cli.add_command(command)
-    return cli
 
 
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
-    account = Account(api_id=1234, user="demo", password=PASSWORD)
-    with running_emulator(GatewayEmulator(accounts=[account])) as url:
+    with running_emulator(GatewayEmulator(accounts=[cli_account()])) as url:
         yield url
 
 
@@ -75,11 +60,7 @@ async def test_http_status_during_auth_is_an_asms_error(wire: str, status: int) 
 def test_cli_wrong_base_url_path_is_one_line_exit_2(
     base_url: str, wire: str, command: list[str]
 ) -> None:
-    result = CliRunner().invoke(
-        make_cli(),
-        [*command, "--wire", wire],
-        env={**ENV, "ASMS_BASE_URL": base_url + "/wrong/path"},
-    )
+    result = cli_result(base_url + "/wrong/path", *command, "--wire", wire)
     assert result.exit_code == 2, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
@@ -92,25 +73,14 @@ def test_cli_wrong_base_url_path_is_one_line_exit_2(
 
 
 def test_cli_connect_error_names_its_class_once() -> None:
-    result = CliRunner().invoke(
-        make_cli(),
-        ["balance", "--timeout", "1"],
-        env={**ENV, "ASMS_BASE_URL": "http://127.0.0.1:9"},
-    )
+    result = cli_result("http://127.0.0.1:9", "balance", "--timeout", "1")
     assert result.exit_code == 2, result.output  # nothing listens there: a configuration error
     assert "ConnectError" in result.output
     assert "ConnectError: ConnectError" not in result.output
 
 
-def run_cli(base_url: str, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(make_cli(), list(args), env={**ENV, "ASMS_BASE_URL": base_url})
-    assert result.exception is None or isinstance(result.exception, SystemExit)
-    assert "Traceback" not in result.output and PASSWORD not in result.output
-    return result.exit_code, result.output
-
-
 def test_long_text_error_names_the_flag(base_url: str) -> None:
-    code, output = run_cli(base_url, "send", "27821234567", "-t", "a" * 700)
+    code, output = invoke(base_url, "send", "27821234567", "-t", "a" * 700, clean=True)
     assert code == 2, output
     assert "needs 5 parts, more than the 3 allowed; pass --max-parts 5" in output
     assert "max_parts=" not in output
@@ -118,7 +88,9 @@ def test_long_text_error_names_the_flag(base_url: str) -> None:
 
 def test_refused_parts_are_explained(base_url: str) -> None:
     # The client allows 5 parts, the emulator's profile 3: the gateway's ERR 101 is explained.
-    code, output = run_cli(base_url, "send", "27821234567", "-t", "a" * 700, "--max-parts", "5")
+    code, output = invoke(
+        base_url, "send", "27821234567", "-t", "a" * 700, "--max-parts", "5", clean=True
+    )
     assert code == 1, output
     assert "101" in output
     assert "refused a 5-part message with 101" in output and "--max-parts" in output
@@ -128,21 +100,27 @@ def test_more_parts_through_an_emulator_that_allows_them() -> None:
     from asms._cli.emulator import build_emulator
 
     with running_emulator(build_emulator(accounts=(f"1234:demo:{PASSWORD}",), max_parts=5)) as url:
-        code, output = run_cli(url, "send", "27821234567", "-t", "a" * 700, "--max-parts", "5")
+        code, output = invoke(
+            url, "send", "27821234567", "-t", "a" * 700, "--max-parts", "5", clean=True
+        )
     assert code == 0, output
     assert "1 of 1 accepted" in output
 
 
 def test_national_number_error_names_the_flag(base_url: str) -> None:
-    code, output = run_cli(base_url, "send", "0821234567", "-t", "hi")
+    code, output = invoke(base_url, "send", "0821234567", "-t", "hi", clean=True)
     assert code == 2, output
     assert "--country-code" in output and "country_code=" not in output
-    code, output = run_cli(base_url, "send", "0821234567", "-t", "hi", "--country-code", "27")
+    code, output = invoke(
+        base_url, "send", "0821234567", "-t", "hi", "--country-code", "27", clean=True
+    )
     assert code == 0, output
 
 
 @pytest.mark.parametrize("value", ["0", "36", "many"])
 def test_bad_max_parts_is_exit_2(base_url: str, value: str) -> None:
-    code, output = run_cli(base_url, "send", "27821234567", "-t", "hi", "--max-parts", value)
+    code, output = invoke(
+        base_url, "send", "27821234567", "-t", "hi", "--max-parts", value, clean=True
+    )
     assert code == 2, output
     assert "--max-parts" in output

@@ -15,9 +15,9 @@ import sys
 import tomllib
 from pathlib import Path
 
+from helpers import ROOT
 from packaging.requirements import Requirement
 
-ROOT = Path(__file__).resolve().parents[2]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 EXTRAS: dict[str, list[str]] = PROJECT["optional-dependencies"]
 # Imported only by the pytest plugin, which runs inside pytest.

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import get_args, get_type_hints
 
 import pytest
+from helpers.cli import ENV, PASSWORD
 
 import asms
 from asms._cli._common import ConfigError, Settings
@@ -21,8 +22,6 @@ from asms._clientsend import SendKeywords
 from asms._config import plain_http_to_remote
 from asms._models import SendOptions
 from asms.testing import EmulatorTransport, GatewayEmulator
-
-PASSWORD = "lib-secret-4242"
 
 
 def client(base_url: str, **options: object) -> asms.AsyncClient:
@@ -73,8 +72,7 @@ async def test_a_given_transport_decides_where_requests_go() -> None:
 
 def test_the_command_line_shares_the_rule() -> None:
     def settings(url: str, insecure: bool) -> Settings:
-        env = {"ASMS_API_ID": "1234", "ASMS_USER": "demo", "ASMS_PASSWORD": PASSWORD}
-        return Settings(url, "http", insecure, 5.0, env)
+        return Settings(url, "http", insecure, 5.0, ENV)
 
     with pytest.raises(ConfigError, match="--insecure-http"):
         settings("http://gateway.example.com", False).client()

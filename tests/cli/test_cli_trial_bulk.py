@@ -7,68 +7,20 @@ under another name is refused; flags that take a number refuse ``nan`` and ``inf
 
 from __future__ import annotations
 
-import csv
 import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import click
 import pytest
 from click.testing import CliRunner
+from helpers.cli import invoke, make_cli, one_line, read_results, start
+from helpers.net import free_port
 
-from asms._cli.commands import COMMANDS
-from asms.testing import Account, GatewayEmulator, running_emulator
+from asms.testing import GatewayEmulator
 
-PASSWORD = "trial-secret-71b4"
-ENV = {"ASMS_API_ID": "1234", "ASMS_USER": "demo", "ASMS_PASSWORD": PASSWORD}
-ROOT = Path(__file__).resolve().parents[2]
 FIRST = 27_820_000_000
-
-
-@pytest.fixture
-def emulator() -> GatewayEmulator:
-    account = Account(api_id=1234, user="demo", password=PASSWORD, credits=1_000_000.0)
-    return GatewayEmulator(accounts=[account])
-
-
-@pytest.fixture
-def base_url(emulator: GatewayEmulator) -> Iterator[str]:
-    with running_emulator(emulator) as url:
-        yield url
-
-
-def make_cli() -> click.Group:
-    @click.group()
-    def cli() -> None:
-        pass
-
-    for command in COMMANDS:
-        cli.add_command(command)
-    return cli
-
-
-def invoke(base_url: str, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(make_cli(), list(args), env={**ENV, "ASMS_BASE_URL": base_url})
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception
-    )
-    return result.exit_code, result.output
-
-
-def one_line(output: str) -> str:
-    lines = output.strip().splitlines()
-    assert len(lines) == 1, output
-    assert "Traceback" not in output
-    return lines[0]
-
-
-def read_results(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 def campaign(path: Path, rows: int) -> Path:
@@ -289,21 +241,20 @@ def test_the_help_names_the_default_results_file_as_it_is_made() -> None:
 # -- finding 3: a closed stderr ----------------------------------------------------------------
 
 
-def _bulk_process(base_url: str, *args: str, **popen: object) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **ENV, "ASMS_BASE_URL": base_url}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
-        [sys.executable, "-m", "asms", "bulk", *args], cwd=ROOT, env=env, **popen
-    )
-
-
 def test_a_stderr_closed_mid_run_does_not_stop_the_run(
     tmp_path: Path, base_url: str, emulator: GatewayEmulator
 ) -> None:
     source = campaign(tmp_path / "in.csv", 1_500)
     results = tmp_path / "out.csv"
     args = (str(source), "-o", str(results), "--rate", "1000", "--progress-interval", "0.01")
-    process = _bulk_process(base_url, *args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = start(
+        "bulk",
+        *args,
+        base_url=base_url,
+        text=False,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     assert process.stderr is not None
     first = process.stderr.readline()
     assert first.startswith(b"progress "), first
@@ -322,8 +273,14 @@ def test_a_closed_stderr_from_the_start_does_not_fail_the_run(
     results = tmp_path / "out.csv"
     args = (str(source), "-o", str(results), "--rate", "1000", "--progress-interval", "0.01")
     # `2>&-`: the process starts without a descriptor 2.
-    process = _bulk_process(
-        base_url, *args, stdout=subprocess.DEVNULL, preexec_fn=lambda: os.close(2)
+    process = start(
+        "bulk",
+        *args,
+        base_url=base_url,
+        text=False,
+        stdout=subprocess.DEVNULL,
+        stderr=None,
+        preexec_fn=lambda: os.close(2),
     )
     assert process.wait(timeout=60) == 0
     rows = read_results(results)
@@ -344,8 +301,9 @@ def test_sigint_during_a_long_stretch_of_invalid_rows_stops_the_run_there(
     source = tmp_path / "in.csv"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     results = tmp_path / "out.csv"
-    process = _bulk_process(
-        base_url, str(source), "-o", str(results), "-q", stdout=subprocess.DEVNULL
+    args = (str(source), "-o", str(results), "-q")
+    process = start(
+        "bulk", *args, base_url=base_url, text=False, stdout=subprocess.DEVNULL, stderr=None
     )
     deadline = time.monotonic() + 60
     # The results file grows once the invalid rows are being written: the run is in the stretch.
@@ -367,15 +325,6 @@ def test_sigint_during_a_long_stretch_of_invalid_rows_stops_the_run_there(
 # -- finding 5: no gateway at the base URL ----------------------------------------------------
 
 
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port  # nothing listens there any more: connecting is refused
-
-
 def test_bulk_against_a_wrong_path_stops_before_touching_the_results(
     tmp_path: Path, base_url: str, emulator: GatewayEmulator
 ) -> None:
@@ -395,7 +344,7 @@ def test_a_refused_connection_is_one_line_and_exit_2(tmp_path: Path, command: st
     source = campaign(tmp_path / "in.csv", 50)
     results = tmp_path / "out.csv"
     results.write_text(KEEP, encoding="utf-8")
-    port = _closed_port()
+    port = free_port()
     args = ["bulk", str(source), "-o", str(results)] if command == "bulk" else ["balance"]
     code, output = invoke(f"http://127.0.0.1:{port}", *args)
     assert code == 2, output
@@ -417,7 +366,7 @@ def test_a_gateway_gone_mid_run_stops_the_run_with_every_row_written(
     source = tmp_path / "in.csv"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     results = tmp_path / "out.csv"
-    port = _closed_port()
+    port = free_port()
     args = ("bulk", str(source), "-o", str(results), "--rate", "100000", "-q")
     code, output = invoke(f"http://127.0.0.1:{port}", *args)
     assert code == 2, output

@@ -6,7 +6,6 @@ it has shown it is running; the gateway is the emulator served over a socket.
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import socket
@@ -16,30 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.cli import ENV, PASSWORD, cli_account, start
+from helpers.net import free_port
 
-from asms.testing import Account, Faults, GatewayEmulator, running_emulator
-
-PASSWORD = "trial-secret-5c1e"
-ENV = {"ASMS_API_ID": "1234", "ASMS_USER": "demo", "ASMS_PASSWORD": PASSWORD}
-ROOT = Path(__file__).resolve().parents[2]
+from asms.testing import Faults, GatewayEmulator, running_emulator
 
 posix = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 BOTH = pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-
-
-def start(*args: str, url: str | None = None) -> subprocess.Popen[str]:
-    env = {**os.environ, **ENV}
-    env.pop("ASMS_WIRE", None)
-    if url is not None:
-        env["ASMS_BASE_URL"] = url
-    return subprocess.Popen(
-        [sys.executable, "-m", "asms", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env=env,
-    )
 
 
 def wait_for_line(stream: object, pattern: str) -> re.Match[str]:
@@ -67,24 +49,17 @@ def wait_until_open(port: int, process: subprocess.Popen[str]) -> None:
         time.sleep(0.05)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 # -- finding 10: asms send interrupted while its request is in flight ---------------------
 
 
 @posix
 @BOTH
 def test_an_interrupted_send_names_the_climsgid_in_flight(sig: signal.Signals, status: int) -> None:
-    account = Account(api_id=1234, user="demo", password=PASSWORD, credits=1000.0)
+    account = cli_account(credits=1000.0)
     # The reply comes 30 s after the commit: the request is in flight when the signal comes.
     emulator = GatewayEmulator(accounts=[account], faults=Faults(latency=30), recorder="messages")
     with running_emulator(emulator) as url:
-        process = start("send", "27821234567", "--text", "hello", url=url)
+        process = start("send", "27821234567", "--text", "hello", base_url=url)
         deadline = time.monotonic() + 60
         while emulator.statistics().messages < 1:
             assert process.poll() is None, process.communicate()
@@ -108,11 +83,13 @@ def test_an_interrupted_send_names_the_climsgid_in_flight(sig: signal.Signals, s
 
 @posix
 def test_an_interrupted_send_lists_each_request_not_answered() -> None:
-    account = Account(api_id=1234, user="demo", password=PASSWORD, credits=10_000.0)
+    account = cli_account(credits=10_000.0)
     emulator = GatewayEmulator(accounts=[account], faults=Faults(latency=30), recorder="messages")
     numbers = [f"2782{i:07d}" for i in range(700)]  # two requests of at most 600
     with running_emulator(emulator) as url:
-        process = start("send", ",".join(numbers), "--text", "hi", "--climsgid", "run7", url=url)
+        process = start(
+            "send", ",".join(numbers), "--text", "hi", "--climsgid", "run7", base_url=url
+        )
         deadline = time.monotonic() + 60
         while emulator.statistics().messages < 700:
             assert process.poll() is None, process.communicate()
@@ -135,7 +112,7 @@ def test_status_looks_a_message_up_by_climsgid() -> None:
 
     from asms._cli import cli
 
-    account = Account(api_id=1234, user="demo", password=PASSWORD, credits=1000.0)
+    account = cli_account(credits=1000.0)
     emulator = GatewayEmulator(accounts=[account])
     with running_emulator(emulator) as url:
         env = {**ENV, "ASMS_BASE_URL": url}
@@ -199,11 +176,11 @@ def test_the_demo_stops_its_emulator_on_a_signal(sig: signal.Signals, status: in
 
 @posix
 def test_send_into_a_closed_pipe_keeps_the_exit_status_and_shows_no_traceback() -> None:
-    account = Account(api_id=1234, user="demo", password=PASSWORD, credits=10_000.0)
+    account = cli_account(credits=10_000.0)
     emulator = GatewayEmulator(accounts=[account])
     numbers = [f"2782{i:07d}" for i in range(1500)]  # more output than a pipe buffers
     with running_emulator(emulator) as url:
-        process = start("send", ",".join(numbers), "--text", "x", url=url)
+        process = start("send", ",".join(numbers), "--text", "x", base_url=url)
         assert process.stdout is not None
         # The reader is gone before the first line (`| head -0`): every write to stdout
         # fails, whenever the command makes it.
@@ -322,7 +299,7 @@ def test_coverage_takes_the_country_code_its_error_asks_for() -> None:
 
     from asms._cli import cli
 
-    account = Account(api_id=1234, user="demo", password=PASSWORD, credits=10.0)
+    account = cli_account(credits=10.0)
     with running_emulator(GatewayEmulator(accounts=[account])) as url:
         env = {**ENV, "ASMS_BASE_URL": url}
         national = CliRunner().invoke(cli, ["coverage", "0821234567"], env=env)

@@ -5,33 +5,23 @@ from __future__ import annotations
 import csv
 import os
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
-import click
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
+from helpers.cli import PASSWORD, cli_account, cli_result
+from helpers.emulator import committed
 
 import asms
-from asms._cli.commands import COMMANDS
-from asms.testing import Account, GatewayEmulator, running_emulator
+from asms.testing import Account, GatewayEmulator
 
-PASSWORD = "journal-secret-77aa"
-ENV = {"ASMS_API_ID": "1234", "ASMS_USER": "demo", "ASMS_PASSWORD": PASSWORD}
 OLD_RESULTS = "row,to\n1,the results of last week\n"
 
 
 @pytest.fixture
 def emulator() -> GatewayEmulator:
-    account = Account(api_id=1234, user="demo", password=PASSWORD, credits=10_000.0)
-    return GatewayEmulator(accounts=[account])
-
-
-@pytest.fixture
-def base_url(emulator: GatewayEmulator) -> Iterator[str]:
-    with running_emulator(emulator) as url:
-        yield url
+    return GatewayEmulator(accounts=[cli_account(credits=10_000.0)])
 
 
 def campaign_file(path: Path, rows: int = 5) -> Path:
@@ -44,18 +34,7 @@ def campaign_file(path: Path, rows: int = 5) -> Path:
 
 
 def bulk(base_url: str, *args: str | Path) -> Result:
-    @click.group()
-    def cli() -> None:
-        pass
-
-    for command in COMMANDS:
-        cli.add_command(command)
-    env = {**ENV, "ASMS_BASE_URL": base_url}
-    return CliRunner().invoke(cli, ["bulk", *map(str, args)], env=env)
-
-
-def commits(emulator: GatewayEmulator) -> Counter[str]:
-    return Counter(m.to for m in emulator.recorder.messages)
+    return cli_result(base_url, "bulk", *args)
 
 
 def refused_in_one_line(result: Result) -> str:
@@ -74,7 +53,7 @@ def test_a_finished_journal_is_refused_and_replayed_on_request(
     journal = tmp_path / "j.db"
     first = bulk(base_url, csv_file, "-o", results, "--journal", journal, "--campaign", "dec")
     assert first.exit_code == 0, first.output
-    sent = commits(emulator)
+    sent = committed(emulator)
     assert sent == Counter({str(27_820_000_000 + i): 1 for i in range(5)})
 
     results.write_text(OLD_RESULTS)
@@ -89,7 +68,7 @@ def test_a_finished_journal_is_refused_and_replayed_on_request(
         rows = list(csv.DictReader(handle))
     assert sorted(int(r["row"]) for r in rows) == [1, 2, 3, 4, 5]
     assert {r["status"] for r in rows} == {"accepted"}
-    assert commits(emulator) == sent  # nothing sent again
+    assert committed(emulator) == sent  # nothing sent again
 
     other = refused_in_one_line(
         bulk(base_url, csv_file, "-o", results, "--journal", journal, "--campaign", "jan")
@@ -119,7 +98,7 @@ def test_results_and_journal_naming_one_file_are_refused_before_anything_is_open
             assert journal.read_bytes() == held
     finally:
         os.chdir(cwd)
-    assert len(commits(emulator)) == 5
+    assert len(committed(emulator)) == 5
 
 
 def test_unusable_journals_fail_in_one_line_without_truncating_the_results(
@@ -154,7 +133,7 @@ def test_unusable_journals_fail_in_one_line_without_truncating_the_results(
     assert f"in use by process {os.getpid()}" in text
 
     assert results.read_text() == OLD_RESULTS
-    assert commits(emulator) == Counter()
+    assert committed(emulator) == Counter()
 
 
 def unfinish(journal: Path) -> None:
@@ -195,7 +174,7 @@ def test_a_resume_with_another_option_or_an_edited_row_keeps_the_results_and_say
     assert f"row 3 (line 4 of {csv_file}) is not the message the journal recorded" in text
     assert "its text differs (1 of 5 recorded rows differ)" in text
     assert results.read_text() == written
-    assert commits(emulator) == Counter({str(27_820_000_000 + i): 1 for i in range(5)})
+    assert committed(emulator) == Counter({str(27_820_000_000 + i): 1 for i in range(5)})
 
 
 def test_replaying_a_journal_that_does_not_exist_creates_nothing(
@@ -209,7 +188,7 @@ def test_replaying_a_journal_that_does_not_exist_creates_nothing(
     )
     assert f"--journal {typo}: no such journal" in text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.csv"]
-    assert commits(emulator) == Counter()
+    assert committed(emulator) == Counter()
 
 
 def test_a_resume_under_another_account_or_base_url_is_refused_in_one_line(
@@ -226,21 +205,14 @@ def test_a_resume_under_another_account_or_base_url_is_refused_in_one_line(
 
     other = {"ASMS_API_ID": "5678", "ASMS_USER": "other", "ASMS_PASSWORD": "pw2-secret"}
     args = ["bulk", str(csv_file), "-o", str(results), "--journal", str(journal)]
-    for env, differs in (
-        ({**ENV, **other, "ASMS_BASE_URL": base_url}, "(another account)"),
-        ({**ENV, "ASMS_BASE_URL": base_url.replace("127.0.0.1", "localhost")}, "(another gateway)"),
+    for url, env, differs in (
+        (base_url, other, "(another account)"),
+        (base_url.replace("127.0.0.1", "localhost"), {}, "(another gateway)"),
     ):
-
-        @click.group()
-        def cli() -> None:
-            pass
-
-        for command in COMMANDS:
-            cli.add_command(command)
-        text = refused_in_one_line(CliRunner().invoke(cli, args, env=env))
+        text = refused_in_one_line(cli_result(url, *args, env=env))
         assert f"the journal {journal} was written by a run through account" in text
         assert differs in text
         for secret in (PASSWORD, "pw2-secret", "5678"):
             assert secret not in text
         assert results.read_text() == written
-    assert commits(emulator) == Counter({str(27_820_000_000 + i): 1 for i in range(5)})
+    assert committed(emulator) == Counter({str(27_820_000_000 + i): 1 for i in range(5)})

@@ -12,6 +12,7 @@ from collections import Counter
 
 import anyio
 import pytest
+from helpers.emulator import committed
 
 from asms import _clientsend
 from asms._client import AsyncClient
@@ -32,10 +33,6 @@ def client(emu: GatewayEmulator) -> AsyncClient:
         transport=EmulatorTransport(emu),
         retry=RetryPolicy.testing(),
     )
-
-
-def committed(emu: GatewayEmulator) -> Counter[str]:
-    return Counter(m.to for m in emu.recorder.messages)
 
 
 def by_apimsgid(emu: GatewayEmulator) -> dict[str, str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,10 +13,11 @@ from types import ModuleType
 
 import anyio
 import pytest
+from helpers import ROOT
+from helpers.net import free_port
 
 from asms.testing import GatewayEmulator, Lifecycle, running_emulator
 
-ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 
 
@@ -42,12 +42,6 @@ def base_url(emulator: GatewayEmulator, monkeypatch: pytest.MonkeyPatch) -> Iter
         monkeypatch.delenv(name, raising=False)
     with running_emulator(emulator) as url:
         yield url
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_fastapi_service_sends_and_receives_callbacks(

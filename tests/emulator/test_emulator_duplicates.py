@@ -10,11 +10,11 @@ import json
 from urllib.parse import urlencode
 
 import pytest
+from helpers.emulator import CREDS
 
 from asms.testing import Account, FakeClock, GatewayEmulator, Recorder, RecorderMode
 
 MODES: tuple[RecorderMode, ...] = ("messages", "counters", "totals")
-CREDS = {"api_id": "1234", "user": "demo", "password": "demo"}
 TO = "27821234567"
 
 

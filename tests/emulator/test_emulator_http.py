@@ -7,11 +7,11 @@ from urllib.parse import quote, urlencode
 
 import httpx
 import pytest
+from helpers.emulator import CREDS
 
 from asms._optable import OPERATIONS
 from asms.testing import Account, EmulatorTransport, FakeClock, GatewayEmulator, Profile
 
-CREDS = {"api_id": "1234", "user": "demo", "password": "demo"}
 HEX32 = "[0-9a-f]{32}"
 
 

@@ -6,6 +6,7 @@ from urllib.parse import parse_qs, urlencode
 
 import httpx
 import pytest
+from helpers.emulator import CREDS
 
 from asms._codes import MessageStatus
 from asms._optable import OPERATIONS
@@ -18,7 +19,6 @@ from asms.testing import (
     StatusEvent,
 )
 
-CREDS = {"api_id": "1234", "user": "demo", "password": "demo"}
 START = 1_700_000_000.0
 S = MessageStatus
 

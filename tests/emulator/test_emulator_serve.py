@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -11,11 +10,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from click.testing import CliRunner
+from helpers.emulator import CREDS
+from helpers.net import free_port
 
 from asms._cli.emulator import build_emulator, emulator
 from asms.testing import FakeClock, Faults, GatewayEmulator, running_emulator
 
-CREDS = {"api_id": "1234", "user": "demo", "password": "demo"}
 SEND = {**CREDS, "to": "27821234567", "text": "Hi"}
 
 
@@ -179,12 +179,6 @@ def test_cli_builds_the_emulator_it_serves() -> None:
     assert emu.admin
     default = build_emulator()
     assert default.accounts[1234].user == "demo"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_asms_emulator_command_serves_over_a_socket() -> None:

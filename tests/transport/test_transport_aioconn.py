@@ -19,7 +19,7 @@ import anyio.abc
 import httpx
 import pytest
 import trustme
-from test_transport import Peer, Server, answer_all, fetch, serve
+from helpers.scripted_server import Peer, Server, answer_all, fetch, serve
 
 from asms._transport import AsyncTransport
 from asms._transport._aioconn import AsyncioConnection, open_asyncio_connection

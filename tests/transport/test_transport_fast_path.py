@@ -17,7 +17,7 @@ import anyio.lowlevel
 import httpx
 import pytest
 import sniffio
-from test_transport import Peer, request, serve
+from helpers.scripted_server import Peer, request, serve
 
 from asms._transport import AsyncTransport, Exchange
 from asms._transport._default import _Body
