@@ -1,25 +1,29 @@
-"""The batch (template) API: ``startbatch`` once, then ``senditem``/``quicksend`` per item."""
+"""The batch (template) API: ``startbatch`` once, then ``senditem``/``quicksend`` per item.
+
+A `Batch` talks to the gateway through :class:`BatchCalls`, which the client that opens it
+hands over (``asms._base_client.ClientBatchCalls``): the batch never reaches into the
+client.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol, TypeVar
 
 from ._exceptions import ASMSError, ValidationError
 from ._logging import logger
 from ._models import SendResult
-from ._optable import OPERATIONS
+from ._optable import OPERATIONS, Operation
 from ._replies import expect_id, expect_ok
 from ._results import SendResults
 from ._sending import normalize_one, normalize_recipients
 
-if TYPE_CHECKING:
-    from ._client import AsyncClient
-
-__all__ = ["Batch", "Fields"]
+__all__ = ["Batch", "BatchCalls", "Fields"]
 
 Fields = Sequence[str] | Mapping[int | str, str]
+
+_R = TypeVar("_R")
 
 _START: Final = OPERATIONS["startbatch"]
 _ITEM: Final = OPERATIONS["senditem"]
@@ -48,6 +52,33 @@ def _field_params(fields: Fields | None) -> dict[str, str]:
     return out
 
 
+class BatchCalls(Protocol):
+    """What a :class:`Batch` asks of the client that opened it."""
+
+    @property
+    def country_code(self) -> str | int | None:
+        """The client's country code, for national numbers."""
+        ...
+
+    async def read(
+        self, op: Operation, params: Mapping[str, str], parse: Callable[[bytes | str], _R]
+    ) -> _R:
+        """``op``, a command without side effects (retried), its answer parsed by ``parse``."""
+        ...
+
+    async def send_items(
+        self,
+        op: Operation,
+        params: Mapping[str, str],
+        recipients: Sequence[str],
+        climsgid: str | None,
+        parts: int,
+    ) -> SendResults:
+        """Send ``op`` to ``recipients`` (in as many requests as needed), each request with
+        the batch's ``climsgid``: never looked up after an attempt of unknown outcome."""
+        ...
+
+
 class Batch:
     """A template batch; use it as ``async with client.batch(template, **options) as b``.
 
@@ -57,9 +88,10 @@ class Batch:
     """
 
     def __init__(
-        self, client: AsyncClient, params: Mapping[str, str], *, unicode: bool, parts: int
+        self, calls: BatchCalls, params: Mapping[str, str], *, unicode: bool, parts: int
     ) -> None:
-        self._client = client
+        """Made by :meth:`AsyncClient.batch`, which hands over ``calls``."""
+        self._calls = calls
         self._params = dict(params)
         self._unicode = unicode
         self._parts = parts
@@ -73,6 +105,7 @@ class Batch:
 
     @property
     def batch_id(self) -> str:
+        """The id ``startbatch`` returned; a batch not started yet raises ``ValidationError``."""
         if self._batch_id is None:
             raise ValidationError("batch", "is not started: use it with 'async with'")
         return self._batch_id
@@ -80,7 +113,7 @@ class Batch:
     async def start(self) -> str:
         """``startbatch``: the batch id (done by ``async with``)."""
         if self._batch_id is None:
-            reply = await self._client._read(_START, self._params, expect_id)
+            reply = await self._calls.read(_START, self._params, expect_id)
             self._batch_id = reply.apimsgid
         return self._batch_id
 
@@ -88,9 +121,10 @@ class Batch:
         """``endbatch`` (done by ``async with``; batches also expire after 24 hours)."""
         if self._batch_id is not None and not self._ended:
             self._ended = True
-            await self._client._read(_END, {"batch_id": self._batch_id}, expect_ok)
+            await self._calls.read(_END, {"batch_id": self._batch_id}, expect_ok)
 
     async def __aenter__(self) -> Batch:
+        """Start the batch (``startbatch``)."""
         await self.start()
         return self
 
@@ -100,6 +134,7 @@ class Batch:
         exc_value: BaseException | None = None,
         traceback: TracebackType | None = None,
     ) -> None:
+        """End the batch (``endbatch``); a failure to end it does not hide the block's error."""
         if exc_type is None:
             await self.end()
             return
@@ -119,24 +154,15 @@ class Batch:
         values = _field_params(fields)
         if values and self._unicode:
             raise ValidationError("fields", "unicode batches cannot use field substitution")
-        client = self._client
-        number = normalize_one(to, client._options.country_code)
+        number = normalize_one(to, self._calls.country_code)
         params = {"batch_id": batch_id, **values}
-        results = await client._send_request(
-            _ITEM, params, [number], self._climsgid, self._parts, reconcile=False
-        )
+        results = await self._calls.send_items(_ITEM, params, [number], self._climsgid, self._parts)
         return results[0]
 
     async def quick_send(self, to: str | Iterable[str]) -> SendResults:
         """``quicksend``: the template as it is to many recipients (split when needed)."""
         batch_id = self._check_open()
-        client = self._client
-        recipients = normalize_recipients(to, client._options.country_code)
-        return await client._send_split(
-            _QUICK,
-            {"batch_id": batch_id},
-            recipients,
-            self._climsgid,
-            self._parts,
-            reconcile=False,
+        recipients = normalize_recipients(to, self._calls.country_code)
+        return await self._calls.send_items(
+            _QUICK, {"batch_id": batch_id}, recipients, self._climsgid, self._parts
         )

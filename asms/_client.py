@@ -1,31 +1,34 @@
-"""``asms.AsyncClient``: every gateway command, typed, the same on all three wires."""
+"""``asms.AsyncClient``: every gateway command, typed, the same on all three wires.
+
+The public surface: each command checks its arguments and hands the work to the mechanics
+in ``_base_client.BaseClient`` (sessions, the exchange, retries, splitting).
+"""
 
 from __future__ import annotations
 
-import os
 import ssl
 import time
-from collections.abc import AsyncIterable, Callable, Iterable
+import warnings
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from dataclasses import replace
+from datetime import datetime
 from types import TracebackType
-from typing import Any, Final, Literal, Self
+from typing import Any, Final, Literal, Self, TypedDict, Unpack
 
 import anyio
-import anyio.abc
 
-from ._base_client import _Shared, _State
+from ._base_client import BaseClient, ClientBatchCalls, ClientState, Shared
 from ._batch import Batch
-from ._bulk.journal import Journal, journal_owner
-from ._bulk.ratelimit import Clock as RateClock
-from ._bulk.report import BulkStatistics
+from ._bulk.journal import journal_owner
+from ._bulk.options import BULK_KEYWORDS, BulkOptions, check_keywords
 from ._bulk.run import BulkRun
 from ._bulk.run import send_bulk as _send_bulk
-from ._clientquery import _QueryCommands
-from ._clientsend import _SendCommands
+from ._codes import ErrorCode, MessageStatus
 from ._compat import httpx
 from ._config import (
     DEFAULT_BASE_URL,
     DEFAULT_LIMITS,
+    DEFAULT_PING_INTERVAL,
     DEFAULT_TIMEOUT,
     ClientOptions,
     Credentials,
@@ -36,25 +39,70 @@ from ._config import (
     plain_http_to_remote,
     timeout_from,
 )
-from ._exceptions import ValidationError
-from ._logging import configure_from_env, install_redaction, logger, register_secret
-from ._models import DEFAULT_OPTIONS, Message, SendOptions
+from ._exceptions import MessageLookupError, ReplyParseError, ValidationError
+from ._logging import configure_from_env, install_redaction, register_secret
+from ._models import (
+    DEFAULT_OPTIONS,
+    Balance,
+    Charge,
+    Coverage,
+    Message,
+    SendOptions,
+    SendResult,
+    StatusInfo,
+)
+from ._optable import OPERATIONS
+from ._replies import expect_charge, expect_coverage, expect_credit, expect_ok, expect_status
+from ._results import SendResults
 from ._retry import ClientStatistics
-from ._sending import TextCache, check_climsgid, prepare_text
-from ._session import Session
+from ._sending import (
+    attempt_climsgid,
+    check_climsgid,
+    normalize_one,
+    normalize_recipients,
+    one_key,
+    op_options,
+    prepare_text,
+)
 from ._transport import make_transport
-from ._wire import make_wire
 
-__all__ = ["AsyncClient"]
+__all__ = ["AsyncClient", "SendKeywords"]
 
-#: Idle seconds before the keep-alive task pings (the gateway forgets a session after 900).
-DEFAULT_PING_INTERVAL: Final = 600.0
-_PING_POLL: Final = 5.0
 #: Seconds closing the pool may take once the caller is cancelled (it is shielded).
 _CLOSE_TIMEOUT: Final = 5.0
 
+_OPS: Final = OPERATIONS
+_SENDMSG: Final = OPERATIONS["sendmsg"]
+_QUERYMSG: Final = OPERATIONS["querymsg"]
 
-class AsyncClient(_SendCommands, _QueryCommands):
+
+class SendKeywords(TypedDict, total=False):
+    """The keyword options of :meth:`AsyncClient.send`: those of :class:`SendOptions`.
+
+    For type checkers and IDEs only (a misspelt option is caught before running); at run
+    time they arrive as a plain dict, as before, and ``SendOptions`` checks the values.
+    """
+
+    from_: str | None
+    mo: bool | None
+    callback: int | None
+    deliv_ack: bool | None
+    concat: int | None
+    deliv_time: int | None
+    scheduled_time: int | datetime | None
+    queue: int | None
+    escalate: bool | None
+    max_credits: float | None
+    req_feat: int | None
+    validity: int | None
+    unicode: bool | None
+    msg_type: str | None
+    udh: str | None
+    data: str | None
+    binary: bool | None
+
+
+class AsyncClient(BaseClient):
     """An async client for the Clickatell legacy gateway (HTTP, SOAP doc/literal, SOAP RPC).
 
     ``async with asms.AsyncClient(api_id, user, password) as client:
@@ -145,29 +193,7 @@ class AsyncClient(_SendCommands, _QueryCommands):
         elif not isinstance(transport, httpx.AsyncBaseTransport):
             raise ValidationError("transport", "must be an httpx.AsyncBaseTransport")
         self._clock = time.time if clock is None else clock
-        self._setup(options, _Shared(transport), owner=True)
-
-    def _setup(self, options: ClientOptions, shared: _Shared, *, owner: bool) -> None:
-        self._options = options
-        self._shared = shared
-        self._owner = owner
-        self._closed = False
-        self._wire = make_wire(options)
-        self._texts = TextCache(self._wire, options.max_parts)
-        self._transport = shared.transport
-        # asms's own transport takes requests already serialized: no httpx.Request per call.
-        self._send_prepared = getattr(shared.transport, "send_prepared", None)
-        self._counters = shared.counters
-        self._retry = options.retry
-        # For callers that schedule around ERR 130 themselves (the bulk pool pauses as a
-        # whole): the refusal comes back at once instead of being waited out here.
-        self._retry_no_throttle_wait = replace(options.retry, throttle_max_wait=0.0)
-        self._auth_params = options.credentials.params()
-        session = shared.sessions.get(options.credentials)
-        if session is None:
-            session = Session(self._authenticate_with(options.credentials), clock=self._clock)
-            shared.sessions[options.credentials] = session
-        self._session = session
+        self._setup(options, Shared(transport), owner=True)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -181,6 +207,7 @@ class AsyncClient(_SendCommands, _QueryCommands):
 
     @property
     def wire(self) -> WireName:
+        """The wire this client speaks: ``"http"``, ``"soap"`` or ``"soap-rpc"``."""
         return self._options.wire
 
     @property
@@ -198,7 +225,8 @@ class AsyncClient(_SendCommands, _QueryCommands):
 
     @property
     def closed(self) -> bool:
-        return self._state() is _State.CLOSED
+        """Whether the client is closed (it then refuses work)."""
+        return self._state() is ClientState.CLOSED
 
     def with_options(self, **changes: Any) -> AsyncClient:
         """A client with some options changed, sharing this one's pool and sessions.
@@ -227,10 +255,11 @@ class AsyncClient(_SendCommands, _QueryCommands):
         return copy
 
     async def __aenter__(self) -> Self:
+        """Open the pool and start the keep-alive task (the original client only)."""
         self._ensure_open()
         shared = self._shared
-        if self._owner and shared.state is _State.UNOPENED:
-            shared.state = _State.OPENED
+        if self._owner and shared.state is ClientState.UNOPENED:
+            shared.state = ClientState.OPENED
             # Entered like httpx.AsyncClient does: our transport then enforces deadlines from
             # one background task instead of a cancel scope per request.
             await shared.transport.__aenter__()
@@ -254,6 +283,7 @@ class AsyncClient(_SendCommands, _QueryCommands):
         exc_value: BaseException | None = None,
         traceback: TracebackType | None = None,
     ) -> None:
+        """Close the client (see :meth:`aclose`) and, for the original, leave the pool."""
         shared = self._shared
         group = shared.task_group if self._owner else None
         await self.aclose()
@@ -274,7 +304,7 @@ class AsyncClient(_SendCommands, _QueryCommands):
         if not self._owner:
             return
         shared = self._shared
-        shared.state = _State.CLOSED
+        shared.state = ClientState.CLOSED
         if shared.keepalive is not None:
             shared.keepalive.cancel()
         # Shielded so a cancelled caller still closes the pool, with a deadline so that a
@@ -287,22 +317,260 @@ class AsyncClient(_SendCommands, _QueryCommands):
         auth_calls = sum(s.auth_calls for s in self._shared.sessions.values())
         return self._counters.snapshot(auth_calls)
 
+    # -- sending -----------------------------------------------------------------------------
+
+    async def send(
+        self,
+        text: str,
+        to: str | Iterable[str],
+        *,
+        climsgid: str | None = None,
+        **options: Unpack[SendKeywords],
+    ) -> SendResults:
+        """Send ``text`` to one or many recipients; one :class:`SendResult` per recipient.
+
+        ``to`` is a number, a comma list or an iterable of numbers. ``options`` are the
+        ``sendmsg`` options (``from_``/``from``, ``callback``, ``concat``, ``msg_type``,
+        ``udh``, ``data``, …). Unicode, long and binary messages are detected and encoded
+        for the wire; ``concat`` is set to the parts needed unless given.
+
+        Per-recipient outcomes are data, never raises: an ``apimsgid``, a gateway error
+        code, ``OUTCOME_UNKNOWN`` (-1: retries spent, the gateway may have the message; look
+        it up by ``climsgid``) or ``NOT_SENT`` (-2: it provably never left). A gateway
+        ``ERR`` refusing the whole request becomes every recipient's error. Raised are only
+        problems of the call as a whole, where nothing was accepted: ``ValidationError``
+        (before sending), ``AuthenticationError``, ``TLSError``, a non-retryable
+        ``HTTPStatusError``, ``SOAPFault``, ``ClientClosedError``.
+
+        More recipients than one request carries are split into requests sent concurrently;
+        each gets its own ``climsgid`` (``climsgid`` + ``c<n>`` when you gave one, see
+        :meth:`send_request`).
+
+        ``climsgid`` is used as given the first time this client (or a client
+        ``with_options`` made from it) sends it. A ``climsgid`` it has sent before gets a
+        derived one (its first 16 characters plus random hex): a lookup after a failed
+        attempt must find this request's message, never the earlier one's. The client
+        remembers up to 100,000 ids; past that, every id you give gets a derived
+        one. Each result's ``climsgid`` is the id really used. Across
+        processes (or separate clients), reusing an id remains your responsibility.
+        """
+        self._ensure_open()
+        opts = SendOptions.from_kwargs(options) if options else DEFAULT_OPTIONS
+        if opts.scheduled_time is not None:
+            opts.check_schedule(self._clock())
+        recipients = normalize_recipients(to, self._options.country_code)
+        if climsgid is not None:
+            check_climsgid(climsgid)
+            climsgid = self._unused_climsgid(climsgid)
+        prepared = self._texts(text, opts)
+        return await self._send_split(
+            _SENDMSG, prepared.params, recipients, climsgid, prepared.parts
+        )
+
+    async def send_message(self, message: Message) -> SendResult:
+        """Send one :class:`Message`; its ``climsgid`` (or a new one) and ``ref`` come back."""
+        return (await self.send_request([message]))[0]
+
+    async def send_request(
+        self, messages: Sequence[Message], *, wait_throttled: bool = True
+    ) -> SendResults:
+        """Send messages sharing text and options in ONE request (the bulk sender's unit).
+
+        Every message must have the same ``text`` and ``options``; at most
+        :attr:`max_recipients` messages. The request carries one ``climsgid``: the messages'
+        own when they give one (they must then all give the same), else a new one. As with
+        :meth:`send`, an id this client already sent gets a derived one (the result's
+        ``climsgid`` says which): a reused id would let the lookup after a lost reply find the
+        earlier message. Results
+        come back in message order with each message's ``ref``; per-recipient failures are
+        data as in :meth:`send`. After an attempt of unknown outcome that the gateway turns
+        out to have accepted, a single message gets the ``apimsgid`` the lookup returns;
+        several are all of unknown outcome (``error_code`` ``OUTCOME_UNKNOWN``): the lookup
+        names a message but not its recipient, and any of them, the first included, may
+        have been refused on its own.
+
+        An ``ERR 130`` (MT limit reached until a time) is waited out, up to the retry
+        policy's ``throttle_max_wait``. With ``wait_throttled=False`` it comes back at once
+        as every message's result (``error_code`` 130, the description ending in the
+        timestamp): for a caller that pauses all its requests until then, as ``send_bulk``
+        does.
+        """
+        self._ensure_open()
+        if not messages:
+            return SendResults()
+        first = messages[0]
+        climsgid = first.climsgid
+        text, opts = first.text, first.options
+        for m in messages:
+            if m is first:
+                continue
+            if m.text != text or (m.options is not opts and m.options != opts):
+                raise ValidationError("messages", "must share text and options")
+            if m.climsgid != climsgid:
+                if climsgid is not None and m.climsgid is not None:
+                    raise ValidationError("climsgid", "messages of one request share one")
+                climsgid = climsgid or m.climsgid
+        if len(messages) > self._wire.max_recipients:
+            raise ValidationError(
+                "messages", f"at most {self._wire.max_recipients} per request on this wire"
+            )
+        first.options.check_schedule(self._clock())
+        cc = self._options.country_code
+        recipients = [normalize_one(m.to, cc) for m in messages]
+        prepared = self._texts(first.text, first.options)
+        return await self._send_request(
+            _SENDMSG,
+            prepared.params,
+            recipients,
+            self._request_climsgid(climsgid),
+            prepared.parts,
+            [m.ref for m in messages],
+            wait_throttled=wait_throttled,
+        )
+
+    async def send_batch(
+        self, messages: Sequence[Message], *, wait_throttled: bool = True
+    ) -> SendResults:
+        """Deprecated: the old name of :meth:`send_request`, removed in the next release.
+
+        "Batch" names the gateway's template API (:meth:`batch`) only.
+        """
+        warnings.warn(
+            "AsyncClient.send_batch is deprecated: use send_request",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return await self.send_request(messages, wait_throttled=wait_throttled)
+
+    # -- push messages ----------------------------------------------------------------------
+
+    async def si_push(
+        self,
+        to: str | Iterable[str],
+        *,
+        si_id: str,
+        si_url: str,
+        si_text: str,
+        climsgid: str | None = None,
+        **options: Any,
+    ) -> SendResults:
+        """A WAP Service Indication push (``si_push``); results as for :meth:`send`."""
+        return await self._push(
+            _OPS["si_push"],
+            to,
+            {"si_id": si_id, "si_url": si_url, "si_text": si_text, **options},
+            climsgid,
+        )
+
+    async def ind_push(
+        self,
+        to: str | Iterable[str],
+        *,
+        mms_subject: str,
+        mms_class: str | int,
+        mms_expire: str | int,
+        mms_from: str,
+        mms_url: str,
+        climsgid: str | None = None,
+        **options: Any,
+    ) -> SendResults:
+        """An MMS notification push (``ind_push``); results as for :meth:`send`."""
+        fields = {
+            "mms_subject": mms_subject,
+            "mms_class": mms_class,
+            "mms_expire": mms_expire,
+            "mms_from": mms_from,
+            "mms_url": mms_url,
+        }
+        return await self._push(_OPS["ind_push"], to, {**fields, **options}, climsgid)
+
+    # -- queries and account -----------------------------------------------------------------
+
+    async def query(
+        self, apimsgid: str | None = None, *, climsgid: str | None = None
+    ) -> StatusInfo:
+        """A message's status (``querymsg``) by ``apimsgid`` or ``climsgid``."""
+        params = op_options(_QUERYMSG, one_key(apimsgid, climsgid))
+        reply = await self._read(_QUERYMSG, params, expect_status)
+        return StatusInfo(reply.apimsgid, reply.status)
+
+    async def query_climsgid(self, climsgid: str) -> StatusInfo | None:
+        """A request's status by the ``climsgid`` it was first sent with; None when the
+        gateway knows neither it nor any of its resends.
+
+        A resend after a lookup that concluded "missing" carries an id of its own, derived
+        from the request's (``asms._sending.attempt_climsgid``): a journal that recorded the
+        request's id settles an interrupted request with this. Raises
+        :class:`MessageLookupError` when a lookup fails otherwise, or answers "message
+        unknown" (which may mean "not reported yet"): not proof of absence.
+        """
+        check_climsgid(climsgid)
+        ids = [climsgid]
+        ids += [attempt_climsgid(climsgid, n) for n in range(1, self._retry.attempts)]
+        for one in ids:
+            try:
+                status = await self.query(climsgid=one)
+            except MessageLookupError as exc:
+                if exc.code == ErrorCode.UNKNOWN_CLIENT_MESSAGE_ID:
+                    continue
+                raise
+            if status.status == MessageStatus.MESSAGE_UNKNOWN:
+                raise MessageLookupError(ErrorCode.UNKNOWN_CLIENT_MESSAGE_ID, "status 001")
+            return status
+        return None
+
+    async def delete(
+        self, apimsgid: str | None = None, *, climsgid: str | None = None
+    ) -> StatusInfo:
+        """Stop a message still queued at the gateway (``delmsg``); its status after."""
+        op = _OPS["delmsg"]
+        params = op_options(op, one_key(apimsgid, climsgid))
+        reply = await self._read(op, params, expect_status)
+        return StatusInfo(reply.apimsgid, reply.status)
+
+    async def charge(self, apimsgid: str | None = None, *, climsgid: str | None = None) -> Charge:
+        """What a message cost and its status (``getmsgcharge``)."""
+        op = _OPS["getmsgcharge"]
+        params = op_options(op, one_key(apimsgid, climsgid))
+        reply = await self._read(op, params, expect_charge)
+        return Charge(reply.apimsgid, reply.charge, reply.status)
+
+    async def balance(self) -> Balance:
+        """The account's credits (``getbalance``)."""
+        reply = await self._read(_OPS["getbalance"], {}, expect_credit)
+        return Balance(reply.credit)
+
+    async def route_coverage(self, msisdn: str) -> Coverage:
+        """Whether messages to a number's prefix are routed, and their charge."""
+        op = _OPS["routeCoverage"]
+        number = normalize_one(msisdn, self._options.country_code)
+        reply = await self._read(op, {"msisdn": number}, expect_coverage)
+        return Coverage(number, reply.supported, reply.charge, reply.text)
+
+    async def token_pay(self, token: str) -> float:
+        """Redeem a 16-digit voucher; the credits it added. Never resent when in doubt."""
+        op = _OPS["token_pay"]
+        params = op_options(op, {"token": token})
+        value = await self._run(op, params, expect_ok, "write")
+        try:
+            return float(value)
+        except ValueError:
+            raise ReplyParseError("token_pay answer without a number of credits") from None
+
+    async def ping(self) -> None:
+        """Extend the session (``ping``); authenticates first if there is no session."""
+        self._ensure_open()
+        if not self._options.session:
+            raise ValidationError("session", "ping needs a session (session=True)")
+        session_id, generation = await self._session.current()
+        await self._ping(self._session, session_id, generation)
+
     # -- bulk sending -------------------------------------------------------------------------
 
     def send_bulk(
         self,
         messages: Iterable[Message] | AsyncIterable[Message],
-        *,
-        rate: float | None = 100.0,
-        burst: int = 1,
-        concurrency: int | None = None,
-        journal: str | os.PathLike[str] | Journal | None = None,
-        group_size: int | None = None,
-        progress: Callable[[BulkStatistics], object] | None = None,
-        clock: RateClock | None = None,
-        drain_timeout: float = 10.0,
-        linger: float = 0.05,
-        reconcile_grace: float = 5.0,
+        **options: Unpack[BulkOptions],
     ) -> BulkRun:
         """Send a campaign at ``rate`` recipients per second; one result per input message.
 
@@ -316,22 +584,34 @@ class AsyncClient(_SendCommands, _QueryCommands):
         Consecutive messages with the same text and options share one request. With a
         ``journal``, rerunning the same input resumes: accepted messages are skipped and
         interrupted requests are looked up by ``climsgid`` before anything is resent.
+
+        **Keywords** (each may be left out; the defaults live in ``asms._config``):
+
+        * ``rate``: recipients per second (a 600-recipient request counts 600); ``None``: as
+          fast as ``concurrency`` allows. Default: 100.
+        * ``burst``: recipients that may go at once after an idle moment (and at start-up).
+          Default: 1.
+        * ``concurrency``: requests in flight at most; default: enough to keep ``rate`` with
+          a 250 ms round trip (8 to 64).
+        * ``journal``: a SQLite file (or a :class:`Journal`) that makes the run resumable;
+          the run owns it while it runs (see :class:`Journal`: one run at a time, a finished
+          campaign is refused unless replayed). A :class:`Journal` the run opened, it closes.
+        * ``group_size``: recipients per request at most (default: the wire's limit; 1 turns
+          grouping off).
+        * ``progress``: called with a :class:`BulkStatistics` after each request.
+        * ``clock``: the clock the rate is kept on (a :class:`VirtualClock` in tests).
+        * ``drain_timeout``: seconds a stopped run waits for the requests in flight.
+          Default: 10.
+        * ``linger``: seconds a partial group waits for more messages from a slow async
+          input. Default: 0.05.
+        * ``reconcile_grace``: seconds a resumed run waits, counted from when the interrupted
+          run stopped (or last gave a sign of life), before asking the gateway about the
+          requests it left without an outcome (on this client's
+          ``RetryPolicy.reconcile_schedule``). Default: 5.
         """
+        check_keywords(options, BULK_KEYWORDS, "AsyncClient.send_bulk")
         self._ensure_open()
-        return _send_bulk(
-            self,
-            messages,
-            rate=rate,
-            burst=burst,
-            concurrency=concurrency,
-            journal=journal,
-            group_size=group_size,
-            progress=progress,
-            clock=clock,
-            drain_timeout=drain_timeout,
-            linger=linger,
-            reconcile_grace=reconcile_grace,
-        )
+        return _send_bulk(self, messages, **options)
 
     # -- the batch (template) API -------------------------------------------------------------
 
@@ -352,33 +632,4 @@ class AsyncClient(_SendCommands, _QueryCommands):
             # Fields make the text longer than the template: allow up to max_parts.
             params["concat"] = str(max(prepared.parts, self._options.max_parts))
         unicode = params.get("unicode") == "1"
-        return Batch(self, params, unicode=unicode, parts=prepared.parts)
-
-    async def _keepalive(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
-        """Ping every session that has been idle for ``ping_interval`` seconds.
-
-        Runs in its own cancel scope, which ``aclose()`` cancels: cancelling the task
-        group's would cancel the body of the caller's ``async with`` too.
-        """
-        with anyio.CancelScope() as scope:
-            self._shared.keepalive = scope
-            task_status.started()
-            await self._keepalive_loop()
-
-    async def _keepalive_loop(self) -> None:
-        interval = self._options.ping_interval
-        while True:
-            wait = min(interval, _PING_POLL)
-            for session in list(self._shared.sessions.values()):
-                current = session.current_id()
-                if current is None:
-                    continue
-                remaining = interval - session.idle_for()
-                if remaining > 0:
-                    wait = min(wait, remaining)
-                    continue
-                try:
-                    await self._ping(session, *current)
-                except Exception as exc:  # never let the pinger take the caller's task down
-                    logger.info("keep-alive ping failed: %s", type(exc).__name__)
-            await anyio.sleep(max(wait, 0.01))
+        return Batch(ClientBatchCalls(self), params, unicode=unicode, parts=prepared.parts)

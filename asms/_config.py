@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_DRAIN_TIMEOUT",
     "DEFAULT_LIMITS",
     "DEFAULT_LINGER",
+    "DEFAULT_PING_INTERVAL",
     "DEFAULT_RECONCILE_GRACE",
     "DEFAULT_REQUEST_LIMIT",
     "DEFAULT_THROTTLE_PAUSE",
@@ -53,6 +54,9 @@ __all__ = [
 DEFAULT_BASE_URL: Final = "https://api.clickatell.com"
 # The gateway answers in milliseconds; a 600-recipient send is the slowest request there is.
 DEFAULT_TIMEOUT: Final = httpx.Timeout(30.0, connect=10.0)
+#: Idle seconds before an entered client pings its session (the gateway forgets a session
+#: 15 minutes after its last use: ``asms._session.SESSION_LIFETIME``).
+DEFAULT_PING_INTERVAL: Final = 600.0
 
 # -- connections and replies
 # httpx keeps at most 20 idle connections by default; at a steady 50 requests in flight that

@@ -19,7 +19,7 @@ from ._logging import logger, register_secret
 
 __all__ = ["SESSION_LIFETIME", "Session", "copy_transport_error"]
 
-#: Seconds a session id lives after its last use (PROTOCOL.md "Sessions").
+#: Seconds a session id lives after its last use (docs/protocol.md, "Sessions").
 SESSION_LIFETIME: Final = 15 * 60.0
 
 
@@ -77,10 +77,12 @@ class Session:
 
     @property
     def generation(self) -> int:
+        """How many session ids this session has had (0: never authenticated)."""
         return self._generation
 
     @property
     def active(self) -> bool:
+        """Whether there is a session id to use."""
         return self._session_id is not None
 
     def current_id(self) -> tuple[str, int] | None:
@@ -89,6 +91,7 @@ class Session:
         return None if session_id is None else (session_id, self._generation)
 
     def idle_for(self) -> float:
+        """Seconds since a request last used the session id."""
         return self._clock() - self.last_used
 
     def touch(self) -> None:

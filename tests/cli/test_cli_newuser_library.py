@@ -18,7 +18,7 @@ from helpers.cli import ENV, PASSWORD
 
 import asms
 from asms._cli._common import ConfigError, Settings
-from asms._clientsend import SendKeywords
+from asms._client import SendKeywords
 from asms._config import plain_http_to_remote
 from asms._models import SendOptions
 from asms.testing import EmulatorTransport, GatewayEmulator

@@ -292,30 +292,41 @@ async def test_authentication_failure_is_raised() -> None:
             await c.send("Hi", to="27821234567")
 
 
-async def test_send_message_and_send_batch_carry_refs_and_ids() -> None:
+async def test_send_message_and_send_request_carry_refs_and_ids() -> None:
     emu = emulator()
     async with client(emu) as c:
         single = await c.send_message(Message.create("27821234567", "Hi", ref="row-1"))
-        batch = await c.send_batch(
+        batch = await c.send_request(
             [
                 Message("27821230001", "Same", climsgid="Grp1", ref=1),
                 Message("27821230002", "Same", ref=2),
             ]
         )
         with pytest.raises(ValidationError):
-            await c.send_batch([Message("27821230001", "A"), Message("27821230002", "B")])
+            await c.send_request([Message("27821230001", "A"), Message("27821230002", "B")])
         with pytest.raises(ValidationError):
-            await c.send_batch(
+            await c.send_request(
                 [
                     Message("27821230001", "A", climsgid="X1"),
                     Message("27821230002", "A", climsgid="X2"),
                 ]
             )
-        assert await c.send_batch([]) == []
+        assert await c.send_request([]) == []
     assert single.ref == "row-1" and single.ok and single.climsgid
     assert [r.ref for r in batch] == [1, 2]
     assert {r.climsgid for r in batch} == {"Grp1"}
     assert emu.recorder.committed("Grp1") == 1
+
+
+async def test_send_batch_is_the_deprecated_old_name_of_send_request() -> None:
+    emu = emulator()
+    messages = [Message("27821230001", "Same", ref=1), Message("27821230002", "Same", ref=2)]
+    async with client(emu) as c:
+        new = await c.send_request(messages)
+        with pytest.warns(DeprecationWarning, match="use send_request"):
+            old = await c.send_batch(messages, wait_throttled=False)
+    assert [(r.to, r.ref, r.ok) for r in old] == [(r.to, r.ref, r.ok) for r in new]
+    assert all(r.ok for r in old) and len(emu.recorder.messages) == 4
 
 
 async def test_session_false_sends_credentials_every_time() -> None:

@@ -311,7 +311,7 @@ async def test_err130_comes_back_at_once_when_the_caller_waits_itself() -> None:
     policy = RetryPolicy(reconcile_schedule=(0.0,), throttle_max_wait=300.0, backoff_initial=0.0)
     messages = [Message(number(1), "Hi", ref="a"), Message(number(2), "Hi", ref="b")]
     async with mock_client(replies, seen, retry=policy, clock=lambda: now) as c:
-        results = await c.send_batch(messages, wait_throttled=False)
+        results = await c.send_request(messages, wait_throttled=False)
     assert [r.error_code for r in results] == [ErrorCode.MAXIMUM_MT_LIMIT_EXCEEDED_UNTIL] * 2
     assert [r.ref for r in results] == ["a", "b"]
     assert all(r.error_description.endswith(str(until)) for r in results)  # type: ignore[union-attr]

@@ -14,7 +14,7 @@ import anyio
 import pytest
 from helpers.emulator import committed
 
-from asms import _clientsend
+from asms import _base_client
 from asms._client import AsyncClient
 from asms._config import RetryPolicy
 from asms.testing import EmulatorTransport, FakeClock, Faults, GatewayEmulator
@@ -140,7 +140,7 @@ async def test_sends_without_an_id_remember_nothing() -> None:
 async def test_beyond_the_memory_every_given_id_is_derived(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_clientsend, "MAX_REMEMBERED_CLIMSGIDS", 2)
+    monkeypatch.setattr(_base_client, "MAX_REMEMBERED_CLIMSGIDS", 2)
     emu = GatewayEmulator(clock=FakeClock())
     numbers = [f"2782000{i:04d}" for i in range(5)]
     async with client(emu) as c:
@@ -157,14 +157,14 @@ async def test_beyond_the_memory_every_given_id_is_derived(
 
 
 @pytest.mark.parametrize("fault", ["drop_before_commit", "err901_before_commit"])
-async def test_send_batch_with_a_reused_id_is_sent_and_reported_truthfully(fault: str) -> None:
-    """The low-level batch call keeps the same rule as send(); send_bulk's own ids (made
+async def test_send_request_with_a_reused_id_is_sent_and_reported_truthfully(fault: str) -> None:
+    """The request-level call keeps the same rule as send(); send_bulk's own ids (made
     unique and journaled before the request) still go out exactly as the run chose them."""
     from asms import Message
 
     emu = GatewayEmulator(clock=FakeClock())
     async with client(emu) as c:
-        first = (await c.send_batch([Message(A, "One", climsgid="batch7")]))[0]
+        first = (await c.send_request([Message(A, "One", climsgid="batch7")]))[0]
         emu.faults = Faults(script=(fault,))
         second = await c.send_message(Message(B, "Two", climsgid="batch7"))
     assert committed(emu) == Counter({A: 1, B: 1})

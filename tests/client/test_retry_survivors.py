@@ -222,7 +222,7 @@ async def test_unknown_and_refused_results_keep_every_recipient_and_the_request_
     ]
     refusal = "ERR: 130, Maximum MT limit exceeded until 1900000000"
     async with mock([refusal], lambda cid: UNKNOWN_ID, seen) as c:
-        refused = await c.send_batch(
+        refused = await c.send_request(
             [Message(N1, "Hi", climsgid="req8"), Message(N2, "Hi")], wait_throttled=False
         )
     assert [(r.to, r.climsgid, r.error_code) for r in refused] == [
@@ -239,7 +239,7 @@ async def test_bulk_unknown_and_unsent_results_keep_every_recipient() -> None:
     class Failing:
         max_recipients = 2
 
-        async def send_batch(self, messages: Any, /) -> Any:
+        async def send_request(self, messages: Any, /) -> Any:
             calls.append(messages[0].climsgid)
             if messages[0].text == "unknown":
                 raise ReadTimeout("slow", sent=None)
