@@ -39,12 +39,17 @@ __all__ = [
     "StatusReport",
 ]
 
+
 # Show the objects defined in this package as ``asms.callbacks.X`` (reprs, tracebacks, docs), as
 # ``asms`` does; pickling still works because every such name is importable from here. An
 # object re-exported from another public package keeps that package's name (``asms``, which
 # re-exports a few of these, renames them after this runs).
-for _name in __all__:
-    _obj = globals().get(_name)
-    if isinstance(_obj, type | _FunctionType) and _obj.__module__.startswith(__name__ + "."):
-        _obj.__module__ = __name__
-del _name, _obj
+def _show_as_public() -> None:
+    for name in __all__:
+        obj = globals().get(name)
+        if isinstance(obj, type | _FunctionType) and obj.__module__.startswith(__name__ + "."):
+            obj.__module__ = __name__
+
+
+_show_as_public()
+del _show_as_public

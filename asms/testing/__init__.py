@@ -49,11 +49,16 @@ __all__ = [
     "SystemClock",
 ]
 
+
 # Show the objects defined in this package as ``asms.testing.X`` (reprs, tracebacks, docs), as
 # ``asms`` does; pickling still works because every such name is importable from here. An
 # object re-exported from another public package keeps that package's name.
-for _name in __all__:
-    _obj = globals().get(_name)  # a deprecated alias is served by __getattr__
-    if isinstance(_obj, type | _FunctionType) and _obj.__module__.startswith(__name__ + "."):
-        _obj.__module__ = __name__
-del _name, _obj
+def _show_as_public() -> None:
+    for name in __all__:
+        obj = globals().get(name)  # a deprecated alias is served by __getattr__
+        if isinstance(obj, type | _FunctionType) and obj.__module__.startswith(__name__ + "."):
+            obj.__module__ = __name__
+
+
+_show_as_public()
+del _show_as_public
