@@ -1,5 +1,6 @@
-"""Helpers shared by the test folders (fakes, a campaign child process, the stateful model,
-the command line, the emulator's demo account, free ports)."""
+"""Helpers shared by the test folders: bulk fakes and runs, a campaign child process, the
+stateful model, the command line, the emulator's demo account, a scripted HTTP server and
+free ports. Import them as ``from helpers.cli import make_cli`` (``tests`` is on the path)."""
 
 from pathlib import Path
 
