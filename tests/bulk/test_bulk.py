@@ -10,9 +10,9 @@ import pytest
 from helpers.bulk_fakes import FakeSender, numbers, personalised, same_text
 from helpers.bulk_runs import collect, max_in_window
 
-from asms._bulk.ratelimit import VirtualClock
 from asms._bulk.report import BulkResult, BulkStatistics, DeliveryState
-from asms._bulk.run import BatchSender, send_bulk
+from asms._bulk.run import RequestSender, send_bulk
+from asms._clock import VirtualClock
 from asms._exceptions import (
     AuthenticationError,
     ConnectError,
@@ -31,8 +31,8 @@ def assert_one_result_each(results: Sequence[BulkResult], count: int) -> None:
     assert sorted(r.index for r in results) == list(range(count))
 
 
-def test_fake_sender_is_a_batch_sender() -> None:
-    assert isinstance(FakeSender(), BatchSender)
+def test_fake_sender_is_a_request_sender() -> None:
+    assert isinstance(FakeSender(), RequestSender)
 
 
 # -- rate ----------------------------------------------------------------------------------

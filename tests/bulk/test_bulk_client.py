@@ -11,11 +11,11 @@ import pytest
 from helpers.bulk_runs import collect
 from helpers.emulator import committed
 
-from asms._bulk.ratelimit import VirtualClock
 from asms._bulk.report import BulkResult, DeliveryState
-from asms._bulk.run import BatchSender, send_bulk
+from asms._bulk.run import RequestSender, send_bulk
 from asms._cli.demo import demo_messages
 from asms._client import AsyncClient
+from asms._clock import VirtualClock
 from asms._config import RetryPolicy
 from asms._exceptions import CreditError
 from asms._models import Message
@@ -35,8 +35,8 @@ def client_for(emulator: GatewayEmulator) -> AsyncClient:
     )
 
 
-def test_the_client_is_a_batch_sender() -> None:
-    assert isinstance(client_for(GatewayEmulator()), BatchSender)
+def test_the_client_is_a_request_sender() -> None:
+    assert isinstance(client_for(GatewayEmulator()), RequestSender)
 
 
 async def test_a_mixed_campaign_is_delivered_exactly_once() -> None:

@@ -12,9 +12,9 @@ from helpers.bulk_fakes import FakeGateway, FakeSender, numbers, personalised, s
 from helpers.bulk_runs import collect, interrupted_run
 
 from asms._bulk.journal import Journal, JournalMismatchError
-from asms._bulk.ratelimit import VirtualClock
 from asms._bulk.report import BulkResult, DeliveryState
 from asms._bulk.run import send_bulk
+from asms._clock import VirtualClock
 from asms._exceptions import ConnectError, JournalFinishedError
 from asms._models import Message, SendResult
 
@@ -139,8 +139,8 @@ async def test_final_rejections_stay_and_transient_ones_are_retried(tmp_path: Pa
     journal = tmp_path / "campaign.db"
     gateway = FakeGateway()
 
-    async def hook(sender: FakeSender, batch: Sequence[Message]) -> list[SendResult] | None:
-        m = batch[0]
+    async def hook(sender: FakeSender, request: Sequence[Message]) -> list[SendResult] | None:
+        m = request[0]
         if m.ref == 0:
             return [SendResult(m.to, None, m.climsgid, 105, "Invalid destination address", 1)]
         if m.ref == 1:

@@ -72,9 +72,9 @@ class Dying:
     async def query(self, *args: Any, **kwargs: Any) -> Any:
         return await self.client.query(*args, **kwargs)
 
-    async def send_batch(self, messages: Sequence[Message]) -> Sequence[SendResult]:
+    async def send_request(self, messages: Sequence[Message]) -> Sequence[SendResult]:
         self.calls += 1
-        results = await self.client.send_batch(messages)
+        results = await self.client.send_request(messages)
         if self.calls <= self.live:
             return results
         self.hung += 1

@@ -86,8 +86,8 @@ async def test_a_campaign_with_a_retryable_rejection_left_is_not_finished(
     path = tmp_path / "j.db"
     gateway = FakeGateway()
 
-    async def hook(sender: FakeSender, batch: Sequence[Message]) -> list[SendResult] | None:
-        m = batch[0]
+    async def hook(sender: FakeSender, request: Sequence[Message]) -> list[SendResult] | None:
+        m = request[0]
         if m.ref == 1:
             return [SendResult(m.to, None, m.climsgid, 901, "Internal error", 1)]
         return None

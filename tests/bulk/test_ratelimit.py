@@ -8,7 +8,8 @@ import anyio
 import pytest
 from helpers.bulk_runs import max_in_window
 
-from asms._bulk.ratelimit import Clock, RateLimiter, SystemClock, VirtualClock
+from asms._bulk.ratelimit import RateLimiter
+from asms._clock import Clock, SystemClock, VirtualClock
 
 pytestmark = pytest.mark.anyio
 
