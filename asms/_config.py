@@ -39,6 +39,7 @@ __all__ = [
     "MAX_THROTTLED",
     "MAX_XML_BYTES",
     "MIN_BULK_CONCURRENCY",
+    "SESSION_LIFETIME",
     "TRANSPORT_LIMITS",
     "ClientOptions",
     "Credentials",
@@ -54,8 +55,9 @@ __all__ = [
 DEFAULT_BASE_URL: Final = "https://api.clickatell.com"
 # The gateway answers in milliseconds; a 600-recipient send is the slowest request there is.
 DEFAULT_TIMEOUT: Final = httpx.Timeout(30.0, connect=10.0)
-#: Idle seconds before an entered client pings its session (the gateway forgets a session
-#: 15 minutes after its last use: ``asms._session.SESSION_LIFETIME``).
+#: Seconds a gateway session id lives after its last use (docs/protocol.md, "Sessions").
+SESSION_LIFETIME: Final = 15 * 60.0
+#: Idle seconds before an entered client pings its session: well inside its lifetime.
 DEFAULT_PING_INTERVAL: Final = 600.0
 
 # -- connections and replies

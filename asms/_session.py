@@ -17,10 +17,7 @@ import anyio
 from ._exceptions import ASMSError, GatewayError, TransportError, error_for
 from ._logging import logger, register_secret
 
-__all__ = ["SESSION_LIFETIME", "Session", "copy_transport_error"]
-
-#: Seconds a session id lives after its last use (docs/protocol.md, "Sessions").
-SESSION_LIFETIME: Final = 15 * 60.0
+__all__ = ["Session", "copy_transport_error"]
 
 
 def _copy(error: ASMSError) -> ASMSError:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 
 from .._codes import ErrorCode
-from .._session import SESSION_LIFETIME
+from .._config import SESSION_LIFETIME
 from ._call import Call, CallOutcome, Channel, err_line, format_number
 from ._config import Account
 from ._content import Content, check_params, check_schedule, content_of

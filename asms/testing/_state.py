@@ -19,7 +19,7 @@ from typing import Final
 
 from .._clock import Clock
 from .._codes import MessageStatus
-from .._session import SESSION_LIFETIME
+from .._config import SESSION_LIFETIME
 from ._call import BATCH_TTL, NO_CHARGE, err_line
 from ._config import Account, Faults, Lifecycle, Profile
 from ._events import CallbackSink, MOEvent, StatusEvent
