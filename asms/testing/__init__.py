@@ -14,9 +14,12 @@ Over a socket: ``with running_emulator(emulator) as base_url: ...``, or ``asms e
 Fixtures for pytest: ``pytest_plugins = ["asms.testing.pytest_plugin"]``.
 """
 
+import warnings
 from types import FunctionType as _FunctionType
+from typing import Any
 
-from ._clock import Clock, FakeClock, ScaledClock, SystemClock
+from .._clock import Clock
+from ._clock import FakeClock, ScaledClock
 from ._config import Account, CallbackMethod, FaultKind, Faults, Lifecycle, Profile
 from ._emulator import DEFAULT_ACCOUNT, GatewayEmulator
 from ._events import CallbackSink, MOEvent, StatusEvent
@@ -46,7 +49,6 @@ __all__ = [
     "ScaledClock",
     "serve",
     "StatusEvent",
-    "SystemClock",
 ]
 
 
@@ -62,3 +64,21 @@ def _show_as_public() -> None:
 
 _show_as_public()
 del _show_as_public
+
+# ``SystemClock`` is listed nowhere above on purpose: a star import or a walk of __all__ must
+# not trip its deprecation warning, and the one real clock is asms.SystemClock.
+_DEPRECATED = {"SystemClock": "asms.SystemClock"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        warnings.warn(
+            f"asms.testing.{name} is deprecated; use {_DEPRECATED[name]} (the emulator runs on "
+            "any asms.Clock)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from ._clock import UnixSystemClock
+
+        return UnixSystemClock
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

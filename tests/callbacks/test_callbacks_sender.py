@@ -113,7 +113,7 @@ class Recorder:
                 scope["query_string"],
                 body,
                 dict(scope["headers"]),
-                self.clock.time(),
+                self.clock.wall_time(),
             )
         )
         status = 200

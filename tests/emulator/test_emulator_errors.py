@@ -151,9 +151,9 @@ def e123() -> str:
 
 def e130() -> str:
     emu = make()
-    emu.faults = Faults(err130_until=int(emu.clock.time()) + 3600)
+    emu.faults = Faults(err130_until=int(emu.clock.wall_time()) + 3600)
     line = call(emu, "sendmsg", SEND)
-    assert line.endswith(f" {int(emu.clock.time()) + 3600}")
+    assert line.endswith(f" {int(emu.clock.wall_time()) + 3600}")
     return line
 
 
@@ -256,7 +256,7 @@ def test_gsm_extension_characters_count_twice_for_113() -> None:
 
 def test_scheduled_time_more_than_seven_days_ahead_is_120() -> None:
     emu = make()
-    later = int(emu.clock.time()) + 8 * 86400
+    later = int(emu.clock.wall_time()) + 8 * 86400
     expect(120, call(emu, "sendmsg", {**SEND, "scheduled_time": str(later)}))
 
 

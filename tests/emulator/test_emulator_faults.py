@@ -129,7 +129,7 @@ def test_faults_apply_only_to_their_commands() -> None:
 
 def test_err130_until_a_timestamp() -> None:
     emu = make(Faults())
-    until = int(emu.clock.time()) + 60
+    until = int(emu.clock.wall_time()) + 60
     emu.faults = Faults(err130_until=until)
     assert call(emu)[0] == f"ERR: 130, Maximum MT limit exceeded until {until}"
     emu.advance(60)
