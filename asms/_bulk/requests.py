@@ -41,6 +41,7 @@ from .ratelimit import RateLimiter
 from .report import BulkResult, DeliveryState, Tally, make_result
 
 __all__ = [
+    "IdLedger",
     "RequestSender",
     "Requester",
     "default_concurrency",
@@ -56,6 +57,24 @@ RequestOutcome = tuple[list[BulkResult], list[Item]]
 
 SendRequest = Callable[[Sequence[Message]], Awaitable[Sequence[SendResult]]]
 """A sender's ``send_request``, ready for a run to call."""
+
+
+@runtime_checkable
+class IdLedger(Protocol):
+    """What a sender that remembers the ``climsgid`` of every request it sent (``AsyncClient``)
+    offers a bulk run beyond :class:`RequestSender`: package-private, declared here so that the
+    run checks it once instead of looking methods up by name.
+
+    A caller's id the sender already used is derived (else the lookup after a lost reply would
+    find the earlier message); an id the run journaled before sending is reserved, so the sender
+    sends it as it is; and the sender's retry policy sets how patiently a resumed run asks.
+    """
+
+    _retry: RetryPolicy
+
+    def _unused_climsgid(self, climsgid: str) -> str: ...
+
+    def _reserve_climsgid(self, climsgid: str) -> None: ...
 
 
 @runtime_checkable
@@ -188,6 +207,7 @@ class Requester:
         refused: Callable[[GatewayError, str], None],
     ) -> None:
         self._sender = sender
+        self._ledger = sender if isinstance(sender, IdLedger) else None
         self._send = request_function(sender)
         self._limiter = limiter
         self.journal = journal
@@ -286,13 +306,14 @@ class Requester:
             self._verbatim.add(given)
             # A client remembers the ids it sent (send(), the pushes, earlier runs): one it
             # sent before is derived, or this request's lookup would find that earlier message.
-            unused = getattr(self._sender, "_unused_climsgid", None)
-            climsgid = given if unused is None else str(unused(given))
+            if self._ledger is not None:
+                climsgid = self._ledger._unused_climsgid(given)
+            else:
+                climsgid = given
         # The journal records this id before the request leaves: the client must send it as
         # it is, not check it again (it is already among the ids it remembers).
-        reserve = getattr(self._sender, "_reserve_climsgid", None)
-        if reserve is not None:
-            reserve(climsgid)
+        if self._ledger is not None:
+            self._ledger._reserve_climsgid(climsgid)
         return climsgid
 
     async def _attempt(self, group: Group, items: list[Item]) -> RequestOutcome | None:

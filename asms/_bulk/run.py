@@ -55,6 +55,7 @@ from .options import RUN_KEYWORDS, RunOptions, check_keywords
 from .ratelimit import RateLimiter
 from .report import BulkReport, BulkResult, BulkStatistics, Tally
 from .requests import (
+    IdLedger,
     Requester,
     RequestSender,
     default_concurrency,
@@ -610,7 +611,5 @@ def _reconcile_schedule(sender: RequestSender, given: Sequence[float] | None) ->
     if given is not None:
         return RetryPolicy(reconcile_schedule=tuple(given)).reconcile_schedule  # validates
     # The client's own policy, so a resumed run asks as patiently as its live runs do.
-    policy = getattr(sender, "_retry", None)
-    if not isinstance(policy, RetryPolicy):
-        policy = RetryPolicy()
+    policy = sender._retry if isinstance(sender, IdLedger) else RetryPolicy()
     return policy.reconcile_schedule

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from helpers.bulk_fakes import FakeSender
 from helpers.bulk_runs import collect
 from helpers.emulator import committed
 
 from asms._bulk.report import BulkResult, DeliveryState
+from asms._bulk.requests import IdLedger
 from asms._bulk.run import RequestSender, send_bulk
 from asms._cli.demo import demo_messages
 from asms._client import AsyncClient
@@ -37,6 +39,13 @@ def client_for(emulator: GatewayEmulator) -> AsyncClient:
 
 def test_the_client_is_a_request_sender() -> None:
     assert isinstance(client_for(GatewayEmulator()), RequestSender)
+
+
+def test_the_client_keeps_the_id_ledger_a_run_relies_on() -> None:
+    # Without it a run would send a caller's climsgid the client already used as it is.
+    client = client_for(GatewayEmulator())
+    assert isinstance(client, IdLedger)
+    assert not isinstance(FakeSender(), IdLedger)
 
 
 async def test_a_mixed_campaign_is_delivered_exactly_once() -> None:

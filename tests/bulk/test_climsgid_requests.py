@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import anyio
 import pytest
@@ -171,3 +172,26 @@ async def test_bulk_reports_duplicates_beyond_the_window() -> None:
     assert report.duplicates_detected == stats.duplicates_detected == len(twice)
     assert {r.to for r in results if r.duplicate} == twice
     assert all(r.ok for r in results) and report.accepted == 100
+
+
+async def test_a_run_after_send_with_one_caller_id_journals_the_id_it_sends(
+    tmp_path: Path,
+) -> None:
+    """send() used "promo1"; a journaled run given "promo1" whose reply is lost sends a
+    derived id and reports its own message's apimsgid, never the earlier message's."""
+    emu = GatewayEmulator(clock=FakeClock(), faults=Faults(script=(None, "drop_after_commit")))
+    async with client(emu) as c:
+        (first,) = await c.send("Hello", number(1), climsgid="promo1")
+        run = c.send_bulk(
+            [Message(number(2), "Promo", climsgid="promo1")],
+            rate=None,
+            journal=tmp_path / "run.db",
+        )
+        async with run:
+            (result,) = [r async for r in run]
+    assert emu.statistics().faults == {"drop_after_commit": 1}
+    assert result.ok and result.climsgid not in {None, "promo1"}
+    (sent,) = emu.recorder.messages_for(result.climsgid or "")
+    assert sent.to == number(2)
+    assert result.apimsgid == sent.apimsgid != first.apimsgid
+    assert emu.statistics().commits == 2
