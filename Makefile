@@ -56,7 +56,7 @@ pytest: $(STAMP)
 	$(BIN)/pytest -q
 	ASMS_TRANSPORT=httpx $(BIN)/pytest -q $(STOCK_TESTS)
 
-test: lint typecheck coverage-pure pytest
+test: lint typecheck contracts verifytypes docs coverage-pure pytest
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
