@@ -34,7 +34,7 @@ from asms._soap.wsdl import document_literal_wsdl, rpc_encoded_wsdl
 from asms._wire import SOAPWire
 
 FIXTURES = Path(__file__).parent / "fixtures" / "soap"
-REFERENCE_WSDL = Path("/work/shared/reference/wsdl/document_literal.wsdl")
+REFERENCE_WSDL = FIXTURES / "document_literal.wsdl"  # the gateway's published WSDL
 PATHS: dict[Style, str] = {"dl": DL_ENDPOINT, "rpc": RPC_ENDPOINTS[0]}
 STYLES: tuple[Style, ...] = ("dl", "rpc")
 SESSION = "0123456789abcdef0123456789abcdef"
