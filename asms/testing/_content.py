@@ -6,7 +6,14 @@ import re
 from collections.abc import Mapping
 
 from .._codes import ErrorCode
-from .._encoding import count_binary_parts, count_parts, decode_ucs2_hex, is_gsm7
+from .._encoding import (
+    UCS2_CONCAT_UNITS,
+    UCS2_SINGLE_UNITS,
+    count_binary_parts,
+    count_parts,
+    decode_ucs2_hex,
+    is_gsm7,
+)
 from .._models import MAX_SCHEDULE_AHEAD
 from .._numbers import MAX_DIGITS, MIN_DIGITS
 from .._optable import MSG_TYPES, OPERATIONS, Operation, Param
@@ -109,12 +116,12 @@ def gsm_parts(text: str) -> int:
 
 
 def ucs2_parts(text: str) -> int:
-    """Parts of a ``unicode=1`` text: UCS-2 whatever its characters (70 / 67 per part)."""
+    """Parts of a ``unicode=1`` text: UCS-2 whatever its characters."""
     counted = count_parts(text)
     if counted.encoding == "ucs2":
         return counted.parts
     units = len(text)  # GSM text has no surrogate pairs: one unit per character
-    return 1 if units <= 70 else -(-units // 67)
+    return 1 if units <= UCS2_SINGLE_UNITS else -(-units // UCS2_CONCAT_UNITS)
 
 
 class Content:
