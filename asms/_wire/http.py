@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Final, Literal
 
 from .._compat import httpx
+from .._config import MAX_RECIPIENTS
 from .._encoding import WireText, encode_for_http
 from .._exceptions import HTTPStatusError
 from .._forms import encode_form as _encode_form
@@ -56,7 +57,7 @@ class HTTPWire:
         base_url: httpx.URL,
         *,
         method: Literal["POST", "GET"] = "POST",
-        max_recipients: int = 600,
+        max_recipients: int = MAX_RECIPIENTS["default"]["POST"],
         timeout: httpx.Timeout,
     ) -> None:
         self.method = method

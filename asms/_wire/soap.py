@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .._compat import httpx
-from .._config import MAX_REPLY_BYTES
+from .._config import MAX_RECIPIENTS, MAX_REPLY_BYTES
 from .._encoding import WireText, encode_for_soap
 from .._exceptions import HTTPStatusError, ReplyParseError, ValidationError
 from .._optable import Operation
@@ -36,7 +36,7 @@ class SOAPWire:
         base_url: httpx.URL,
         *,
         style: Style,
-        max_recipients: int = 300,
+        max_recipients: int = MAX_RECIPIENTS["default"]["SOAP"],
         timeout: httpx.Timeout,
         endpoint: str | None = None,
     ) -> None:
