@@ -28,6 +28,7 @@ from ._compat import httpx
 from ._config import (
     DEFAULT_BASE_URL,
     DEFAULT_LIMITS,
+    DEFAULT_MAX_PARTS,
     DEFAULT_PING_INTERVAL,
     DEFAULT_TIMEOUT,
     ClientOptions,
@@ -51,7 +52,7 @@ from ._models import (
     SendResult,
     StatusInfo,
 )
-from ._optable import OPERATIONS
+from ._optable import MAX_CONCAT, OPERATIONS
 from ._replies import expect_charge, expect_coverage, expect_credit, expect_ok, expect_status
 from ._results import SendResults
 from ._retry import ClientStatistics
@@ -148,7 +149,7 @@ class AsyncClient(BaseClient):
         country_code: str | int | None = None,
         profile: ProfileName = "default",
         session: bool = True,
-        max_parts: int = 3,
+        max_parts: int = DEFAULT_MAX_PARTS,
         ping_interval: float = DEFAULT_PING_INTERVAL,
         proxy: str | httpx.URL | httpx.Proxy | None = None,
         verify: ssl.SSLContext | bool | str = True,
@@ -623,7 +624,7 @@ class AsyncClient(BaseClient):
         self._ensure_open()
         climsgid = options.pop("climsgid", None)
         opts = SendOptions.from_kwargs(options) if options else DEFAULT_OPTIONS
-        prepared = prepare_text(self._wire, template, opts, max_parts=35, field="template")
+        prepared = prepare_text(self._wire, template, opts, max_parts=MAX_CONCAT, field="template")
         params = dict(prepared.params)
         if climsgid is not None:
             check_climsgid(climsgid)

@@ -4,8 +4,9 @@ Error codes and message-status codes overlap numerically (001 is "Authentication
 as an error and "Message unknown" as a status), so they are two separate enums. Both render
 on the wire as three digits with leading zeros (``.wire``, or ``f"{code:03d}"``).
 
-Descriptions are the gateway's own texts (``gateway-docs/004`` where it lists the code,
-otherwise the v2.3.8 appendix), so a reply line can be rebuilt from the enum alone.
+Descriptions are the gateway's own texts (docs/protocol.md "Status and error codes"): those
+of its newer documentation where it lists the code, otherwise those of the v2.3.8
+specification's appendix, so a reply line can be rebuilt from the enum alone.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from typing import Final, Literal
 from ._compat import httpx
 from ._exceptions import ValidationError
 from ._numbers import InvalidNumberError, normalize_msisdn
+from ._optable import MAX_CONCAT
 
 __all__ = [
     "BULK_ROUND_TRIP",
@@ -25,6 +26,7 @@ __all__ = [
     "DEFAULT_DRAIN_TIMEOUT",
     "DEFAULT_LIMITS",
     "DEFAULT_LINGER",
+    "DEFAULT_MAX_PARTS",
     "DEFAULT_PING_INTERVAL",
     "DEFAULT_RECONCILE_GRACE",
     "DEFAULT_REQUEST_LIMIT",
@@ -94,6 +96,10 @@ MAX_RECIPIENTS: Final[dict[str, dict[str, int]]] = {
     "default": {"POST": 600, "GET": 300, "SOAP": 300},
     "v2.3.8": {"POST": 300, "GET": 100, "SOAP": 300},
 }
+#: Parts a text may use when its request gives no ``concat``: what an account allows in both
+#: profiles (docs/protocol.md, "Limits"); a client's ``max_parts`` may raise it to
+#: ``MAX_CONCAT``.
+DEFAULT_MAX_PARTS: Final = 3
 
 
 def _positive(name: str, value: float, *, zero: bool = True) -> None:
@@ -279,8 +285,10 @@ class ClientOptions:
             raise ValidationError("method", "GET needs wire='http' and session=True")
         if self.profile not in MAX_RECIPIENTS:
             raise ValidationError("profile", "must be 'default' or 'v2.3.8'", self.profile)
-        if not isinstance(self.max_parts, int) or not 1 <= self.max_parts <= 35:
-            raise ValidationError("max_parts", "must be an integer from 1 to 35", self.max_parts)
+        if not isinstance(self.max_parts, int) or not 1 <= self.max_parts <= MAX_CONCAT:
+            raise ValidationError(
+                "max_parts", f"must be an integer from 1 to {MAX_CONCAT}", self.max_parts
+            )
         if not isinstance(self.retry, RetryPolicy):
             raise ValidationError("retry", "must be an asms.RetryPolicy")
         if not isinstance(self.credentials, Credentials):

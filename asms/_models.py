@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from ._codes import ErrorCode, MessageStatus
 from ._exceptions import ValidationError
-from ._optable import MSG_TYPES
+from ._optable import MAX_CALLBACK, MAX_CONCAT, MSG_TYPES
 
 __all__ = [
     "Balance",
@@ -39,6 +39,8 @@ _FROM_NUMERIC = re.compile(r"[0-9]{1,16}")
 _FROM_ALPHA = re.compile(r"[A-Za-z0-9 ]{1,11}")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")
 MAX_SCHEDULE_AHEAD = 7 * 24 * 3600
+_CALLBACK_RULE: Final = f"must be an integer from 0 to {MAX_CALLBACK}"
+_CONCAT_RULE: Final = f"must be an integer from 1 to {MAX_CONCAT}"
 
 
 # Ids made ahead from one os.urandom() call: a getrandom syscall per message showed in
@@ -102,8 +104,8 @@ class SendOptions:
                 raise ValidationError(
                     "from", "must be 1-16 digits or up to 11 alphanumeric characters", self.from_
                 )
-        _check_range("callback", self.callback, 0, 7, "must be an integer from 0 to 7")
-        _check_range("concat", self.concat, 1, 35, "must be an integer from 1 to 35")
+        _check_range("callback", self.callback, 0, MAX_CALLBACK, _CALLBACK_RULE)
+        _check_range("concat", self.concat, 1, MAX_CONCAT, _CONCAT_RULE)
         _check_range("deliv_time", self.deliv_time, 1, 10080, "must be minutes from 1 to 10080")
         _check_range("queue", self.queue, 1, 3, "must be 1, 2 or 3")
         _check_range("validity", self.validity, 1, 1440, "must be minutes from 1 to 1440")
@@ -142,7 +144,11 @@ class SendOptions:
             raise ValidationError("udh", "cannot be combined with msg_type")
 
     def check_schedule(self, now: float | None = None) -> None:
-        """Refuse a ``scheduled_time`` in the past or more than 7 days ahead."""
+        """Refuse a ``scheduled_time`` more than 7 days after ``now`` (default: the wall clock).
+
+        A time in the past is not refused here (docs/protocol.md "Limits": the emulator sends
+        such a message at once).
+        """
         if self.scheduled_time is None:
             return
         current = time.time() if now is None else now

@@ -15,10 +15,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Literal
+from typing import Final, Literal
 
 __all__ = [
     "DL_NAMESPACE",
+    "MAX_CALLBACK",
+    "MAX_CONCAT",
     "MSG_TYPES",
     "OPERATIONS",
     "RPC_NAMESPACE",
@@ -167,6 +169,13 @@ class Operation:
 
 # -- building blocks ----------------------------------------------------------------------
 
+#: The most parts the gateway joins into one message: the top of ``concat``
+#: (docs/protocol.md, "Limits"; an account's own limit is lower, ``DEFAULT_MAX_PARTS``).
+MAX_CONCAT: Final = 35
+#: The largest ``callback`` value: which statuses a message asks to be told about
+#: (docs/protocol.md, "Limits"; the v2.3.8 profile stops at 3).
+MAX_CALLBACK: Final = 7
+
 AUTH_PARAMS: tuple[Param, ...] = (
     Param("session_id", pattern=r"[0-9a-fA-F]{32}", rule="must be a 32-character hex session id"),
     Param("api_id", "int", rpc_type="int", rule="must be an integer API id", minimum=0),
@@ -180,16 +189,26 @@ _FROM = Param(
     pattern=r"[0-9]{1,16}|[A-Za-z0-9 .\-_&]{1,11}",
     rule="must be 1-16 digits or up to 11 alphanumeric characters",
 )
-_TEXT = Param("text", max_length=35 * 160 * 4, rule=f"must be at most {35 * 160 * 4} characters")
-_CONCAT = Param("concat", "int", minimum=1, maximum=35, rule="must be an integer from 1 to 35")
+_TEXT = Param(
+    "text",
+    max_length=MAX_CONCAT * 160 * 4,
+    rule=f"must be at most {MAX_CONCAT * 160 * 4} characters",
+)
+_CONCAT = Param(
+    "concat",
+    "int",
+    minimum=1,
+    maximum=MAX_CONCAT,
+    rule=f"must be an integer from 1 to {MAX_CONCAT}",
+)
 _CALLBACK = Param(
     "callback",
     "int",
     soap_name="msg_callback",
     aliases=("msg_callback",),
     minimum=0,
-    maximum=7,
-    rule="must be an integer from 0 to 7",
+    maximum=MAX_CALLBACK,
+    rule=f"must be an integer from 0 to {MAX_CALLBACK}",
 )
 _DELIV_ACK = Param("deliv_ack", "int", minimum=0, maximum=1, rule="must be 0 or 1")
 _DELIV_TIME = Param(
@@ -234,7 +253,7 @@ _MSG_TYPE = Param("msg_type", choices=MSG_TYPES, rule="must be one of " + ", ".j
 _HEX = r"(?:[0-9A-Fa-f]{2})+"
 _UDH = Param("udh", pattern=_HEX, max_length=280, rule="must be an even number of hex digits")
 _DATA = Param(
-    "data", pattern=_HEX, max_length=35 * 280, rule="must be an even number of hex digits"
+    "data", pattern=_HEX, max_length=MAX_CONCAT * 280, rule="must be an even number of hex digits"
 )
 _VALIDITY = Param("validity", "int", minimum=1, maximum=1440, rule="must be minutes from 1 to 1440")
 _BINARY = Param("binary", "int", minimum=0, maximum=1, rule="must be 0 or 1")
@@ -422,7 +441,7 @@ OPERATIONS: Mapping[str, Operation] = {
             (
                 _FROM,
                 _CONCAT,
-                Param("template", required=True, max_length=35 * 160 * 4),
+                Param("template", required=True, max_length=MAX_CONCAT * 160 * 4),
                 _DELIV_ACK,
                 _CALLBACK,
                 _DELIV_TIME,

@@ -43,6 +43,7 @@ from rich.table import Table
 
 from .._bulk.journal import Journal, check_journal, compare_input, journal_owner
 from .._bulk.report import BulkReport
+from .._config import DEFAULT_BULK_RATE, DEFAULT_MAX_PARTS
 from .._exceptions import (
     ASMSError,
     ConnectError,
@@ -52,6 +53,7 @@ from .._exceptions import (
     JournalMismatchError,
 )
 from .._models import Message, SendResult
+from .._optable import MAX_CALLBACK, MAX_CONCAT
 from .._retry import NOT_SENT
 from ._common import (
     EXIT_FAILED,
@@ -83,8 +85,6 @@ from ._stop import stop_signal
 
 __all__ = ["bulk"]
 
-# The default profile's most parts per message (docs/protocol.md "Limits": concat 1-3).
-DEFAULT_MAX_PARTS: Final = 3
 _PROGRESS_EVERY: Final = 0.1  # seconds between progress bar updates
 _LINE_STATES: Final = ("accepted", "rejected", "unknown", "not_sent", "invalid")
 # Rows recently handed to the sender, to name a journal mismatch by its CSV row: the sender
@@ -364,7 +364,7 @@ class _RecentRows:
 @click.option(
     "--rate",
     type=FiniteFloat(min=0, min_open=True),
-    default=100.0,
+    default=DEFAULT_BULK_RATE,
     show_default=True,
     help="Messages per second.",
 )
@@ -379,13 +379,17 @@ class _RecentRows:
 )
 @click.option(
     "--max-parts",
-    type=click.IntRange(1, 35),
+    type=click.IntRange(1, MAX_CONCAT),
     default=DEFAULT_MAX_PARTS,
     show_default=True,
     help="Most parts a text may use when its row gives no concat.",
 )
 @click.option("--from", "from_", metavar="SENDER", help="Sender for rows without a 'from' cell.")
-@click.option("--callback", type=click.IntRange(0, 7), help="Callback value for rows without one.")
+@click.option(
+    "--callback",
+    type=click.IntRange(0, MAX_CALLBACK),
+    help="Callback value for rows without one.",
+)
 @click.option("--country-code", metavar="CC", help="Country code for national (0...) numbers.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no summary.")
 @click.option(

@@ -17,9 +17,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from .._codes import ErrorCode, MessageStatus
+from .._config import DEFAULT_MAX_PARTS
 from .._exceptions import MessageLookupError
 from .._models import SendResult
-from .._optable import MSG_TYPES
+from .._optable import MAX_CALLBACK, MAX_CONCAT, MSG_TYPES
 from .._results import SendResults
 from ._common import (
     EXIT_FAILED,
@@ -90,9 +91,13 @@ def result_record(result: SendResult) -> dict[str, Any]:
 @click.argument("to", nargs=-1, required=True)
 @click.option("--text", "-t", required=True, help="The message text ('-' reads standard input).")
 @click.option("--from", "from_", metavar="SENDER", help="Sender: digits or an alphanumeric id.")
-@click.option("--callback", type=click.IntRange(0, 7), help="Which statuses to call back (0-7).")
+@click.option(
+    "--callback",
+    type=click.IntRange(0, MAX_CALLBACK),
+    help=f"Which statuses to call back (0-{MAX_CALLBACK}).",
+)
 @click.option("--climsgid", metavar="ID", help="Your id for the message (1-32 alphanumerics).")
-@click.option("--concat", type=click.IntRange(1, 35), help="Most parts the text may use.")
+@click.option("--concat", type=click.IntRange(1, MAX_CONCAT), help="Most parts the text may use.")
 @click.option("--deliv-ack", is_flag=True, default=None, help="Ask for a delivery ack.")
 @click.option("--deliv-time", type=click.IntRange(1, 10080), help="Delay delivery (minutes).")
 @click.option("--scheduled-time", metavar="TIME", help="Deliver at (unix seconds or ISO time).")
@@ -105,9 +110,9 @@ def result_record(result: SendResult) -> dict[str, Any]:
 @click.option("--country-code", metavar="CC", help="Country code for national (0...) numbers.")
 @click.option(
     "--max-parts",
-    type=click.IntRange(1, 35),
-    help="Most parts a text may use without --concat [default: 3]; longer ones are refused "
-    "before sending (each part is billed).",
+    type=click.IntRange(1, MAX_CONCAT),
+    help=f"Most parts a text may use without --concat [default: {DEFAULT_MAX_PARTS}]; longer "
+    "ones are refused before sending (each part is billed).",
 )
 @json_option
 @connection_options

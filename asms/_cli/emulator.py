@@ -12,8 +12,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import click
 
+from .._optable import MAX_CONCAT
 from ..testing._clock import FakeClock
-from ..testing._config import MAX_CONCAT, Account, Faults, Profile
+from ..testing._config import Account, Faults, Profile
 from ..testing._emulator import DEFAULT_ACCOUNT, GatewayEmulator
 from ..testing._serve import DEFAULT_PORT
 from ._common import ConfigError

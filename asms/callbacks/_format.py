@@ -2,8 +2,9 @@
 
 The emulator's callback sender uses these; the receiver's tests use them to produce
 byte-exact gateway requests. Field names and orders follow the gateway documents
-(research §7): GET/POST parameters, ``<callback>``/``<clickmo>`` XML and RPC/encoded SOAP
-``mt_callback``/``mo_callback`` envelopes, the last two carried in a ``data`` parameter.
+(docs/protocol.md "Callbacks"): GET/POST parameters, ``<callback>``/``<clickmo>`` XML and
+RPC/encoded SOAP ``mt_callback``/``mo_callback`` envelopes, the last two carried in a ``data``
+parameter.
 """
 
 from __future__ import annotations

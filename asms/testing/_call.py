@@ -24,7 +24,8 @@ S = MessageStatus
 Channel = Literal["get", "post", "soap"]
 
 BATCH_TTL = 24 * 3600.0  # from startbatch
-# Statuses that never cost anything (research §8: validation errors, expiry; cancel refunds).
+# Statuses that cost nothing: the gateway charges no message that expired (010) or was refused
+# before it went out (009 routing error, 012 out of credit), and refunds a cancelled one (006).
 NO_CHARGE = frozenset({S.USER_CANCELLED, S.ROUTING_ERROR, S.MESSAGE_EXPIRED, S.OUT_OF_CREDIT})
 
 _ERR_LINES: dict[int, str] = {code: f"ERR: {code:03d}, {code.description}" for code in ErrorCode}

@@ -8,13 +8,12 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Final, Literal, get_args
 
 from .._codes import CALLBACK_TRIGGERS, CALLBACK_TRIGGERS_V238, ErrorCode, MessageStatus
-from .._config import MAX_RECIPIENTS
-from .._optable import OPERATIONS
+from .._config import DEFAULT_MAX_PARTS, MAX_RECIPIENTS
+from .._optable import MAX_CALLBACK, MAX_CONCAT
 
 __all__ = [
     "DEFAULT_FAULT_COMMANDS",
     "FAULT_KINDS",
-    "MAX_CONCAT",
     "Account",
     "CallbackMethod",
     "FaultKind",
@@ -85,22 +84,10 @@ class Account:
         return cls(api_id=int(api_id), user=user, password=password, credits=credits)
 
 
-# Recipients per request are a fact of the gateway the client needs too: one home, asms._config.
+# Recipients per request and parts per message are facts of the gateway the client needs too:
+# one home, asms._config (the limits) and asms._optable (the bounds of concat and callback).
 _DEFAULT_LIMITS: Final = MAX_RECIPIENTS["default"]
 _V238_LIMITS: Final = MAX_RECIPIENTS["v2.3.8"]
-
-
-def _table_maximum(name: str) -> int:
-    """The largest value sendmsg's operation table allows for ``name``."""
-    param = OPERATIONS["sendmsg"].param(name)
-    if param is None or param.maximum is None:  # pragma: no cover - the table has both
-        raise LookupError(f"sendmsg has no bounded parameter {name!r}")
-    return int(param.maximum)
-
-
-_MAX_CALLBACK: Final = _table_maximum("callback")
-#: The most parts a profile may allow a message (the operation table's bound on ``concat``).
-MAX_CONCAT: Final = _table_maximum("concat")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -111,10 +98,10 @@ class Profile:
     max_recipients_get: int = _DEFAULT_LIMITS["GET"]
     max_recipients_post: int = _DEFAULT_LIMITS["POST"]
     max_recipients_soap: int = _DEFAULT_LIMITS["SOAP"]
-    max_callback: int = _MAX_CALLBACK
+    max_callback: int = MAX_CALLBACK
     error_lines_with_to: bool = True
     charge_line: Literal["ID", "apiMsgId"] = "ID"
-    max_concat: int = 3
+    max_concat: int = DEFAULT_MAX_PARTS
     #: allowed ``max_credits`` values (v2.3.8 routing profiles); others get ``ERR: 302``
     max_credits_values: frozenset[float] | None = None
 

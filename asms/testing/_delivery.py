@@ -72,7 +72,7 @@ def commit(
             final_at = 0.0
             paid = False
             if max_credits is not None and charge > max_credits:
-                final, final_at = S.ROUTING_ERROR, now  # ID first, then 009 (research §3)
+                final, final_at = S.ROUTING_ERROR, now  # still gets an ID, then 009
             elif expires is not None:
                 final, final_at = S.MESSAGE_EXPIRED, expires
             elif balance < charge:

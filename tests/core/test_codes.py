@@ -19,7 +19,7 @@ V = ErrorCategory.VALIDATION
 D = ErrorCategory.DESTINATION
 L = ErrorCategory.MESSAGE_LOOKUP
 
-# code, wire, member name, description (gateway-docs/004 and research §4.1), category
+# code, wire, member name, description (docs/protocol.md "Status and error codes"), category
 ERROR_TABLE = [
     (1, "001", "AUTHENTICATION_FAILED", "Authentication failed", A),
     (2, "002", "UNKNOWN_USERNAME_OR_PASSWORD", "Unknown username or password", A),
@@ -63,7 +63,7 @@ ERROR_TABLE = [
     (901, "901", "INTERNAL_ERROR", "Internal error", ErrorCategory.INTERNAL),
 ]
 
-# code, wire, member name, description (gateway-docs/004 status table)
+# code, wire, member name, description (docs/protocol.md "Status and error codes")
 STATUS_TABLE = [
     (1, "001", "MESSAGE_UNKNOWN", "Message unknown"),
     (2, "002", "MESSAGE_QUEUED", "Message queued"),
@@ -189,7 +189,7 @@ def test_callback_triggers_default_profile() -> None:
     def codes(value: int) -> set[int]:
         return {status.value for status in CALLBACK_TRIGGERS[value]}
 
-    # gateway-docs/004 "callback" table
+    # the later documentation's table of callback values (docs/protocol.md "Callbacks")
     assert set(CALLBACK_TRIGGERS) == set(range(8))
     assert codes(0) == set()
     assert codes(1) == {3}
@@ -205,7 +205,8 @@ def test_callback_triggers_v238() -> None:
     def codes(value: int) -> set[int]:
         return {status.value for status in CALLBACK_TRIGGERS_V238[value]}
 
-    # research §7.1: 0 none, 1 intermediate, 2 final, 3 all but 001
+    # the 2009 table (docs/protocol.md "Callbacks"): 0 none, 1 intermediate, 2 final,
+    # 3 all but 001
     assert set(CALLBACK_TRIGGERS_V238) == set(range(4))
     assert codes(0) == set()
     assert codes(1) == {2, 3, 11}
