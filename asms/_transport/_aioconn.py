@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, cast
 import anyio
 
 from .._compat import httpx
+from ._http11 import COALESCE_LIMIT as _COALESCE_LIMIT
 from ._http11 import DEFAULT_REPLY_LIMITS, ReplyLimits, ResponseReader, chunk_frame
 
 if TYPE_CHECKING:
@@ -36,8 +37,6 @@ except ImportError:  # pragma: no cover - trio requires sniffio: without it, onl
 
 __all__ = ["AsyncioConnection", "on_asyncio", "open_asyncio_connection"]
 
-# Bodies up to this size go out in the same write as the head (one send() call).
-_COALESCE_LIMIT = 64 * 1024
 # Larger bodies are handed to the transport in slices, so its buffer (a copy) stays bounded.
 _SLICE = 256 * 1024
 _POLL = getattr(select, "poll", None)

@@ -13,13 +13,12 @@ import anyio.abc
 from .._compat import httpx
 from ._aioconn import AsyncioConnection, on_asyncio, open_asyncio_connection
 from ._deadlines import DeadlineKeeper
+from ._http11 import COALESCE_LIMIT as _COALESCE_LIMIT
 from ._http11 import DEFAULT_REPLY_LIMITS, ReplyLimits, ResponseReader, chunk_frame
 from .base import Exchange, Origin
 
 __all__ = ["AnyConnection", "Connection", "open_connection"]
 
-# Bodies up to this size go out in the same write as the head (one syscall, one checkpoint).
-_COALESCE_LIMIT = 64 * 1024
 _RECEIVE_SIZE = 64 * 1024
 _DEADLINE_SLACK = 0.005  # seconds
 

@@ -13,6 +13,7 @@ from .._exceptions import ReplyParseError
 from .base import Header, reply_too_large
 
 __all__ = [
+    "COALESCE_LIMIT",
     "DEFAULT_REPLY_LIMITS",
     "ReplyLimits",
     "ResponseReader",
@@ -23,6 +24,8 @@ __all__ = [
 
 ReplyLimits = tuple[int, int]  # the largest body and the largest head of a reply, in bytes
 DEFAULT_REPLY_LIMITS: ReplyLimits = (MAX_REPLY_BYTES, MAX_HEAD_BYTES)
+#: Bodies up to this size go out in the same write as the head (both connection kinds).
+COALESCE_LIMIT = 64 * 1024
 # HttpParserUpgrade is not an HttpParserError.
 _PARSE_ERRORS = (httptools.HttpParserError, httptools.HttpParserUpgrade)
 
