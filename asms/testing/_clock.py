@@ -172,10 +172,20 @@ class UnixSystemClock(SystemClock, _RenamedClockMethods):
         await anyio.sleep(max(0.0, deadline - time.time()))
 
 
+class _DefaultClock(SystemClock, _RenamedClockMethods):
+    """:class:`asms.SystemClock`, as the emulator runs on when given no clock.
+
+    Every emulator clock had ``time()`` and ``sleep()``, the default one too
+    (``emu.clock.time()``): they still work here for one release and warn.
+    """
+
+    __slots__ = ()
+
+
 def as_clock(clock: Clock | Callable[[], float] | None) -> Clock:
     """Accept a clock object, a bare ``time()``-like function, or None (real time)."""
     if clock is None:
-        return SystemClock()
+        return _DefaultClock()
     if isinstance(clock, Clock):
         return clock
     if _has_old_clock_names(clock):

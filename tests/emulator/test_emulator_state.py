@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import anyio
@@ -40,9 +41,20 @@ def test_the_emulator_clocks_read_one_time_on_both_scales() -> None:
 
 def test_the_emulator_runs_on_asms_system_clock_by_default() -> None:
     emu = GatewayEmulator()
-    assert type(emu.clock) is SystemClock
+    assert isinstance(emu.clock, SystemClock)
     assert "clock=SystemClock()" in repr(emu)
     assert abs(emu.clock.wall_time() - time.time()) < 60
+
+
+@pytest.mark.anyio
+async def test_the_default_clock_keeps_the_old_method_names_and_warns() -> None:
+    """``emu.clock.time()`` worked on every emulator clock, the default one included."""
+    clock: Any = GatewayEmulator().clock
+    with pytest.warns(DeprecationWarning, match=r"time\(\) is deprecated; use wall_time"):
+        assert abs(clock.time() - time.time()) < 60
+    with pytest.warns(DeprecationWarning, match=r"sleep\(\) is deprecated"):
+        with anyio.fail_after(5):
+            await clock.sleep(0.01)
 
 
 def test_the_emulator_reads_the_wall_time_of_any_clock() -> None:
