@@ -446,16 +446,16 @@ async def test_an_operation_cancelled_before_it_ran_changes_nothing() -> None:
     async with CallbackStore(":memory:") as store:
         release = anyio.Event()
 
-        async def another_batch() -> None:
+        async def another_commit() -> None:
             async with store._lock:
                 await release.wait()
 
         async with anyio.create_task_group() as tg:
-            tg.start_soon(another_batch)
+            tg.start_soon(another_commit)
             await anyio.wait_all_tasks_blocked()
             with anyio.move_on_after(0.05):
                 await store.record("m\x1fcancelled", "g")  # queued, waiting for the lock
             release.set()
-        assert await store.record("m\x1fother", "g") == "new"  # runs the queued batch
+        assert await store.record("m\x1fother", "g") == "new"  # runs the queued commit
         assert await store.record("m\x1fcancelled", "g") == "new"
         assert await store.records() == 2

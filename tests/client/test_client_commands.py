@@ -296,7 +296,7 @@ async def test_send_message_and_send_request_carry_refs_and_ids() -> None:
     emu = emulator()
     async with client(emu) as c:
         single = await c.send_message(Message.create("27821234567", "Hi", ref="row-1"))
-        batch = await c.send_request(
+        grouped = await c.send_request(
             [
                 Message("27821230001", "Same", climsgid="Grp1", ref=1),
                 Message("27821230002", "Same", ref=2),
@@ -313,8 +313,8 @@ async def test_send_message_and_send_request_carry_refs_and_ids() -> None:
             )
         assert await c.send_request([]) == []
     assert single.ref == "row-1" and single.ok and single.climsgid
-    assert [r.ref for r in batch] == [1, 2]
-    assert {r.climsgid for r in batch} == {"Grp1"}
+    assert [r.ref for r in grouped] == [1, 2]
+    assert {r.climsgid for r in grouped} == {"Grp1"}
     assert emu.recorder.committed("Grp1") == 1
 
 
