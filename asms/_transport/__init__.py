@@ -52,6 +52,7 @@ from ._default import TRANSPORT_ENV, AsyncTransport, make_transport, request_was
 from ._pool import OriginStatistics, PoolStatistics
 from ._tls import create_ssl_context
 from .base import (
+    DEFAULT_PORTS,
     Exchange,
     Header,
     Origin,
@@ -62,6 +63,7 @@ from .base import (
 )
 
 __all__ = [
+    "DEFAULT_PORTS",
     "MAX_HEAD_BYTES",
     "MAX_REPLY_BYTES",
     "TRANSPORT_ENV",

@@ -20,11 +20,11 @@ from ._pool import ConnectionPool, PoolStatistics
 from ._proxy import env_proxy
 from ._stock import StockTransport
 from ._tls import CertTypes, VerifyTypes, create_ssl_context
+from .base import DEFAULT_PORTS as _DEFAULT_PORTS
 from .base import Exchange, Origin
 
 __all__ = ["AsyncTransport", "make_transport", "request_was_sent"]
 
-_DEFAULT_PORTS = {b"http": 80, b"https": 443}
 # Methods a server must tolerate receiving twice (RFC 9110 §9.2.2).
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _SENT_ATTRIBUTE = "_asms_request_sent"

@@ -19,12 +19,13 @@ Nothing here imports the modules that implement the transport.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Mapping
-from typing import Any, Protocol, TypeAlias, cast, runtime_checkable
+from typing import Any, Final, Protocol, TypeAlias, cast, runtime_checkable
 
 from .._compat import httpx
 from .._exceptions import ReplyParseError
 
 __all__ = [
+    "DEFAULT_PORTS",
     "Exchange",
     "Header",
     "Origin",
@@ -38,6 +39,8 @@ __all__ = [
 Header: TypeAlias = tuple[bytes, bytes]
 #: (scheme, host, port) of a request, as in its URL: how connections are keyed.
 Origin: TypeAlias = tuple[bytes, bytes, int]
+#: The port of an origin whose URL names none, by scheme (the only schemes a transport takes).
+DEFAULT_PORTS: Final = {b"http": 80, b"https": 443}
 #: One answered request: (status, raw headers, body, reason phrase, HTTP version).
 Exchange: TypeAlias = tuple[int, list[Header], bytes, bytes, bytes]
 

@@ -18,7 +18,7 @@ import ssl
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC
 from email.utils import parsedate_to_datetime
-from typing import Any, Final, Protocol, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 from .._compat import httpx
 from .._config import MAX_REPLY_BYTES
@@ -38,6 +38,7 @@ from .._exceptions import (
 from .._logging import redact
 from .._optable import Operation
 from .._transport import (
+    DEFAULT_PORTS,
     Exchange,
     Origin,
     raw_transport,
@@ -63,13 +64,12 @@ __all__ = [
 Params: TypeAlias = Mapping[str, "str | Sequence[str]"]
 #: A POST serialized for ``AsyncTransport.send_prepared``: the whole head, and the body.
 Prepared: TypeAlias = tuple[bytes, bytes]
-_DEFAULT_PORTS: Final = {b"http": 80, b"https": 443}
 
 
 def origin_of(url: httpx.URL) -> Origin:
     """(scheme, host, port) of ``url``, as the transport keys its connections."""
     scheme = url.raw_scheme
-    return (scheme, url.raw_host, url.port or _DEFAULT_PORTS.get(scheme, 0))
+    return (scheme, url.raw_host, url.port or DEFAULT_PORTS.get(scheme, 0))
 
 
 class Wire(Protocol):
