@@ -36,7 +36,7 @@ from ._results import SendResults
 from ._wire import Wire
 
 __all__ = [
-    "Prepared",
+    "PreparedText",
     "SendReply",
     "TextCache",
     "all_results",
@@ -201,7 +201,7 @@ def _option_params(options: SendOptions) -> dict[str, str]:
 
 
 @dataclass(frozen=True, slots=True)
-class Prepared:
+class PreparedText:
     """A text (or binary payload) ready for the wire: its parameters and its part count."""
 
     params: Mapping[str, str]
@@ -210,7 +210,7 @@ class Prepared:
 
 def prepare_text(
     wire: Wire, text: str, options: SendOptions, *, max_parts: int, field: str = "text"
-) -> Prepared:
+) -> PreparedText:
     """The ``text``/``unicode``/``concat`` parameters (or binary ones) plus every option.
 
     Parts are computed for what this wire really sends; a text that needs more parts than
@@ -250,7 +250,7 @@ def prepare_text(
         )
     elif parts > 1:
         params["concat"] = str(parts)
-    return Prepared(params, parts)
+    return PreparedText(params, parts)
 
 
 class TextCache:
@@ -266,9 +266,9 @@ class TextCache:
     def __init__(self, wire: Wire, max_parts: int) -> None:
         self._wire = wire
         self._max_parts = max_parts
-        self._cache: dict[str | tuple[str, SendOptions], Prepared] = {}
+        self._cache: dict[str | tuple[str, SendOptions], PreparedText] = {}
 
-    def __call__(self, text: str, options: SendOptions) -> Prepared:
+    def __call__(self, text: str, options: SendOptions) -> PreparedText:
         # Hashing a SendOptions runs its dataclass __hash__ over every field: the default
         # options are keyed by the text alone.
         key: str | tuple[str, SendOptions] = text if options is DEFAULT_OPTIONS else (text, options)

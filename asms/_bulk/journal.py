@@ -52,7 +52,7 @@ is in the operating system's cache when it returns; it does not survive a power 
 kernel crash. ``durability="power"`` (``synchronous=FULL``) fsyncs every commit and does.
 
 SQLite is blocking, so every statement runs in a worker thread. Writes from concurrent
-requests are committed in groups: whoever gets the lock commits everything queued so far.
+requests share a commit: whoever gets the lock commits everything queued so far.
 """
 
 from __future__ import annotations
@@ -566,7 +566,7 @@ class Journal:
         await self._run(update)
 
     async def write(self, rows: Sequence[RowTuple]) -> None:
-        """Write rows and return once they are committed (grouped with concurrent writes)."""
+        """Write rows and return once they are committed (in one commit with concurrent writes)."""
         if self._db is None:
             raise RuntimeError("the journal is not open")
         pending = self._pending

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from ._events import StatusReport
 from ._parse import (
-    Fields,
+    CallbackFields,
     MalformedCallback,
     check_id,
     decode_text,
@@ -27,12 +27,12 @@ __all__ = [
 DEFAULT_CHARSET = "ISO-8859-1"
 
 
-def _optional(fields: Fields, name: str) -> str | None:
+def _optional(fields: CallbackFields, name: str) -> str | None:
     value = fields.get(name)
     return value.strip() if value is not None and value.strip() else None
 
 
-def build_status_report(fields: Fields) -> StatusReport:
+def build_status_report(fields: CallbackFields) -> StatusReport:
     """A :class:`StatusReport` from the fields of a status callback (any wire form)."""
     return StatusReport(
         apimsgid=check_id("apiMsgId", fields.require("apimsgid")),
@@ -64,7 +64,7 @@ class InboundPart:
     concat: Concat | None
 
 
-def build_inbound_part(fields: Fields) -> InboundPart:
+def build_inbound_part(fields: CallbackFields) -> InboundPart:
     """An :class:`InboundPart` from the fields of an MO callback (any wire form)."""
     charset = _optional(fields, "charset") or DEFAULT_CHARSET
     udh = (fields.get("udh") or "").strip()

@@ -1,8 +1,8 @@
 """From callback request bytes to validated fields.
 
 Every wire form (GET query, POST form, XML or SOAP in a ``data`` parameter, or XML as the
-whole POST body) is reduced to one :class:`Fields`: lower-cased names mapped to values, with
-the kind of callback it is. Nothing here calls a handler; a problem raises
+whole POST body) is reduced to one :class:`CallbackFields`: lower-cased names mapped to
+values, with the kind of callback it is. Nothing here calls a handler; a problem raises
 :class:`MalformedCallback` with a reason fit to send back in a 400 answer.
 """
 
@@ -26,7 +26,7 @@ from .._xml import XMLRejected, parse_xml
 __all__ = [
     "check_id",
     "decode_text",
-    "Fields",
+    "CallbackFields",
     "HEX_CHARSETS",
     "MalformedCallback",
     "parse_charge",
@@ -57,7 +57,7 @@ class MalformedCallback(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Fields:
+class CallbackFields:
     """A callback's fields. ``values`` are keyed by lower-cased name.
 
     ``binary`` holds the undecoded bytes of form/query values, so ``text`` can be decoded
@@ -108,7 +108,7 @@ def _kind_from_names(names: Mapping[str, object]) -> Kind | None:
     return None
 
 
-def _from_pairs(pairs: list[tuple[str, bytes]]) -> Fields | None:
+def _from_pairs(pairs: list[tuple[str, bytes]]) -> CallbackFields | None:
     values: dict[str, str] = {}
     raw: dict[str, str] = {}
     binary: dict[str, bytes] = {}
@@ -122,7 +122,9 @@ def _from_pairs(pairs: list[tuple[str, bytes]]) -> Fields | None:
     kind = _kind_from_names(values)
     if kind is None:
         return None
-    return Fields(kind, MappingProxyType(values), MappingProxyType(raw), MappingProxyType(binary))
+    return CallbackFields(
+        kind, MappingProxyType(values), MappingProxyType(raw), MappingProxyType(binary)
+    )
 
 
 def _local(tag: object) -> str:
@@ -146,7 +148,7 @@ def _children(element: etree._Element) -> tuple[dict[str, str], dict[str, str]]:
     return values, raw
 
 
-def _from_xml(data: bytes, max_bytes: int) -> Fields:
+def _from_xml(data: bytes, max_bytes: int) -> CallbackFields:
     try:
         root = parse_xml(data, max_bytes=max_bytes)
     except XMLRejected as exc:
@@ -169,11 +171,15 @@ def _from_xml(data: bytes, max_bytes: int) -> Fields:
     if kind is None:
         raise MalformedCallback(f"unknown XML callback element {name[:40]!r}")
     values, raw = _children(root)
-    return Fields(kind, MappingProxyType(values), MappingProxyType(raw), MappingProxyType({}))
+    return CallbackFields(
+        kind, MappingProxyType(values), MappingProxyType(raw), MappingProxyType({})
+    )
 
 
-def parse_request(*, query: bytes, body: bytes, content_type: str, max_bytes: int) -> Fields:
-    """Fields of one callback request, from its query string, body and content type."""
+def parse_request(
+    *, query: bytes, body: bytes, content_type: str, max_bytes: int
+) -> CallbackFields:
+    """The fields of one callback request, from its query string, body and content type."""
     media = content_type.split(";", 1)[0].strip().lower()
     if body and media.endswith(("/xml", "+xml")):
         return _from_xml(body, max_bytes)
@@ -193,7 +199,7 @@ def parse_request(*, query: bytes, body: bytes, content_type: str, max_bytes: in
     return _from_xml(data, max_bytes)
 
 
-def decode_text(fields: Fields, charset: str) -> tuple[str, bytes | None]:
+def decode_text(fields: CallbackFields, charset: str) -> tuple[str, bytes | None]:
     """The ``text`` field decoded per ``charset``, and its raw UCS-2 bytes if it had any.
 
     Query and form values are percent-encoded bytes in the named charset; XML values are

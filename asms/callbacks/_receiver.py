@@ -45,7 +45,7 @@ from ._events import InboundMessage, ReceiverStatistics, StatusReport
 from ._parse import Kind, MalformedCallback, parse_request
 from ._state import KeyedLocks
 from ._store import DEFAULT_MAX_RECORDS, MEMORY, CallbackStore, ClaimOutcome
-from ._udh import Group, GroupKey, Part, PartBuffer
+from ._udh import Part, PartBuffer, Reassembly, ReassemblyKey
 
 __all__ = ["CallbackReceiver", "InboundHandler", "StatusHandler"]
 
@@ -175,11 +175,11 @@ class CallbackReceiver:
             )
         self._locks = KeyedLocks()
         self._parts = PartBuffer(
-            max_groups=max_pending_messages,
+            max_messages=max_pending_messages,
             expiry=reassembly_timeout,
             clock=clock,
             max_bytes=max_pending_bytes,
-            max_group_bytes=max_message_bytes,
+            max_message_bytes=max_message_bytes,
         )
         self._counts: dict[str, int] = dict.fromkeys(
             (
@@ -410,21 +410,21 @@ class CallbackReceiver:
                     return self._not_new(outcome)
                 await self._handle_claimed(key, "inbound_messages", self.on_inbound, _single(part))
             return _Reply(200, "OK")
-        group_key: GroupKey = (part.from_, part.to, concat.wide, concat.ref, concat.total)
-        group_name = "g\x1f" + "\x1f".join(map(str, group_key))
+        parts_key: ReassemblyKey = (part.from_, part.to, concat.wide, concat.ref, concat.total)
+        group_name = "g\x1f" + "\x1f".join(map(str, parts_key))
         async with self._locks.hold(group_name):
-            group = self._parts.get(group_key)
-            if group is not None and concat.part in group.parts:
+            partial = self._parts.get(parts_key)
+            if partial is not None and concat.part in partial.parts:
                 self._counts["duplicates"] += 1
                 return _Reply(200, "OK")
             stored = Part(part.momsgid, part.udh, part.text, part.ucs2, part)
-            have = len(group.parts) if group is not None else 0
+            have = len(partial.parts) if partial is not None else 0
             if have + 1 < concat.total:
                 outcome = await self.store.record(key, group_name)
                 if outcome != "new":
                     return self._not_new(outcome)
                 self._counts["inbound_parts"] += 1
-                if not self._parts.store(group_key, concat.part, stored, concat.total):
+                if not self._parts.store(parts_key, concat.part, stored, concat.total):
                     logger.warning("inbound message parts dropped: reassembly limits reached")
                 return _Reply(200, "OK")
             outcome = await self.store.claim(key, group_name)
@@ -432,11 +432,11 @@ class CallbackReceiver:
                 return self._not_new(outcome)
             # This part completes the message. The buffer is changed only once the handler
             # has accepted it, so a failure leaves it as it was for the retry.
-            group = self._parts.get(group_key)  # an expiry may have taken it meanwhile
-            whole = Group(total=concat.total, created=0.0)
-            whole.parts = {**(group.parts if group is not None else {}), concat.part: stored}
+            partial = self._parts.get(parts_key)  # an expiry may have taken it meanwhile
+            whole = Reassembly(total=concat.total, created=0.0)
+            whole.parts = {**(partial.parts if partial is not None else {}), concat.part: stored}
             await self._handle_claimed(key, "inbound_messages", self.on_inbound, _joined(whole))
-            self._parts.discard(group_key)
+            self._parts.discard(parts_key)
         return _Reply(200, "OK")
 
     async def _deliver(self, message: InboundMessage) -> None:
@@ -452,9 +452,9 @@ class CallbackReceiver:
         (the interrupted one included) for next time.
         """
         expired = self._parts.take_expired()
-        for index, (_, group) in enumerate(expired):
+        for index, (_, partial) in enumerate(expired):
             try:
-                await self._deliver(_joined(group))
+                await self._deliver(_joined(partial))
             except BaseException as exc:  # a failed handler (the 500 reply), or a cancellation
                 self._parts.give_back(expired[index:])
                 if isinstance(exc, _Reply):
@@ -479,8 +479,8 @@ def _single(part: InboundPart) -> InboundMessage:
     )
 
 
-def _joined(group: Group) -> InboundMessage:
-    ordered = [group.parts[n] for n in sorted(group.parts)]
+def _joined(partial: Reassembly) -> InboundMessage:
+    ordered = [partial.parts[n] for n in sorted(partial.parts)]
     first = ordered[0].payload
     assert isinstance(first, InboundPart)
     return InboundMessage(
@@ -488,14 +488,14 @@ def _joined(group: Group) -> InboundMessage:
         api_id=first.api_id,
         from_=first.from_,
         to=first.to,
-        text=group.joined_text(),
+        text=partial.joined_text(),
         charset=first.charset,
         udh=first.udh,
         network=first.network,
         timestamp=first.timestamp,
-        parts=group.total,
+        parts=partial.total,
         part_ids=tuple(p.momsgid for p in ordered),
-        missing_parts=group.missing(),
+        missing_parts=partial.missing(),
     )
 
 

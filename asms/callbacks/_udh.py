@@ -78,7 +78,7 @@ class Part:
 
 
 @dataclass(slots=True)
-class Group:
+class Reassembly:
     """The parts received so far of one multi-part message."""
 
     total: int
@@ -98,7 +98,7 @@ class Group:
         return "".join(p.text for p in ordered)
 
 
-GroupKey = tuple[str, str, bool, int, int]  # (from, to, wide, ref, total)
+ReassemblyKey = tuple[str, str, bool, int, int]  # (from, to, wide, ref, total)
 
 # What a stored part costs beyond its text and raw bytes: the Part, its payload's other
 # fields and the dict slots, rounded up so that many tiny parts are not undercounted.
@@ -114,82 +114,82 @@ def part_size(part: Part) -> int:
 class PartBuffer:
     """Parts of incomplete multi-part messages, bounded in bytes, in count and in age.
 
-    Groups older than ``expiry`` seconds are handed out by :meth:`take_expired` so the
-    caller can deliver what arrived. Beyond ``max_bytes`` in all or ``max_groups`` groups,
-    the oldest groups are dropped; a part that would take its own group beyond
-    ``max_group_bytes`` drops that group. Dropped groups are counted in ``dropped``.
+    Messages older than ``expiry`` seconds are handed out by :meth:`take_expired` so the
+    caller can deliver what arrived. Beyond ``max_bytes`` in all or ``max_messages``
+    messages, the oldest are dropped; a part that would take its own message beyond
+    ``max_message_bytes`` drops that message. Dropped messages are counted in ``dropped``.
     """
 
     def __init__(
         self,
         *,
-        max_groups: int,
+        max_messages: int,
         expiry: float,
         clock: Callable[[], float],
         max_bytes: int = 16_000_000,
-        max_group_bytes: int = 512_000,
+        max_message_bytes: int = 512_000,
     ) -> None:
-        self._groups: OrderedDict[GroupKey, Group] = OrderedDict()
-        self._max_groups = max_groups
+        self._messages: OrderedDict[ReassemblyKey, Reassembly] = OrderedDict()
+        self._max_messages = max_messages
         self._max_bytes = max_bytes
-        self._max_group_bytes = max_group_bytes
+        self._max_message_bytes = max_message_bytes
         self._expiry = expiry
         self._clock = clock
         self.bytes = 0
         self.dropped = 0
 
     def __len__(self) -> int:
-        return len(self._groups)
+        return len(self._messages)
 
-    def get(self, key: GroupKey) -> Group | None:
-        return self._groups.get(key)
+    def get(self, key: ReassemblyKey) -> Reassembly | None:
+        return self._messages.get(key)
 
-    def store(self, key: GroupKey, number: int, part: Part, total: int) -> bool:
-        """Keep ``part``; False when it was dropped (with its group) for being too large."""
+    def store(self, key: ReassemblyKey, number: int, part: Part, total: int) -> bool:
+        """Keep ``part``; False when it was dropped (with its message) for being too large."""
         cost = part_size(part)
-        group = self._groups.get(key)
-        if group is not None and group.size + cost > self._max_group_bytes:
+        partial = self._messages.get(key)
+        if partial is not None and partial.size + cost > self._max_message_bytes:
             self._drop(key)
             return False
-        if cost > self._max_group_bytes or cost > self._max_bytes:
+        if cost > self._max_message_bytes or cost > self._max_bytes:
             self.dropped += 1
             return False
-        if group is None:
-            group = Group(total=total, created=self._clock())
-            self._groups[key] = group
-        group.parts[number] = part
-        group.size += cost
+        if partial is None:
+            partial = Reassembly(total=total, created=self._clock())
+            self._messages[key] = partial
+        partial.parts[number] = part
+        partial.size += cost
         self.bytes += cost
-        while self.bytes > self._max_bytes or len(self._groups) > self._max_groups:
-            self._drop(next(iter(self._groups)))
-        return key in self._groups
+        while self.bytes > self._max_bytes or len(self._messages) > self._max_messages:
+            self._drop(next(iter(self._messages)))
+        return key in self._messages
 
-    def _drop(self, key: GroupKey) -> None:
-        group = self._groups.pop(key)
-        self.bytes -= group.size
+    def _drop(self, key: ReassemblyKey) -> None:
+        partial = self._messages.pop(key)
+        self.bytes -= partial.size
         self.dropped += 1
 
-    def discard(self, key: GroupKey) -> None:
-        group = self._groups.pop(key, None)
-        if group is not None:
-            self.bytes -= group.size
+    def discard(self, key: ReassemblyKey) -> None:
+        partial = self._messages.pop(key, None)
+        if partial is not None:
+            self.bytes -= partial.size
 
-    def take_expired(self) -> list[tuple[GroupKey, Group]]:
-        """Remove and return every expired group, oldest first."""
-        taken: list[tuple[GroupKey, Group]] = []
+    def take_expired(self) -> list[tuple[ReassemblyKey, Reassembly]]:
+        """Remove and return every expired message, oldest first."""
+        taken: list[tuple[ReassemblyKey, Reassembly]] = []
         limit = self._clock() - self._expiry
-        while self._groups:
-            key, group = next(iter(self._groups.items()))
-            if group.created > limit:
+        while self._messages:
+            key, partial = next(iter(self._messages.items()))
+            if partial.created > limit:
                 break
             self.discard(key)
-            taken.append((key, group))
+            taken.append((key, partial))
         return taken
 
-    def give_back(self, items: list[tuple[GroupKey, Group]]) -> None:
-        """Return groups that could not be delivered; they are offered again next time."""
-        rest = list(self._groups.items())
-        self._groups.clear()
-        for key, group in [*items, *rest]:
-            self._groups[key] = group
-        self.bytes += sum(group.size for _, group in items)
+    def give_back(self, items: list[tuple[ReassemblyKey, Reassembly]]) -> None:
+        """Return messages that could not be delivered; they are offered again next time."""
+        rest = list(self._messages.items())
+        self._messages.clear()
+        for key, partial in [*items, *rest]:
+            self._messages[key] = partial
+        self.bytes += sum(partial.size for _, partial in items)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ._emulator import GatewayEmulator
     from ._state import GatewayState
 
-__all__ = ["GatewayApp", "InjectedDisconnect", "Reply", "Scope"]
+__all__ = ["GatewayApp", "HTTPReply", "InjectedDisconnect", "Scope"]
 
 Scope = MutableMapping[str, Any]
 ASGIMessage = MutableMapping[str, Any]
@@ -60,7 +60,7 @@ class InjectedDisconnect(Exception):
     """Raised inside the ASGI app to make the server close the connection (injected fault)."""
 
 
-class Reply:
+class HTTPReply:
     """An HTTP answer plus what the transport must do with it."""
 
     __slots__ = ("action", "body", "delay", "headers", "status")
@@ -85,8 +85,8 @@ class Reply:
         self.delay: float = delay  # seconds to wait before answering
 
 
-def _text(status: int, text: str) -> Reply:
-    return Reply(status, _TEXT_TYPE, text.encode())
+def _text(status: int, text: str) -> HTTPReply:
+    return HTTPReply(status, _TEXT_TYPE, text.encode())
 
 
 class GatewayApp:
@@ -133,7 +133,7 @@ class GatewayApp:
         client_ip: str | None,
         headers: list[tuple[bytes, bytes]] | None = None,
         scheme: str = "http",
-    ) -> Reply:
+    ) -> HTTPReply:
         """Answer one request synchronously (all state changes happen here).
 
         Every answer carries a ``Date`` header from the emulator's clock, as the gateway's
@@ -159,7 +159,7 @@ class GatewayApp:
         client_ip: str | None,
         headers: list[tuple[bytes, bytes]] | None,
         scheme: str,
-    ) -> Reply:
+    ) -> HTTPReply:
         emulator = self._emulator
         if kind == "http":
             return self._http(target, method, query, body, client_ip)
@@ -169,7 +169,7 @@ class GatewayApp:
             from ._admin import handle_admin
 
             status, payload = handle_admin(emulator, self._state, method, path, query, body)
-            return Reply(status, _JSON_TYPE, payload)
+            return HTTPReply(status, _JSON_TYPE, payload)
         if kind == "root" and method == "GET":
             return _text(200, "asms gateway emulator")
         return _text(404, "Not Found")
@@ -186,7 +186,7 @@ class GatewayApp:
 
     def _http(
         self, op: Operation, method: str, query: bytes, body: bytes, client_ip: str | None
-    ) -> Reply:
+    ) -> HTTPReply:
         if method == "GET":
             channel: Channel = "get"
         elif method == "POST":
@@ -222,7 +222,7 @@ class GatewayApp:
             elif value or key in _KEEP_EMPTY:
                 params[key] = value
         outcome = execute(self._state, Call(op, params, to, auth, channel, client_ip))
-        reply = Reply(200, _TEXT_TYPE, "\n".join(outcome.lines).encode("latin-1", "replace"))
+        reply = HTTPReply(200, _TEXT_TYPE, "\n".join(outcome.lines).encode("latin-1", "replace"))
         reply.action = outcome.action
         reply.delay = outcome.delay
         return reply
@@ -239,7 +239,7 @@ class GatewayApp:
         client_ip: str | None,
         headers: list[tuple[bytes, bytes]] | None,
         scheme: str,
-    ) -> Reply:
+    ) -> HTTPReply:
         if method == "GET" and query.lower().startswith(b"wsdl"):
             return self._wsdl(style, path, headers, scheme)
         if method != "POST":
@@ -247,7 +247,7 @@ class GatewayApp:
         try:
             parsed = parse_request(body, path=path, max_bytes=self._emulator.max_soap_bytes)
         except SOAPClientFault as fault:
-            return Reply(500, _SOAP_TYPE, build_fault(fault.faultcode, fault.faultstring))
+            return HTTPReply(500, _SOAP_TYPE, build_fault(fault.faultcode, fault.faultstring))
         op = parsed.op
         params: dict[str, str] = {}
         to: list[str] = []
@@ -266,14 +266,14 @@ class GatewayApp:
                 params[param.name] = value
         call = Call(op, params, to, dict(parsed.auth), "soap", client_ip, malformed)
         outcome = execute(self._state, call)
-        reply = Reply(200, _SOAP_TYPE, build_response(parsed.style, op, outcome.lines))
+        reply = HTTPReply(200, _SOAP_TYPE, build_response(parsed.style, op, outcome.lines))
         reply.action = outcome.action
         reply.delay = outcome.delay
         return reply
 
     def _wsdl(
         self, style: str, path: str, headers: list[tuple[bytes, bytes]] | None, scheme: str
-    ) -> Reply:
+    ) -> HTTPReply:
         host = "localhost"
         for key, value in headers or ():
             if key == b"host":
@@ -281,7 +281,7 @@ class GatewayApp:
                 break
         location = f"{scheme}://{host}{path}"
         build = document_literal_wsdl if style == "dl" else rpc_encoded_wsdl
-        return Reply(200, _SOAP_TYPE, build(location))
+        return HTTPReply(200, _SOAP_TYPE, build(location))
 
     # -- ASGI ---------------------------------------------------------------------------------
 
