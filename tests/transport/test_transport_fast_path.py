@@ -99,7 +99,11 @@ async def _exchanges(url: str, seam: str, entered: bool, timeouts: httpx.Timeout
 
 
 @pytest.mark.parametrize("seam", ["plain", "raw", "prepared"])
-@pytest.mark.parametrize("connection", ["asyncio-native", "anyio-stream"])
+# The asyncio-native connection exists on asyncio only: trio has the anyio-stream one alone.
+@pytest.mark.parametrize(
+    ("anyio_backend", "connection"),
+    [("asyncio", "asyncio-native"), ("asyncio", "anyio-stream"), ("trio", "anyio-stream")],
+)
 @pytest.mark.parametrize("entered", [True, False], ids=["keeper", "scope"])
 @pytest.mark.parametrize("timeouts", [TIMEOUTS, NO_TIMEOUTS], ids=["timeouts", "none"])
 async def test_every_path_gives_the_plain_exchange(
@@ -109,9 +113,7 @@ async def test_every_path_gives_the_plain_exchange(
     timeouts: httpx.Timeout,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    native = sniffio.current_async_library() == "asyncio"
-    if connection == "asyncio-native" and not native:
-        pytest.skip("the asyncio-native connection runs on asyncio only")
+    assert connection == "anyio-stream" or sniffio.current_async_library() == "asyncio"
     async with serve(_script) as server:
         with monkeypatch.context() as plain:
             plain.setattr("asms._transport._connection.on_asyncio", lambda: False)
