@@ -747,7 +747,8 @@ def _check_journal_input(journal: Path, rows: Iterator[Row], file: Path, target:
 def _differs(fields: tuple[str, ...]) -> str:
     if not fields:  # a journal from before the fields were recorded
         return "its number, text or options differ"
-    return f"its {' and '.join(fields)} " + ("differs" if len(fields) == 1 else "differ")
+    plural = len(fields) > 1 or fields[0] == "options"
+    return f"its {' and '.join(fields)} " + ("differ" if plural else "differs")
 
 
 _MESSAGE_INDEX: Final = re.compile(r"\bmessage (\d+)\b")

@@ -97,9 +97,13 @@ def build_emulator(
     their inbound (MO) ones (default: :func:`inbound_url` of ``callback_url``);
     ``max_parts`` replaces the profile's limit on message parts.
     """
-    parsed = [Account.parse(spec, credits=credits) for spec in accounts] or [
-        dataclasses.replace(DEFAULT_ACCOUNT, credits=credits)
-    ]
+    try:
+        parsed = [Account.parse(spec, credits=credits) for spec in accounts] or [
+            dataclasses.replace(DEFAULT_ACCOUNT, credits=credits)
+        ]
+    except ValueError as exc:
+        # The spec itself holds a password: name the flag, never echo the value.
+        raise ValueError(f"--account: {exc}") from None
     if callback_url is not None or mo_callback_url is not None:
         inbound = mo_callback_url or inbound_url(callback_url)
         parsed = [

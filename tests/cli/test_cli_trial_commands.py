@@ -245,6 +245,13 @@ def test_a_fault_of_the_wrong_type_is_named_with_the_type_it_needs(
     assert _one_error(["--fault", fault]) == expected
 
 
+@pytest.mark.parametrize("spec", ["bad", "x:demo:s3cr3t", "1234:demo", "1234::s3cr3t"])
+def test_a_malformed_account_is_named_by_its_flag_without_its_password(spec: str) -> None:
+    error = _one_error(["--account", spec])
+    assert error.startswith("Error: --account: expected API_ID:USER:PASSWORD"), error
+    assert "s3cr3t" not in error
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [

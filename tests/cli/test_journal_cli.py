@@ -161,7 +161,7 @@ def test_a_resume_with_another_option_or_an_edited_row_keeps_the_results_and_say
         bulk(base_url, csv_file, "-o", results, "--journal", journal, "--from", "Shop")
     )
     assert "none of the 5 messages it recorded" in text
-    assert f"first: row 1 (line 2 of {csv_file}), its options differ" in text
+    assert f"first: row 1 (line 2 of {csv_file}), its options differ)" in text
     assert "the options differ in every row: --from or --callback changed" in text
     assert f"{results} was left as it was" in text
     assert results.read_text() == written
