@@ -28,11 +28,13 @@ class _RenamedClockMethods:
     """``time()`` and ``sleep()``: the pre-protocol names, kept one release with a warning."""
 
     __slots__ = ()
+    #: How the warnings name the clock: the name the user wrote, not a private class's.
+    _shown_as = ""
 
     def time(self: Clock) -> float:
         """Deprecated: use :meth:`wall_time`."""
         warnings.warn(
-            f"{type(self).__name__}.time() is deprecated; use wall_time()",
+            f"{_shown_name(self)}.time() is deprecated; use wall_time()",
             DeprecationWarning,
             stacklevel=2,
         )
@@ -41,12 +43,15 @@ class _RenamedClockMethods:
     async def sleep(self: Clock, seconds: float) -> None:
         """Deprecated: use ``await clock.sleep_until(clock.current_time() + seconds)``."""
         warnings.warn(
-            f"{type(self).__name__}.sleep() is deprecated; "
-            "use sleep_until(current_time() + seconds)",
+            f"{_shown_name(self)}.sleep() is deprecated; use sleep_until(current_time() + seconds)",
             DeprecationWarning,
             stacklevel=2,
         )
         await self.sleep_until(self.current_time() + max(0.0, seconds))
+
+
+def _shown_name(clock: object) -> str:
+    return getattr(type(clock), "_shown_as", "") or type(clock).__name__
 
 
 class ScaledClock(_RenamedClockMethods):
@@ -162,6 +167,7 @@ class UnixSystemClock(SystemClock, _RenamedClockMethods):
     """
 
     __slots__ = ()
+    _shown_as = "asms.testing.SystemClock"
 
     def current_time(self) -> float:
         """Unix time now (``time.time``)."""
@@ -180,6 +186,7 @@ class _DefaultClock(SystemClock, _RenamedClockMethods):
     """
 
     __slots__ = ()
+    _shown_as = "GatewayEmulator.clock"
 
 
 def as_clock(clock: Clock | Callable[[], float] | None) -> Clock:
