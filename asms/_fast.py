@@ -182,7 +182,7 @@ def _alnum(text: str) -> bool:
     return text.isascii() and text.encode("ascii").isalnum()
 
 
-def _digits(text: str) -> bool:
+def _ascii_digits(text: str) -> bool:
     return text.isascii() and text.encode("ascii").isdigit()
 
 
@@ -251,7 +251,7 @@ def id_lines(body: bytes | str) -> StridedLines | IdLines | None:
     if len(fields) < 4 or len(fields) % 2:
         return None
     ids, numbers = fields[0::2], fields[1::2]
-    if not (_alnum("".join(ids)) and all(ids) and _digits("".join(numbers)) and all(numbers)):
+    if not (_alnum("".join(ids)) and all(ids) and _ascii_digits("".join(numbers)) and all(numbers)):
         return None
     return IdLines(ids, numbers)
 

@@ -18,6 +18,9 @@ from enum import StrEnum
 from typing import Final, Literal
 
 __all__ = [
+    "AUTH_NAMES",
+    "CLIMSGID_PATTERN",
+    "HEX_PAIRS",
     "DL_NAMESPACE",
     "MAX_CALLBACK",
     "MAX_CONCAT",
@@ -182,6 +185,12 @@ AUTH_PARAMS: tuple[Param, ...] = (
     Param("user", max_length=200),
     Param("password", max_length=200),
 )
+#: The names of the credentials a request may carry.
+AUTH_NAMES: frozenset[str] = frozenset(param.name for param in AUTH_PARAMS)
+#: What a client message id may be (the client checks it before sending, the emulator on arrival).
+CLIMSGID_PATTERN: Final = r"[A-Za-z0-9]{1,32}"
+#: Hex bytes: an even number of hex digits (``udh``, ``data``).
+HEX_PAIRS: Final = r"(?:[0-9A-Fa-f]{2})+"
 
 _TO = Param("to", "list", required=True, rule="must be one or more international numbers")
 _FROM = Param(
@@ -233,7 +242,7 @@ _CLIMSGID = Param(
     "climsgid",
     rpc_name="cliMsgId",
     aliases=("cliMsgId",),
-    pattern=r"[A-Za-z0-9]{1,32}",
+    pattern=CLIMSGID_PATTERN,
     rule="must be 1-32 characters of [A-Za-z0-9]",
 )
 _UNICODE = Param("unicode", "int", minimum=0, maximum=1, rule="must be 0 or 1")
@@ -250,10 +259,12 @@ MSG_TYPES = (
     "SMS_NOKIA_VCAL",
 )
 _MSG_TYPE = Param("msg_type", choices=MSG_TYPES, rule="must be one of " + ", ".join(MSG_TYPES))
-_HEX = r"(?:[0-9A-Fa-f]{2})+"
-_UDH = Param("udh", pattern=_HEX, max_length=280, rule="must be an even number of hex digits")
+_UDH = Param("udh", pattern=HEX_PAIRS, max_length=280, rule="must be an even number of hex digits")
 _DATA = Param(
-    "data", pattern=_HEX, max_length=MAX_CONCAT * 280, rule="must be an even number of hex digits"
+    "data",
+    pattern=HEX_PAIRS,
+    max_length=MAX_CONCAT * 280,
+    rule="must be an even number of hex digits",
 )
 _VALIDITY = Param("validity", "int", minimum=1, maximum=1440, rule="must be minutes from 1 to 1440")
 _BINARY = Param("binary", "int", minimum=0, maximum=1, rule="must be 0 or 1")

@@ -15,7 +15,28 @@ from lxml import etree
 
 from ._config import MAX_XML_BYTES
 
-__all__ = ["XMLRejected", "parse_xml"]
+__all__ = [
+    "SOAP_ENC",
+    "SOAP_ENV",
+    "XSD",
+    "XSD_TRUE",
+    "XSI",
+    "XSI_NIL",
+    "XMLRejected",
+    "local_name",
+    "parse_xml",
+]
+
+# The standard namespaces SOAP 1.1 envelopes use: the SOAP wires write and read them, and so
+# do the callbacks the gateway (and the emulator) sends as SOAP.
+SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+SOAP_ENC = "http://schemas.xmlsoap.org/soap/encoding/"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+XSD = "http://www.w3.org/2001/XMLSchema"
+#: ``xsi:nil`` in Clark notation, as lxml names attributes.
+XSI_NIL = f"{{{XSI}}}nil"
+#: The spellings of an ``xsd:boolean`` true (``xsi:nil="1"`` is as nil as ``"true"``).
+XSD_TRUE = ("true", "1")
 
 if etree.LXML_VERSION < (6, 1):  # pragma: no cover - guarded by the dependency pin
     raise ImportError("asms needs lxml >= 6.1 (older releases have known XML security issues)")
@@ -39,16 +60,16 @@ _PARSER = etree.XMLParser(
 
 # `<!DOCTYPE` / `<!ENTITY` anywhere, in any case. libxml2 tolerates no whitespace between `<!`
 # and the keyword, so this is the complete form.
-_DECLARATION = re.compile(rb"<!(?:doctype|entity)", re.IGNORECASE)
+_DTD_MARKUP = re.compile(rb"<!(?:doctype|entity)", re.IGNORECASE)
 
 
 def _declares_dtd(data: bytes) -> bool:
-    if _DECLARATION.search(data) is not None:
+    if _DTD_MARKUP.search(data) is not None:
         return True
     # UTF-16/UTF-32 spell ASCII markup with NUL bytes in between; dropping the NULs exposes it.
     # (Any other encoding that hides the markup is caught by the check after parsing.)
     # `0 in data` is a memchr for a NUL byte.
-    return 0 in data and _DECLARATION.search(data.replace(b"\x00", b"")) is not None
+    return 0 in data and _DTD_MARKUP.search(data.replace(b"\x00", b"")) is not None
 
 
 def _has_dtd(root: etree._Element) -> bool:
@@ -85,3 +106,9 @@ def parse_xml(data: bytes, *, max_bytes: int = MAX_XML_BYTES) -> etree._Element:
     # Without a DTD an entity reference cannot be declared, so libxml2 has already rejected
     # any `&name;` other than the five predefined ones: nothing left to walk for.
     return root
+
+
+def local_name(tag: object) -> str:
+    """The local part of a Clark-notation tag (``{ns}name`` -> ``name``); ``""`` for a
+    comment or processing instruction, whose tag is not a string."""
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""

@@ -524,8 +524,8 @@ class BulkRun:
             else:
                 assert iterator is not None
                 try:
-                    got = next(iterator, _END)
-                    if got is _END:
+                    got = next(iterator, _EXHAUSTED)
+                    if got is _EXHAUSTED:
                         return
                     message = checked(got)
                 except Exception as exc:
@@ -604,7 +604,7 @@ class BulkRun:
                 await self._deliver(self._settle(group, results))
 
 
-_END: Final = object()
+_EXHAUSTED: Final = object()
 
 
 def _reconcile_schedule(sender: RequestSender, given: Sequence[float] | None) -> tuple[float, ...]:

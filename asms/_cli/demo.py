@@ -41,7 +41,7 @@ DEFAULT_RATE = 1_000.0
 
 _NAMES = ("Thandi", "Pieter", "Ayesha", "Sipho", "Johan", "Lerato", "Nomsa", "Ravi", "Zoë")
 _PROMO = "Winter sale: 30% off everything until Sunday. Reply STOP to opt out."
-_UNICODE = "Καλημέρα! Your order is on its way 🚚 — track it at example.com/t"
+_UNICODE_TEXT = "Καλημέρα! Your order is on its way 🚚 — track it at example.com/t"
 _LONG = (
     "Important notice about your account: from 1 July our branch opening hours change to "
     "08:00-17:00 on weekdays and 09:00-13:00 on Saturdays. Online and phone banking stay "
@@ -144,7 +144,7 @@ def demo_messages(count: int = DEFAULT_COUNT, *, prefix: str = "2782") -> Iterat
             text = f"Hi {name}, your one-time code is {index * 7919 % 1_000_000:06d}."
             yield Message(to, text, ref=index)
         elif index < ends[2]:
-            yield Message(to, _UNICODE, ref=index)
+            yield Message(to, _UNICODE_TEXT, ref=index)
         else:
             yield Message(to, _LONG, ref=index)
 

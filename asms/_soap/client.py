@@ -11,7 +11,7 @@ from lxml import etree
 from .._config import MAX_REPLY_BYTES
 from .._exceptions import SOAPFault
 from .._optable import DL_NAMESPACE, OPERATIONS, RPC_NAMESPACE, Operation, Param
-from .._xml import XMLRejected, parse_xml
+from .._xml import SOAP_ENC, XSI_NIL, XMLRejected, local_name, parse_xml
 from .envelope import (
     _ARRAY_TYPE,
     _BODY,
@@ -20,14 +20,11 @@ from .envelope import (
     _ENVELOPE,
     _ITEM_ATTRIB,
     _RPC_NSMAP,
-    _XSI_NIL,
     _XSI_TYPE,
     CONTENT_TYPE,
-    SOAP_ENC,
     SOAPParseError,
     Style,
     _body_element,
-    _local,
     _value,
     soap_action,
 )
@@ -79,7 +76,7 @@ def _make_plan(style: Style, op: Operation) -> _RequestPlan:
         element = p.rpc if rpc else p.dl
         if rpc:
             xsi_type = "SOAP-ENC:Array" if is_list else "xsd:" + p.xsd_type(style)
-            etree.SubElement(wrapper, element, {_XSI_NIL: "true", _XSI_TYPE: xsi_type})
+            etree.SubElement(wrapper, element, {XSI_NIL: "true", _XSI_TYPE: xsi_type})
         parts.append(_Part(p.name, element, is_auth, is_list))
     return _RequestPlan(
         op=op,
@@ -135,7 +132,7 @@ def build_request(
                 continue
             if rpc:
                 element = nil_parts[index]
-                del element.attrib[_XSI_NIL]
+                del element.attrib[XSI_NIL]
                 if isinstance(value, str) and not part.is_list:
                     element.text = value
                 else:
@@ -166,7 +163,7 @@ def _text(element: etree._Element, inner: str) -> str:
     text = (element.text or "").strip()
     if text:
         return text
-    return "".join((c.text or "") for c in element if _local(c.tag) == inner).strip()
+    return "".join((c.text or "") for c in element if local_name(c.tag) == inner).strip()
 
 
 def _fault_error(fault: etree._Element) -> SOAPFault:
@@ -174,7 +171,7 @@ def _fault_error(fault: etree._Element) -> SOAPFault:
     code = string = ""
     detail: str | None = None
     for child in fault:
-        name = _local(child.tag)
+        name = local_name(child.tag)
         if name in ("faultcode", "Code"):
             code = _text(child, "Value")
         elif name in ("faultstring", "Reason"):
@@ -199,14 +196,14 @@ def parse_response(body: bytes, *, max_bytes: int = MAX_REPLY_BYTES) -> list[str
     except XMLRejected as exc:
         raise SOAPParseError(f"SOAP answer is not acceptable XML: {exc}") from None
     result = _body_element(root, SOAPParseError)
-    if _local(result.tag) == "Fault":
+    if local_name(result.tag) == "Fault":
         raise _fault_error(result)
-    returns = [child for child in result if _local(child.tag) == "return"]
+    returns = [child for child in result if local_name(child.tag) == "return"]
     if not returns:
         # Toolkits that name the output part after the operation (``sendmsgReturn``).
         returns = list(result)
     if not returns:
-        raise SOAPParseError(f"SOAP answer {_local(result.tag)!r} carries no return value")
+        raise SOAPParseError(f"SOAP answer {local_name(result.tag)!r} carries no return value")
     lines: list[str] = []
     for element in returns:
         text = element.text

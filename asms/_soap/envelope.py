@@ -9,6 +9,7 @@ from typing import Literal
 from lxml import etree
 
 from .._optable import DL_NAMESPACE, RPC_NAMESPACE, Operation
+from .._xml import SOAP_ENC, SOAP_ENV, XSD, XSD_TRUE, XSI, XSI_NIL, local_name
 
 __all__ = [
     "CONTENT_TYPE",
@@ -24,11 +25,6 @@ __all__ = [
     "soap_action",
     "style_for_path",
 ]
-
-SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
-SOAP_ENC = "http://schemas.xmlsoap.org/soap/encoding/"
-XSI = "http://www.w3.org/2001/XMLSchema-instance"
-XSD = "http://www.w3.org/2001/XMLSchema"
 
 DL_ENDPOINT = "/soap/document_literal/webservice"
 RPC_ENDPOINTS = ("/soap/rpc_encoded/webservice", "/soap/webservice.php", "/soap/webservice_vs.php")
@@ -69,7 +65,6 @@ _BODY = f"{{{SOAP_ENV}}}Body"
 _ENCODING_STYLE = f"{{{SOAP_ENV}}}encodingStyle"
 _ARRAY_TYPE = f"{{{SOAP_ENC}}}arrayType"
 _XSI_TYPE = f"{{{XSI}}}type"
-_XSI_NIL = f"{{{XSI}}}nil"
 
 _DL_NSMAP = {"SOAP-ENV": SOAP_ENV, "ns1": DL_NAMESPACE}
 _RPC_NSMAP = {
@@ -80,8 +75,6 @@ _RPC_NSMAP = {
     "ns1": RPC_NAMESPACE,
 }
 _ITEM_ATTRIB = {_XSI_TYPE: "xsd:string"}
-_TRUE = ("true", "1")
-_AUTH_NAMES = frozenset(("session_id", "api_id", "user", "password"))
 
 
 def soap_action(style: Style, op: Operation) -> str:
@@ -110,20 +103,15 @@ def style_for_path(path: str) -> Style | None:
     return _PATH_STYLE.get(key)
 
 
-def _local(tag: str) -> str:
-    """The local part of a Clark-notation tag: prefixes and namespaces never matter here."""
-    return tag.rpartition("}")[2]
-
-
 # -- shared parsing ---------------------------------------------------------------------------
 
 
 def _body_element(root: etree._Element, error: Callable[[str], Exception]) -> etree._Element:
     """The first element inside the envelope's Body."""
-    if _local(root.tag) != "Envelope":
+    if local_name(root.tag) != "Envelope":
         raise error("not a SOAP envelope")
     for child in root:
-        if _local(child.tag) == "Body":
+        if local_name(child.tag) == "Body":
             for element in child:
                 return element
             raise error("empty SOAP Body")
@@ -144,13 +132,13 @@ def _by_id(root: etree._Element, ref: str) -> etree._Element | None:
 def _value(element: etree._Element, root: etree._Element) -> str | list[str] | None:
     """A parameter's value: a string, a list for arrays, None for ``xsi:nil``."""
     if len(element):
-        return [item.text or "" for item in element if item.get(_XSI_NIL) not in _TRUE]
+        return [item.text or "" for item in element if item.get(XSI_NIL) not in XSD_TRUE]
     text = element.text
     if text is not None:
         return text
     # Only an empty element can be nil, an empty array or a reference: look no further
     # for the (common) element with text.
-    if element.get(_XSI_NIL) in _TRUE:
+    if element.get(XSI_NIL) in XSD_TRUE:
         return None
     href = element.get("href")
     if href is not None:

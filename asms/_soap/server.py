@@ -9,18 +9,12 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 from .._config import MAX_XML_BYTES
-from .._optable import DL_NAMESPACE, RPC_NAMESPACE, Operation, operation_by_soap_name
-from .._xml import XMLRejected, parse_xml
+from .._optable import AUTH_NAMES, DL_NAMESPACE, RPC_NAMESPACE, Operation, operation_by_soap_name
+from .._xml import SOAP_ENC, SOAP_ENV, XSD, XSI, XMLRejected, local_name, parse_xml
 from .envelope import (
-    _AUTH_NAMES,
-    SOAP_ENC,
-    SOAP_ENV,
-    XSD,
-    XSI,
     SOAPClientFault,
     Style,
     _body_element,
-    _local,
     _value,
     style_for_path,
 )
@@ -52,7 +46,7 @@ class SoapCall:
 
     def __repr__(self) -> str:
         # Credentials never reach a repr (logs, tracebacks): only which ones were given.
-        params = {k: "***" if k in _AUTH_NAMES else v for k, v in self.params.items()}
+        params = {k: "***" if k in AUTH_NAMES else v for k, v in self.params.items()}
         return (
             f"SoapCall(style={self.style!r}, op={self.op.name!r}, params={params!r}, "
             f"auth=<{', '.join(self.auth) or 'none'}>, element_names={self.element_names!r})"
@@ -75,7 +69,7 @@ def parse_request(body: bytes, *, path: str, max_bytes: int = MAX_XML_BYTES) -> 
     except XMLRejected as exc:
         raise SOAPClientFault("Client", f"Envelope could not be parsed: {exc}") from None
     wrapper = _body_element(root, lambda message: SOAPClientFault("Client", message))
-    op_name = _local(wrapper.tag)
+    op_name = local_name(wrapper.tag)
     op = operation_by_soap_name(op_name)
     if op is None:
         raise SOAPClientFault("Client", f"Unknown operation: {op_name[:64]}")
@@ -108,7 +102,7 @@ def parse_request(body: bytes, *, path: str, max_bytes: int = MAX_XML_BYTES) -> 
             else:
                 target.extend(value)
             continue
-        if name in _AUTH_NAMES:
+        if name in AUTH_NAMES:
             if isinstance(value, str) and name not in auth and name not in params:
                 auth[name] = value
                 continue
@@ -129,13 +123,13 @@ def parse_request(body: bytes, *, path: str, max_bytes: int = MAX_XML_BYTES) -> 
 
 # -- server: responses ----------------------------------------------------------------------
 
-_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
+_XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 _DL_OPEN = (
-    f'{_DECLARATION}<SOAP-ENV:Envelope xmlns:SOAP-ENV="{SOAP_ENV}" xmlns:ns1="{DL_NAMESPACE}">'
+    f'{_XML_DECLARATION}<SOAP-ENV:Envelope xmlns:SOAP-ENV="{SOAP_ENV}" xmlns:ns1="{DL_NAMESPACE}">'
     "<SOAP-ENV:Body>"
 )
 _RPC_OPEN = (
-    f'{_DECLARATION}<SOAP-ENV:Envelope xmlns:SOAP-ENV="{SOAP_ENV}" xmlns:SOAP-ENC="{SOAP_ENC}"'
+    f'{_XML_DECLARATION}<SOAP-ENV:Envelope xmlns:SOAP-ENV="{SOAP_ENV}" xmlns:SOAP-ENC="{SOAP_ENC}"'
     f' xmlns:xsd="{XSD}" xmlns:xsi="{XSI}" xmlns:ns1="{RPC_NAMESPACE}"'
     f' SOAP-ENV:encodingStyle="{SOAP_ENC}"><SOAP-ENV:Body>'
 )
@@ -210,7 +204,7 @@ def build_fault(faultcode: str, faultstring: str) -> bytes:
     if ":" not in faultcode:
         faultcode = "SOAP-ENV:" + faultcode
     return (
-        f'{_DECLARATION}<SOAP-ENV:Envelope xmlns:SOAP-ENV="{SOAP_ENV}"><SOAP-ENV:Body>'
+        f'{_XML_DECLARATION}<SOAP-ENV:Envelope xmlns:SOAP-ENV="{SOAP_ENV}"><SOAP-ENV:Body>'
         f"<SOAP-ENV:Fault><faultcode>{_xml_text(faultcode)}</faultcode>"
         f"<faultstring>{_xml_text(faultstring)}</faultstring></SOAP-ENV:Fault>{_CLOSE}"
     ).encode()

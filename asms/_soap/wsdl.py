@@ -21,7 +21,7 @@ WSDL_SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
 SOAP_HTTP = "http://schemas.xmlsoap.org/soap/http"
 
 _W = f"{{{WSDL}}}"
-_S = f"{{{WSDL_SOAP}}}"
+_WS = f"{{{WSDL_SOAP}}}"
 _X = f"{{{XSD}}}"
 
 # The gateway's WSDL declares token_payResponse/return unbounded although token_pay answers
@@ -89,16 +89,16 @@ def document_literal_wsdl(location: str) -> bytes:
         _sub(operation, _W + "fault", name="fault", message=f"tns:{op.dl}Fault")
 
     binding = _sub(root, _W + "binding", name="Sms", type="tns:ClickatellSms")
-    _sub(binding, _S + "binding", transport=SOAP_HTTP)
+    _sub(binding, _WS + "binding", transport=SOAP_HTTP)
     for op in ops:
         operation = _sub(binding, _W + "operation", name=op.dl)
-        _sub(operation, _S + "operation", soapAction=soap_action("dl", op).strip('"'))
+        _sub(operation, _WS + "operation", soapAction=soap_action("dl", op).strip('"'))
         for direction, suffix in (("input", "Request"), ("output", "Response")):
-            _sub(_sub(operation, _W + direction, name=op.dl + suffix), _S + "body", use="literal")
+            _sub(_sub(operation, _W + direction, name=op.dl + suffix), _WS + "body", use="literal")
 
     service = _sub(root, _W + "service", name="ClickatellSms")
     port = _sub(service, _W + "port", name="ClickatellSms", binding="tns:Sms")
-    _sub(port, _S + "address", location=location)
+    _sub(port, _WS + "address", location=location)
     return _serialize(root)
 
 
@@ -151,15 +151,15 @@ def rpc_encoded_wsdl(location: str, *, callback_name: str = "msg_callback") -> b
     binding = _sub(
         root, _W + "binding", name="PushServerWSBinding", type="tns:PushServerWSPortType"
     )
-    _sub(binding, _S + "binding", style="rpc", transport=SOAP_HTTP)
+    _sub(binding, _WS + "binding", style="rpc", transport=SOAP_HTTP)
     for op in ops:
         operation = _sub(binding, _W + "operation", name=op.rpc)
         action = soap_action("rpc", op).strip('"')
-        _sub(operation, _S + "operation", soapAction=action, style="rpc")
+        _sub(operation, _WS + "operation", soapAction=action, style="rpc")
         for direction in ("input", "output"):
             _sub(
                 _sub(operation, _W + direction),
-                _S + "body",
+                _WS + "body",
                 use="encoded",
                 namespace=RPC_NAMESPACE,
                 encodingStyle=SOAP_ENC,
@@ -167,5 +167,5 @@ def rpc_encoded_wsdl(location: str, *, callback_name: str = "msg_callback") -> b
 
     service = _sub(root, _W + "service", name="PushServerWS")
     port = _sub(service, _W + "port", name="PushServerWSPort", binding="tns:PushServerWSBinding")
-    _sub(port, _S + "address", location=location)
+    _sub(port, _WS + "address", location=location)
     return _serialize(root)

@@ -17,10 +17,11 @@ from urllib.parse import quote_plus
 
 from lxml import etree
 
+from .._xml import SOAP_ENC, SOAP_ENV, XSD, XSI
 from ._parse import HEX_CHARSETS
 
 __all__ = [
-    "build_request",
+    "build_callback",
     "CallbackForm",
     "encode_pairs",
     "mo_pairs",
@@ -36,10 +37,6 @@ __all__ = [
 
 CallbackForm = Literal["get", "post", "xml_get", "xml_post", "soap_get", "soap_post"]
 
-SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
-SOAP_ENC = "http://schemas.xmlsoap.org/soap/encoding/"
-XSD = "http://www.w3.org/2001/XMLSchema"
-XSI = "http://www.w3.org/2001/XMLSchema-instance"
 _XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>'
 
 Value = str | bytes
@@ -229,7 +226,7 @@ def mo_soap(f: MOFields) -> bytes:
     return _rpc("mo_callback", "clickatell_mo", parts)
 
 
-def build_request(form: CallbackForm, fields: StatusFields | MOFields) -> WireRequest:
+def build_callback(form: CallbackForm, fields: StatusFields | MOFields) -> WireRequest:
     """The request carrying ``fields`` in wire form ``form``.
 
     Raises ValueError when a value cannot be written as XML (control characters).

@@ -21,7 +21,7 @@ from lxml import etree
 
 from .._codes import MessageStatus
 from .._encoding import decode_ucs2_hex
-from .._xml import XMLRejected, parse_xml
+from .._xml import XSD_TRUE, XSI_NIL, XMLRejected, local_name, parse_xml
 
 __all__ = [
     "check_id",
@@ -32,14 +32,13 @@ __all__ = [
     "parse_charge",
     "parse_mo_timestamp",
     "parse_pairs",
-    "parse_request",
+    "parse_callback",
     "parse_status",
     "parse_unix_timestamp",
 ]
 
 Kind = Literal["status", "inbound"]
 
-_XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 HEX_CHARSETS = frozenset({"ucs-2", "ucs2", "ucs-2be", "utf-16be", "utf-16-be", "utf16be", "utf-16"})
 _MO_TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
 # The gateway writes MO timestamps as GMT+2 wall-clock time, all year round.
@@ -127,18 +126,14 @@ def _from_pairs(pairs: list[tuple[str, bytes]]) -> CallbackFields | None:
     )
 
 
-def _local(tag: object) -> str:
-    return etree.QName(tag).localname if isinstance(tag, str) else ""
-
-
 def _children(element: etree._Element) -> tuple[dict[str, str], dict[str, str]]:
     values: dict[str, str] = {}
     raw: dict[str, str] = {}
     for child in element:
-        name = _local(child.tag)
+        name = local_name(child.tag)
         if not name:
             continue  # comments and processing instructions
-        if child.get(_XSI_NIL) in ("true", "1"):
+        if child.get(XSI_NIL) in XSD_TRUE:
             continue
         key = name.lower()
         if key in values:
@@ -153,13 +148,13 @@ def _from_xml(data: bytes, max_bytes: int) -> CallbackFields:
         root = parse_xml(data, max_bytes=max_bytes)
     except XMLRejected as exc:
         raise MalformedCallback(f"XML refused: {exc}") from None
-    name = _local(root.tag)
+    name = local_name(root.tag)
     if name == "Envelope":
-        body = next((c for c in root if _local(c.tag) == "Body"), None)
-        call = None if body is None else next((c for c in body if _local(c.tag)), None)
+        body = next((c for c in root if local_name(c.tag) == "Body"), None)
+        call = None if body is None else next((c for c in body if local_name(c.tag)), None)
         if call is None:
             raise MalformedCallback("SOAP envelope without a call in its Body")
-        name = _local(call.tag)
+        name = local_name(call.tag)
         root = call
     kinds: dict[str, Kind] = {
         "callback": "status",
@@ -176,7 +171,7 @@ def _from_xml(data: bytes, max_bytes: int) -> CallbackFields:
     )
 
 
-def parse_request(
+def parse_callback(
     *, query: bytes, body: bytes, content_type: str, max_bytes: int
 ) -> CallbackFields:
     """The fields of one callback request, from its query string, body and content type."""

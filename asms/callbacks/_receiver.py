@@ -42,7 +42,7 @@ import anyio
 from .._exceptions import ValidationError
 from ._build import InboundPart, build_inbound_part, build_status_report
 from ._events import InboundMessage, ReceiverStatistics, StatusReport
-from ._parse import Kind, MalformedCallback, parse_request
+from ._parse import Kind, MalformedCallback, parse_callback
 from ._state import KeyedLocks
 from ._store import DEFAULT_MAX_RECORDS, MEMORY, CallbackStore, ClaimOutcome
 from ._udh import Part, PartBuffer, Reassembly, ReassemblyKey
@@ -268,7 +268,7 @@ class CallbackReceiver:
             raise _Reply(413, "query string too large")
         body = await self._read_body(receive, headers) if scope["method"] == "POST" else b""
         try:
-            fields = parse_request(
+            fields = parse_callback(
                 query=query,
                 body=body,
                 content_type=headers.get(b"content-type", b"").decode("latin-1"),

@@ -14,7 +14,7 @@ from urllib.parse import unquote_plus
 
 import anyio
 
-from .._optable import OPERATIONS, Operation, operation_by_http_path
+from .._optable import AUTH_NAMES, OPERATIONS, Operation, operation_by_http_path
 from .._soap import CONTENT_TYPE as SOAP_CONTENT_TYPE
 from .._soap import SOAPClientFault, build_fault, build_response, parse_request, style_for_path
 from .._soap.wsdl import document_literal_wsdl, rpc_encoded_wsdl
@@ -33,7 +33,6 @@ ASGIMessage = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[ASGIMessage]]
 Send = Callable[[ASGIMessage], Awaitable[None]]
 
-_AUTH_NAMES = frozenset({"session_id", "api_id", "user", "password"})
 # Empty values mean "not given", except where emptiness is itself the error (107, 202).
 _KEEP_EMPTY = frozenset({"text", "template"})
 _TEXT_TYPE = (b"content-type", b"text/html; charset=ISO-8859-1")
@@ -46,7 +45,7 @@ _DROPPED_LENGTH = 64
 
 def _http_names(op: Operation) -> dict[str, str]:
     """Every spelling the HTTP API accepts for the operation -> its canonical name."""
-    names = {name: name for name in _AUTH_NAMES}
+    names = {name: name for name in AUTH_NAMES}
     for param in op.http_params():
         for spelling in (param.name, param.dl, param.rpc, *param.aliases):
             names.setdefault(spelling, param.name)
@@ -85,7 +84,7 @@ class HTTPReply:
         self.delay: float = delay  # seconds to wait before answering
 
 
-def _text(status: int, text: str) -> HTTPReply:
+def _text_reply(status: int, text: str) -> HTTPReply:
     return HTTPReply(status, _TEXT_TYPE, text.encode())
 
 
@@ -171,8 +170,8 @@ class GatewayApp:
             status, payload = handle_admin(emulator, self._state, method, path, query, body)
             return HTTPReply(status, _JSON_TYPE, payload)
         if kind == "root" and method == "GET":
-            return _text(200, "asms gateway emulator")
-        return _text(404, "Not Found")
+            return _text_reply(200, "asms gateway emulator")
+        return _text_reply(404, "Not Found")
 
     def _date(self, now: float) -> bytes:
         """The HTTP date of ``now``, formatted once per second."""
@@ -192,7 +191,7 @@ class GatewayApp:
         elif method == "POST":
             channel = "post"
         else:
-            return _text(405, "Method Not Allowed")
+            return _text_reply(405, "Method Not Allowed")
         # The legacy API reads form values as ISO-8859-1 bytes (docs/protocol.md, "Text
         # encoding").
         fields = query.decode("latin-1").split("&") if query else []
@@ -212,7 +211,7 @@ class GatewayApp:
             key = names.get(name)
             if key is None:
                 continue  # the gateway ignores parameters it does not know
-            if key in _AUTH_NAMES:
+            if key in AUTH_NAMES:
                 auth[key] = value
             elif key == "to":
                 if "," in value:
@@ -243,7 +242,7 @@ class GatewayApp:
         if method == "GET" and query.lower().startswith(b"wsdl"):
             return self._wsdl(style, path, headers, scheme)
         if method != "POST":
-            return _text(405, "Method Not Allowed")
+            return _text_reply(405, "Method Not Allowed")
         try:
             parsed = parse_request(body, path=path, max_bytes=self._emulator.max_soap_bytes)
         except SOAPClientFault as fault:
@@ -255,7 +254,7 @@ class GatewayApp:
         for name, value in parsed.params.items():
             param = op.param(name)
             if param is None:
-                malformed = malformed or name in _AUTH_NAMES  # a credential given twice
+                malformed = malformed or name in AUTH_NAMES  # a credential given twice
                 continue
             if param.type == "list":
                 items = [value] if isinstance(value, str) else value

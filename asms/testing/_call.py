@@ -15,6 +15,7 @@ __all__ = [
     "CallOutcome",
     "Channel",
     "err_line",
+    "ERR_LINES",
     "format_number",
 ]
 
@@ -28,12 +29,12 @@ BATCH_TTL = 24 * 3600.0  # from startbatch
 # before it went out (009 routing error, 012 out of credit), and refunds a cancelled one (006).
 NO_CHARGE = frozenset({S.USER_CANCELLED, S.ROUTING_ERROR, S.MESSAGE_EXPIRED, S.OUT_OF_CREDIT})
 
-_ERR_LINES: dict[int, str] = {code: f"ERR: {code:03d}, {code.description}" for code in ErrorCode}
+ERR_LINES: dict[int, str] = {code: f"ERR: {code:03d}, {code.description}" for code in ErrorCode}
 
 
 def err_line(code: int) -> str:
     """``ERR: 001, Authentication failed``."""
-    return _ERR_LINES[code]
+    return ERR_LINES[code]
 
 
 def format_number(value: float) -> str:

@@ -32,7 +32,7 @@ from .._clock import Clock
 from .._codes import MessageStatus
 from .._compat import httpx
 from .._encoding import decode_ucs2_hex, ucs2_hex
-from ..callbacks._format import CallbackForm, MOFields, StatusFields, WireRequest, build_request
+from ..callbacks._format import CallbackForm, MOFields, StatusFields, WireRequest, build_callback
 from ..callbacks._parse import HEX_CHARSETS
 from ._clock import as_clock
 from ._events import MOEvent, StatusEvent
@@ -276,7 +276,7 @@ class CallbackDispatcher:
             self._count("skipped")
             return
         try:
-            request = build_request(method, fields)
+            request = build_callback(method, fields)
         except ValueError:
             # A value XML cannot carry (a control character in an MO text): the real
             # gateway's behaviour is unknown, so the callback is dropped and counted.

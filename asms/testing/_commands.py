@@ -12,9 +12,9 @@ from collections.abc import Callable, Mapping
 
 from .._codes import ErrorCode
 from .._config import SESSION_LIFETIME
-from ._call import Call, CallOutcome, Channel, err_line, format_number
+from ._call import ERR_LINES, Call, CallOutcome, Channel, format_number
 from ._config import Account
-from ._content import Content, check_params, check_schedule, content_of
+from ._content import Content, check_schedule, content_of, param_error
 from ._delivery import commit
 from ._recorder import CommittedMessage
 from ._state import BatchRecord, GatewayState
@@ -23,7 +23,6 @@ __all__ = ["execute"]
 
 E = ErrorCode
 
-_ERR_LINES: dict[int, str] = {code: err_line(code) for code in E}
 _BEFORE_COMMIT = frozenset({"err901_before_commit", "drop_before_commit", "connect_error"})
 _ACTIONS: Mapping[str, str] = {
     "drop_before_commit": "drop",
@@ -61,10 +60,10 @@ def execute(state: GatewayState, call: Call) -> CallOutcome:
             recorder.record_fault(kind)
             if kind == "err901_before_commit":
                 recorder.record_error(E.INTERNAL_ERROR)
-                return CallOutcome([_ERR_LINES[E.INTERNAL_ERROR]], None, delay)
+                return CallOutcome([ERR_LINES[E.INTERNAL_ERROR]], None, delay)
             return CallOutcome([], _ACTIONS[kind], delay)
     if call.malformed:
-        lines = [_ERR_LINES[E.INVALID_OR_MISSING_PARAMETERS]]
+        lines = [ERR_LINES[E.INVALID_OR_MISSING_PARAMETERS]]
     else:
         lines = _HANDLERS[name](state, call, now)
     for line in lines:
@@ -74,7 +73,7 @@ def execute(state: GatewayState, call: Call) -> CallOutcome:
         recorder.record_fault(kind)
         if kind == "err901_after_commit":
             recorder.record_error(E.INTERNAL_ERROR)
-            lines = [_ERR_LINES[E.INTERNAL_ERROR]]
+            lines = [ERR_LINES[E.INTERNAL_ERROR]]
         elif kind == "slow_reply":
             delay += faults.slow_reply_seconds
     if pending and pending[0][0] <= now:  # events this request created (a cancel…)
@@ -150,7 +149,7 @@ def _request_error(state: GatewayState, code: ErrorCode | str, call: Call) -> li
     """A request-level error (a code or a whole line); on a multi-recipient send, one line
     per recipient, as the gateway's SOAP example shows (docs 002).
     """
-    line = code if isinstance(code, str) else _ERR_LINES[code]
+    line = code if isinstance(code, str) else ERR_LINES[code]
     if len(call.to) > 1 and call.op.multi and state.profile.error_lines_with_to:
         return [f"{line} To: {to}" for to in call.to]
     return [line]
@@ -164,31 +163,31 @@ def _auth(state: GatewayState, call: Call, now: float) -> list[str]:
     if not isinstance(found, ErrorCode):
         found = _admit(state, found, call)
     if isinstance(found, ErrorCode):
-        return [_ERR_LINES[found]]
+        return [ERR_LINES[found]]
     return [f"OK: {state.open_session(found, now)}"]
 
 
 def _ping(state: GatewayState, call: Call, now: float) -> list[str]:
     found = _authenticate(state, call, now)
     if isinstance(found, ErrorCode):
-        return [_ERR_LINES[found]]
+        return [ERR_LINES[found]]
     return ["OK:"]
 
 
 def _getbalance(state: GatewayState, call: Call, now: float) -> list[str]:
     found = _authenticate(state, call, now)
     if isinstance(found, ErrorCode):
-        return [_ERR_LINES[found]]
+        return [ERR_LINES[found]]
     return [f"Credit: {format_number(state.balances[found.api_id])}"]
 
 
 def _route_coverage(state: GatewayState, call: Call, now: float) -> list[str]:
     found = _authenticate(state, call, now)
     if isinstance(found, ErrorCode):
-        return [_ERR_LINES[found]]
-    code = check_params(call.op, call.params, False, state.profile)
+        return [ERR_LINES[found]]
+    code = param_error(call.op, call.params, False, state.profile)
     if code is not None:
-        return [_ERR_LINES[code]]
+        return [ERR_LINES[code]]
     charge = state.route(call.params["msisdn"])
     if charge is None:
         return [_COVERAGE_ERR]
@@ -198,11 +197,11 @@ def _route_coverage(state: GatewayState, call: Call, now: float) -> list[str]:
 def _token_pay(state: GatewayState, call: Call, now: float) -> list[str]:
     found = _authenticate(state, call, now)
     if isinstance(found, ErrorCode):
-        return [_ERR_LINES[found]]
-    code = check_params(call.op, call.params, False, state.profile)
+        return [ERR_LINES[found]]
+    code = param_error(call.op, call.params, False, state.profile)
     credits = state.vouchers.pop(call.params.get("token", ""), None) if code is None else None
     if credits is None:  # malformed, unknown or already redeemed
-        return [_ERR_LINES[E.INVALID_OR_MISSING_PARAMETERS]]
+        return [ERR_LINES[E.INVALID_OR_MISSING_PARAMETERS]]
     state.balances[found.api_id] = round(state.balances[found.api_id] + credits, 6)
     return [f"OK: {format_number(credits)}"]
 
@@ -212,19 +211,19 @@ def _lookup_common(
 ) -> tuple[CommittedMessage, Account] | list[str]:
     found = _authenticate(state, call, now)
     if isinstance(found, ErrorCode):
-        return [_ERR_LINES[found]]
+        return [ERR_LINES[found]]
     params = call.params
-    code = check_params(call.op, params, False, state.profile)
+    code = param_error(call.op, params, False, state.profile)
     if code is not None:
-        return [_ERR_LINES[code]]
+        return [ERR_LINES[code]]
     apimsgid = params.get("apimsgid")
     climsgid = params.get("climsgid")
     if not apimsgid and not climsgid:
-        return [_ERR_LINES[E.MISSING_MESSAGE_ID]]
+        return [ERR_LINES[E.MISSING_MESSAGE_ID]]
     message = state.lookup(found.api_id, apimsgid, climsgid, now)
     if message is None:
         code = E.UNKNOWN_API_MESSAGE_ID if apimsgid else E.UNKNOWN_CLIENT_MESSAGE_ID
-        return [_ERR_LINES[code]]
+        return [ERR_LINES[code]]
     return message, found
 
 
@@ -278,9 +277,9 @@ def _sendmsg(state: GatewayState, call: Call, now: float) -> list[str]:
     if isinstance(found, ErrorCode):
         return _request_error(state, found, call)
     if len(call.to) > _limit(state, call.channel):
-        return [_ERR_LINES[E.INVALID_OR_MISSING_PARAMETERS]]
+        return [ERR_LINES[E.INVALID_OR_MISSING_PARAMETERS]]
     params = call.params
-    code = check_params(call.op, params, bool(call.to), state.profile)
+    code = param_error(call.op, params, bool(call.to), state.profile)
     if code is not None:
         return _request_error(state, code, call)
     content = content_of(params)
@@ -295,9 +294,9 @@ def _push(state: GatewayState, call: Call, now: float) -> list[str]:
     if isinstance(found, ErrorCode):
         return _request_error(state, found, call)
     if len(call.to) > _limit(state, call.channel):
-        return [_ERR_LINES[E.INVALID_OR_MISSING_PARAMETERS]]
+        return [ERR_LINES[E.INVALID_OR_MISSING_PARAMETERS]]
     params = call.params
-    code = check_params(call.op, params, bool(call.to), state.profile)
+    code = param_error(call.op, params, bool(call.to), state.profile)
     if code is not None:
         return _request_error(state, code, call)
     shown = params.get("si_text") or params.get("mms_subject") or ""
@@ -336,8 +335,8 @@ def _batch_for(
     if isinstance(found, ErrorCode):
         return _request_error(state, found, call)
     if len(call.to) > _limit(state, call.channel):
-        return [_ERR_LINES[E.INVALID_OR_MISSING_PARAMETERS]]
-    code = check_params(call.op, call.params, bool(call.to), state.profile)
+        return [ERR_LINES[E.INVALID_OR_MISSING_PARAMETERS]]
+    code = param_error(call.op, call.params, bool(call.to), state.profile)
     if code is not None:
         return _request_error(state, code, call)
     batch = state.find_batch(found.api_id, call.params["batch_id"], now)
@@ -349,23 +348,23 @@ def _batch_for(
 def _startbatch(state: GatewayState, call: Call, now: float) -> list[str]:
     found = _authenticate(state, call, now)
     if isinstance(found, ErrorCode):
-        return [_ERR_LINES[found]]
+        return [ERR_LINES[found]]
     params = call.params
-    code = check_params(call.op, params, False, state.profile)
+    code = param_error(call.op, params, False, state.profile)
     if code is not None:
-        return [_ERR_LINES[code]]
+        return [ERR_LINES[code]]
     template = params["template"]
     if params.get("unicode") == "1":
         checked = content_of({"text": template, "unicode": "1"})
         if isinstance(checked, ErrorCode):
-            return [_ERR_LINES[checked]]
+            return [ERR_LINES[checked]]
     sender = params.get("from", "")
     if sender and not sender.isdigit() and found.senders is not None:
         if sender not in found.senders:
-            return [_ERR_LINES[E.INVALID_SENDER_ID]]
+            return [ERR_LINES[E.INVALID_SENDER_ID]]
     _, code = check_schedule(params, now)
     if code is not None:
-        return [_ERR_LINES[code]]
+        return [ERR_LINES[code]]
     return [f"ID: {state.open_batch(found, params, now)}"]
 
 

@@ -21,7 +21,7 @@ from ._config import Profile
 
 __all__ = [
     "Content",
-    "check_params",
+    "param_error",
     "content_of",
     "gsm_parts",
     "is_msisdn",
@@ -53,7 +53,7 @@ _REQUIRED: dict[str, tuple[Param, ...]] = {
 _MISSING_CODE: Mapping[str, ErrorCode] = {"template": E.NO_BATCH_TEMPLATE}
 
 
-def check_params(
+def param_error(
     op: Operation, params: Mapping[str, str], has_recipients: bool, profile: Profile
 ) -> ErrorCode | None:
     """The error code for the first parameter that breaks the operation table, if any."""

@@ -25,14 +25,14 @@ class _DropInjectedFaults(logging.Filter):
         return not isinstance(exc, InjectedDisconnect)
 
 
-_FILTER = _DropInjectedFaults()
+_INJECTED_FAULTS = _DropInjectedFaults()
 
 
 def quiet_injected_faults() -> None:
     """Keep uvicorn from logging a traceback for every connection the emulator drops on purpose."""
     logger = logging.getLogger("uvicorn.error")
-    if _FILTER not in logger.filters:
-        logger.addFilter(_FILTER)
+    if _INJECTED_FAULTS not in logger.filters:
+        logger.addFilter(_INJECTED_FAULTS)
 
 
 def _config(emulator: GatewayEmulator, log_level: str, **options: Any) -> Any:

@@ -23,7 +23,7 @@ from asms.callbacks import (
     ReceiverStatistics,
     StatusReport,
 )
-from asms.callbacks._format import MOFields, StatusFields, build_request
+from asms.callbacks._format import MOFields, StatusFields, build_callback
 
 FORMS = ["get", "post", "xml_get", "xml_post", "soap_get", "soap_post"]
 APIMSGID = "996f364775e24b8432f45d77da8eca47"
@@ -68,7 +68,7 @@ def mo_fields(momsgid: str = "b2aee337abd962489b123fda9c3480fa", **kw: object) -
 async def send(
     client: httpx.AsyncClient, form: str, fields: StatusFields | MOFields, path: str = "/"
 ) -> httpx.Response:
-    wire = build_request(form, fields)  # type: ignore[arg-type]
+    wire = build_callback(form, fields)  # type: ignore[arg-type]
     url = path + ("?" + wire.query if wire.query else "")
     headers = {"content-type": wire.content_type} if wire.content_type else {}
     return await client.request(wire.method, url, content=wire.body or None, headers=headers)
@@ -134,7 +134,7 @@ async def test_status_optional_fields_empty_and_unknown_status() -> None:
 @pytest.mark.anyio
 async def test_xml_as_whole_post_body() -> None:
     log = EventLog()
-    wire = build_request("xml_post", status_fields())
+    wire = build_callback("xml_post", status_fields())
     data = httpx.QueryParams(wire.body.decode())["data"]
     async with client_for(log.receiver()) as client:
         response = await client.post("/", content=data, headers={"content-type": "text/xml"})
@@ -600,12 +600,12 @@ async def test_basic_auth() -> None:
     async with client_for(receiver) as client:
         missing = await send(client, "get", fields)
         wrong = await client.get(
-            "/?" + build_request("get", fields).query, headers=basic("gateway", "nope")
+            "/?" + build_callback("get", fields).query, headers=basic("gateway", "nope")
         )
         garbage = await client.get("/", headers={"authorization": "Basic !!!"})
         assert log.statuses == []
         good = await client.get(
-            "/?" + build_request("get", fields).query, headers=basic("gateway", "pa:ss")
+            "/?" + build_callback("get", fields).query, headers=basic("gateway", "pa:ss")
         )
     assert (missing.status_code, wrong.status_code, garbage.status_code) == (401, 401, 401)
     assert missing.headers["www-authenticate"].startswith("Basic realm=")
@@ -639,7 +639,7 @@ async def test_secret_path_and_basic_auth_together_under_a_mount() -> None:
             scope = {**scope, "root_path": "/cb"}
         await receiver(scope, receive, send_)
 
-    query = build_request("get", status_fields(status=4)).query
+    query = build_callback("get", status_fields(status=4)).query
     transport = httpx.ASGITransport(app=mounted)
     async with httpx.AsyncClient(transport=transport, base_url="http://r") as client:
         assert (await client.get("/cb/k3y/status?" + query)).status_code == 401
