@@ -1,9 +1,9 @@
 """Configuration: every default asms has, the retry policy, credentials and client options.
 
 This module is the one home of defaults (the client's, the transport's, the reply caps, bulk
-runs'): other modules import them from here instead of keeping a copy. It sits below the
-transport, so every layer may import it. Timeouts and pool limits are httpx's own ``Timeout``
-and ``Limits``.
+runs', the callback receiver's, the emulator's and the command line's): other modules import
+them from here instead of keeping a copy. It sits below the transport, so every layer may
+import it. Timeouts and pool limits are httpx's own ``Timeout`` and ``Limits``.
 """
 
 from __future__ import annotations
@@ -23,15 +23,38 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_BULK_BURST",
     "DEFAULT_BULK_RATE",
+    "DEFAULT_CALLBACKS_PORT",
+    "DEFAULT_CALLBACK_RETENTION",
+    "DEFAULT_CLAIM_TIMEOUT",
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_CREDIT_PER_PART",
+    "DEFAULT_DEMO_COUNT",
+    "DEFAULT_DEMO_RATE",
     "DEFAULT_DRAIN_TIMEOUT",
+    "DEFAULT_EMULATOR_PORT",
+    "DEFAULT_EMULATOR_RETENTION",
+    "DEFAULT_FAULT_COMMANDS",
     "DEFAULT_LIMITS",
     "DEFAULT_LINGER",
+    "DEFAULT_LISTEN_HOST",
+    "DEFAULT_MAX_CALLBACK_BODY",
+    "DEFAULT_MAX_CALLBACK_RECORDS",
+    "DEFAULT_MAX_MESSAGE_BYTES",
     "DEFAULT_MAX_PARTS",
+    "DEFAULT_MAX_PENDING_BYTES",
+    "DEFAULT_MAX_PENDING_MESSAGES",
     "DEFAULT_PING_INTERVAL",
+    "DEFAULT_PROGRESS_INTERVAL",
+    "DEFAULT_REASSEMBLY_TIMEOUT",
     "DEFAULT_RECONCILE_GRACE",
     "DEFAULT_REQUEST_LIMIT",
+    "DEFAULT_REQUEST_TIMEOUT",
     "DEFAULT_THROTTLE_PAUSE",
     "DEFAULT_TIMEOUT",
+    "DEMO_API_ID",
+    "DEMO_CREDITS",
+    "DEMO_PASSWORD",
+    "DEMO_USER",
     "HEARTBEAT_INTERVAL",
     "MAX_BULK_CONCURRENCY",
     "MAX_CAMPAIGN_NAME",
@@ -56,7 +79,11 @@ __all__ = [
 
 DEFAULT_BASE_URL: Final = "https://api.clickatell.com"
 # The gateway answers in milliseconds; a 600-recipient send is the slowest request there is.
-DEFAULT_TIMEOUT: Final = httpx.Timeout(30.0, connect=10.0)
+#: Seconds to wait for the gateway per request (the command line's ``--timeout`` too).
+DEFAULT_REQUEST_TIMEOUT: Final = 30.0
+#: Seconds to wait for a connection, at most (a shorter request timeout shortens it too).
+DEFAULT_CONNECT_TIMEOUT: Final = 10.0
+DEFAULT_TIMEOUT: Final = httpx.Timeout(DEFAULT_REQUEST_TIMEOUT, connect=DEFAULT_CONNECT_TIMEOUT)
 #: Seconds a gateway session id lives after its last use (docs/protocol.md, "Sessions").
 SESSION_LIFETIME: Final = 15 * 60.0
 #: Idle seconds before an entered client pings its session: well inside its lifetime.
@@ -337,3 +364,51 @@ MAX_THROTTLED: Final = 10
 HEARTBEAT_INTERVAL: Final = 1.0
 #: Characters a journal's campaign name may have.
 MAX_CAMPAIGN_NAME: Final = 200
+
+# -- callbacks
+# The defaults of ``asms.callbacks.CallbackStore`` and ``asms.callbacks.CallbackReceiver``.
+#: Seconds a handled callback's record is kept after its last change, so that a redelivery
+#: is known as a duplicate.
+DEFAULT_CALLBACK_RETENTION: Final = 7 * 86400.0
+#: Seconds a claim on a callback holds before another process may take it over.
+DEFAULT_CLAIM_TIMEOUT: Final = 600.0
+#: Records a store keeps at most (a receiver's ``dedup_size``); beyond it new callbacks are
+#: refused, none evicted.
+DEFAULT_MAX_CALLBACK_RECORDS: Final = 1_000_000
+#: Largest callback request body or query string accepted, in bytes.
+DEFAULT_MAX_CALLBACK_BODY: Final = 64_000
+#: Seconds the parts of an inbound message wait for the rest before what arrived is handed over.
+DEFAULT_REASSEMBLY_TIMEOUT: Final = 7200.0
+#: Incomplete inbound messages kept at once, at most.
+DEFAULT_MAX_PENDING_MESSAGES: Final = 10_000
+#: Bytes the parts of incomplete inbound messages may hold in all.
+DEFAULT_MAX_PENDING_BYTES: Final = 16_000_000
+#: Bytes the parts of one incomplete inbound message may hold.
+DEFAULT_MAX_MESSAGE_BYTES: Final = 512_000
+
+# -- emulator
+#: The address the emulator (``asms.testing.serve``, ``asms emulator``) and ``asms callbacks``
+#: listen on unless told otherwise: this machine only.
+DEFAULT_LISTEN_HOST: Final = "127.0.0.1"
+#: The account an emulator accepts when given none (``asms.testing.DEFAULT_ACCOUNT``).
+DEMO_API_ID: Final = 1234
+DEMO_USER: Final = "demo"
+DEMO_PASSWORD: Final = "demo"
+DEMO_CREDITS: Final = 1_000_000.0
+#: The port ``asms.testing.serve`` and ``asms emulator`` listen on.
+DEFAULT_EMULATOR_PORT: Final = 8765
+#: The commands ``asms.testing.Faults`` injects faults into unless told otherwise.
+DEFAULT_FAULT_COMMANDS: Final[frozenset[str]] = frozenset({"sendmsg", "quicksend", "senditem"})
+#: Messages ``asms emulator`` keeps for ``querymsg`` (an emulator made in code keeps all).
+DEFAULT_EMULATOR_RETENTION: Final = 200_000
+
+# -- command line
+#: The port ``asms callbacks`` listens on.
+DEFAULT_CALLBACKS_PORT: Final = 8080
+#: ``asms bulk --progress-interval``: seconds between progress lines when stderr is no terminal.
+DEFAULT_PROGRESS_INTERVAL: Final = 10.0
+#: ``asms bulk --credit-per-part``: the price of one part in a ``--dry-run`` estimate.
+DEFAULT_CREDIT_PER_PART: Final = 1.0
+#: ``asms demo``: how many messages it sends, and at what rate (messages per second).
+DEFAULT_DEMO_COUNT: Final = 20_000
+DEFAULT_DEMO_RATE: Final = 1_000.0

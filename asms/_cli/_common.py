@@ -25,7 +25,13 @@ from rich.console import Console
 from rich.markup import escape
 
 from .._codes import ErrorCode
-from .._config import DEFAULT_BASE_URL, Credentials, plain_http_to_remote
+from .._config import (
+    DEFAULT_BASE_URL,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_REQUEST_TIMEOUT,
+    Credentials,
+    plain_http_to_remote,
+)
 from .._exceptions import (
     ASMSError,
     AuthenticationError,
@@ -241,7 +247,9 @@ class Settings:
             "wire": self.wire,
             "base_url": self.base_url,
             "insecure_http": self.insecure_http,
-            "timeout": httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
+            "timeout": httpx.Timeout(
+                self.timeout, connect=min(self.timeout, DEFAULT_CONNECT_TIMEOUT)
+            ),
         }
         options.update(overrides)
         return AsyncClient(credentials=credentials, **options)
@@ -306,7 +314,7 @@ def connection_options(func: Callable[..., T]) -> Callable[..., T]:
         click.option(
             "--timeout",
             type=FiniteFloat(min=0.1),
-            default=30.0,
+            default=DEFAULT_REQUEST_TIMEOUT,
             show_default=True,
             help="Seconds to wait for the gateway per request.",
         ),

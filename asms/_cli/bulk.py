@@ -43,7 +43,12 @@ from rich.table import Table
 
 from .._bulk.journal import Journal, check_journal, compare_input, journal_owner
 from .._bulk.report import BulkReport
-from .._config import DEFAULT_BULK_RATE, DEFAULT_MAX_PARTS
+from .._config import (
+    DEFAULT_BULK_RATE,
+    DEFAULT_CREDIT_PER_PART,
+    DEFAULT_MAX_PARTS,
+    DEFAULT_PROGRESS_INTERVAL,
+)
 from .._exceptions import (
     ASMSError,
     ConnectError,
@@ -373,7 +378,7 @@ class _RecentRows:
 @click.option(
     "--credit-per-part",
     type=FiniteFloat(min=0),
-    default=1.0,
+    default=DEFAULT_CREDIT_PER_PART,
     show_default=True,
     help="Price of one SMS part, for the --dry-run estimate.",
 )
@@ -395,7 +400,7 @@ class _RecentRows:
 @click.option(
     "--progress-interval",
     type=FiniteFloat(min=0, min_open=True),
-    default=10.0,
+    default=DEFAULT_PROGRESS_INTERVAL,
     show_default=True,
     metavar="SECONDS",
     help="When stderr is not a terminal: seconds between 'progress done=… total=…' lines.",

@@ -27,7 +27,7 @@ import click
 from rich.markup import escape
 
 from .._codes import MessageStatus
-from .._config import is_loopback
+from .._config import DEFAULT_CALLBACKS_PORT, DEFAULT_LISTEN_HOST, is_loopback
 from ..callbacks import CallbackReceiver, InboundMessage, StatusReport, default_store_path
 from ..callbacks._store import MEMORY, make_store_directory
 from ._common import ConfigError, out_console
@@ -79,8 +79,12 @@ def inbound_record(message: InboundMessage) -> dict[str, Any]:
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option(
+    "--host", default=DEFAULT_LISTEN_HOST, show_default=True, help="Address to listen on."
+)
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=DEFAULT_CALLBACKS_PORT, show_default=True
+)
 @click.option(
     "--basic-auth-user",
     metavar="USER",

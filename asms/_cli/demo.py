@@ -25,6 +25,13 @@ import anyio
 
 from .._bulk.report import BulkReport, BulkResult
 from .._bulk.run import send_bulk
+from .._config import (
+    DEFAULT_DEMO_COUNT,
+    DEFAULT_DEMO_RATE,
+    DEMO_API_ID,
+    DEMO_PASSWORD,
+    DEMO_USER,
+)
 from .._models import Message, SendOptions
 
 __all__ = [
@@ -35,9 +42,6 @@ __all__ = [
     "run_demo",
     "run_demo_async",
 ]
-
-DEFAULT_COUNT = 20_000
-DEFAULT_RATE = 1_000.0
 
 _NAMES = ("Thandi", "Pieter", "Ayesha", "Sipho", "Johan", "Lerato", "Nomsa", "Ravi", "Zoë")
 _PROMO = "Winter sale: 30% off everything until Sunday. Reply STOP to opt out."
@@ -124,7 +128,7 @@ def emulator_process(
             process.stderr.close()
 
 
-def demo_messages(count: int = DEFAULT_COUNT, *, prefix: str = "2782") -> Iterator[Message]:
+def demo_messages(count: int = DEFAULT_DEMO_COUNT, *, prefix: str = "2782") -> Iterator[Message]:
     """A deterministic mixed campaign with a different number for every message.
 
     Half one promotional text (grouped into 600-recipient requests), a quarter
@@ -150,8 +154,8 @@ def demo_messages(count: int = DEFAULT_COUNT, *, prefix: str = "2782") -> Iterat
 
 
 async def run_demo_async(
-    count: int = DEFAULT_COUNT,
-    rate: float = DEFAULT_RATE,
+    count: int = DEFAULT_DEMO_COUNT,
+    rate: float = DEFAULT_DEMO_RATE,
     *,
     concurrency: int | None = None,
     console: Any = None,
@@ -190,7 +194,7 @@ async def run_demo_async(
             TimeElapsedColumn(),
             console=console,
         )
-        async with AsyncClient(1234, "demo", "demo", base_url=base_url) as client:
+        async with AsyncClient(DEMO_API_ID, DEMO_USER, DEMO_PASSWORD, base_url=base_url) as client:
             run = send_bulk(client, demo_messages(count), rate=rate, concurrency=concurrency)
             with progress:
                 task = progress.add_task("send", total=count, rate=0.0, ok=0, failed=0)
@@ -232,7 +236,7 @@ def _print_report(console: Any, outcome: DemoOutcome) -> None:
     console.print(f"{verdict}; demo finished in {outcome.seconds:.1f} s")
 
 
-def run_demo(count: int = DEFAULT_COUNT, rate: float = DEFAULT_RATE) -> int:
+def run_demo(count: int = DEFAULT_DEMO_COUNT, rate: float = DEFAULT_DEMO_RATE) -> int:
     """Run the demo (blocking); exit status 0 when every message was accepted exactly once."""
     outcome = anyio.run(run_demo_async, count, rate)
     return 0 if outcome.ok else 1

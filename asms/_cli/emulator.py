@@ -12,16 +12,19 @@ from urllib.parse import urlsplit, urlunsplit
 
 import click
 
+from .._config import (
+    DEFAULT_EMULATOR_PORT,
+    DEFAULT_EMULATOR_RETENTION,
+    DEFAULT_LISTEN_HOST,
+    DEMO_CREDITS,
+)
 from .._optable import MAX_CONCAT
 from ..testing._clock import FakeClock
 from ..testing._config import Account, Faults, Profile
 from ..testing._emulator import DEFAULT_ACCOUNT, GatewayEmulator
-from ..testing._serve import DEFAULT_PORT
 from ._common import ConfigError
 
 __all__ = ["build_emulator", "emulator"]
-
-DEFAULT_CREDITS = DEFAULT_ACCOUNT.credits
 
 
 def _fault_setting(text: str) -> tuple[str, Any]:
@@ -79,11 +82,11 @@ def build_emulator(
     *,
     accounts: tuple[str, ...] = (),
     profile: str = "default",
-    credits: float = DEFAULT_CREDITS,
+    credits: float = DEMO_CREDITS,
     seed: int | None = 0,
     admin: bool = True,
     recorder: str = "counters",
-    retention: int | None = 200_000,
+    retention: int | None = DEFAULT_EMULATOR_RETENTION,
     fake_clock: bool = False,
     faults: tuple[str, ...] = (),
     callback_url: str | None = None,
@@ -133,8 +136,12 @@ def build_emulator(
 
 
 @click.command("emulator")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--host", default=DEFAULT_LISTEN_HOST, show_default=True, help="Address to listen on."
+)
+@click.option(
+    "--port", default=DEFAULT_EMULATOR_PORT, show_default=True, type=click.IntRange(0, 65535)
+)
 @click.option(
     "--account",
     "accounts",
@@ -149,7 +156,7 @@ def build_emulator(
     show_default=True,
     help="Platform generation to reproduce (limits, callback values, reply forms).",
 )
-@click.option("--credits", type=float, default=DEFAULT_CREDITS, show_default=True)
+@click.option("--credits", type=float, default=DEMO_CREDITS, show_default=True)
 @click.option(
     "--seed",
     type=int,
@@ -187,7 +194,7 @@ def build_emulator(
 @click.option(
     "--retention",
     type=click.IntRange(min=0),
-    default=200_000,
+    default=DEFAULT_EMULATOR_RETENTION,
     show_default=True,
     help="Messages kept for querymsg (0: no limit).",
 )

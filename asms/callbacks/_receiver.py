@@ -39,12 +39,20 @@ from typing import Any, Final, Literal
 
 import anyio
 
+from .._config import (
+    DEFAULT_MAX_CALLBACK_BODY,
+    DEFAULT_MAX_CALLBACK_RECORDS,
+    DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_MAX_PENDING_BYTES,
+    DEFAULT_MAX_PENDING_MESSAGES,
+    DEFAULT_REASSEMBLY_TIMEOUT,
+)
 from .._exceptions import ValidationError
 from ._build import InboundPart, build_inbound_part, build_status_report
 from ._events import InboundMessage, ReceiverStatistics, StatusReport
 from ._parse import Kind, MalformedCallback, parse_callback
 from ._state import KeyedLocks
-from ._store import DEFAULT_MAX_RECORDS, MEMORY, CallbackStore, ClaimOutcome
+from ._store import MEMORY, CallbackStore, ClaimOutcome
 from ._udh import Part, PartBuffer, Reassembly, ReassemblyKey
 
 __all__ = ["CallbackReceiver", "InboundHandler", "StatusHandler"]
@@ -128,12 +136,12 @@ class CallbackReceiver:
         basic_auth: tuple[str, str] | None = None,
         secret_path: str | None = None,
         store: CallbackStore | str | os.PathLike[str] | Literal[False] | None = None,
-        dedup_size: int = DEFAULT_MAX_RECORDS,
-        max_body: int = 64_000,
-        reassembly_timeout: float = 7200.0,
-        max_pending_messages: int = 10_000,
-        max_pending_bytes: int = 16_000_000,
-        max_message_bytes: int = 512_000,
+        dedup_size: int = DEFAULT_MAX_CALLBACK_RECORDS,
+        max_body: int = DEFAULT_MAX_CALLBACK_BODY,
+        reassembly_timeout: float = DEFAULT_REASSEMBLY_TIMEOUT,
+        max_pending_messages: int = DEFAULT_MAX_PENDING_MESSAGES,
+        max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if basic_auth is not None:

@@ -42,6 +42,11 @@ from typing import Final, Literal
 import anyio
 import anyio.to_thread
 
+from .._config import (
+    DEFAULT_CALLBACK_RETENTION,
+    DEFAULT_CLAIM_TIMEOUT,
+    DEFAULT_MAX_CALLBACK_RECORDS,
+)
 from .._exceptions import ValidationError
 
 __all__ = ["MEMORY", "CallbackStore", "ClaimOutcome", "default_store_path"]
@@ -53,9 +58,6 @@ Op = Callable[[sqlite3.Connection], object]
 
 MEMORY: Final = ":memory:"
 """The path of a store kept in this process's memory only (no file)."""
-DEFAULT_RETENTION: Final = 7 * 86400.0
-DEFAULT_CLAIM_TIMEOUT: Final = 600.0
-DEFAULT_MAX_RECORDS: Final = 1_000_000
 _PRUNE_EVERY: Final = 60.0
 _PRUNE_CHUNK: Final = 10_000
 
@@ -132,8 +134,8 @@ class CallbackStore:
         self,
         path: str | os.PathLike[str] | None = None,
         *,
-        retention: float = DEFAULT_RETENTION,
-        max_records: int = DEFAULT_MAX_RECORDS,
+        retention: float = DEFAULT_CALLBACK_RETENTION,
+        max_records: int = DEFAULT_MAX_CALLBACK_RECORDS,
         claim_timeout: float = DEFAULT_CLAIM_TIMEOUT,
         clock: Callable[[], float] = time.time,
     ) -> None:

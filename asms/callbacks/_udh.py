@@ -7,6 +7,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .._config import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_PENDING_BYTES
+
 __all__ = [
     "Concat",
     "parse_concat",
@@ -126,8 +128,8 @@ class PartBuffer:
         max_messages: int,
         expiry: float,
         clock: Callable[[], float],
-        max_bytes: int = 16_000_000,
-        max_message_bytes: int = 512_000,
+        max_bytes: int = DEFAULT_MAX_PENDING_BYTES,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
         self._messages: OrderedDict[ReassemblyKey, Reassembly] = OrderedDict()
         self._max_messages = max_messages

@@ -8,11 +8,10 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Final, Literal, get_args
 
 from .._codes import CALLBACK_TRIGGERS, CALLBACK_TRIGGERS_V238, ErrorCode, MessageStatus
-from .._config import DEFAULT_MAX_PARTS, MAX_RECIPIENTS
+from .._config import DEFAULT_FAULT_COMMANDS, DEFAULT_MAX_PARTS, MAX_RECIPIENTS
 from .._optable import MAX_CALLBACK, MAX_CONCAT
 
 __all__ = [
-    "DEFAULT_FAULT_COMMANDS",
     "FAULT_KINDS",
     "Account",
     "CallbackMethod",
@@ -180,7 +179,6 @@ OUTCOME_KINDS: tuple[str, ...] = (
     "slow_reply",
     "connect_error",
 )
-DEFAULT_FAULT_COMMANDS: frozenset[str] = frozenset({"sendmsg", "quicksend", "senditem"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._clock import Clock
 from .._codes import MessageStatus
+from .._config import DEMO_API_ID, DEMO_CREDITS, DEMO_PASSWORD, DEMO_USER
 from .._encoding import split_parts
 from ._app import GatewayApp
 from ._clock import FakeClock, as_clock
@@ -32,7 +33,9 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_ACCOUNT", "GatewayEmulator"]
 
-DEFAULT_ACCOUNT = Account(api_id=1234, user="demo", password="demo", credits=1_000_000.0)
+DEFAULT_ACCOUNT = Account(
+    api_id=DEMO_API_ID, user=DEMO_USER, password=DEMO_PASSWORD, credits=DEMO_CREDITS
+)
 
 
 class GatewayEmulator:

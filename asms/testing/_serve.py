@@ -10,13 +10,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from .._config import DEFAULT_EMULATOR_PORT, DEFAULT_LISTEN_HOST
 from ._app import InjectedDisconnect
 from ._emulator import GatewayEmulator
 
-__all__ = ["DEFAULT_PORT", "bind", "quiet_injected_faults", "running_emulator", "serve"]
-
-#: Where ``serve`` and ``asms emulator`` listen unless told otherwise.
-DEFAULT_PORT = 8765
+__all__ = ["bind", "quiet_injected_faults", "running_emulator", "serve"]
 
 
 class _DropInjectedFaults(logging.Filter):
@@ -73,8 +71,8 @@ def bind(host: str, port: int) -> socket.socket:
 def serve(
     emulator: GatewayEmulator | None = None,
     *,
-    host: str = "127.0.0.1",
-    port: int = DEFAULT_PORT,
+    host: str = DEFAULT_LISTEN_HOST,
+    port: int = DEFAULT_EMULATOR_PORT,
     log_level: str = "warning",
     sock: socket.socket | None = None,
 ) -> None:
@@ -97,7 +95,7 @@ def serve(
 def running_emulator(
     emulator: GatewayEmulator | None = None,
     *,
-    host: str = "127.0.0.1",
+    host: str = DEFAULT_LISTEN_HOST,
     port: int = 0,
     log_level: str = "warning",
     startup_timeout: float = 10.0,
