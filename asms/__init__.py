@@ -13,6 +13,7 @@ from ._bulk.run import BulkRun, RequestSender
 from ._client import AsyncClient
 from ._clock import Clock, SystemClock, VirtualClock
 from ._codes import ErrorCategory, ErrorCode, Feature, MessageStatus
+from ._compat import show_as_public as _show_as_public
 from ._config import Credentials, RetryPolicy
 from ._encoding import PartCount, count_binary_parts, count_parts, split_parts
 from ._exceptions import (
@@ -146,13 +147,8 @@ __all__ = [
     "WriteTimeout",
 ]
 
-# Show public objects as ``asms.X`` (reprs, tracebacks, docs), as httpx does; pickling still
-# works because every such name is importable from here.
-for _name in __all__:
-    _obj = globals()[_name]
-    if hasattr(_obj, "__module__") and isinstance(_obj, type | type(count_parts)):
-        _obj.__module__ = "asms"
-del _name, _obj
+_show_as_public(__name__, globals(), __all__)
+del _show_as_public
 
 
 # Old names kept for one release: a DeprecationWarning on use, then removed.

@@ -44,15 +44,16 @@ __all__ = [
     "expect_send",
     "expect_session",
     "expect_status",
+    "format_number",
     "parse_coverage",
     "parse_line",
     "parse_lines",
 ]
 
 
-def _format_number(value: float) -> str:
-    text = repr(value)
-    return text.removesuffix(".0")
+def format_number(value: float) -> str:
+    """A number as the gateway writes it: ``500``, ``0.3``, ``12.75`` (no ``.0``)."""
+    return repr(value).removesuffix(".0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +103,7 @@ class ChargeReply:
     status: MessageStatus | int
 
     def to_line(self, *, v238: bool = False) -> str:
-        charge = _format_number(self.charge)
+        charge = format_number(self.charge)
         if v238:
             return f"apiMsgId: {self.apimsgid} charge: {charge} status: {self.status:03d}"
         return f"ID: {self.apimsgid} Charge: {charge} Status: {self.status:03d}"
@@ -115,7 +116,7 @@ class CreditReply:
     credit: float
 
     def to_line(self) -> str:
-        return f"Credit: {_format_number(self.credit)}"
+        return f"Credit: {format_number(self.credit)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +155,7 @@ class CoverageReply:
     def to_line(self) -> str:
         line = ("OK: " if self.supported else "ERR: ") + self.text
         if self.charge is not None:
-            line += f" Charge: {_format_number(self.charge)}"
+            line += f" Charge: {format_number(self.charge)}"
         return line
 
 

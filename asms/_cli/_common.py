@@ -24,7 +24,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from .._codes import ErrorCode
+from .._codes import ErrorCode, MessageStatus
 from .._config import (
     DEFAULT_BASE_URL,
     DEFAULT_CONNECT_TIMEOUT,
@@ -68,6 +68,7 @@ __all__ = [
     "out_console",
     "read_env_file",
     "run_async",
+    "status_text",
 ]
 
 EXIT_OK: Final = 0
@@ -425,6 +426,15 @@ def error_text(code: ErrorCode | int | None, description: str | None) -> str:
         return description or "not accepted"
     number = f"{int(code):03d}"
     return f"{number} {description}" if description else number
+
+
+def status_text(status: MessageStatus | int, *, unknown: str = "") -> str:
+    """``"004 Received by recipient"``; a code asms does not know is its three digits,
+    followed by ``unknown`` when that is given."""
+    number = f"{int(status):03d}"
+    if isinstance(status, MessageStatus):
+        return f"{number} {status.description}"
+    return f"{number} {unknown}" if unknown else number
 
 
 def check_country_code(value: str | None) -> None:

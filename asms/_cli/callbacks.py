@@ -30,16 +30,10 @@ from .._codes import MessageStatus
 from .._config import DEFAULT_CALLBACKS_PORT, DEFAULT_LISTEN_HOST, is_loopback
 from ..callbacks import CallbackReceiver, InboundMessage, StatusReport, default_store_path
 from ..callbacks._store import MEMORY, make_store_directory
-from ._common import ConfigError, out_console
+from ._common import ConfigError, out_console, status_text
 from ._stop import serve_until_stopped, stoppable_server
 
 __all__ = ["callbacks"]
-
-
-def _status_text(status: MessageStatus | int) -> str:
-    if isinstance(status, MessageStatus):
-        return f"{int(status):03d} {status.description}"
-    return f"{int(status):03d}"
 
 
 def _when(stamp: datetime) -> str:
@@ -55,7 +49,9 @@ def status_record(report: StatusReport) -> dict[str, Any]:
         "to": report.to,
         "from": report.from_,
         "status": int(report.status),
-        "description": _status_text(report.status)[4:],
+        "description": (
+            report.status.description if isinstance(report.status, MessageStatus) else ""
+        ),
         "final": report.is_final,
         "charge": report.charge,
         "timestamp": _when(report.timestamp),
@@ -206,7 +202,7 @@ def callbacks(
         emit(
             status_record(report),
             f"[cyan]{_when(report.timestamp)}[/] [bold]status[/] {escape(report.apimsgid)}"
-            f" to {escape(report.to)}: {escape(_status_text(report.status))} ({final})"
+            f" to {escape(report.to)}: {escape(status_text(report.status))} ({final})"
             f"{escape(charge)}"
             + (f" climsgid {escape(report.climsgid)}" if report.climsgid else ""),
         )

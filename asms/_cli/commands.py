@@ -34,6 +34,7 @@ from ._common import (
     error_text,
     out_console,
     run_async,
+    status_text,
 )
 from ._interrupts import exit_status
 from ._sendstop import SendOutcome, send_stoppable, unknown_lines
@@ -49,12 +50,6 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 def _print_json(data: Any) -> None:
     # Plain stdout, not rich: JSON must come out byte for byte, without wrapping.
     click.echo(json.dumps(data, ensure_ascii=False))
-
-
-def _status_text(status: MessageStatus | int) -> str:
-    if isinstance(status, MessageStatus):
-        return f"{int(status):03d} {status.description}"
-    return f"{int(status):03d} (unknown status)"
 
 
 def _schedule(value: str | None) -> int | None:
@@ -284,7 +279,8 @@ def status(
             record["charge"] = cost
         _print_json(record)
         return
-    line = f"{escape(message_id)}: [bold]{escape(_status_text(state))}[/]"
+    shown = status_text(state, unknown="(unknown status)")
+    line = f"{escape(message_id)}: [bold]{escape(shown)}[/]"
     line += " (final)" if final else " (not final yet)"
     if cost is not None:
         line += f", charge {cost:g}"

@@ -20,8 +20,7 @@ file, the same for every worker and restart::
 ``store=False`` keeps the record in this process's memory only.
 """
 
-from types import FunctionType as _FunctionType
-
+from .._compat import show_as_public as _show_as_public
 from ._events import InboundMessage, ReceiverStatistics, StatusReport
 from ._log import EventLog
 from ._receiver import CallbackReceiver, InboundHandler, StatusHandler
@@ -40,16 +39,6 @@ __all__ = [
 ]
 
 
-# Show the objects defined in this package as ``asms.callbacks.X`` (reprs, tracebacks, docs), as
-# ``asms`` does; pickling still works because every such name is importable from here. An
-# object re-exported from another public package keeps that package's name (``asms``, which
-# re-exports a few of these, renames them after this runs).
-def _show_as_public() -> None:
-    for name in __all__:
-        obj = globals().get(name)
-        if isinstance(obj, type | _FunctionType) and obj.__module__.startswith(__name__ + "."):
-            obj.__module__ = __name__
-
-
-_show_as_public()
+# ``asms``, which re-exports a few of these, renames them again after this runs.
+_show_as_public(__name__, globals(), __all__)
 del _show_as_public

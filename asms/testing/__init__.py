@@ -15,10 +15,10 @@ Fixtures for pytest: ``pytest_plugins = ["asms.testing.pytest_plugin"]``.
 """
 
 import warnings
-from types import FunctionType as _FunctionType
 from typing import Any
 
 from .._clock import Clock
+from .._compat import show_as_public as _show_as_public
 from ._clock import FakeClock, ScaledClock
 from ._config import Account, CallbackMethod, FaultKind, Faults, Lifecycle, Profile
 from ._emulator import DEFAULT_ACCOUNT, GatewayEmulator
@@ -52,17 +52,7 @@ __all__ = [
 ]
 
 
-# Show the objects defined in this package as ``asms.testing.X`` (reprs, tracebacks, docs), as
-# ``asms`` does; pickling still works because every such name is importable from here. An
-# object re-exported from another public package keeps that package's name.
-def _show_as_public() -> None:
-    for name in __all__:
-        obj = globals().get(name)  # a deprecated alias is served by __getattr__
-        if isinstance(obj, type | _FunctionType) and obj.__module__.startswith(__name__ + "."):
-            obj.__module__ = __name__
-
-
-_show_as_public()
+_show_as_public(__name__, globals(), __all__)
 del _show_as_public
 
 # ``SystemClock`` is listed nowhere above on purpose: a star import or a walk of __all__ must

@@ -16,7 +16,6 @@ __all__ = [
     "Channel",
     "err_line",
     "ERR_LINES",
-    "format_number",
 ]
 
 S = MessageStatus
@@ -35,11 +34,6 @@ ERR_LINES: dict[int, str] = {code: f"ERR: {code:03d}, {code.description}" for co
 def err_line(code: int) -> str:
     """``ERR: 001, Authentication failed``."""
     return ERR_LINES[code]
-
-
-def format_number(value: float) -> str:
-    """Credits as the gateway prints them: ``500``, ``0.3``, ``12.75``."""
-    return repr(round(value, 6)).removesuffix(".0")
 
 
 @dataclass(slots=True)

@@ -12,7 +12,8 @@ from collections.abc import Callable, Mapping
 
 from .._codes import ErrorCode
 from .._config import SESSION_LIFETIME
-from ._call import ERR_LINES, Call, CallOutcome, Channel, format_number
+from .._replies import format_number
+from ._call import ERR_LINES, Call, CallOutcome, Channel
 from ._config import Account
 from ._content import Content, check_schedule, content_of, param_error
 from ._delivery import commit
@@ -38,6 +39,12 @@ _COVERAGE_ERR = (
     "ERR: This prefix is not currently supported. Messages sent to this prefix will fail. "
     "Please contact support for assistance."
 )
+
+
+def _credits_text(value: float) -> str:
+    # Balances and charges are float sums: rounding drops their binary noise
+    # (0.30000000000000004) before the number is written as the gateway writes it.
+    return format_number(round(value, 6))
 
 
 def execute(state: GatewayState, call: Call) -> CallOutcome:
@@ -178,7 +185,7 @@ def _getbalance(state: GatewayState, call: Call, now: float) -> list[str]:
     found = _authenticate(state, call, now)
     if isinstance(found, ErrorCode):
         return [ERR_LINES[found]]
-    return [f"Credit: {format_number(state.balances[found.api_id])}"]
+    return [f"Credit: {_credits_text(state.balances[found.api_id])}"]
 
 
 def _route_coverage(state: GatewayState, call: Call, now: float) -> list[str]:
@@ -191,7 +198,7 @@ def _route_coverage(state: GatewayState, call: Call, now: float) -> list[str]:
     charge = state.route(call.params["msisdn"])
     if charge is None:
         return [_COVERAGE_ERR]
-    return [f"{_COVERAGE_OK} Charge: {format_number(charge)}"]
+    return [f"{_COVERAGE_OK} Charge: {_credits_text(charge)}"]
 
 
 def _token_pay(state: GatewayState, call: Call, now: float) -> list[str]:
@@ -203,7 +210,7 @@ def _token_pay(state: GatewayState, call: Call, now: float) -> list[str]:
     if credits is None:  # malformed, unknown or already redeemed
         return [ERR_LINES[E.INVALID_OR_MISSING_PARAMETERS]]
     state.balances[found.api_id] = round(state.balances[found.api_id] + credits, 6)
-    return [f"OK: {format_number(credits)}"]
+    return [f"OK: {_credits_text(credits)}"]
 
 
 def _lookup_common(
@@ -254,7 +261,7 @@ def _getmsgcharge(state: GatewayState, call: Call, now: float) -> list[str]:
         return found
     message = found[0]
     status = message.status_at(now, state.lifecycle)
-    charge = format_number(state.charge_of(message, status))
+    charge = _credits_text(state.charge_of(message, status))
     if state.profile.charge_line == "apiMsgId":
         return [f"apiMsgId: {message.apimsgid} charge: {charge} status: {status:03d}"]
     return [f"ID: {message.apimsgid} Charge: {charge} Status: {status:03d}"]
