@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--scenario S1 --scenario S2 …] [--baseline TREE]``.
+"""``python -m benchmarks [--quick] [--scenario S1 …] [--reps N] [--connections 10,50] [--baseline TREE]``.
 
 asms side by side with its peers. Writes ``benchmarks/results/latest.json``,
 ``benchmarks/RESULTS.md`` and ``benchmarks/results/chart.png`` (under ``--out``).
@@ -11,6 +11,7 @@ of an earlier commit: ``git worktree add /tmp/before <commit>``) as contenders n
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -35,9 +36,26 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="source tree of an earlier commit whose asms joins S1 and S2 as asms@baseline",
     )
+    parser.add_argument("--reps", type=int, help="repetitions per series (default: the profile's)")
+    parser.add_argument(
+        "--connections",
+        help="S1's connection counts, comma-separated (default: the profile's)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks")
     args = parser.parse_args(argv)
     profile = QUICK if args.quick else FULL
+    if args.reps is not None:
+        if args.reps < 1:
+            parser.error("--reps: must be at least 1")
+        profile = dataclasses.replace(profile, reps=args.reps)
+    if args.connections is not None:
+        try:
+            counts = tuple(int(c) for c in args.connections.split(",") if c.strip())
+        except ValueError:
+            parser.error("--connections: whole numbers separated by commas, such as 10,50")
+        if not counts or min(counts) < 1:
+            parser.error("--connections: whole numbers of at least 1, such as 10,50")
+        profile = dataclasses.replace(profile, s1_connections=counts)
     given = args.scenario or [",".join(SCENARIOS)]
     chosen = [s.strip().upper() for arg in given for s in arg.split(",") if s.strip()]
     if args.baseline is not None:
