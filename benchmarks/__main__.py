@@ -1,6 +1,7 @@
-"""``python -m benchmarks [--quick] [--scenario S1 …] [--reps N] [--connections 10,50] [--baseline TREE]``.
+"""``python -m benchmarks``: asms side by side with its peers.
 
-asms side by side with its peers. Writes ``benchmarks/results/latest.json``,
+Options: ``--quick``, ``--scenario S1`` (repeatable), ``--reps N``, ``--connections 10,50``,
+``--baseline TREE``. Writes ``benchmarks/results/latest.json``,
 ``benchmarks/RESULTS.md`` and ``benchmarks/results/chart.png`` (under ``--out``).
 
 ``--baseline TREE`` adds, to S1 and S2, the asms client of another source tree (a git worktree
