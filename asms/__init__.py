@@ -39,6 +39,7 @@ from ._exceptions import (
     PoolTimeout,
     ProtocolError,
     ReadTimeout,
+    RedisError,
     ReplyParseError,
     RequestTimeout,
     SessionError,
@@ -49,6 +50,7 @@ from ._exceptions import (
     ValidationError,
     WriteTimeout,
 )
+from ._limiter import Limiter
 from ._models import (
     NOT_SENT,
     OUTCOME_UNKNOWN,
@@ -62,6 +64,7 @@ from ._models import (
     StatusInfo,
 )
 from ._numbers import normalize_many, normalize_msisdn
+from ._redis.ratelimit import RedisRateLimiter
 from ._results import SendResults
 from ._retry import ClientStatistics
 from ._transport import AsyncTransport, make_transport, request_was_sent
@@ -110,6 +113,7 @@ __all__ = [
     "JournalFinishedError",
     "JournalLockedError",
     "JournalMismatchError",
+    "Limiter",
     "make_transport",
     "Message",
     "MessageLookupError",
@@ -125,6 +129,8 @@ __all__ = [
     "RateLimiter",
     "RateLimiterStatistics",
     "ReadTimeout",
+    "RedisError",
+    "RedisRateLimiter",
     "ReplyParseError",
     "request_was_sent",
     "RequestSender",

@@ -48,6 +48,8 @@ __all__ = [
     "DEFAULT_REASSEMBLY_TIMEOUT",
     "DEFAULT_RECONCILE_GRACE",
     "DEFAULT_REQUEST_LIMIT",
+    "DEFAULT_REDIS_MAX_WAIT",
+    "DEFAULT_REDIS_TIMEOUT",
     "DEFAULT_REQUEST_TIMEOUT",
     "DEFAULT_THROTTLE_PAUSE",
     "DEFAULT_TIMEOUT",
@@ -364,6 +366,14 @@ MAX_THROTTLED: Final = 10
 HEARTBEAT_INTERVAL: Final = 1.0
 #: Characters a journal's campaign name may have.
 MAX_CAMPAIGN_NAME: Final = 200
+
+# -- Redis (``asms.RedisRateLimiter``)
+#: Seconds to connect to Redis, and for one command's answer.
+DEFAULT_REDIS_TIMEOUT: Final = 5.0
+#: How far ahead of Redis's clock (seconds) a reservation's first slot may be booked; a
+#: caller that would start later books nothing, sleeps the excess and tries again, so a
+#: crowd of processes cannot book minutes of future slots.
+DEFAULT_REDIS_MAX_WAIT: Final = 10.0
 
 # -- callbacks
 # The defaults of ``asms.callbacks.CallbackStore`` and ``asms.callbacks.CallbackReceiver``.

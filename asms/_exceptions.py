@@ -10,6 +10,7 @@ Every exception asms raises derives from ``ASMSError``::
     │   ├── JournalLockedError    .pid, .host, .since  another run owns it
     │   ├── JournalFinishedError  .campaign            its campaign already finished
     │   └── JournalMismatchError  (also ValueError)    another input or campaign
+    ├── RedisError                .location            Redis unreachable or a command failed
     ├── TransportError            .sent                the exchange with the server failed
     │   ├── ConnectError          sent=False
     │   ├── RequestTimeout        (also TimeoutError)
@@ -85,6 +86,7 @@ __all__ = [
     "PoolTimeout",
     "ProtocolError",
     "ReadTimeout",
+    "RedisError",
     "ReplyParseError",
     "RequestTimeout",
     "SOAPFault",
@@ -217,6 +219,19 @@ class JournalMismatchError(JournalError, ValueError):
 
     def __init__(self, message: str, path: str = "") -> None:
         super().__init__(path, message)
+
+
+class RedisError(ASMSError):
+    """Redis (the shared state of :class:`asms.RedisRateLimiter`) could not be used: it is
+    unreachable, timed out or refused a command.
+
+    ``.location`` is where it was looked for (``host:port/db`` or a socket path), never
+    the URL's password.
+    """
+
+    def __init__(self, message: str, location: str = "") -> None:
+        super().__init__(message)
+        self.location = location
 
 
 class TransportError(ASMSError):

@@ -15,15 +15,16 @@ that import them from the limiter.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import anyio
 import anyio.lowlevel
 
 from .._clock import Clock, SystemClock, VirtualClock
+from .._limiter import Limiter, RateLimiterStatistics
 
 __all__ = [
     "Clock",
+    "Limiter",
     "VirtualClock",
     "RateLimiter",
     "RateLimiterStatistics",
@@ -31,20 +32,11 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class RateLimiterStatistics:
-    """A snapshot of a :class:`RateLimiter`."""
-
-    rate: float
-    burst: int
-    tokens_granted: int
-    tasks_waiting: int
-    next_slot: float | None
-    paused_until: float | None
-
-
 class RateLimiter:
     """GCRA limiter: ``rate`` tokens per second with a tolerance of ``burst`` tokens.
+
+    One process's schedule (a :class:`~asms._limiter.Limiter`); for several processes
+    sharing one account's limit, see :class:`asms.RedisRateLimiter`.
 
     ``await acquire(k)`` reserves ``k`` consecutive slots and returns at the *last* one, so
     a request for ``k`` recipients counts ``k`` against the rate and goes out when the

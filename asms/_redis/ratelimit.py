@@ -1,0 +1,310 @@
+"""The rate limiter every process of one account shares: :class:`RedisRateLimiter`.
+
+The same schedule as the in-process :class:`asms.RateLimiter` (GCRA on an absolute schedule:
+reserve the next slots, sleep until the last, give them back if cancelled and nobody booked
+after), kept in Redis and run by a Lua script on Redis's clock, so N processes together keep
+one rate. A caller makes one round trip to book and sleeps the returned wait on its own
+clock; nobody polls. Redis being down stops the callers (the reservation fails with
+:class:`asms.RedisError`): there is no local fallback that could break the shared limit.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Final, Self
+
+import anyio
+import anyio.lowlevel
+
+from .._clock import Clock, SystemClock
+from .._config import DEFAULT_REDIS_MAX_WAIT, DEFAULT_REDIS_TIMEOUT
+from .._exceptions import RedisError, ValidationError
+from .._limiter import RateLimiterStatistics
+from . import scripts
+from .connection import LuaScript, RedisConnection, connect, redis_location
+from .keys import AccountKeys
+
+__all__ = ["RedisRateLimiter"]
+
+_US: Final = 1_000_000  # microseconds per second
+
+
+@dataclass(frozen=True, slots=True)
+class _Scripts:
+    reserve: LuaScript
+    confirm: LuaScript
+    release: LuaScript
+    claim_rate: LuaScript
+
+
+class RedisRateLimiter:
+    """GCRA limiter shared through Redis by every process of one account.
+
+    ``async with RedisRateLimiter(url, account, rate=100) as limiter:`` connects, then
+    ``await limiter.acquire(k)`` books ``k`` consecutive slots on Redis's clock and returns
+    at the last (a request to 600 recipients costs 600). Give it to a bulk run with
+    ``client.send_bulk(messages, limiter=limiter)``; it implements the same interface as
+    :class:`asms.RateLimiter`.
+
+    * ``account``: the api_id (or any label every process of the account uses); all keys of
+      the account share the Redis Cluster hash tag ``{a:<account>}``.
+    * ``rate``, ``burst``: as for :class:`asms.RateLimiter`, stored with the account's keys by
+      the first limiter. Every process must use the same: a limiter with another rate or
+      burst is refused with :class:`asms.ValidationError` naming both, when it enters and
+      on any reservation. To change them deliberately, enter one limiter with
+      ``replace_rate=True``: it stores its own, and the processes still using the old ones
+      are refused from their next reservation on (restart them with the new rate).
+    * ``max_wait``: how far ahead (seconds) a reservation's first slot may be booked; a
+      caller that would start later books nothing, sleeps the excess and tries again.
+    * ``timeout``: seconds to connect, and for each answer of Redis.
+
+    :meth:`pause_for` (``ERR 130``) pauses this limiter at once and every process of the
+    account from this limiter's next reservation on, which a bulk run makes at once: the
+    throttled request is retried. A caller that wakes for its slot checks whether a pause
+    began meanwhile that covers it, and books again if so.
+
+    The slots are whole microseconds (the interval ``1/rate`` is rounded up), so the rate
+    is never exceeded. Redis unreachable: :class:`asms.RedisError` naming ``host:port``,
+    never the URL's password.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        account: str,
+        *,
+        rate: float,
+        burst: int = 1,
+        max_wait: float = DEFAULT_REDIS_MAX_WAIT,
+        replace_rate: bool = False,
+        timeout: float = DEFAULT_REDIS_TIMEOUT,
+    ) -> None:
+        if (
+            isinstance(rate, bool)
+            or not isinstance(rate, int | float)
+            or not math.isfinite(rate)
+            or not 0 < rate <= _US
+        ):
+            raise ValueError("rate must be a positive, finite number of tokens per second")
+        if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
+            raise ValueError("burst must be a positive integer")
+        if not isinstance(max_wait, int | float) or not max_wait >= 0:
+            raise ValueError("max_wait must be a number of seconds, at least 0")
+        if not isinstance(timeout, int | float) or not timeout > 0:
+            raise ValueError("timeout must be a positive number of seconds")
+        self._url = url
+        self._location = redis_location(url)
+        self._keys = AccountKeys(account)
+        self._rate = float(rate)
+        self._burst = burst
+        self._interval = math.ceil(_US / self._rate)
+        self._tolerance = (burst - 1) * self._interval
+        self._max_wait = math.ceil(max_wait * _US)
+        self._replace = bool(replace_rate)
+        self._timeout = float(timeout)
+        self._clock: Clock = SystemClock()
+        self._stack: AsyncExitStack | None = None
+        self._redis: RedisConnection | None = None
+        self._scripts: _Scripts | None = None
+        # A pause this process was told of (ERR 130), which its next reservation shares,
+        # and the latest one shared; a pause learnt from Redis is only shown (moving it to
+        # this clock and back would stretch it by the latency every time).
+        self._paused_until = -math.inf
+        self._shared_pause = -math.inf
+        self._seen_pause_until = -math.inf
+        self._granted = 0
+        self._waiting = 0
+        self._next_slot: float | None = None
+
+    # -- the Limiter interface ---------------------------------------------------------------
+
+    @property
+    def rate(self) -> float:
+        """Tokens per second, the account's."""
+        return self._rate
+
+    @property
+    def burst(self) -> int:
+        """Tokens that may go at once after an idle moment, the account's."""
+        return self._burst
+
+    @property
+    def clock(self) -> Clock:
+        """The local clock callers sleep on (the schedule itself is on Redis's clock)."""
+        return self._clock
+
+    async def acquire(self, tokens: int = 1) -> float:
+        """Wait for ``tokens`` consecutive slots of the account's schedule; return the clock
+        time (:attr:`clock`) the last of them was due."""
+        if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
+            raise ValueError("tokens must be at least 1")
+        redis, run = self._open()
+        keys = self._keys
+        clock = self._clock
+        self._waiting += 1
+        try:
+            while True:
+                now = clock.current_time()
+                told = self._paused_until
+                ahead = told - now if told > self._shared_pause else 0.0
+                pause_ahead = math.ceil(ahead * _US) if ahead > 0 else 0
+                args: list[int | str] = [
+                    self._interval,
+                    tokens,
+                    self._tolerance,
+                    self._max_wait,
+                    self._rate_label,
+                    self._burst,
+                    pause_ahead,
+                ]
+                # Shielded: a cancelled caller must still learn whether it booked, to give
+                # the slots back (each answer is bounded by ``timeout``).
+                with anyio.CancelScope(shield=True):
+                    reply = await redis.run(run.reserve, [keys.tat, keys.pause, keys.limit], args)
+                received = clock.current_time()
+                code = int(reply[0])
+                if code < 0:
+                    raise self._mismatch(reply[1], reply[2])
+                if pause_ahead:
+                    self._shared_pause = max(self._shared_pause, told)
+                wait = int(reply[1]) / _US
+                server_now = int(reply[2])
+                self._seen_pause(int(reply[3]), server_now, received)
+                if code == 0:
+                    # Too far ahead: book nothing, come back when the start is within reach.
+                    await clock.sleep_until(received + wait)
+                    continue
+                reserved = int(reply[4])
+                self._next_slot = received + (reserved - server_now) / _US
+                due = received + wait
+                try:
+                    if wait > 0:
+                        await clock.sleep_until(due)
+                    else:
+                        await anyio.lowlevel.checkpoint()
+                except BaseException:
+                    await self._release(str(reserved), str(reply[5]))
+                    raise
+                if wait > 0 and await self._pause_began(server_now + int(reply[1]), due):
+                    continue  # a pause began while we slept and covers our slot: book again
+                self._granted += tokens
+                return due
+        finally:
+            self._waiting -= 1
+
+    def pause_until(self, deadline: float) -> None:
+        """Grant nothing before ``deadline`` (time on :attr:`clock`), here and, from this
+        limiter's next reservation on, in every process of the account."""
+        if deadline > self._paused_until:
+            self._paused_until = deadline
+
+    def pause_for(self, seconds: float) -> None:
+        """Grant nothing for ``seconds`` from now (see :meth:`pause_until`)."""
+        self.pause_until(self._clock.current_time() + max(0.0, seconds))
+
+    def statistics(self) -> RateLimiterStatistics:
+        """A snapshot: this object's tokens granted and callers waiting; the next slot and
+        any pause as this limiter last saw them in Redis, on :attr:`clock`."""
+        now = self._clock.current_time()
+        paused = max(self._paused_until, self._seen_pause_until)
+        return RateLimiterStatistics(
+            rate=self._rate,
+            burst=self._burst,
+            tokens_granted=self._granted,
+            tasks_waiting=self._waiting,
+            next_slot=self._next_slot,
+            paused_until=paused if paused > now else None,
+        )
+
+    # -- connecting ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        """Connect to Redis and check (or, with ``replace_rate``, store) the account's rate."""
+        if self._stack is not None:
+            raise RuntimeError("this RedisRateLimiter is already open")
+        stack = AsyncExitStack()
+        try:
+            opening = connect(self._url, command_timeout=self._timeout)
+            redis = await stack.enter_async_context(opening)
+            run = _Scripts(
+                reserve=redis.script("reserve", scripts.RESERVE),
+                confirm=redis.script("confirm", scripts.CONFIRM),
+                release=redis.script("release", scripts.RELEASE),
+                claim_rate=redis.script("claim_rate", scripts.CLAIM_RATE),
+            )
+            stored = await redis.run(
+                run.claim_rate,
+                [self._keys.limit],
+                [self._rate_label, self._burst, "1" if self._replace else "0"],
+            )
+            if stored[0] != self._rate_label or str(stored[1]) != str(self._burst):
+                raise self._mismatch(stored[0], stored[1])
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack, self._redis, self._scripts = stack, redis, run
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Close the connection to Redis."""
+        stack, self._stack, self._redis, self._scripts = self._stack, None, None, None
+        if stack is not None:
+            await stack.aclose()
+
+    # -- inside ----------------------------------------------------------------------------
+
+    @property
+    def _rate_label(self) -> str:
+        return repr(self._rate)
+
+    def _open(self) -> tuple[RedisConnection, _Scripts]:
+        if self._redis is None or self._scripts is None:
+            raise RuntimeError("use the RedisRateLimiter inside 'async with' (it connects there)")
+        return self._redis, self._scripts
+
+    def _mismatch(self, rate: Any, burst: Any) -> ValidationError:
+        return ValidationError(
+            "rate",
+            f"the account's processes share rate={rate} burst={burst} (stored in Redis); "
+            f"this limiter has rate={self._rate_label} burst={self._burst}: use the same, "
+            "or replace_rate=True to change it for all",
+        )
+
+    def _seen_pause(self, pause_us: int, server_now_us: int, received: float) -> None:
+        # Redis's pause, moved onto the local clock: what statistics() shows.
+        if pause_us > server_now_us:
+            seen = received + (pause_us - server_now_us) / _US
+            self._seen_pause_until = max(self._seen_pause_until, seen)
+
+    async def _pause_began(self, due_us: int, due: float) -> bool:
+        """Whether a pause that covers our slot began while we slept (here or in Redis)."""
+        if self._paused_until > due:
+            return True
+        redis, run = self._open()
+        with anyio.CancelScope(shield=True):
+            pause = int(await redis.run(run.confirm, [self._keys.pause], [due_us]))
+        if pause:
+            self._seen_pause(pause, due_us, due)
+            return True
+        return False
+
+    async def _release(self, reserved: str, previous: str) -> None:
+        """Give a cancelled caller's slots back, if nobody booked after them."""
+        redis, run = self._open()
+        with anyio.CancelScope(shield=True):
+            try:
+                await redis.run(run.release, [self._keys.tat], [reserved, previous])
+            except RedisError:
+                pass  # the slots stay booked: the account sends less, never more
+
+    def __repr__(self) -> str:
+        # The account (an api_id) and the URL (a password) stay out.
+        return f"RedisRateLimiter({self._location!r}, rate={self._rate!r}, burst={self._burst!r})"

@@ -1,0 +1,35 @@
+"""The Redis tests' server: one real ``redis-server`` for the session, started here.
+
+Each test uses its own account (so its own keys) on it; a test that stops Redis starts its
+own with :func:`helpers.redis_server.start_redis`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from helpers.redis_server import RedisServer, start_redis
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A ``redis-server`` on a free loopback port for the whole session."""
+    server = start_redis(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session server's URL."""
+    return redis_server.url
+
+
+@pytest.fixture
+def account() -> str:
+    """An account label of this test alone (its keys are nobody else's)."""
+    return f"test-{uuid.uuid4().hex[:12]}"

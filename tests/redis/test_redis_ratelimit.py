@@ -1,0 +1,353 @@
+"""asms.RedisRateLimiter against a real redis-server: the counts the algorithm guarantees.
+
+Several limiter objects on one account stand for several processes (each has its own
+connection). The slots are read from the reservation script's replies, which are on Redis's
+clock, so nothing here depends on how fast this machine is.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import pytest
+from helpers.redis_server import RedisServer, free_port, start_redis
+
+import asms
+from asms._redis.connection import LuaScript, RedisConnection
+
+pytestmark = pytest.mark.anyio
+
+US = 1_000_000
+
+
+@dataclass(frozen=True)
+class Booking:
+    """One reservation, as the script replied (µs of Redis's clock)."""
+
+    connection: int
+    tokens: int
+    interval: int
+    now: int
+    wait: int
+    reserved: int
+    previous: str
+
+    @property
+    def start(self) -> int:
+        return self.reserved - self.tokens * self.interval
+
+    @property
+    def due(self) -> int:
+        return self.now + self.wait
+
+    def slots(self) -> list[int]:
+        return [self.start + i * self.interval for i in range(self.tokens)]
+
+
+class Recorder:
+    """Every script call of every limiter: (script name, args, reply, connection)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[tuple[str, list[Any], Any, int]] = []
+        self._changed: anyio.Event | None = None
+        original = RedisConnection.run
+        recorder = self
+
+        async def run(
+            self: RedisConnection, script: LuaScript, keys: Sequence[str], args: Sequence[int | str]
+        ) -> Any:
+            reply = await original(self, script, keys, args)
+            recorder.calls.append((script.name, list(args), reply, id(self)))
+            if recorder._changed is not None:
+                recorder._changed.set()
+            return reply
+
+        monkeypatch.setattr(RedisConnection, "run", run)
+
+    async def until(self, done: Callable[[], bool]) -> None:
+        """Wait until a script call makes ``done()`` true."""
+        while not done():
+            self._changed = anyio.Event()
+            await self._changed.wait()
+
+    def bookings(self) -> list[Booking]:
+        return [
+            Booking(conn, int(args[1]), int(args[0]), int(r[2]), int(r[1]), int(r[4]), str(r[5]))
+            for name, args, r, conn in self.calls
+            if name == "reserve" and int(r[0]) == 1
+        ]
+
+    def backoffs(self) -> int:
+        return sum(1 for name, _, r, _ in self.calls if name == "reserve" and int(r[0]) == 0)
+
+    def count(self, name: str) -> int:
+        return sum(1 for called, *_ in self.calls if called == name)
+
+
+@pytest.fixture
+def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
+    return Recorder(monkeypatch)
+
+
+async def limiters(
+    stack: AsyncExitStack, url: str, account: str, count: int, **options: Any
+) -> list[asms.RedisRateLimiter]:
+    return [
+        await stack.enter_async_context(asms.RedisRateLimiter(url, account, **options))
+        for _ in range(count)
+    ]
+
+
+def check_schedule(bookings: list[Booking], rate: float, burst: int) -> None:
+    """The GCRA promises, counted exactly on Redis's clock."""
+    interval = math.ceil(US / rate)
+    slots = sorted(slot for booking in bookings for slot in booking.slots())
+    # Slots are disjoint and one interval apart at least: no window of W µs holds more than
+    # W / interval + 1 of them, for every W.
+    assert all(b - a >= interval for a, b in itertools.pairwise(slots))
+    for window in (interval * 10, US // 10, US):
+        right = 0
+        for left, first in enumerate(slots):
+            while right < len(slots) and slots[right] < first + window:
+                right += 1
+            assert right - left <= window * rate / US + burst
+    # No start burst: by any moment t, at most (t - t0) / interval + burst tokens were due.
+    origin = min(booking.now for booking in bookings)
+    sent = 0
+    for booking in sorted(bookings, key=lambda b: b.due):
+        sent += booking.tokens
+        assert sent <= (booking.due - origin) / interval + burst
+
+
+def test_import_asms_does_not_import_coredis() -> None:
+    code = (
+        "import sys, asms\n"
+        "assert asms.RedisRateLimiter and asms.Limiter and asms.RedisError\n"
+        "limiter = asms.RedisRateLimiter('redis://localhost', '1', rate=10)\n"
+        "assert 'coredis' not in sys.modules, 'coredis imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.mark.parametrize("burst", [1, 3])
+async def test_instances_on_one_account_keep_one_schedule(
+    redis_url: str, account: str, recorder: Recorder, burst: int
+) -> None:
+    rate = 400.0
+    async with AsyncExitStack() as stack:
+        group = await limiters(stack, redis_url, account, 3, rate=rate, burst=burst)
+
+        async def send(limiter: asms.RedisRateLimiter, tokens: int) -> None:
+            for _ in range(6):
+                await limiter.acquire(tokens)
+
+        async with anyio.create_task_group() as tg:
+            for index, limiter in enumerate(group):
+                for tokens in (1, 2, 5):
+                    tg.start_soon(send, limiter, tokens + index)
+    bookings = recorder.bookings()
+    assert sum(b.tokens for b in bookings) == 6 * sum(t + i for i in range(3) for t in (1, 2, 5))
+    assert len({b.connection for b in bookings}) == 3
+    check_schedule(bookings, rate, burst)
+    assert sum(limiter.statistics().tokens_granted for limiter in group) == sum(
+        b.tokens for b in bookings
+    )
+
+
+async def test_no_start_burst(redis_url: str, account: str, recorder: Recorder) -> None:
+    async with AsyncExitStack() as stack:
+        group = await limiters(stack, redis_url, account, 2, rate=100.0)
+        async with anyio.create_task_group() as tg:
+            for limiter in group:
+                for _ in range(3):
+                    tg.start_soon(limiter.acquire)
+    bookings = sorted(recorder.bookings(), key=lambda b: b.due)
+    origin = min(b.now for b in bookings)
+    # One token at once, then one every 10 ms: the sixth is due 50 ms after the first.
+    assert [b.due - origin >= i * 10_000 for i, b in enumerate(bookings)] == [True] * 6
+    assert bookings[0].wait == 0
+    assert all(b.wait > 0 for b in bookings[1:])
+
+
+async def test_a_600_recipient_request_costs_600(
+    redis_url: str, account: str, recorder: Recorder
+) -> None:
+    async with asms.RedisRateLimiter(redis_url, account, rate=4000.0) as limiter:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(limiter.acquire, 600)
+            await recorder.until(lambda: bool(recorder.bookings()))
+            await limiter.acquire(1)  # booked while the 600 wait: right after their slots
+    first, second = recorder.bookings()
+    assert first.reserved - first.now == 600 * 250
+    assert first.wait == 599 * 250
+    assert second.start == first.reserved
+    assert limiter.statistics().tokens_granted == 601
+
+
+async def test_max_wait_bounds_how_far_ahead_anyone_books(
+    redis_url: str, account: str, recorder: Recorder
+) -> None:
+    async with AsyncExitStack() as stack:
+        group = await limiters(stack, redis_url, account, 2, rate=200.0, max_wait=0.02)
+        async with anyio.create_task_group() as tg:
+            for limiter in group:
+                for _ in range(8):
+                    tg.start_soon(limiter.acquire, 2)
+    bookings = recorder.bookings()
+    assert sum(b.tokens for b in bookings) == 32
+    assert recorder.backoffs() > 0
+    assert all(b.start - b.now <= 20_000 for b in bookings)
+    check_schedule(bookings, 200.0, 1)
+
+
+async def test_a_cancelled_wait_gives_its_slots_back_when_it_was_last(
+    redis_url: str, account: str, recorder: Recorder
+) -> None:
+    async with asms.RedisRateLimiter(redis_url, account, rate=100.0) as limiter:
+        await limiter.acquire()
+        with anyio.move_on_after(0.05):
+            await limiter.acquire(50)
+        await limiter.acquire()
+    first, cancelled, third = recorder.bookings()
+    assert cancelled.previous == str(first.reserved)
+    assert [reply for name, _, reply, _ in recorder.calls if name == "release"] == [1]
+    # The schedule is back where the cancelled caller found it.
+    assert third.previous == str(first.reserved)
+    assert limiter.statistics().tokens_granted == 2
+
+
+async def test_a_cancelled_wait_keeps_its_slots_when_someone_booked_after(
+    redis_url: str, account: str, recorder: Recorder
+) -> None:
+    async with AsyncExitStack() as stack:
+        early, late = await limiters(stack, redis_url, account, 2, rate=100.0)
+        async with anyio.create_task_group() as tg:
+
+            async def wait(limiter: asms.RedisRateLimiter, scope: anyio.CancelScope) -> None:
+                with scope:
+                    await limiter.acquire(50)
+
+            early_scope = anyio.CancelScope()
+            late_scope = anyio.CancelScope()
+            tg.start_soon(wait, early, early_scope)
+            await recorder.until(lambda: bool(recorder.bookings()))
+            tg.start_soon(wait, late, late_scope)
+            await recorder.until(lambda: len(recorder.bookings()) == 2)
+            early_scope.cancel()  # someone booked after it: its slots stay booked
+            await recorder.until(lambda: recorder.count("release") == 1)
+            late_scope.cancel()  # the last: gives its slots back
+        await early.acquire()
+    first, second, third = recorder.bookings()
+    assert second.previous == str(first.reserved)
+    assert [reply for name, _, reply, _ in recorder.calls if name == "release"] == [0, 1]
+    assert third.previous == str(first.reserved)
+
+
+async def test_a_pause_in_one_process_holds_every_process(
+    redis_url: str, account: str, recorder: Recorder
+) -> None:
+    async with AsyncExitStack() as stack:
+        throttled, other = await limiters(stack, redis_url, account, 2, rate=100.0)
+        await other.acquire()
+        throttled.pause_for(0.3)
+        assert throttled.statistics().paused_until is not None
+        await throttled.acquire()  # carries the pause to Redis
+        await other.acquire()
+    _, paused, after = recorder.bookings()
+    pause = paused.now + 300_000
+    assert paused.due >= pause - 1_000  # the local pause, in whole µs, from Redis's now
+    assert after.due >= paused.due
+    assert other.statistics().tokens_granted == 2
+
+
+async def test_a_pause_that_began_while_waiting_is_honoured_on_waking(
+    redis_url: str, account: str, recorder: Recorder
+) -> None:
+    async with AsyncExitStack() as stack:
+        throttled, sleeper = await limiters(stack, redis_url, account, 2, rate=100.0)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(sleeper.acquire, 20)  # due about 190 ms from now
+            await recorder.until(lambda: bool(recorder.bookings()))
+            throttled.pause_for(0.5)
+            await throttled.acquire()
+    bookings = recorder.bookings()
+    booked_before, _, rebooked = bookings
+    assert rebooked.connection == booked_before.connection
+    confirms = [reply for name, _, reply, _ in recorder.calls if name == "confirm"]
+    assert confirms and int(confirms[0]) > booked_before.due  # the pause covered the slot
+    assert rebooked.due >= int(confirms[0])
+    assert sleeper.statistics().tokens_granted == 20
+
+
+async def test_a_different_rate_is_refused(redis_url: str, account: str) -> None:
+    async with asms.RedisRateLimiter(redis_url, account, rate=100.0) as first:
+        with pytest.raises(asms.ValidationError, match=r"rate=100\.0 burst=1.*rate=50\.0"):
+            async with asms.RedisRateLimiter(redis_url, account, rate=50.0):
+                pass
+        with pytest.raises(asms.ValidationError, match="burst=2"):
+            async with asms.RedisRateLimiter(redis_url, account, rate=100.0, burst=2):
+                pass
+        # Changed deliberately: the new rate is stored, the old limiter is refused from its
+        # next reservation on.
+        async with asms.RedisRateLimiter(redis_url, account, rate=50.0, replace_rate=True) as new:
+            await new.acquire()
+            with pytest.raises(asms.ValidationError, match=r"rate=50\.0 burst=1.*rate=100\.0"):
+                await first.acquire()
+
+
+async def test_an_unreachable_redis_is_a_clear_error(account: str) -> None:
+    port = free_port()
+    limiter = asms.RedisRateLimiter(f"redis://:hunter2@127.0.0.1:{port}/0", account, rate=1.0)
+    with pytest.raises(asms.RedisError) as caught:
+        async with limiter:
+            pass
+    error = caught.value
+    assert f"127.0.0.1:{port}" in str(error) and "unreachable" in str(error)
+    assert error.location == f"127.0.0.1:{port}/0"
+    assert "hunter2" not in str(error) and "hunter2" not in repr(limiter)
+    assert error.__cause__ is None and error.__suppress_context__  # no coredis traceback
+
+
+async def test_redis_gone_mid_run_is_a_clear_error(tmp_path: Any, account: str) -> None:
+    server: RedisServer = start_redis(tmp_path / "redis")
+    try:
+        async with asms.RedisRateLimiter(server.url, account, rate=100.0) as limiter:
+            await limiter.acquire()
+            server.stop()
+            with pytest.raises(asms.RedisError, match=f"127.0.0.1:{server.port}") as caught:
+                await limiter.acquire()
+            assert caught.value.__suppress_context__
+    finally:
+        server.stop()
+
+
+def test_bad_urls_and_values_are_refused() -> None:
+    with pytest.raises(asms.ValidationError, match="redis://") as caught:
+        asms.RedisRateLimiter("http://:secret@host", "1", rate=1.0)
+    assert "secret" not in str(caught.value)
+    with pytest.raises(asms.ValidationError, match="braces"):
+        asms.RedisRateLimiter("redis://localhost", "a}b", rate=1.0)
+    for rate in (0, -1.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="rate"):
+            asms.RedisRateLimiter("redis://localhost", "1", rate=rate)
+    with pytest.raises(ValueError, match="burst"):
+        asms.RedisRateLimiter("redis://localhost", "1", rate=1.0, burst=0)
+
+
+async def test_using_it_outside_async_with_is_an_error() -> None:
+    limiter = asms.RedisRateLimiter("redis://localhost", "1", rate=1.0)
+    with pytest.raises(RuntimeError, match="async with"):
+        await limiter.acquire()
+
+
+def test_both_limiters_implement_the_interface() -> None:
+    assert isinstance(asms.RateLimiter(10.0), asms.Limiter)
+    assert isinstance(asms.RedisRateLimiter("redis://localhost", "1", rate=10.0), asms.Limiter)
