@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck contracts verifytypes coverage-pure pytest venv clean
+.PHONY: demo test lint typecheck contracts verifytypes coverage-pure pytest redis-server venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,7 +52,20 @@ STOCK_TESTS := tests/client/test_client_commands.py tests/client/test_client_fau
 	tests/client/test_client_security.py tests/bulk/test_bulk_client.py tests/bulk/test_bulk_kill.py \
 	tests/cli/test_cli_gateway.py tests/cli/test_cli_bulk.py tests/client/test_examples.py
 
-pytest: $(STAMP)
+# The Redis tests (tests/redis) start Debian's redis-server themselves: install it where it
+# is missing (as root), else stop with the command that does.
+redis-server:
+	@command -v redis-server >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			export DEBIAN_FRONTEND=noninteractive; \
+			apt-get install -y -q redis-server || \
+				{ apt-get update -q && apt-get install -y -q redis-server; }; \
+		else \
+			echo "redis-server is missing; install it: sudo apt-get install -y redis-server" >&2; \
+			exit 1; \
+		fi; }
+
+pytest: $(STAMP) redis-server
 	$(BIN)/pytest -q
 	ASMS_TRANSPORT=httpx $(BIN)/pytest -q $(STOCK_TESTS)
 

@@ -601,6 +601,10 @@ class AsyncClient(BaseClient):
           grouping off).
         * ``progress``: called with a :class:`BulkStatistics` after each request.
         * ``clock``: the clock the rate is kept on (a :class:`VirtualClock` in tests).
+        * ``limiter``: a ready :class:`Limiter` to keep the rate instead of one the run
+          makes from ``rate`` and ``burst`` (which must then be left out): a
+          :class:`RedisRateLimiter` shares one account's limit with other processes, a
+          :class:`RateLimiter` with other runs of this process.
         * ``drain_timeout``: seconds a stopped run waits for the requests in flight.
           Default: 10.
         * ``linger``: seconds a partial group waits for more messages from a slow async

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Final, TypedDict
 
 from .._clock import Clock
+from .._limiter import Limiter
 from .journal import Journal
 from .report import BulkStatistics
 
@@ -32,6 +33,7 @@ class BulkOptions(TypedDict, total=False):
     group_size: int | None
     progress: Callable[[BulkStatistics], object] | None
     clock: Clock | None
+    limiter: Limiter | None
     drain_timeout: float
     linger: float
     reconcile_grace: float

@@ -37,7 +37,7 @@ from .._retry import NOT_SENT, OUTCOME_UNKNOWN
 from .._sending import derived_climsgid
 from .grouping import Group, Item
 from .journal import Journal, journal_rows, result_rows
-from .ratelimit import RateLimiter
+from .ratelimit import Limiter, RateLimiter
 from .report import BulkResult, DeliveryState, Tally, make_result
 
 __all__ = [
@@ -200,7 +200,7 @@ class Requester:
         self,
         sender: RequestSender,
         *,
-        limiter: RateLimiter,
+        limiter: Limiter,
         journal: Journal | None,
         clock: Clock,
         tally: Tally,
@@ -210,6 +210,9 @@ class Requester:
         self._ledger = sender if isinstance(sender, IdLedger) else None
         self._send = request_function(sender)
         self._limiter = limiter
+        # The in-process limiter can grant a due slot without awaiting; a shared one needs a
+        # round trip to Redis for every grant, so it has no such shortcut.
+        self._try_acquire = limiter.try_acquire if isinstance(limiter, RateLimiter) else None
         self.journal = journal
         self._clock = clock
         self._tally = tally
@@ -264,7 +267,7 @@ class Requester:
         while items:
             if self._stopping:
                 return done + self.unsent(items)
-            if not self._limiter.try_acquire(len(items)):
+            if self._try_acquire is None or not self._try_acquire(len(items)):
                 with anyio.CancelScope() as waiting:
                     self._waiting.add(waiting)
                     try:

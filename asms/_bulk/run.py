@@ -52,7 +52,7 @@ from .journal import (
     stored_result,
 )
 from .options import RUN_KEYWORDS, RunOptions, check_keywords
-from .ratelimit import RateLimiter
+from .ratelimit import Limiter, RateLimiter
 from .report import BulkReport, BulkResult, BulkStatistics, Tally
 from .requests import (
     IdLedger,
@@ -108,7 +108,15 @@ class BulkRun:
         """Prepare the run (nothing is read or sent before ``async with``); the keywords are
         :class:`~asms._bulk.options.RunOptions`, defaults from :mod:`asms._config`."""
         check_keywords(options, RUN_KEYWORDS, "send_bulk")
-        rate = options.get("rate", DEFAULT_BULK_RATE)
+        given = options.get("limiter")
+        if given is not None and ("rate" in options or "burst" in options):
+            raise ValueError(
+                "send_bulk takes either limiter= or rate=/burst=, not both: "
+                "a given limiter keeps its own rate"
+            )
+        if given is not None and not isinstance(given, Limiter):
+            raise TypeError("limiter must be a Limiter (asms.RateLimiter, asms.RedisRateLimiter)")
+        rate = given.rate if given is not None else options.get("rate", DEFAULT_BULK_RATE)
         concurrency = options.get("concurrency")
         group_size = options.get("group_size")
         journal = options.get("journal")
@@ -125,10 +133,14 @@ class BulkRun:
         self._sender = sender
         self._source = messages
         self._clock: Clock = clock if clock is not None else SystemClock()
-        self._limiter = RateLimiter(
-            math.inf if rate is None else rate,
-            burst=options.get("burst", DEFAULT_BULK_BURST),
-            clock=self._clock,
+        self._limiter: Limiter = (
+            given
+            if given is not None
+            else RateLimiter(
+                math.inf if rate is None else rate,
+                burst=options.get("burst", DEFAULT_BULK_BURST),
+                clock=self._clock,
+            )
         )
         self._concurrency = concurrency
         self._grouper = Grouper(limit)
@@ -183,8 +195,9 @@ class BulkRun:
         return self._tally.report(self._clock.current_time())
 
     @property
-    def limiter(self) -> RateLimiter:
-        """The run's rate limiter (its ``statistics()`` show the pace and any ERR 130 pause)."""
+    def limiter(self) -> Limiter:
+        """The run's rate limiter, the one given as ``limiter`` or the one it made (its
+        ``statistics()`` show the pace and any ERR 130 pause)."""
         return self._limiter
 
     async def finish(self) -> BulkReport:

@@ -8,6 +8,7 @@ import inspect
 import math
 from collections.abc import Sequence
 
+import anyio
 import pytest
 from helpers.bulk_fakes import FakeGateway, FakeSender, personalised, same_text
 
@@ -43,6 +44,7 @@ def test_the_client_and_a_run_take_the_same_keywords_but_reconcile_schedule() ->
         "group_size",
         "progress",
         "clock",
+        "limiter",
         "drain_timeout",
         "linger",
         "reconcile_grace",
@@ -72,6 +74,39 @@ async def test_what_a_caller_leaves_out_comes_from_the_config() -> None:
     assert run._grace == _config.DEFAULT_RECONCILE_GRACE
     assert run._concurrency == default_concurrency(_config.DEFAULT_BULK_RATE)
     assert run._schedule == asms.RetryPolicy().reconcile_schedule
+
+
+async def test_a_run_takes_a_ready_limiter_instead_of_rate_and_burst() -> None:
+    shared = asms.RateLimiter(7.0, burst=2)
+    run = send_bulk(FakeSender(), personalised(1), limiter=shared)
+    assert run.limiter is shared
+    assert run._concurrency == default_concurrency(7.0)
+    assert client().send_bulk(personalised(1), limiter=shared).limiter is shared
+    for both in ({"rate": 5.0}, {"burst": 2}, {"rate": None}):
+        with pytest.raises(ValueError, match="either limiter= or rate=/burst="):
+            send_bulk(FakeSender(), personalised(1), limiter=shared, **both)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="limiter must be a Limiter"):
+        send_bulk(FakeSender(), personalised(1), limiter=object())  # type: ignore[arg-type]
+
+
+async def test_two_runs_sharing_one_limiter_keep_one_rate() -> None:
+    clock = asms.VirtualClock()
+    shared = asms.RateLimiter(10.0, clock=clock)
+    gateway = FakeGateway()
+    first = send_bulk(FakeSender(gateway), personalised(20), limiter=shared, clock=clock)
+    second = send_bulk(FakeSender(gateway), personalised(20), limiter=shared, clock=clock)
+    start = clock.current_time()
+
+    async def finish(run: BulkRun) -> None:
+        async with run:
+            await run.finish()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(finish, first)
+        tg.start_soon(finish, second)
+    # 40 recipients at 10/s, the first at once: 3.9 s, as one run of 40 would take.
+    assert clock.current_time() - start == pytest.approx(3.9)
+    assert shared.statistics().tokens_granted == 40
 
 
 def test_the_default_concurrency_and_request_limit_are_the_configs() -> None:

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from helpers.redis_bookings import Recorder
 from helpers.redis_server import RedisServer, start_redis
 
 
@@ -33,3 +34,9 @@ def redis_url(redis_server: RedisServer) -> str:
 def account() -> str:
     """An account label of this test alone (its keys are nobody else's)."""
     return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
+    """Every script call of every RedisRateLimiter of the test."""
+    return Recorder(monkeypatch)

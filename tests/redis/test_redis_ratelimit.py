@@ -7,94 +7,25 @@ clock, so nothing here depends on how fast this machine is.
 
 from __future__ import annotations
 
-import itertools
+import json
 import math
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+import time
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from helpers.redis_bookings import Booking, Recorder, check_schedule
 from helpers.redis_server import RedisServer, free_port, start_redis
 
 import asms
-from asms._redis.connection import LuaScript, RedisConnection
 
 pytestmark = pytest.mark.anyio
 
-US = 1_000_000
-
-
-@dataclass(frozen=True)
-class Booking:
-    """One reservation, as the script replied (µs of Redis's clock)."""
-
-    connection: int
-    tokens: int
-    interval: int
-    now: int
-    wait: int
-    reserved: int
-    previous: str
-
-    @property
-    def start(self) -> int:
-        return self.reserved - self.tokens * self.interval
-
-    @property
-    def due(self) -> int:
-        return self.now + self.wait
-
-    def slots(self) -> list[int]:
-        return [self.start + i * self.interval for i in range(self.tokens)]
-
-
-class Recorder:
-    """Every script call of every limiter: (script name, args, reply, connection)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.calls: list[tuple[str, list[Any], Any, int]] = []
-        self._changed: anyio.Event | None = None
-        original = RedisConnection.run
-        recorder = self
-
-        async def run(
-            self: RedisConnection, script: LuaScript, keys: Sequence[str], args: Sequence[int | str]
-        ) -> Any:
-            reply = await original(self, script, keys, args)
-            recorder.calls.append((script.name, list(args), reply, id(self)))
-            if recorder._changed is not None:
-                recorder._changed.set()
-            return reply
-
-        monkeypatch.setattr(RedisConnection, "run", run)
-
-    async def until(self, done: Callable[[], bool]) -> None:
-        """Wait until a script call makes ``done()`` true."""
-        while not done():
-            self._changed = anyio.Event()
-            await self._changed.wait()
-
-    def bookings(self) -> list[Booking]:
-        return [
-            Booking(conn, int(args[1]), int(args[0]), int(r[2]), int(r[1]), int(r[4]), str(r[5]))
-            for name, args, r, conn in self.calls
-            if name == "reserve" and int(r[0]) == 1
-        ]
-
-    def backoffs(self) -> int:
-        return sum(1 for name, _, r, _ in self.calls if name == "reserve" and int(r[0]) == 0)
-
-    def count(self, name: str) -> int:
-        return sum(1 for called, *_ in self.calls if called == name)
-
-
-@pytest.fixture
-def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
-    return Recorder(monkeypatch)
+TESTS = Path(__file__).resolve().parents[1]
 
 
 async def limiters(
@@ -104,27 +35,6 @@ async def limiters(
         await stack.enter_async_context(asms.RedisRateLimiter(url, account, **options))
         for _ in range(count)
     ]
-
-
-def check_schedule(bookings: list[Booking], rate: float, burst: int) -> None:
-    """The GCRA promises, counted exactly on Redis's clock."""
-    interval = math.ceil(US / rate)
-    slots = sorted(slot for booking in bookings for slot in booking.slots())
-    # Slots are disjoint and one interval apart at least: no window of W µs holds more than
-    # W / interval + 1 of them, for every W.
-    assert all(b - a >= interval for a, b in itertools.pairwise(slots))
-    for window in (interval * 10, US // 10, US):
-        right = 0
-        for left, first in enumerate(slots):
-            while right < len(slots) and slots[right] < first + window:
-                right += 1
-            assert right - left <= window * rate / US + burst
-    # No start burst: by any moment t, at most (t - t0) / interval + burst tokens were due.
-    origin = min(booking.now for booking in bookings)
-    sent = 0
-    for booking in sorted(bookings, key=lambda b: b.due):
-        sent += booking.tokens
-        assert sent <= (booking.due - origin) / interval + burst
 
 
 def test_import_asms_does_not_import_coredis() -> None:
@@ -351,3 +261,35 @@ async def test_using_it_outside_async_with_is_an_error() -> None:
 def test_both_limiters_implement_the_interface() -> None:
     assert isinstance(asms.RateLimiter(10.0), asms.Limiter)
     assert isinstance(asms.RedisRateLimiter("redis://localhost", "1", rate=10.0), asms.Limiter)
+
+
+def test_two_processes_share_one_limit(redis_url: str, account: str) -> None:
+    rate, count = 200.0, 60
+    start = time.time() + 2.0  # both are running by then
+    command = [sys.executable, "-m", "helpers.redis_limiter_process", redis_url, account]
+    processes = [
+        subprocess.Popen(
+            [*command, str(rate), str(count), str(start)],
+            stdout=subprocess.PIPE,
+            cwd=TESTS,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    bookings: list[Booking] = []
+    for index, process in enumerate(processes):
+        out, _ = process.communicate(timeout=60)
+        assert process.returncode == 0
+        for line in out.splitlines():
+            record = json.loads(line)
+            args, reply = record["args"], record["reply"]
+            assert reply[0] == 1
+            bookings.append(
+                Booking(index, args[1], args[0], reply[2], reply[1], reply[4], str(reply[5]))
+            )
+    assert len(bookings) == 2 * count
+    check_schedule(bookings, rate, 1)
+    # They did share: each process's slots fall between the other's.
+    first = sorted(b.start for b in bookings if b.connection == 0)
+    second = sorted(b.start for b in bookings if b.connection == 1)
+    assert first[0] < second[-1] and second[0] < first[-1]

@@ -1,0 +1,74 @@
+"""send_bulk with a RedisRateLimiter: runs of several clients keep one account's schedule."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import anyio
+import pytest
+from helpers.emulator import committed
+from helpers.redis_bookings import Recorder, check_schedule
+
+import asms
+from asms import AsyncClient, Message, RetryPolicy
+from asms.testing import GatewayEmulator
+
+pytestmark = pytest.mark.anyio
+
+
+def client_for(emulator: GatewayEmulator) -> AsyncClient:
+    return AsyncClient(
+        1234,
+        "demo",
+        "demo",
+        transport=emulator.transport(),
+        base_url="http://gateway.test",
+        retry=RetryPolicy.testing(attempts=6, reconcile_queries=2),
+    )
+
+
+async def test_two_clients_share_one_account_limit(
+    redis_url: str, account: str, recorder: Recorder
+) -> None:
+    emulator = GatewayEmulator()
+    batches = [
+        [Message(to=f"4477009{run}{i:04d}", text=f"hello {i}") for i in range(40)]
+        for run in range(2)
+    ]
+    reports: list[asms.BulkReport] = []
+
+    async def campaign(messages: list[Message]) -> None:
+        async with (
+            client_for(emulator) as client,
+            asms.RedisRateLimiter(redis_url, account, rate=400.0) as limiter,
+            client.send_bulk(messages, limiter=limiter) as run,
+        ):
+            assert run.limiter is limiter
+            reports.append(await run.finish())
+
+    async with anyio.create_task_group() as tg:
+        for messages in batches:
+            tg.start_soon(campaign, messages)
+    assert [report.accepted for report in reports] == [40, 40]
+    assert committed(emulator) == Counter(m.to for batch in batches for m in batch)
+    assert emulator.recorder.duplicates() == {}
+    bookings = recorder.bookings()
+    assert sum(booking.tokens for booking in bookings) == 80
+    assert len({booking.connection for booking in bookings}) == 2
+    check_schedule(bookings, 400.0, 1)
+
+
+async def test_a_grouped_request_costs_one_token_per_recipient(
+    redis_url: str, account: str, recorder: Recorder
+) -> None:
+    emulator = GatewayEmulator()
+    messages = [Message(to=f"44770090{i:04d}", text="the same for all") for i in range(30)]
+    async with (
+        client_for(emulator) as client,
+        asms.RedisRateLimiter(redis_url, account, rate=1000.0) as limiter,
+    ):
+        async with client.send_bulk(messages, limiter=limiter) as run:
+            report = await run.finish()
+    assert report.accepted == 30
+    bookings = recorder.bookings()
+    assert [booking.tokens for booking in bookings] == [30]  # one request to 30 recipients
