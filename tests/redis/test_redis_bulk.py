@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections import Counter
 
 import anyio
@@ -11,7 +13,7 @@ from helpers.redis_bookings import Recorder, check_schedule
 
 import asms
 from asms import AsyncClient, Message, RetryPolicy
-from asms.testing import GatewayEmulator
+from asms.testing import Faults, GatewayEmulator
 
 pytestmark = pytest.mark.anyio
 
@@ -72,3 +74,34 @@ async def test_a_grouped_request_costs_one_token_per_recipient(
     assert report.accepted == 30
     bookings = recorder.bookings()
     assert [booking.tokens for booking in bookings] == [30]  # one request to 30 recipients
+
+
+async def test_err_130_in_one_process_holds_the_others_until_the_time_named(
+    redis_url: str, account: str, recorder: Recorder
+) -> None:
+    until = int(time.time()) + 2
+    throttled = GatewayEmulator(faults=Faults(err130_until=until))
+    other = GatewayEmulator()  # the same account, reached by another process
+    policy = dataclasses.replace(RetryPolicy.testing(), throttle_max_wait=10.0)
+    reports: dict[str, asms.BulkReport] = {}
+
+    async def campaign(name: str, emulator: GatewayEmulator) -> None:
+        messages = [Message(f"27820{name}{i:04d}", f"Hello {i}") for i in range(10)]
+        async with (
+            AsyncClient(1234, "demo", "demo", transport=emulator.transport(), retry=policy) as c,
+            asms.RedisRateLimiter(redis_url, account, rate=200.0) as limiter,
+            c.send_bulk(messages, limiter=limiter) as run,
+        ):
+            reports[name] = await run.finish()
+
+    def shared() -> bool:  # a reservation carried the pause to Redis
+        return any(name == "reserve" and int(args[6]) > 0 for name, args, *_ in recorder.calls)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(campaign, "1", throttled)
+        await recorder.until(shared)
+        tg.start_soon(campaign, "2", other)
+    assert reports["1"].accepted == reports["2"].accepted == 10
+    assert throttled.statistics().faults["err130"] >= 1
+    assert min(m.time for m in throttled.recorder.messages) >= until
+    assert min(m.time for m in other.recorder.messages) >= until  # never told by its gateway
