@@ -92,13 +92,6 @@ class RedisConnection:
         except Exception as exc:
             self._fail("PING", exc)
 
-    async def delete(self, keys: Sequence[str]) -> int:
-        """Delete ``keys``; how many existed."""
-        try:
-            return int(await self._client.delete(list(keys)))
-        except Exception as exc:
-            self._fail("DEL", exc)
-
     def _fail(self, what: str, exc: Exception) -> NoReturn:
         raise _redis_error(exc, self.location, what) from None
 
@@ -165,6 +158,6 @@ async def connect(
         single = _only_error(group)
         if single is None:
             raise
-        if isinstance(single, coredis.exceptions.RedisError | OSError):
+        if isinstance(single, coredis.exceptions.RedisError):  # the pool's own failure
             raise _redis_error(single, location) from None
         raise single from single.__cause__

@@ -47,6 +47,25 @@ def test_import_asms_does_not_import_coredis() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
+def test_without_the_extra_asms_imports_and_the_limiter_says_what_to_install() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['coredis'] = None  # as if asms[redis] were not installed\n"
+        "import anyio, asms\n"
+        "async def main():\n"
+        "    try:\n"
+        "        async with asms.RedisRateLimiter('redis://localhost', '1', rate=10):\n"
+        "            pass\n"
+        "    except asms.RedisError as exc:\n"
+        "        print(exc)\n"
+        "anyio.run(main)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], check=True, timeout=60, capture_output=True, text=True
+    )
+    assert "pip install 'asms[redis]'" in done.stdout
+
+
 @pytest.mark.parametrize("burst", [1, 3])
 async def test_instances_on_one_account_keep_one_schedule(
     redis_url: str, account: str, recorder: Recorder, burst: int
@@ -159,6 +178,25 @@ async def test_a_cancelled_wait_keeps_its_slots_when_someone_booked_after(
     assert second.previous == str(first.reserved)
     assert [reply for name, _, reply, _ in recorder.calls if name == "release"] == [0, 1]
     assert third.previous == str(first.reserved)
+
+
+async def test_callers_cancelled_at_once_leave_the_schedule_as_it_was(
+    redis_url: str, account: str, recorder: Recorder
+) -> None:
+    async with asms.RedisRateLimiter(redis_url, account, rate=100.0) as limiter:
+        await limiter.acquire()
+        for _ in range(10):
+            # Cancelled before its first checkpoint: the booking round trip still completes
+            # (shielded), so the caller knows what it booked and gives it back.
+            with anyio.move_on_after(0):
+                await limiter.acquire(50)
+        await limiter.acquire()
+    bookings = recorder.bookings()
+    assert len(bookings) == 12
+    assert [reply for name, _, reply, _ in recorder.calls if name == "release"] == [1] * 10
+    assert bookings[-1].previous == str(bookings[0].reserved)
+    assert limiter.statistics().tokens_granted == 2
+    assert limiter.statistics().tasks_waiting == 0
 
 
 async def test_a_pause_in_one_process_holds_every_process(
@@ -293,3 +331,12 @@ def test_two_processes_share_one_limit(redis_url: str, account: str) -> None:
     first = sorted(b.start for b in bookings if b.connection == 0)
     second = sorted(b.start for b in bookings if b.connection == 1)
     assert first[0] < second[-1] and second[0] < first[-1]
+
+
+async def test_an_error_inside_the_block_comes_out_as_raised(redis_url: str, account: str) -> None:
+    # coredis's pool wraps what leaves its block in an exception group: the caller gets back
+    # its own exception, an OSError too (it is not Redis's).
+    for error in (KeyError("mine"), OSError("disk full")):
+        with pytest.raises(type(error), match=str(error.args[0])):
+            async with asms.RedisRateLimiter(redis_url, account, rate=10.0):
+                raise error
