@@ -40,6 +40,20 @@ class _Scripts:
     claim_rate: LuaScript
 
 
+@dataclass(frozen=True, slots=True)
+class _Booking:
+    """A reservation's answer: ``wait_us`` after ``server_now`` (Redis's clock, µs) the last
+    slot is due; ``received`` is when the answer came, on the local clock. ``reserved`` is
+    the schedule after the booking (None: nothing booked, back off for ``wait_us``),
+    ``previous`` the schedule before it ("" when there was none)."""
+
+    received: float
+    wait_us: int
+    server_now: int
+    reserved: int | None
+    previous: str
+
+
 class RedisRateLimiter:
     """GCRA limiter shared through Redis by every process of one account.
 
@@ -141,54 +155,25 @@ class RedisRateLimiter:
         time (:attr:`clock`) the last of them was due."""
         if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
             raise ValueError("tokens must be at least 1")
-        redis, run = self._open()
-        keys = self._keys
         clock = self._clock
         self._waiting += 1
         try:
             while True:
-                now = clock.current_time()
-                told = self._paused_until
-                ahead = told - now if told > self._shared_pause else 0.0
-                pause_ahead = math.ceil(ahead * _US) if ahead > 0 else 0
-                args: list[int | str] = [
-                    self._interval,
-                    tokens,
-                    self._tolerance,
-                    self._max_wait,
-                    self._rate_label,
-                    self._burst,
-                    pause_ahead,
-                ]
-                # Shielded: a cancelled caller must still learn whether it booked, to give
-                # the slots back (each answer is bounded by ``timeout``).
-                with anyio.CancelScope(shield=True):
-                    reply = await redis.run(run.reserve, [keys.tat, keys.pause, keys.limit], args)
-                received = clock.current_time()
-                code = int(reply[0])
-                if code < 0:
-                    raise self._mismatch(reply[1], reply[2])
-                if pause_ahead:
-                    self._shared_pause = max(self._shared_pause, told)
-                wait = int(reply[1]) / _US
-                server_now = int(reply[2])
-                self._seen_pause(int(reply[3]), server_now, received)
-                if code == 0:
+                booking = await self._reserve(tokens)
+                due = booking.received + booking.wait_us / _US
+                if booking.reserved is None:
                     # Too far ahead: book nothing, come back when the start is within reach.
-                    await clock.sleep_until(received + wait)
+                    await clock.sleep_until(due)
                     continue
-                reserved = int(reply[4])
-                self._next_slot = received + (reserved - server_now) / _US
-                due = received + wait
                 try:
-                    if wait > 0:
+                    if booking.wait_us:
                         await clock.sleep_until(due)
                     else:
                         await anyio.lowlevel.checkpoint()
                 except BaseException:
-                    await self._release(str(reserved), str(reply[5]))
+                    await self._release(booking)
                     raise
-                if wait > 0 and await self._pause_began(server_now + int(reply[1]), due):
+                if booking.wait_us and await self._pause_began(booking, due):
                     continue  # a pause began while we slept and covers our slot: book again
                 self._granted += tokens
                 return due
@@ -284,11 +269,51 @@ class RedisRateLimiter:
             seen = received + (pause_us - server_now_us) / _US
             self._seen_pause_until = max(self._seen_pause_until, seen)
 
-    async def _pause_began(self, due_us: int, due: float) -> bool:
+    async def _reserve(self, tokens: int) -> _Booking:
+        """One round trip: book ``tokens`` slots (or learn how long to back off), sharing
+        the pause this process was told of if Redis does not have it yet."""
+        redis, run = self._open()
+        keys = self._keys
+        told = self._paused_until
+        ahead = told - self._clock.current_time() if told > self._shared_pause else 0.0
+        pause_ahead = math.ceil(ahead * _US) if ahead > 0 else 0
+        args: list[int | str] = [
+            self._interval,
+            tokens,
+            self._tolerance,
+            self._max_wait,
+            self._rate_label,
+            self._burst,
+            pause_ahead,
+        ]
+        # Shielded: a cancelled caller must still learn whether it booked, to give the
+        # slots back (each answer is bounded by ``timeout``).
+        with anyio.CancelScope(shield=True):
+            reply = await redis.run(run.reserve, [keys.tat, keys.pause, keys.limit], args)
+        received = self._clock.current_time()
+        code = int(reply[0])
+        if code < 0:
+            raise self._mismatch(reply[1], reply[2])
+        if pause_ahead:
+            self._shared_pause = max(self._shared_pause, told)
+        booking = _Booking(
+            received=received,
+            wait_us=int(reply[1]),
+            server_now=int(reply[2]),
+            reserved=int(reply[4]) if code else None,
+            previous=str(reply[5]) if code else "",
+        )
+        self._seen_pause(int(reply[3]), booking.server_now, received)
+        if booking.reserved is not None:
+            self._next_slot = received + (booking.reserved - booking.server_now) / _US
+        return booking
+
+    async def _pause_began(self, booking: _Booking, due: float) -> bool:
         """Whether a pause that covers our slot began while we slept (here or in Redis)."""
         if self._paused_until > due:
             return True
         redis, run = self._open()
+        due_us = booking.server_now + booking.wait_us
         with anyio.CancelScope(shield=True):
             pause = int(await redis.run(run.confirm, [self._keys.pause], [due_us]))
         if pause:
@@ -296,12 +321,13 @@ class RedisRateLimiter:
             return True
         return False
 
-    async def _release(self, reserved: str, previous: str) -> None:
+    async def _release(self, booking: _Booking) -> None:
         """Give a cancelled caller's slots back, if nobody booked after them."""
         redis, run = self._open()
+        args = [str(booking.reserved), booking.previous]
         with anyio.CancelScope(shield=True):
             try:
-                await redis.run(run.release, [self._keys.tat], [reserved, previous])
+                await redis.run(run.release, [self._keys.tat], args)
             except RedisError:
                 pass  # the slots stay booked: the account sends less, never more
 
