@@ -23,7 +23,7 @@ import anyio.abc
 
 from ._codes import ErrorCode
 from ._compat import httpx
-from ._config import ClientOptions, Credentials, RetryPolicy
+from ._config import DEFAULT_THROTTLE_PAUSE, ClientOptions, Credentials, RetryPolicy
 from ._exceptions import (
     ASMSError,
     AuthenticationError,
@@ -34,6 +34,7 @@ from ._exceptions import (
     ThrottledError,
     TransportError,
 )
+from ._limiter import PREPAID, Limiter
 from ._logging import logger
 from ._models import new_climsgid
 from ._optable import OPERATIONS, Operation
@@ -142,6 +143,7 @@ class BaseClient:
     _texts: TextCache
     _transport: httpx.AsyncBaseTransport
     _send_prepared: SendPrepared | None
+    _limiter: Limiter | None = None
     _counters: Counters
     _retry: RetryPolicy
     _retry_no_throttle_wait: RetryPolicy
@@ -482,6 +484,27 @@ class BaseClient:
         )
         return marked
 
+    # -- the client's limiter ----------------------------------------------------------------
+
+    async def _limited_call(
+        self, limiter: Limiter, slots: int, op: Operation, params: Params
+    ) -> SendReply:
+        """A resend of a request through the client's limiter: every gateway request that
+        carries messages takes its recipients' slots, a retry included."""
+        await limiter.acquire(slots)
+        return await self._call(op, params, parse_send)
+
+    def _pause_limiter(self, limiter: Limiter, exc: ThrottledError) -> None:
+        """ERR 130: the client's limiter (and so every client, run and process sharing it)
+        grants nothing until the time the gateway named, measured on the gateway's clock, as
+        a bulk run pauses its own. A pause beyond the retry policy's ``throttle_max_wait``
+        is not made: the refusal is then final, so nothing waits for it."""
+        wait = exc.pause(self._clock())
+        if wait is None:
+            wait = DEFAULT_THROTTLE_PAUSE
+        if wait <= self._retry.throttle_max_wait:
+            limiter.pause_for(wait)
+
     # == the fast path ======================================================================
     # Every request goes through _call, every sending request through _send_request: they are
     # written for speed (calls inlined, one coroutine fewer per request). Each is followed by
@@ -548,6 +571,8 @@ class BaseClient:
                     return parse(body)
                 except ThrottledError as exc:
                     exc.gateway_time = gateway_time(headers)
+                    if self._limiter is not None:
+                        self._pause_limiter(self._limiter, exc)
                     raise
             session.touch()
             try:
@@ -555,6 +580,8 @@ class BaseClient:
             except ThrottledError as exc:
                 # The time it names is the gateway's: so is the "now" to measure it from.
                 exc.gateway_time = gateway_time(headers)
+                if self._limiter is not None:
+                    self._pause_limiter(self._limiter, exc)
                 raise
             except (SessionError, AuthenticationError) as exc:
                 if isinstance(exc, AuthenticationError):
@@ -597,6 +624,8 @@ class BaseClient:
                 return parse(body)
             except ThrottledError as exc:
                 exc.gateway_time = gateway_time(headers)
+                if self._limiter is not None:
+                    self._pause_limiter(self._limiter, exc)
                 raise
             except (SessionError, AuthenticationError) as exc:
                 if session is None:
@@ -640,13 +669,18 @@ class BaseClient:
             ids = AttemptIds(climsgid)
         error: ASMSError
         first: ASMSError | None = None
+        limiter = self._limiter
 
         def again() -> Awaitable[SendReply]:
             if ids is not None:
                 full["climsgid"] = ids.current  # a new id after a "missing" verdict
+            if limiter is not None:
+                return self._limited_call(limiter, len(recipients), op, full)
             return self._call(op, full, parse_send)
 
         try:
+            if limiter is not None and PREPAID.get() is not limiter:
+                await limiter.acquire(len(recipients))
             # run(), inline: the first attempt here, the retry machinery only when it fails.
             self._counters.attempts += 1
             try:
@@ -698,11 +732,19 @@ class BaseClient:
             full["climsgid"] = climsgid
             ids = AttemptIds(climsgid)
         error: ASMSError
+        limiter = self._limiter
+        # The first attempt's slots may have been taken by a bulk run already (PREPAID).
+        prepaid = limiter is None or PREPAID.get() is limiter
 
-        def attempt() -> Awaitable[SendReply]:
+        async def attempt() -> SendReply:
+            nonlocal prepaid
             if ids is not None:
                 full["climsgid"] = ids.current  # a new id after a "missing" verdict
-            return self._call_plain(op, full, parse_send)
+            if not prepaid:
+                assert limiter is not None
+                await limiter.acquire(len(recipients))
+            prepaid = limiter is None
+            return await self._call_plain(op, full, parse_send)
 
         async def lookup(climsgid: str) -> StatusReply:
             return await self._call_plain(_QUERYMSG, {"climsgid": climsgid}, expect_status)

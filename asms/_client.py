@@ -41,6 +41,7 @@ from ._config import (
     timeout_from,
 )
 from ._exceptions import MessageLookupError, ReplyParseError, ValidationError
+from ._limiter import Limiter
 from ._logging import configure_from_env, install_redaction, register_secret
 from ._models import (
     DEFAULT_OPTIONS,
@@ -127,6 +128,13 @@ class AsyncClient(BaseClient):
     * ``max_parts``: longest text accepted when ``concat`` is not given (default 3).
     * ``ping_interval``: idle seconds before the keep-alive task (running while the client
       is entered with ``async with``) pings the session; ``clock``: unix time source.
+    * ``limiter``: a :class:`Limiter` (:class:`RateLimiter` in this process,
+      :class:`RedisRateLimiter` shared by every process of the account) that every request
+      carrying messages waits for first: it takes one slot per recipient (a 600-recipient
+      request takes 600), each resend again; queries take none. An ``ERR 130`` this client
+      meets pauses the limiter until the time the gateway named, so everything sharing it
+      waits (a pause beyond the retry policy's ``throttle_max_wait`` is not made). A bulk
+      run on this client keeps the limiter's rate: see :meth:`send_bulk`. Default: none.
 
     A closed client refuses work (``ClientClosedError``). ``with_options()`` returns a
     client that shares this one's pool, sessions and counters.
@@ -155,6 +163,7 @@ class AsyncClient(BaseClient):
         verify: ssl.SSLContext | bool | str = True,
         clock: Callable[[], float] | None = None,
         insecure_http: bool = False,
+        limiter: Limiter | None = None,
     ) -> None:
         if credentials is None:
             if api_id is None or user is None or password is None:
@@ -162,6 +171,10 @@ class AsyncClient(BaseClient):
             credentials = Credentials(str(api_id), user, password)
         elif not isinstance(credentials, Credentials):
             raise ValidationError("credentials", "must be an asms.Credentials")
+        if limiter is not None and not isinstance(limiter, Limiter):
+            raise ValidationError(
+                "limiter", "must be an asms.Limiter (asms.RateLimiter, asms.RedisRateLimiter)"
+            )
         for secret in (credentials.api_id, credentials.user, credentials.password):
             register_secret(secret)
         install_redaction()
@@ -194,6 +207,7 @@ class AsyncClient(BaseClient):
         elif not isinstance(transport, httpx.AsyncBaseTransport):
             raise ValidationError("transport", "must be an httpx.AsyncBaseTransport")
         self._clock = time.time if clock is None else clock
+        self._limiter = limiter
         self._setup(options, Shared(transport), owner=True)
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -220,6 +234,11 @@ class AsyncClient(BaseClient):
         return journal_owner(credentials.api_id, credentials.user, str(url))
 
     @property
+    def limiter(self) -> Limiter | None:
+        """The :class:`Limiter` every request carrying messages waits for; None: none."""
+        return self._limiter
+
+    @property
     def max_recipients(self) -> int:
         """Recipients one request carries on this client's wire; more are split."""
         return self._wire.max_recipients
@@ -233,8 +252,9 @@ class AsyncClient(BaseClient):
         """A client with some options changed, sharing this one's pool and sessions.
 
         Accepts ``wire``, ``method``, ``timeout``, ``retry``, ``country_code``, ``profile``,
-        ``session``, ``max_parts``, ``ping_interval``, ``credentials``. Closing the copy
-        does not close the pool; closing the original does.
+        ``session``, ``max_parts``, ``ping_interval``, ``credentials``. The copy keeps this
+        client's ``limiter`` (the same object). Closing the copy does not close the pool;
+        closing the original does.
         """
         self._ensure_open()
         allowed = {f for f in ClientOptions.__dataclass_fields__ if f != "base_url"}
@@ -252,6 +272,7 @@ class AsyncClient(BaseClient):
         options = replace(self._options, **changes)
         copy = AsyncClient.__new__(AsyncClient)
         copy._clock = self._clock
+        copy._limiter = self._limiter
         copy._setup(options, self._shared, owner=False)
         return copy
 
@@ -605,6 +626,13 @@ class AsyncClient(BaseClient):
           makes from ``rate`` and ``burst`` (which must then be left out): a
           :class:`RedisRateLimiter` shares one account's limit with other processes, a
           :class:`RateLimiter` with other runs of this process.
+
+        On a client made with a ``limiter``, a run given none of ``rate``, ``burst`` and
+        ``limiter`` keeps the client's limiter (:attr:`BulkRun.limiter` is it). A run given
+        its own waits for both, its own first: it may go slower than the client's limit,
+        never faster. The run waits for a request's slots itself (where a stopped run can
+        still give up) and the client does not take them again; a resend the client makes
+        takes the client limiter's slots anew, as any request carrying messages does.
         * ``drain_timeout``: seconds a stopped run waits for the requests in flight.
           Default: 10.
         * ``linger``: seconds a partial group waits for more messages from a slow async

@@ -3,18 +3,24 @@ it reports, :class:`RateLimiterStatistics`.
 
 Two limiters implement it: the in-process :class:`asms.RateLimiter` (one process's schedule)
 and :class:`asms.RedisRateLimiter` (one schedule in Redis, shared by every process of an
-account). A bulk run takes either (``send_bulk(limiter=...)``). It lives in the core so that
-both, in their different layers, can name it.
+account). A bulk run takes either (``send_bulk(limiter=...)``), and so does a client
+(``AsyncClient(limiter=...)``). It lives in the core so that both, in their different layers,
+can name it.
+
+:data:`PREPAID` is how a bulk run tells the client it sends through that the first attempt of
+a request already has its slots: the run waits for them where a stopped run can still give
+up, and the client must not take them a second time.
 """
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from ._clock import Clock
 
-__all__ = ["Limiter", "RateLimiterStatistics"]
+__all__ = ["PREPAID", "Limiter", "RateLimiterStatistics"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +68,8 @@ class Limiter(Protocol):
     def statistics(self) -> RateLimiterStatistics:
         """A snapshot: the rate, tokens granted, tasks waiting, the next slot and any pause."""
         ...
+
+
+PREPAID: ContextVar[Limiter | None] = ContextVar("asms_prepaid_limiter", default=None)
+"""The limiter whose slots the current task took for the first attempt of the request it is
+about to send (set by a bulk run around each request; None elsewhere)."""

@@ -32,6 +32,7 @@ from .._exceptions import (
     ValidationError,
     error_for,
 )
+from .._limiter import PREPAID
 from .._models import Message, SendResult, StatusInfo, new_climsgid
 from .._retry import NOT_SENT, OUTCOME_UNKNOWN
 from .._sending import derived_climsgid
@@ -96,7 +97,10 @@ class RequestSender(Protocol):
     the run pauses ALL its requests until the time it names, by the gateway's clock: the
     ``gateway_time`` of the error (results may carry it as ``.throttled``), else the run's
     clock. ``throttle_max_wait`` (seconds, default 300) bounds that pause; beyond it the
-    refused messages are rejected with 130. ``journal_owner`` (a ``dict[str, str]`` with
+    refused messages are rejected with 130. ``limiter`` (a :class:`Limiter`, the account's
+    that the sender waits for itself) is waited for by the run before each request instead,
+    and the sender is told (:data:`asms._limiter.PREPAID`) not to take those slots again.
+    ``journal_owner`` (a ``dict[str, str]`` with
     ``account`` and ``gateway``, as :func:`asms._bulk.journal.journal_owner` makes it) is
     recorded in a run's journal, and a journal recorded under another is refused; a sender
     without one is not checked.
@@ -108,6 +112,13 @@ class RequestSender(Protocol):
     async def send_request(self, messages: Sequence[Message], /) -> Sequence[SendResult]:
         """Send ``messages`` as one gateway request; one result per message, in order."""
         ...
+
+
+def sender_limiter(sender: RequestSender) -> Limiter | None:
+    """The limiter ``sender`` waits for before each request (``AsyncClient(limiter=...)``);
+    None when it has none."""
+    found = getattr(sender, "limiter", None)
+    return found if isinstance(found, Limiter) else None
 
 
 def request_limit(sender: RequestSender) -> int:
@@ -207,6 +218,10 @@ class Requester:
         refused: Callable[[GatewayError, str], None],
     ) -> None:
         self._sender = sender
+        # The sender's own limiter: the run takes its slots (once per request, where a
+        # stopped run can give up) and tells the sender they are taken.
+        self._account = sender_limiter(sender)
+        self._also = None if self._account is limiter else self._account
         self._ledger = sender if isinstance(sender, IdLedger) else None
         self._send = request_function(sender)
         self._limiter = limiter
@@ -276,6 +291,8 @@ class Requester:
                         self._waiting.discard(waiting)
                 if waiting.cancelled_caught:
                     return done + self.unsent(items)
+            if self._also is not None and not await self._wait_for(self._also, len(items)):
+                return done + self.unsent(items)
             outcome = await self._attempt(group, items)
             if outcome is None:
                 # One bad message must not sink its whole group: try them one by one.
@@ -285,6 +302,24 @@ class Requester:
             results, items = outcome
             done.extend(results)
         return done
+
+    async def _wait_for(self, limiter: Limiter, slots: int) -> bool:
+        """Wait for ``slots`` of ``limiter``; False when the run stopped meanwhile."""
+        with anyio.CancelScope() as waiting:
+            self._waiting.add(waiting)
+            try:
+                await limiter.acquire(slots)
+            finally:
+                self._waiting.discard(waiting)
+        return not waiting.cancelled_caught
+
+    async def _send_prepaid(self, messages: Sequence[Message]) -> Sequence[SendResult]:
+        """Send through a sender with its own limiter, whose slots the run took already."""
+        token = PREPAID.set(self._account)
+        try:
+            return await self._send(messages)
+        finally:
+            PREPAID.reset(token)
 
     async def _climsgid(self, given: str | None) -> str:
         """The id of a new request: every request of a run has its own.
@@ -355,7 +390,10 @@ class Requester:
         answer: Sequence[SendResult] = ()
         failure: ASMSError | None = None
         try:
-            answer = await self._send(messages)
+            if self._account is None:
+                answer = await self._send(messages)
+            else:
+                answer = await self._send_prepaid(messages)
         except ASMSError as exc:
             failure = exc
         finally:

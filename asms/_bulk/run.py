@@ -61,6 +61,7 @@ from .requests import (
     default_concurrency,
     owner_of,
     request_limit,
+    sender_limiter,
 )
 
 __all__ = ["BulkRun", "RequestSender", "send_bulk"]
@@ -116,6 +117,9 @@ class BulkRun:
             )
         if given is not None and not isinstance(given, Limiter):
             raise TypeError("limiter must be a Limiter (asms.RateLimiter, asms.RedisRateLimiter)")
+        if given is None and not ("rate" in options or "burst" in options):
+            # A client made with a limiter keeps the account's rate for its runs too.
+            given = sender_limiter(sender)
         rate = given.rate if given is not None else options.get("rate", DEFAULT_BULK_RATE)
         concurrency = options.get("concurrency")
         group_size = options.get("group_size")
@@ -196,8 +200,9 @@ class BulkRun:
 
     @property
     def limiter(self) -> Limiter:
-        """The run's rate limiter, the one given as ``limiter`` or the one it made (its
-        ``statistics()`` show the pace and any ERR 130 pause)."""
+        """The run's rate limiter: the one given as ``limiter``, else the client's own
+        (``AsyncClient(limiter=...)``) when no ``rate`` or ``burst`` was given, else the one
+        it made (its ``statistics()`` show the pace and any ERR 130 pause)."""
         return self._limiter
 
     async def finish(self) -> BulkReport:
