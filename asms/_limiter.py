@@ -41,7 +41,8 @@ class RateLimiterStatistics:
 
 @runtime_checkable
 class Limiter(Protocol):
-    """What a bulk run needs from a rate limiter: slots to wait for and a shared pause."""
+    """What a bulk run and a client need from a rate limiter: slots to wait for and a shared
+    pause."""
 
     @property
     def rate(self) -> float:
