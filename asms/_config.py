@@ -65,6 +65,8 @@ __all__ = [
     "MAX_REPLY_BYTES",
     "MAX_THROTTLED",
     "MAX_XML_BYTES",
+    "METRICS_LATENCY_BUCKETS",
+    "METRICS_LIMITER_WAIT_BUCKETS",
     "MIN_BULK_CONCURRENCY",
     "SESSION_LIFETIME",
     "TRANSPORT_LIMITS",
@@ -374,6 +376,18 @@ DEFAULT_REDIS_TIMEOUT: Final = 5.0
 #: caller that would start later books nothing, sleeps the excess and tries again, so a
 #: crowd of processes cannot book minutes of future slots.
 DEFAULT_REDIS_MAX_WAIT: Final = 10.0
+
+# -- worker metrics (``asms.WorkerMetrics``; ``asms worker --metrics-port``)
+# Fixed Prometheus-style bucket upper bounds (seconds; +Inf is implied): one set for every
+# worker, so the histograms of a fleet add up on a dashboard.
+#: A request to the gateway: milliseconds on a good day, up to the request timeout on a bad one.
+METRICS_LATENCY_BUCKETS: Final[tuple[float, ...]] = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+)  # fmt: skip
+#: A wait for the rate limiter's slots: none while under the rate, up to a minute's backlog.
+METRICS_LIMITER_WAIT_BUCKETS: Final[tuple[float, ...]] = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)  # fmt: skip
 
 # -- callbacks
 # The defaults of ``asms.callbacks.CallbackStore`` and ``asms.callbacks.CallbackReceiver``.
