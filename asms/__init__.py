@@ -10,6 +10,18 @@ from ._bulk.journal import Journal, JournalCampaign
 from ._bulk.ratelimit import RateLimiter, RateLimiterStatistics
 from ._bulk.report import BulkReport, BulkResult, BulkStatistics
 from ._bulk.run import BulkRun, RequestSender
+from ._campaign import (
+    CampaignStatus,
+    CampaignSubmission,
+    CampaignWorker,
+    HistogramSnapshot,
+    MetricsSnapshot,
+    WorkerMetrics,
+    campaign_results,
+    campaign_status,
+    serve_metrics,
+    submit_campaign,
+)
 from ._client import AsyncClient
 from ._clock import Clock, SystemClock, VirtualClock
 from ._codes import ErrorCategory, ErrorCode, Feature, MessageStatus
@@ -20,6 +32,9 @@ from ._exceptions import (
     ASMSError,
     AuthenticationError,
     BatchError,
+    CampaignError,
+    CampaignMismatchError,
+    CampaignNotFoundError,
     ClientClosedError,
     ConnectError,
     ConnectionLost,
@@ -85,6 +100,14 @@ __all__ = [
     "BulkRun",
     "BulkStatistics",
     "CallbackReceiver",
+    "campaign_results",
+    "campaign_status",
+    "CampaignError",
+    "CampaignMismatchError",
+    "CampaignNotFoundError",
+    "CampaignStatus",
+    "CampaignSubmission",
+    "CampaignWorker",
     "Charge",
     "ClientClosedError",
     "ClientStatistics",
@@ -103,6 +126,7 @@ __all__ = [
     "ErrorCode",
     "Feature",
     "GatewayError",
+    "HistogramSnapshot",
     "HTTPStatusError",
     "InboundMessage",
     "InternalGatewayError",
@@ -118,6 +142,7 @@ __all__ = [
     "Message",
     "MessageLookupError",
     "MessageStatus",
+    "MetricsSnapshot",
     "normalize_many",
     "normalize_msisdn",
     "NOT_SENT",
@@ -139,17 +164,20 @@ __all__ = [
     "SendOptions",
     "SendResult",
     "SendResults",
+    "serve_metrics",
     "SessionError",
     "SOAPFault",
     "split_parts",
     "StatusInfo",
     "StatusReport",
+    "submit_campaign",
     "SystemClock",
     "ThrottledError",
     "TLSError",
     "TransportError",
     "ValidationError",
     "VirtualClock",
+    "WorkerMetrics",
     "WriteTimeout",
 ]
 

@@ -20,11 +20,14 @@ from ._optable import MAX_CONCAT
 
 __all__ = [
     "BULK_ROUND_TRIP",
+    "ClientOptions",
+    "Credentials",
     "DEFAULT_BASE_URL",
     "DEFAULT_BULK_BURST",
     "DEFAULT_BULK_RATE",
     "DEFAULT_CALLBACKS_PORT",
     "DEFAULT_CALLBACK_RETENTION",
+    "DEFAULT_CAMPAIGN_POLL_INTERVAL",
     "DEFAULT_CLAIM_TIMEOUT",
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_CREDIT_PER_PART",
@@ -34,11 +37,13 @@ __all__ = [
     "DEFAULT_EMULATOR_PORT",
     "DEFAULT_EMULATOR_RETENTION",
     "DEFAULT_FAULT_COMMANDS",
+    "DEFAULT_LEASE",
     "DEFAULT_LIMITS",
     "DEFAULT_LINGER",
     "DEFAULT_LISTEN_HOST",
     "DEFAULT_MAX_CALLBACK_BODY",
     "DEFAULT_MAX_CALLBACK_RECORDS",
+    "DEFAULT_MAX_DELIVERIES",
     "DEFAULT_MAX_MESSAGE_BYTES",
     "DEFAULT_MAX_PARTS",
     "DEFAULT_MAX_PENDING_BYTES",
@@ -47,12 +52,13 @@ __all__ = [
     "DEFAULT_PROGRESS_INTERVAL",
     "DEFAULT_REASSEMBLY_TIMEOUT",
     "DEFAULT_RECONCILE_GRACE",
-    "DEFAULT_REQUEST_LIMIT",
     "DEFAULT_REDIS_MAX_WAIT",
     "DEFAULT_REDIS_TIMEOUT",
+    "DEFAULT_REQUEST_LIMIT",
     "DEFAULT_REQUEST_TIMEOUT",
     "DEFAULT_THROTTLE_PAUSE",
     "DEFAULT_TIMEOUT",
+    "DEFAULT_WORKER_CONCURRENCY",
     "DEMO_API_ID",
     "DEMO_CREDITS",
     "DEMO_PASSWORD",
@@ -68,12 +74,16 @@ __all__ = [
     "METRICS_LATENCY_BUCKETS",
     "METRICS_LIMITER_WAIT_BUCKETS",
     "MIN_BULK_CONCURRENCY",
+    "ProfileName",
+    "REDIS_PAUSE_RETRY_FIRST",
+    "REDIS_PAUSE_RETRY_MAX",
+    "RetryPolicy",
     "SESSION_LIFETIME",
     "TRANSPORT_LIMITS",
-    "ClientOptions",
-    "Credentials",
-    "ProfileName",
-    "RetryPolicy",
+    "WORKER_READ_BLOCK_MS",
+    "WORKER_REAP_INTERVAL",
+    "WORKER_RETRY_FIRST",
+    "WORKER_RETRY_MAX",
     "WireName",
     "base_url_from",
     "is_loopback",
@@ -376,6 +386,27 @@ DEFAULT_REDIS_TIMEOUT: Final = 5.0
 #: caller that would start later books nothing, sleeps the excess and tries again, so a
 #: crowd of processes cannot book minutes of future slots.
 DEFAULT_REDIS_MAX_WAIT: Final = 10.0
+#: Seconds before a limiter tries again to write an ``ERR 130`` pause Redis refused (down,
+#: timed out); the wait doubles up to :data:`REDIS_PAUSE_RETRY_MAX` while the pause lies ahead.
+REDIS_PAUSE_RETRY_FIRST: Final = 0.05
+#: The longest wait between two tries to write a pause to Redis (seconds).
+REDIS_PAUSE_RETRY_MAX: Final = 1.0
+
+# -- campaign workers (``asms.CampaignWorker``, ``asms worker``)
+#: Units one worker process sends at once.
+DEFAULT_WORKER_CONCURRENCY: Final = 8
+#: Seconds a worker holds a unit without a heartbeat before another may take it over. It must
+#: outlast a request's timeout and a reconciliation; the holder renews it every third of it.
+DEFAULT_LEASE: Final = 60.0
+#: Times a unit may be taken (claimed or tried again) before it goes to the dead-letter stream.
+DEFAULT_MAX_DELIVERIES: Final = 5
+#: Milliseconds a worker's read of the queue blocks (never 0: it must be able to stop).
+WORKER_READ_BLOCK_MS: Final = 1000
+#: Seconds between a worker's looks for units whose holder stopped beating.
+WORKER_REAP_INTERVAL: Final = 1.0
+#: First and longest wait (seconds) before a worker tries again: Redis down, gateway unreachable.
+WORKER_RETRY_FIRST: Final = 0.5
+WORKER_RETRY_MAX: Final = 30.0
 
 # -- worker metrics (``asms.WorkerMetrics``; ``asms worker --metrics-port``)
 # Fixed Prometheus-style bucket upper bounds (seconds; +Inf is implied): one set for every
@@ -433,6 +464,8 @@ DEFAULT_CALLBACKS_PORT: Final = 8080
 DEFAULT_PROGRESS_INTERVAL: Final = 10.0
 #: ``asms bulk --credit-per-part``: the price of one part in a ``--dry-run`` estimate.
 DEFAULT_CREDIT_PER_PART: Final = 1.0
+#: ``asms bulk --redis --wait``: seconds between two looks at the campaign's progress.
+DEFAULT_CAMPAIGN_POLL_INTERVAL: Final = 0.5
 #: ``asms demo``: how many messages it sends, and at what rate (messages per second).
 DEFAULT_DEMO_COUNT: Final = 20_000
 DEFAULT_DEMO_RATE: Final = 1_000.0

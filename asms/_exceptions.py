@@ -11,6 +11,9 @@ Every exception asms raises derives from ``ASMSError``::
     │   ├── JournalFinishedError  .campaign            its campaign already finished
     │   └── JournalMismatchError  (also ValueError)    another input or campaign
     ├── RedisError                .location            Redis unreachable or a command failed
+    ├── CampaignError                                  a campaign on Redis cannot be used
+    │   ├── CampaignNotFoundError .campaign            no such campaign on the account
+    │   └── CampaignMismatchError                      submitted again with another input
     ├── TransportError            .sent                the exchange with the server failed
     │   ├── ConnectError          sent=False
     │   ├── RequestTimeout        (also TimeoutError)
@@ -67,6 +70,9 @@ __all__ = [
     "AuthenticationError",
     "BatchError",
     "CATEGORY_EXCEPTIONS",
+    "CampaignError",
+    "CampaignMismatchError",
+    "CampaignNotFoundError",
     "ClientClosedError",
     "ConnectError",
     "ConnectTimeout",
@@ -232,6 +238,23 @@ class RedisError(ASMSError):
     def __init__(self, message: str, location: str = "") -> None:
         super().__init__(message)
         self.location = location
+
+
+class CampaignError(ASMSError):
+    """A campaign on Redis cannot be used as asked (see :func:`asms.submit_campaign`)."""
+
+
+class CampaignNotFoundError(CampaignError):
+    """No campaign of that name exists for the account; ``.campaign`` is the name."""
+
+    def __init__(self, campaign: str) -> None:
+        super().__init__(f"no campaign {campaign!r} on this account (submit it first)")
+        self.campaign = campaign
+
+
+class CampaignMismatchError(CampaignError):
+    """A campaign was submitted again with an input that differs from what is stored: the
+    stored one is kept and nothing of the new one is queued."""
 
 
 class TransportError(ASMSError):

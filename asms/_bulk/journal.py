@@ -66,7 +66,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final, Generic, Literal, TypeVar
+from typing import Final, Generic, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import anyio
@@ -89,20 +89,28 @@ from .lock import OwnerLock
 from .report import BulkResult, DeliveryState, make_result
 
 __all__ = [
+    "FOUND_OTHERS",
     "HEARTBEAT_INTERVAL",
     "Journal",
     "JournalCampaign",
     "JournalMismatchError",
     "JournalRow",
     "JournalState",
+    "JournalWriter",
+    "Reconcilable",
+    "RowTuple",
+    "UNRESOLVED",
+    "UnresolvedRequest",
     "check_journal",
     "compare_input",
     "differing_fields",
+    "found_row",
     "fingerprint",
     "journal_owner",
     "journal_rows",
     "reconcile",
     "result_rows",
+    "retried_on_resume",
     "same_message",
     "stored_fingerprint",
     "stored_result",
@@ -199,7 +207,7 @@ def _reached_gateway(db: sqlite3.Connection) -> bool:
     if found is not None:
         return True
     codes = db.execute("SELECT DISTINCT error_code FROM messages WHERE state = 'rejected'")
-    return any(not _retried_on_resume(code) for (code,) in codes)
+    return any(not retried_on_resume(code) for (code,) in codes)
 
 
 def fingerprint(message: Message) -> bytes:
@@ -734,7 +742,7 @@ def _nothing_left(db: sqlite3.Connection) -> bool:
     if open_rows:
         return False
     codes = db.execute("SELECT DISTINCT error_code FROM messages WHERE state = 'rejected'")
-    return not any(_retried_on_resume(code) for (code,) in codes)
+    return not any(retried_on_resume(code) for (code,) in codes)
 
 
 FOUND_OTHERS: Final = (
@@ -743,25 +751,27 @@ FOUND_OTHERS: Final = (
 """Why a found request's other recipients are ``unknown`` (the live run's words too)."""
 
 
+def found_row(
+    request_rows: int, apimsgid: str | None
+) -> tuple[JournalState, str | None, int | None, str | None]:
+    """What an unresolved message becomes when its request was found by its ``climsgid``:
+    state, apimsgid, error code and description. ``request_rows`` counts all the request's
+    messages, settled or not: the look-up names a message, not its recipient, so only a
+    request of one message can be called accepted (``found_results``)."""
+    if request_rows == 1:
+        return "accepted", apimsgid, None, None
+    return "unknown", None, int(OUTCOME_UNKNOWN), FOUND_OTHERS
+
+
 def _settle_found(db: sqlite3.Connection, climsgid: str, apimsgid: str | None, now: float) -> None:
-    # All the request's rows, settled or not: the look-up names a message, not its
-    # recipient, so only a request of one message can be called accepted (found_results).
     rows = db.execute(
         "SELECT COUNT(*) FROM messages WHERE request_climsgid = ?", (climsgid,)
     ).fetchone()[0]
-    if rows == 1:
-        db.execute(
-            "UPDATE messages SET state = 'accepted', apimsgid = ?, error_code = NULL, "
-            "error_description = NULL, updated = ? WHERE request_climsgid = ? "
-            "AND state IN ('inflight', 'unknown')",
-            (apimsgid, now, climsgid),
-        )
-        return
+    state, found_id, code, description = found_row(rows, apimsgid)
     db.execute(
-        "UPDATE messages SET state = 'unknown', apimsgid = NULL, error_code = ?, "
-        "error_description = ?, updated = ? WHERE request_climsgid = ? "
-        "AND state IN ('inflight', 'unknown')",
-        (OUTCOME_UNKNOWN, FOUND_OTHERS, now, climsgid),
+        "UPDATE messages SET state = ?, apimsgid = ?, error_code = ?, error_description = ?, "
+        "updated = ? WHERE request_climsgid = ? AND state IN ('inflight', 'unknown')",
+        (state, found_id, code, description, now, climsgid),
     )
 
 
@@ -788,7 +798,9 @@ _RETRY_ON_RESUME: Final = frozenset(
 )
 
 
-def _retried_on_resume(error_code: int | None) -> bool:
+def retried_on_resume(error_code: int | None) -> bool:
+    """Whether a message rejected with ``error_code`` is sent again by a resumed run (the
+    refusal may have passed: the account, the session, a throttle, the gateway itself)."""
     code = ErrorCode.coerce(error_code or 0)
     return isinstance(code, ErrorCode) and (
         code.category in _RETRY_ON_RESUME or code == ErrorCode.NO_CREDIT_LEFT
@@ -847,7 +859,7 @@ def stored_result(row: JournalRow, message: Message) -> BulkResult | None:
             item, row.request_climsgid, row.apimsgid, None, None, row.parts, resumed=True
         )
     if state == "rejected":
-        if _retried_on_resume(row.error_code):
+        if retried_on_resume(row.error_code):
             return None
         code = ErrorCode.coerce(row.error_code or 0)
         return make_result(
@@ -864,8 +876,34 @@ def stored_result(row: JournalRow, message: Message) -> BulkResult | None:
     return None
 
 
+class Reconcilable(Protocol):
+    """A journal whose unresolved requests :func:`reconcile` settles: the SQLite
+    :class:`Journal`, or a campaign unit's journal in Redis."""
+
+    async def unresolved(self) -> list[UnresolvedRequest]:
+        """Requests that may have reached the gateway without their outcome being written."""
+        ...
+
+    async def resolve(self, climsgid: str, *, accepted: bool, apimsgid: str | None = None) -> None:
+        """Settle an unresolved request: found (``accepted``) or unknown to the gateway."""
+        ...
+
+
+class JournalWriter(Protocol):
+    """What a bulk run's requests write to: rows before a request leaves and with its
+    outcome, and whether earlier rows exist."""
+
+    async def write(self, rows: Sequence[RowTuple]) -> None:
+        """Write rows; return once they are durable."""
+        ...
+
+    async def counts(self) -> dict[str, int]:
+        """Messages per state."""
+        ...
+
+
 async def reconcile(
-    journal: Journal,
+    journal: Reconcilable,
     query: Callable[[str], Awaitable[StatusInfo | None]],
     *,
     clock: Clock,

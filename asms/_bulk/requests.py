@@ -37,7 +37,7 @@ from .._models import Message, SendResult, StatusInfo, new_climsgid
 from .._retry import NOT_SENT, OUTCOME_UNKNOWN
 from .._sending import derived_climsgid
 from .grouping import Group, Item
-from .journal import Journal, journal_rows, result_rows
+from .journal import JournalWriter, journal_rows, result_rows
 from .ratelimit import Limiter, RateLimiter
 from .report import BulkResult, DeliveryState, Tally, make_result
 
@@ -212,7 +212,7 @@ class Requester:
         sender: RequestSender,
         *,
         limiter: Limiter,
-        journal: Journal | None,
+        journal: JournalWriter | None,
         clock: Clock,
         tally: Tally,
         refused: Callable[[GatewayError, str], None],

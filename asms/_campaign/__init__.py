@@ -5,3 +5,21 @@
 :func:`campaign_status` and :func:`campaign_results` read a campaign back. Redis itself is
 reached only through :mod:`asms._redis`.
 """
+
+from .metrics import HistogramSnapshot, MetricsSnapshot, WorkerMetrics, serve_metrics
+from .status import CampaignStatus, campaign_results, campaign_status
+from .submit import CampaignSubmission, submit_campaign
+from .worker import CampaignWorker
+
+__all__ = [
+    "CampaignStatus",
+    "CampaignSubmission",
+    "CampaignWorker",
+    "HistogramSnapshot",
+    "MetricsSnapshot",
+    "WorkerMetrics",
+    "campaign_results",
+    "campaign_status",
+    "serve_metrics",
+    "submit_campaign",
+]

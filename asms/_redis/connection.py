@@ -11,7 +11,7 @@ asms without the ``redis`` extra must still import.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 from urllib.parse import urlsplit
@@ -85,6 +85,78 @@ class RedisConnection:
         except Exception as exc:
             self._fail(f"script {script.name}", exc)
 
+    async def create_group(self, stream: str, group: str) -> None:
+        """Make consumer ``group`` on ``stream`` (and the stream) unless it exists; a new group
+        reads the stream from its start."""
+        try:
+            await self._client.xgroup_create(stream, group, "0", mkstream=True)
+        except Exception as exc:
+            # BUSYGROUP: it exists (coredis may drop the code and keep the words).
+            if "BUSYGROUP" not in str(exc) and "already exists" not in str(exc):
+                self._fail("XGROUP CREATE", exc)
+
+    async def read_group(
+        self, stream: str, group: str, consumer: str, *, count: int, block_ms: int
+    ) -> list[tuple[str, dict[str, str]]]:
+        """Up to ``count`` entries never delivered to ``group``, waiting at most ``block_ms``
+        (never 0: a read blocked for ever could not be stopped cleanly)."""
+        try:
+            found = await self._client.xreadgroup(
+                group, consumer, streams={stream: ">"}, count=count, block=max(1, block_ms)
+            )
+        except Exception as exc:
+            self._fail("XREADGROUP", exc)
+        entries: list[tuple[str, dict[str, str]]] = []
+        for stream_entries in (found or {}).values():
+            for entry in stream_entries:
+                entries.append((str(entry.identifier), _fields(entry.field_values)))
+        return entries
+
+    async def autoclaim(
+        self, stream: str, group: str, consumer: str, *, min_idle_ms: int, start: str, count: int
+    ) -> tuple[str, list[tuple[str, dict[str, str]]], list[str]]:
+        """Take entries of ``group`` idle for ``min_idle_ms`` or longer (``XAUTOCLAIM``): the
+        cursor to go on from ("0-0" at the end), the entries, and the ids of deleted ones."""
+        try:
+            reply: Any = await self._client.xautoclaim(
+                stream, group, consumer, min_idle_ms, start, count=count
+            )
+        except Exception as exc:
+            self._fail("XAUTOCLAIM", exc)
+        cursor = str(reply[0])
+        entries = [
+            (str(entry.identifier), _fields(entry.field_values))
+            for entry in reply[1]
+            if entry is not None and entry.field_values is not None
+        ]
+        deleted = [str(i) for i in reply[2]] if len(reply) > 2 else []
+        return cursor, entries, deleted
+
+    async def ack_delete(self, stream: str, group: str, entry_ids: Sequence[str]) -> None:
+        """Acknowledge and delete stream entries (a settled entry must not stay in the PEL
+        nor in the stream)."""
+        if not entry_ids:
+            return
+        try:
+            await self._client.xack(stream, group, list(entry_ids))
+            await self._client.xdel(stream, list(entry_ids))
+        except Exception as exc:
+            self._fail("XACK/XDEL", exc)
+
+    async def hash(self, key: str) -> dict[str, str]:
+        """Every field of the hash at ``key`` (empty when there is none)."""
+        try:
+            return dict(await self._client.hgetall(key))
+        except Exception as exc:
+            self._fail("HGETALL", exc)
+
+    async def hash_fields(self, key: str, fields: Sequence[str]) -> list[str | None]:
+        """Some fields of the hash at ``key`` (None for a missing one)."""
+        try:
+            return list(await self._client.hmget(key, list(fields)))
+        except Exception as exc:
+            self._fail("HMGET", exc)
+
     async def ping(self) -> None:
         """Check that Redis answers."""
         try:
@@ -97,6 +169,10 @@ class RedisConnection:
 
     def __repr__(self) -> str:
         return f"RedisConnection({self.location!r})"
+
+
+def _fields(values: Mapping[Any, Any] | None) -> dict[str, str]:
+    return {str(k): str(v) for k, v in (values or {}).items()}
 
 
 def _redis_error(exc: BaseException, location: str, what: str = "") -> RedisError:
@@ -140,12 +216,17 @@ async def connect(
     except ImportError:
         raise RedisError(_INSTALL, location) from None
     import coredis.exceptions
+    import coredis.retry
 
     client: coredis.Redis[str] = coredis.Redis.from_url(
         url,
         decode_responses=True,
         stream_timeout=command_timeout,
         connect_timeout=command_timeout,
+        # No retries of coredis's own: a command that timed out may have run (a script run
+        # twice books or moves twice), and each retry would wait ``command_timeout`` again.
+        # A failure is asms's caller's to handle; a later command reconnects by itself.
+        retry_policy=coredis.retry.NoRetryPolicy(),
     )
     try:
         async with client:

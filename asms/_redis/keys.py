@@ -11,10 +11,13 @@ from dataclasses import dataclass
 
 from .._exceptions import ValidationError
 
-__all__ = ["PREFIX", "AccountKeys"]
+__all__ = ["GROUP", "PREFIX", "AccountKeys"]
 
 PREFIX = "asms"
 """The first part of every key asms writes."""
+
+GROUP = "send"
+"""The consumer group of the workers on an account's queue."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,34 @@ class AccountKeys:
     def limit(self) -> str:
         """The account's rate and burst (a hash), which every process must share."""
         return self._key("limit")
+
+    @property
+    def queue(self) -> str:
+        """The stream of units waiting to be sent (consumer group :data:`GROUP`)."""
+        return self._key("q")
+
+    @property
+    def dead(self) -> str:
+        """The stream of dead-lettered units, each with its reason."""
+        return self._key("dlq")
+
+    @property
+    def workers(self) -> str:
+        """The live workers (a sorted set: name -> when its heartbeat expires, ms)."""
+        return self._key("workers")
+
+    @property
+    def campaigns(self) -> str:
+        """The names of the account's campaigns (a set)."""
+        return self._key("campaigns")
+
+    def campaign(self, name: str) -> str:
+        """A campaign's identity, size and counters (a hash)."""
+        return self._key(f"c:{name}")
+
+    def unit(self, name: str, unit: int) -> str:
+        """One unit of a campaign: its messages, state, lease and per-message rows (a hash)."""
+        return self._key(f"c:{name}:u:{unit}")
 
     def __repr__(self) -> str:
         return "AccountKeys(account=<hidden>)"

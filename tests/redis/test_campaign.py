@@ -1,0 +1,160 @@
+"""Campaigns on Redis in one process: submit, workers, status, results, fencing."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+
+import anyio
+import pytest
+
+import asms
+from asms import AsyncClient, Message, RetryPolicy
+from asms._campaign.store import CampaignStore
+from asms._redis.connection import connect
+from asms.testing import GatewayEmulator
+
+pytestmark = pytest.mark.anyio
+
+
+def client_for(emulator: GatewayEmulator, **changes: object) -> AsyncClient:
+    return AsyncClient(
+        1234,
+        "demo",
+        "demo",
+        transport=emulator.transport(),
+        base_url="http://gateway.test",
+        retry=dataclasses.replace(RetryPolicy.testing(), **changes),  # type: ignore[arg-type]
+    )
+
+
+def mixed(count: int) -> list[Message]:
+    """Runs of a few texts, as a campaign mixes them."""
+    return [Message(f"2782{i:07d}", f"text {i // 7 % 5}") for i in range(count)]
+
+
+async def run_workers(
+    emulator: GatewayEmulator,
+    redis_url: str,
+    account: str,
+    campaign: str,
+    *,
+    workers: int = 2,
+    rate: float = 5000.0,
+    **options: object,
+) -> None:
+    """Run ``workers`` workers until the campaign is settled."""
+    async with anyio.create_task_group() as tg:
+        running = []
+        for _ in range(workers):
+            client = client_for(emulator)
+            await tg.start(_run_one, client, redis_url, account, rate, options, running)
+        with anyio.fail_after(60):
+            while not (await asms.campaign_status(redis_url, campaign, account=account)).settled:  # noqa: ASYNC110 (Redis is polled, as a user would)
+                await anyio.sleep(0.05)
+        for worker in running:
+            worker.stop()
+
+
+async def _run_one(
+    client: AsyncClient,
+    redis_url: str,
+    account: str,
+    rate: float,
+    options: dict[str, object],
+    running: list[asms.CampaignWorker],
+    *,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    async with client:
+        worker = asms.CampaignWorker(
+            client,
+            redis_url,
+            account=account,
+            rate=rate,
+            **options,  # type: ignore[arg-type]
+        )
+        running.append(worker)
+        await worker.run(task_status=task_status)
+
+
+async def test_a_campaign_is_sent_once_by_two_workers(redis_url: str, account: str) -> None:
+    emulator = GatewayEmulator()
+    messages = mixed(300)
+    submitted = await asms.submit_campaign(redis_url, "spring", messages, account=account)
+    # Runs of 7 same-text messages: 43 units.
+    assert (submitted.messages, submitted.units) == (300, 43)
+    assert (submitted.added_messages, submitted.added_units) == (300, 43)
+    await run_workers(emulator, redis_url, account, "spring")
+    sent = Counter(m.to for m in emulator.recorder.messages)
+    assert len(sent) == 300 and set(sent.values()) == {1}
+    status = await asms.campaign_status(redis_url, "spring", account=account)
+    assert status.as_dict() | {"rate": None, "workers": 0} == {
+        "campaign": "spring",
+        "total": 300,
+        "queued": 0,
+        "sending": 0,
+        "accepted": 300,
+        "rejected": 0,
+        "unknown": 0,
+        "dead": 0,
+        "rate": None,
+        "workers": 0,
+        "submitted": True,
+        "settled": True,
+    }
+    results = [r async for r in asms.campaign_results(redis_url, "spring", account=account)]
+    assert [r.index for r in results] == list(range(300))
+    assert [r.to for r in results] == [m.to for m in messages]
+    assert all(r.state is asms.DeliveryState.ACCEPTED and r.apimsgid for r in results)
+
+
+async def test_submitting_again_adds_nothing(redis_url: str, account: str) -> None:
+    messages = mixed(50)
+    first = await asms.submit_campaign(redis_url, "again", messages, account=account)
+    second = await asms.submit_campaign(redis_url, "again", messages, account=account)
+    assert (first.added_messages, second.added_messages, second.messages) == (50, 0, 50)
+    other = [*messages[:20], Message("27999999999", "changed"), *messages[21:]]
+    with pytest.raises(asms.CampaignMismatchError, match="input position 14"):
+        await asms.submit_campaign(redis_url, "again", other, account=account)
+    with pytest.raises(asms.CampaignMismatchError, match="50 messages"):
+        await asms.submit_campaign(redis_url, "again", messages[:49], account=account)
+    status = await asms.campaign_status(redis_url, "again", account=account)
+    assert (status.total, status.queued) == (50, 50)
+
+
+async def test_a_bad_item_queues_nothing(redis_url: str, account: str) -> None:
+    items: list[object] = [*mixed(700), "not a message"]
+    with pytest.raises(TypeError):
+        await asms.submit_campaign(redis_url, "bad", items, account=account)  # type: ignore[arg-type]
+    status = await asms.campaign_status(redis_url, "bad", account=account)
+    assert (status.queued, status.submitted) == (0, False)
+    # The corrected input replaces what the failed one staged.
+    fixed = await asms.submit_campaign(redis_url, "bad", mixed(10), account=account)
+    assert (fixed.messages, fixed.added_messages) == (10, 10)
+
+
+async def test_unknown_campaign(redis_url: str, account: str) -> None:
+    with pytest.raises(asms.CampaignNotFoundError):
+        await asms.campaign_status(redis_url, "nope", account=account)
+
+
+async def test_a_taken_over_unit_cannot_be_settled_by_its_old_holder(
+    redis_url: str, account: str
+) -> None:
+    await asms.submit_campaign(redis_url, "fence", mixed(3), account=account)
+    async with connect(redis_url) as redis:
+        store = CampaignStore(redis, account)
+        entries = await store.read("old", 10, 100)
+        assert len(entries) == 1
+        old = await store.claim(entries[0], "old", 1_000)  # a lease of 1 ms
+        assert not isinstance(old, str) and old.attempt == 1
+        await anyio.sleep(0.01)
+        new = await store.claim(entries[0], "new", 60_000_000)
+        assert not isinstance(new, str) and new.attempt == 2
+        assert not await store.write(old, "old", 60_000_000, {"r0": "[]"})
+        assert not await store.extend(old, "old", 60_000_000)
+        assert not await store.settle(old, "old", (3, 0, 0), {})
+        assert await store.settle(new, "new", (3, 0, 0), {})
+    status = await asms.campaign_status(redis_url, "fence", account=account)
+    assert (status.accepted, status.sending, status.queued) == (3, 0, 0)
