@@ -86,6 +86,7 @@ class _Held:
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     requesters: list[Requester] = field(default_factory=list)
     lost: bool = False
+    ending: bool = False  # being settled or handed back: no more heartbeats
 
 
 class _MeteredSender:
@@ -181,7 +182,9 @@ class CampaignWorker:
     processes of the account, as :class:`asms.RedisRateLimiter` shares them; ``None`` takes
     the rate stored in Redis. ``concurrency`` units are sent at once. ``lease`` (seconds) is
     how long a unit stays this worker's without a heartbeat; ``max_deliveries`` how often a
-    unit may be taken or tried before it goes to the dead-letter stream. ``metrics`` (a
+    unit may be taken or tried before it goes to the dead-letter stream. A unit taken over
+    from another worker has its requests looked up ``reconcile_grace`` seconds after their
+    latest write at the earliest (the gateway may show a message late). ``metrics`` (a
     :class:`asms.WorkerMetrics`) counts what the worker does; a new one by default.
 
     The client's own retries are turned off for the requests the worker sends (it resends
@@ -200,6 +203,7 @@ class CampaignWorker:
         concurrency: int = DEFAULT_WORKER_CONCURRENCY,
         lease: float = DEFAULT_LEASE,
         max_deliveries: int = DEFAULT_MAX_DELIVERIES,
+        reconcile_grace: float = DEFAULT_RECONCILE_GRACE,
         name: str | None = None,
         metrics: WorkerMetrics | None = None,
         timeout: float = DEFAULT_REDIS_TIMEOUT,
@@ -215,6 +219,13 @@ class CampaignWorker:
         self._concurrency = _positive_int("concurrency", concurrency)
         self._lease = _positive_seconds("lease", lease)
         self._max_deliveries = _positive_int("max_deliveries", max_deliveries)
+        if (
+            isinstance(reconcile_grace, bool)
+            or not isinstance(reconcile_grace, int | float)
+            or not 0 <= reconcile_grace < math.inf
+        ):
+            raise ValidationError("reconcile_grace", "must be a number of seconds, at least 0")
+        self._grace = float(reconcile_grace)
         self._timeout = _positive_seconds("timeout", timeout)
         if name is not None and (not isinstance(name, str) or not name.isprintable() or not name):
             raise ValidationError("name", "must be a non-empty printable string")
@@ -379,7 +390,7 @@ class CampaignWorker:
         while not (self._stopped() and not self._held):
             await store.beat(self.name, ttl_ms)
             for held in list(self._held.values()):
-                if held.lost:
+                if held.lost or held.ending:
                     continue
                 if not await store.extend(held.claim, self.name, lease_us):
                     self._lose(held)
@@ -421,6 +432,12 @@ class CampaignWorker:
             # The unit stays as Redis last saw it; its lease runs out and a worker takes it
             # over (reconciling first). The loops meet the same failure and wait for Redis.
             log.warning("unit %d of campaign %r left: %s", entry.unit, entry.campaign, exc)
+        except Exception:
+            # A unit this worker cannot handle must not take the worker down: it goes back,
+            # and after max_deliveries takes it goes to the dead-letter stream.
+            log.exception("unit %d of campaign %r failed", entry.unit, entry.campaign)
+            if held is not None and not held.lost:
+                await self._release(store, held.claim, None)
         finally:
             if held is not None:
                 self._held.pop(entry.id, None)
@@ -433,7 +450,11 @@ class CampaignWorker:
     ) -> None:
         claim = held.claim
         entry = claim.entry
-        items = decode_payload(claim.payload)
+        try:
+            items = decode_payload(claim.payload)
+        except (ValueError, TypeError, KeyError) as exc:
+            await self._unreadable(store, claim, exc)
+            return
         rows = decode_rows(await store.unit(entry.campaign, entry.unit))
         journal = UnitJournal(store, claim, self.name, lease_us, rows)
         if claim.previous != "queued":
@@ -441,20 +462,23 @@ class CampaignWorker:
         sender = _MeteredSender(self._sending_client(), self.metrics, self._clock)
         if await journal.unresolved():
             # Any doubt means every earlier request is looked up before anything is resent.
-            await self._reconcile(journal, sender, DEFAULT_RECONCILE_GRACE)
+            await self._reconcile(journal, sender, self._grace)
         tries = claim.deliveries
         reason = ""
         while True:
             todo = open_items(journal.rows, items)
+            held.ending = True
             if not todo:
                 await self._settle(store, claim, journal, items)
                 return
             if self._stopped() or self._refusal is not None:
-                await self._release(store, claim, journal, items)
+                await self._release(store, claim, journal)
                 return
             if tries > self._max_deliveries:
-                await self._dead(store, claim, journal, items, reason or "kept failing")
+                reason = reason or f"taken {claim.deliveries} times without being settled"
+                await self._dead(store, claim, journal, items, f"{tries - 1} tries: {reason}")
                 return
+            held.ending = False
             results = await self._send(sender, limiter, held, journal, todo)
             if await journal.unresolved():
                 await self._reconcile(journal, sender, 0.0)
@@ -549,7 +573,7 @@ class CampaignWorker:
     ) -> None:
         accepted, rejected, unknown = settled_counts(journal.rows, items)
         dead = len(open_items(journal.rows, items))
-        why = f"dead-lettered after {claim.deliveries} deliveries: {reason}"
+        why = f"dead-lettered after {reason}"
         log.warning("unit %d of campaign %r %s", claim.entry.unit, claim.entry.campaign, why)
         # A dead message keeps a row saying why (its results export shows it).
         now = self._clock.wall_time()
@@ -570,10 +594,22 @@ class CampaignWorker:
                 raise LeaseLostError("the unit's lease was taken over by another worker")
         self.metrics.unit_dead()
 
+    async def _unreadable(self, store: CampaignStore, claim: Claim, exc: Exception) -> None:
+        # Not something a retry can mend: its messages are dead at once.
+        fields = await store.unit(claim.entry.campaign, claim.entry.unit)
+        size = int(fields.get("n", 0))
+        why = f"its messages cannot be read: {type(exc).__name__}: {exc}"
+        log.error("unit %d of campaign %r %s", claim.entry.unit, claim.entry.campaign, why)
+        with anyio.CancelScope(shield=True):
+            await store.dead_letter(claim, self.name, (0, 0, 0, size), why, {})
+        self.metrics.unit_dead()
+
     async def _release(
-        self, store: CampaignStore, claim: Claim, journal: UnitJournal, items: list[Item]
+        self, store: CampaignStore, claim: Claim, journal: UnitJournal | None
     ) -> None:
-        untouched = all(row.state == "pending" for row in journal.rows.values())
+        untouched = journal is not None and all(
+            row.state == "pending" for row in journal.rows.values()
+        )
         with anyio.CancelScope(shield=True), anyio.move_on_after(self._timeout):
             try:
                 await store.release(
@@ -598,7 +634,10 @@ def _redis_failure(raised: BaseException) -> RedisError | None:
 def _reason(results: Sequence[BulkResult]) -> str:
     for result in results:
         if result.error_description:
-            code = "" if result.error_code is None else f"{int(result.error_code)}: "
+            # asms's own codes (unknown, not sent) are negative: the description says it all.
+            code = (
+                "" if (result.error_code or 0) <= 0 else f"ERR {int(result.error_code or 0):03d}: "
+            )
             return f"{code}{result.error_description}"
     return "no result"
 

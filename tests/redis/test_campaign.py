@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections import Counter
 
 import anyio
@@ -11,8 +12,9 @@ import pytest
 import asms
 from asms import AsyncClient, Message, RetryPolicy
 from asms._campaign.store import CampaignStore
+from asms._campaign.units import UnitJournal
 from asms._redis.connection import connect
-from asms.testing import GatewayEmulator
+from asms.testing import Faults, GatewayEmulator
 
 pytestmark = pytest.mark.anyio
 
@@ -158,3 +160,99 @@ async def test_a_taken_over_unit_cannot_be_settled_by_its_old_holder(
         assert await store.settle(new, "new", (3, 0, 0), {})
     status = await asms.campaign_status(redis_url, "fence", account=account)
     assert (status.accepted, status.sending, status.queued) == (3, 0, 0)
+
+
+def personal(count: int, prefix: str = "2783") -> list[Message]:
+    """One text per message: a unit each."""
+    return [Message(f"{prefix}{i:07d}", f"hello {i}") for i in range(count)]
+
+
+async def test_lost_replies_are_looked_up_before_any_resend(redis_url: str, account: str) -> None:
+    emulator = GatewayEmulator(faults=Faults(seed=7, drop_after_commit=0.3))
+    await asms.submit_campaign(redis_url, "lossy", personal(120), account=account)
+    await run_workers(emulator, redis_url, account, "lossy", reconcile_grace=0.0)
+    sent = Counter(m.to for m in emulator.recorder.messages)
+    assert len(sent) == 120 and set(sent.values()) == {1}
+    status = await asms.campaign_status(redis_url, "lossy", account=account)
+    assert (status.accepted, status.unknown, status.rejected, status.dead) == (120, 0, 0, 0)
+
+
+async def test_a_unit_that_keeps_failing_goes_to_the_dead_letter_stream(
+    redis_url: str, account: str
+) -> None:
+    emulator = GatewayEmulator(faults=Faults(err901_before_commit=1.0))
+    await asms.submit_campaign(redis_url, "poison", personal(2), account=account)
+    await run_workers(emulator, redis_url, account, "poison", workers=1, max_deliveries=2)
+    assert not emulator.recorder.messages
+    status = await asms.campaign_status(redis_url, "poison", account=account)
+    assert (status.dead, status.accepted, status.rejected, status.settled) == (2, 0, 0, True)
+    results = [r async for r in asms.campaign_results(redis_url, "poison", account=account)]
+    assert [r.state for r in results] == [asms.DeliveryState.NOT_SENT] * 2
+    assert all("dead-lettered" in (r.error_description or "") for r in results)
+    assert all("901" in (r.error_description or "") for r in results)
+    async with connect(redis_url) as redis:
+        store = CampaignStore(redis, account)
+        entries = await store.redis._client.xrange(store.keys.dead)
+    assert sorted(e.field_values["u"] for e in entries) == ["0", "1"]
+    assert all("901" in e.field_values["reason"] for e in entries)
+
+
+async def test_a_unit_taken_over_is_looked_up_not_resent(redis_url: str, account: str) -> None:
+    emulator = GatewayEmulator()
+    await asms.submit_campaign(redis_url, "ghost", personal(1), account=account)
+    async with connect(redis_url) as redis, client_for(emulator) as client:
+        store = CampaignStore(redis, account)
+        (entry,) = await store.read("ghost", 1, 100)
+        claim = await store.claim(entry, "ghost", 300_000)  # a 0.3 s lease, never renewed
+        assert not isinstance(claim, str)
+        journal = UnitJournal(store, claim, "ghost", 300_000, {})
+        await journal.write([(0, b"", "inflight", "a" * 32, None, None, None, 1, time.time())])
+        # The request left and the gateway took it; then the worker died.
+        await client.send("hello 0", "27830000000", climsgid="a" * 32)
+    await run_workers(emulator, redis_url, account, "ghost", workers=1, lease=0.3)
+    assert Counter(m.to for m in emulator.recorder.messages) == {"27830000000": 1}
+    results = [r async for r in asms.campaign_results(redis_url, "ghost", account=account)]
+    assert results[0].state is asms.DeliveryState.ACCEPTED and results[0].climsgid == "a" * 32
+
+
+async def test_a_stopped_worker_hands_its_units_back(redis_url: str, account: str) -> None:
+    emulator = GatewayEmulator()
+    await asms.submit_campaign(redis_url, "handover", personal(200), account=account)
+    async with client_for(emulator) as client:
+        worker = asms.CampaignWorker(client, redis_url, account=account, rate=200.0)
+        async with anyio.create_task_group() as tg:
+            await tg.start(worker.run)
+            await anyio.sleep(0.3)
+            worker.stop()
+    first = len(emulator.recorder.messages)
+    assert 0 < first < 200
+    status = await asms.campaign_status(redis_url, "handover", account=account)
+    assert status.accepted == first and status.sending == 0
+    await run_workers(emulator, redis_url, account, "handover", rate=200.0)
+    sent = Counter(m.to for m in emulator.recorder.messages)
+    assert len(sent) == 200 and set(sent.values()) == {1}
+
+
+async def test_a_refused_account_loses_nothing(redis_url: str, account: str) -> None:
+    emulator = GatewayEmulator()
+    await asms.submit_campaign(redis_url, "password", personal(30), account=account)
+    wrong = AsyncClient(
+        1234,
+        "demo",
+        "wrong",
+        transport=emulator.transport(),
+        base_url="http://gateway.test",
+        retry=RetryPolicy.testing(),
+    )
+    async with wrong:
+        worker = asms.CampaignWorker(wrong, redis_url, account=account, rate=5000.0)
+        with pytest.raises(asms.AuthenticationError):
+            await worker.run()
+    status = await asms.campaign_status(redis_url, "password", account=account)
+    assert (status.rejected, status.accepted, status.dead) == (0, 0, 0)
+    assert status.queued + status.sending == 30
+    await run_workers(emulator, redis_url, account, "password")
+    sent = Counter(m.to for m in emulator.recorder.messages)
+    assert len(sent) == 30 and set(sent.values()) == {1}
+    status = await asms.campaign_status(redis_url, "password", account=account)
+    assert (status.accepted, status.rejected) == (30, 0)
