@@ -20,12 +20,15 @@ import heapq
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Final, Protocol, runtime_checkable
 
 import anyio
 import anyio.lowlevel
 
-__all__ = ["Clock", "SystemClock", "VirtualClock"]
+__all__ = ["Clock", "MICROSECONDS", "SystemClock", "VirtualClock"]
+
+MICROSECONDS: Final = 1_000_000
+"""Microseconds in a second (Redis's clock, in the scripts of the distributed mode, counts them)."""
 
 
 @runtime_checkable

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["HistogramSnapshot", "MetricsSnapshot", "WorkerMetrics", "serve_metrics"]
 
-_INSTALL: Final = "serving metrics needs prometheus-client: pip install 'asms[metrics]'"
+_INSTALL_METRICS: Final = "serving metrics needs prometheus-client: pip install 'asms[metrics]'"
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,7 +292,7 @@ async def serve_metrics(
     try:
         from prometheus_client import start_http_server
     except ImportError:
-        raise RuntimeError(_INSTALL) from None
+        raise RuntimeError(_INSTALL_METRICS) from None
     start = partial(start_http_server, port, host, registry=_registry(metrics))
     # Shielded: a cancellation meanwhile must not lose the server's handle (it could never
     # be stopped); it takes effect in the block, and the block's exit stops the server.

@@ -10,6 +10,7 @@ from typing import Final
 from .._bulk.grouping import Item
 from .._bulk.journal import FOUND_OTHERS, JournalRow
 from .._bulk.report import BulkResult, make_result
+from .._clock import MICROSECONDS as _US
 from .._config import DEFAULT_REDIS_TIMEOUT
 from .._exceptions import CampaignNotFoundError
 from .._models import NOT_SENT
@@ -20,7 +21,6 @@ from .units import decode_payload, decode_rows
 
 __all__ = ["CampaignStatus", "campaign_results", "campaign_status"]
 
-_US: Final = 1_000_000
 _STATES: Final = ("queued", "sending", "accepted", "rejected", "unknown", "dead")
 
 
@@ -99,7 +99,7 @@ async def campaign_status(
     return CampaignStatus(name, total, rate=rate, workers=workers, submitted=submitted, **counts)
 
 
-def _result(item: Item, row: JournalRow | None, unit_state: str) -> BulkResult:
+def _result_of(item: Item, row: JournalRow | None, unit_state: str) -> BulkResult:
     """A message's result from its row (the SQLite journal's rule, :func:`stored_result`)."""
     if row is None or row.state == "pending":
         reason = "not sent yet: " + ("queued" if unit_state in ("queued", "staged") else "held")
@@ -147,4 +147,4 @@ async def campaign_results(
             rows = decode_rows(fields)
             state = fields.get("state", "")
             for item in decode_payload(fields["payload"]):
-                yield _result(item, rows.get(item.index), state)
+                yield _result_of(item, rows.get(item.index), state)

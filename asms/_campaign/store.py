@@ -220,7 +220,7 @@ class CampaignStore:
         args: list[int | str] = [worker, claim.attempt, GROUP, entry.id, worker, idle_ms]
         args.append("1" if untouched else "0")
         unit_keys = [keys.unit(entry.campaign, entry.unit), keys.campaign(entry.campaign)]
-        return bool(await self._run("RELEASE", [*unit_keys, keys.queue], args))
+        return bool(await self._run("RELEASE_UNIT", [*unit_keys, keys.queue], args))
 
     # -- workers and reading back ----------------------------------------------------------
 

@@ -39,6 +39,7 @@ from .._bulk.grouping import Group, Item
 from .._bulk.journal import reconcile
 from .._bulk.report import BulkResult, Tally
 from .._bulk.requests import Requester, request_limit
+from .._clock import MICROSECONDS as _US
 from .._clock import Clock, SystemClock
 from .._config import (
     DEFAULT_LEASE,
@@ -74,8 +75,6 @@ if TYPE_CHECKING:
 __all__ = ["CampaignWorker"]
 
 log = logging.getLogger("asms.worker")
-
-_US = 1_000_000
 
 
 @dataclass(eq=False)

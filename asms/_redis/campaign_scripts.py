@@ -25,7 +25,7 @@ __all__ = [
     "EXTEND",
     "FINISH_SUBMIT",
     "QUEUE",
-    "RELEASE",
+    "RELEASE_UNIT",
     "SETTLE",
     "SUBMIT",
     "WORKERS",
@@ -211,7 +211,7 @@ return 1
 """
 )
 
-RELEASE: Final = (
+RELEASE_UNIT: Final = (
     """
 -- KEYS: unit, campaign, queue   ARGV: worker, attempt, group, entry id, consumer, idle_ms,
 -- untouched ('1': no request of it may have left)
