@@ -48,6 +48,13 @@ Routes
     "charge", "time", "command", "status"}…]}`` with ``status`` the current numeric status
     (4 for "received by recipient").
 
+``GET requests?command=…&since=…&limit=…``
+    The requests as they arrived, oldest first (the recorder's arrivals; none with
+    ``--recorder totals``), optionally only those of one ``command`` and those that arrived
+    at or after ``since`` (emulator clock, unix seconds); at most ``limit`` (default 100000).
+    ``{"requests": [{"time", "command", "error"}…]}`` with ``error`` the first ``ERR`` code of
+    the reply, or null.
+
 ``POST accounts``
     Add or replace an account: ``{"api_id", "user", "password"}`` plus any other
     :class:`~asms.testing.Account` field (``credits``, ``allowed_ips``, ``callback_url``,
@@ -178,6 +185,22 @@ def _messages(
     return {"messages": found}
 
 
+def _requests(
+    emu: GatewayEmulator, state: GatewayState, data: dict[str, Any], query: dict[str, list[str]]
+) -> Any:
+    command = query.get("command", [""])[0]
+    since = float(query.get("since", ["-inf"])[0])
+    limit = int(query.get("limit", ["100000"])[0])
+    found = []
+    for time, name, error in emu.recorder.arrivals:
+        if time < since or (command and name != command):
+            continue
+        found.append({"time": time, "command": name, "error": error})
+        if len(found) >= limit:
+            break
+    return {"requests": found}
+
+
 def _accounts(
     emu: GatewayEmulator, state: GatewayState, data: dict[str, Any], query: dict[str, list[str]]
 ) -> Any:
@@ -287,6 +310,7 @@ _HANDLERS: Mapping[tuple[str, str], Handler] = {
     ("GET", "duplicates"): _duplicates,
     ("POST", "recorder/reset"): _reset,
     ("GET", "messages"): _messages,
+    ("GET", "requests"): _requests,
     ("POST", "accounts"): _accounts,
     ("POST", "credits"): _credits,
     ("GET", "balance"): _balance,

@@ -48,8 +48,14 @@ def _credits_text(value: float) -> str:
 
 
 def execute(state: GatewayState, call: Call) -> CallOutcome:
-    """Run one command, with the configured faults around it."""
+    """Run one command, with the configured faults around it (its arrival is recorded)."""
     now = state.time()
+    outcome = _execute(state, call, now)
+    state.recorder.record_arrival(now, call.op.name, outcome.lines)
+    return outcome
+
+
+def _execute(state: GatewayState, call: Call, now: float) -> CallOutcome:
     pending = state.pending
     if pending and pending[0][0] <= now:
         state.process_due(now)

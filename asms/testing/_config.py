@@ -191,6 +191,8 @@ class Faults:
     before probabilities take over. ``latency`` seconds are added to the reply with
     ``latency_probability``; a ``slow_reply`` waits ``slow_reply_seconds`` after commit.
     ``err130_until`` refuses sends with ``ERR: 130`` while the clock is before it;
+    ``err130_once`` refuses the next send only, with ``ERR: 130`` naming that unix time (the
+    other requests go through; setting the faults again arms it again);
     ``rate_cap`` (messages per second on the emulator clock, burst of one second) refuses
     sends above it with ``ERR: <rate_cap_error>``; ``querymsg_visibility_delay`` hides
     accepted messages from querymsg/getmsgcharge/delmsg for that many seconds.
@@ -215,6 +217,7 @@ class Faults:
     slow_reply_seconds: float = 30.0
     connect_error: float = 0.0
     err130_until: int | None = None
+    err130_once: int | None = None
     rate_cap: float | None = None
     rate_cap_error: int = 901
     querymsg_visibility_delay: float = 0.0
@@ -254,6 +257,7 @@ class Faults:
             self.latency
             or self.script
             or self.err130_until is not None
+            or self.err130_once is not None
             or self.rate_cap is not None
             or self.querymsg_visibility_delay
             or self.session_expiry
@@ -284,8 +288,8 @@ class Faults:
         return data
 
 
-_WHOLE_NUMBERS: Final = frozenset({"seed", "rate_cap_error", "err130_until"})
-_OPTIONAL: Final = frozenset({"err130_until", "rate_cap"})
+_WHOLE_NUMBERS: Final = frozenset({"seed", "rate_cap_error", "err130_until", "err130_once"})
+_OPTIONAL: Final = frozenset({"err130_until", "err130_once", "rate_cap"})
 
 
 def _check_fault_type(name: str, value: Any) -> None:

@@ -16,7 +16,15 @@ class FaultInjector:
     latency), so enabling one fault does not shift the draws of the others.
     """
 
-    __slots__ = ("_bucket_at", "_faults", "_rng", "_script", "_session_rng", "_tokens")
+    __slots__ = (
+        "_bucket_at",
+        "_err130_once",
+        "_faults",
+        "_rng",
+        "_script",
+        "_session_rng",
+        "_tokens",
+    )
 
     def __init__(self, faults: Faults, now: float) -> None:
         self._faults = faults
@@ -27,6 +35,12 @@ class FaultInjector:
         self._script = list(reversed(faults.script))
         self._tokens = faults.rate_cap or 0.0
         self._bucket_at = now
+        self._err130_once = faults.err130_once  # armed until one request took it
+
+    def take_err130_once(self) -> int | None:
+        """The time ``err130_once`` names, for the first request that asks (then None)."""
+        until, self._err130_once = self._err130_once, None
+        return until
 
     def draw(self) -> tuple[str | None, float]:
         """The outcome kind (or None) and the latency of the next request."""

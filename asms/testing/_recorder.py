@@ -204,6 +204,7 @@ class Recorder:
         "_scan_lock",
         "_scanned",
         "_seen",
+        "arrivals",
         "commits_by_climsgid",
         "commits_by_recipient",
         "messages",
@@ -221,6 +222,9 @@ class Recorder:
     def reset(self) -> None:
         """Forget everything recorded so far."""
         self.messages: list[CommittedMessage] = []
+        #: (time, command, ERR code or None) per request as it arrived, on the emulator's
+        #: clock: the first ERR code of its reply, if any ("messages" and "counters" modes)
+        self.arrivals: list[tuple[float, str, int | None]] = []
         #: climsgid -> accepted requests that carried it
         self.commits_by_climsgid: Counter[str] = Counter()
         #: (climsgid, to) -> times that recipient was accepted under that climsgid
@@ -246,6 +250,17 @@ class Recorder:
     def record_request(self, command: str) -> None:
         """Count one request of ``command``."""
         self._requests[command] += 1
+
+    def record_arrival(self, time: float, command: str, lines: Sequence[str]) -> None:
+        """Log one request: when it arrived, its command and its reply's first ERR code."""
+        if self.mode == "totals":
+            return
+        error: int | None = None
+        for line in lines:
+            if line[:5] == "ERR: " and line[5:8].isdigit():
+                error = int(line[5:8])
+                break
+        self.arrivals.append((time, command, error))
 
     def record_error(self, code: int, lines: int = 1) -> None:
         """Count ``lines`` reply lines carrying ``ERR: code``."""

@@ -193,6 +193,10 @@ class GatewayState:
         faults = self.faults
         if command not in faults.commands:
             return None
+        once = self.injector.take_err130_once()
+        if once is not None:
+            self.recorder.record_fault("err130")
+            return f"{err_line(130)} {once}"
         if faults.err130_until is not None and now < faults.err130_until:
             self.recorder.record_fault("err130")
             return f"{err_line(130)} {faults.err130_until}"
