@@ -20,6 +20,13 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m asms demo
 
+.PHONY: demo-redis
+# The distributed mode on this machine: a private redis-server (installed where missing, as
+# for the tests), the emulator, three `asms worker` processes sharing one 20,000-message
+# campaign and one account rate; ends with the emulator's count of messages sent twice.
+demo-redis: $(STAMP) redis-server
+	$(BIN)/python -m asms demo-redis
+
 lint: $(STAMP)
 	$(BIN)/ruff check --no-cache asms tests benchmarks examples tools
 	$(BIN)/ruff format --no-cache --check asms tests benchmarks examples tools

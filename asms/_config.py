@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_CREDIT_PER_PART",
     "DEFAULT_DEMO_COUNT",
     "DEFAULT_DEMO_RATE",
+    "DEFAULT_DEMO_WORKERS",
     "DEFAULT_DRAIN_TIMEOUT",
     "DEFAULT_EMULATOR_PORT",
     "DEFAULT_EMULATOR_RETENTION",
@@ -469,3 +470,5 @@ DEFAULT_CAMPAIGN_POLL_INTERVAL: Final = 0.5
 #: ``asms demo``: how many messages it sends, and at what rate (messages per second).
 DEFAULT_DEMO_COUNT: Final = 20_000
 DEFAULT_DEMO_RATE: Final = 1_000.0
+#: ``asms demo-redis``: the worker processes sharing its campaign (count and rate as above).
+DEFAULT_DEMO_WORKERS: Final = 3

@@ -27,9 +27,15 @@ def _register_emulator() -> None:
     cli.add_command(emulator)
 
 
+def _register_demo_redis() -> None:
+    from .demo_redis import demo_redis
+
+    cli.add_command(demo_redis)
+
+
 # Each command group registers on its own: a missing optional dependency of one (uvicorn for
 # the emulator) must not take the others down with it.
-for _step in (_register_commands, _register_emulator):
+for _step in (_register_commands, _register_emulator, _register_demo_redis):
     try:
         _step()
     except ImportError:  # pragma: no cover - partial installs
