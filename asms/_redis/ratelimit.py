@@ -6,10 +6,14 @@ after), kept in Redis and run by a Lua script on Redis's clock, so N processes t
 one rate. A caller makes one round trip to book and sleeps the returned wait on its own
 clock; nobody polls. Redis being down stops the callers (the reservation fails with
 :class:`asms.RedisError`): there is no local fallback that could break the shared limit.
+An ``ERR 130`` pause is written to Redis at once by a task the limiter runs while open.
+
+:func:`account_rate` reads the rate and burst an account's limiters share.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -20,14 +24,20 @@ import anyio
 import anyio.lowlevel
 
 from .._clock import Clock, SystemClock
-from .._config import DEFAULT_REDIS_MAX_WAIT, DEFAULT_REDIS_TIMEOUT
+from .._config import (
+    DEFAULT_REDIS_MAX_WAIT,
+    DEFAULT_REDIS_TIMEOUT,
+    REDIS_PAUSE_RETRY_FIRST,
+    REDIS_PAUSE_RETRY_MAX,
+)
 from .._exceptions import RedisError, ValidationError
 from .._limiter import RateLimiterStatistics
+from .._logging import logger
 from . import scripts
 from .connection import LuaScript, RedisConnection, connect, redis_location
 from .keys import AccountKeys
 
-__all__ = ["RedisRateLimiter"]
+__all__ = ["RedisRateLimiter", "account_rate"]
 
 _US: Final = 1_000_000  # microseconds per second
 
@@ -38,6 +48,7 @@ class _Scripts:
     confirm: LuaScript
     release: LuaScript
     claim_rate: LuaScript
+    pause: LuaScript
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +86,11 @@ class RedisRateLimiter:
       caller that would start later books nothing, sleeps the excess and tries again.
     * ``timeout``: seconds to connect, and for each answer of Redis.
 
-    :meth:`pause_for` (``ERR 130``) pauses this limiter at once and every process of the
-    account from this limiter's next reservation on, which a bulk run makes at once: the
-    throttled request is retried. A caller that wakes for its slot checks whether a pause
-    began meanwhile that covers it, and books again if so.
+    :meth:`pause_for` (``ERR 130``) pauses this limiter at once, and every process of the
+    account as soon as a task the limiter runs while open has written the pause to Redis
+    (one round trip; tried again while Redis fails and the pause still lies ahead). A
+    caller that wakes for its slot checks whether a pause began meanwhile that covers it,
+    and books again if so.
 
     The slots are whole microseconds (the interval ``1/rate`` is rounded up), so the rate
     is never exceeded. Redis unreachable: :class:`asms.RedisError` naming ``host:port``,
@@ -123,15 +135,18 @@ class RedisRateLimiter:
         self._stack: AsyncExitStack | None = None
         self._redis: RedisConnection | None = None
         self._scripts: _Scripts | None = None
-        # A pause this process was told of (ERR 130), which its next reservation shares,
-        # and the latest one shared; a pause learnt from Redis is only shown (moving it to
-        # this clock and back would stretch it by the latency every time).
+        # A pause this process was told of (ERR 130), which the limiter's task writes to
+        # Redis, and the latest one written; a pause learnt from Redis is only shown (moving
+        # it to this clock and back would stretch it by the latency every time).
         self._paused_until = -math.inf
         self._shared_pause = -math.inf
         self._seen_pause_until = -math.inf
         self._granted = 0
         self._waiting = 0
         self._next_slot: float | None = None
+        # Set by pause_until: wakes the task that writes the pause to Redis (while open).
+        self._pause_told: anyio.Event | None = None
+        self._pause_lock: anyio.Lock | None = None
 
     # -- the Limiter interface ---------------------------------------------------------------
 
@@ -181,10 +196,13 @@ class RedisRateLimiter:
             self._waiting -= 1
 
     def pause_until(self, deadline: float) -> None:
-        """Grant nothing before ``deadline`` (time on :attr:`clock`), here and, from this
-        limiter's next reservation on, in every process of the account."""
+        """Grant nothing before ``deadline`` (time on :attr:`clock`), here at once and in
+        every process of the account as soon as the pause reached Redis (this returns at once:
+        a task of the limiter writes it)."""
         if deadline > self._paused_until:
             self._paused_until = deadline
+            if self._pause_told is not None:
+                self._pause_told.set()
 
     def pause_for(self, seconds: float) -> None:
         """Grant nothing for ``seconds`` from now (see :meth:`pause_until`)."""
@@ -219,6 +237,7 @@ class RedisRateLimiter:
                 confirm=redis.script("confirm", scripts.CONFIRM),
                 release=redis.script("release", scripts.RELEASE),
                 claim_rate=redis.script("claim_rate", scripts.CLAIM_RATE),
+                pause=redis.script("pause", scripts.PAUSE),
             )
             stored = await redis.run(
                 run.claim_rate,
@@ -227,6 +246,9 @@ class RedisRateLimiter:
             )
             if stored[0] != self._rate_label or str(stored[1]) != str(self._burst):
                 raise self._mismatch(stored[0], stored[1])
+            tasks = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(tasks.cancel_scope.cancel)  # runs first: the writer has no end
+            tasks.start_soon(self._share_pauses, redis, run)
         except BaseException:
             await stack.aclose()
             raise
@@ -239,9 +261,20 @@ class RedisRateLimiter:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        """Close the connection to Redis."""
-        stack, self._stack, self._redis, self._scripts = self._stack, None, None, None
-        if stack is not None:
+        """Close the connection to Redis (a pause not written yet is tried once more)."""
+        stack, redis, run = self._stack, self._redis, self._scripts
+        self._stack, self._redis, self._scripts = None, None, None
+        self._pause_told = self._pause_lock = None
+        if stack is None:
+            return
+        try:
+            if redis is not None and run is not None and self._pause_ahead() > 0:
+                # Shielded: the pause matters most when the block was cancelled by it.
+                with anyio.CancelScope(shield=True), anyio.move_on_after(self._timeout):
+                    await self._share_pause(redis, run)
+        except RedisError:
+            pass  # Redis is down: nobody sends through it anyway
+        finally:
             await stack.aclose()
 
     # -- inside ----------------------------------------------------------------------------
@@ -269,14 +302,67 @@ class RedisRateLimiter:
             seen = received + (pause_us - server_now_us) / _US
             self._seen_pause_until = max(self._seen_pause_until, seen)
 
+    def _pause_ahead(self) -> float:
+        """Seconds of the pause this process was told of that Redis does not have yet."""
+        told = self._paused_until
+        if told <= self._shared_pause:
+            return 0.0
+        return max(0.0, told - self._clock.current_time())
+
+    async def _share_pause(self, redis: RedisConnection, run: _Scripts) -> None:
+        """One round trip: the pause this process was told of, into Redis, unless it is
+        there already. One write at a time: two in flight for one pause would each measure
+        it from a moment of their own, and the later could push it past a slot booked after
+        the earlier (booked again, needlessly)."""
+        if self._pause_lock is None:
+            self._pause_lock = anyio.Lock()
+        async with self._pause_lock:
+            told = self._paused_until
+            ahead = self._pause_ahead()
+            if ahead <= 0:
+                return  # shared meanwhile, or over
+            reply = await redis.run(run.pause, [self._keys.pause], [math.ceil(ahead * _US)])
+            self._shared_pause = max(self._shared_pause, told)
+            self._seen_pause(int(reply[0]), int(reply[1]), self._clock.current_time())
+
+    async def _share_pauses(self, redis: RedisConnection, run: _Scripts) -> None:
+        """The limiter's task, while it is open: write each pause :meth:`pause_until` is told
+        of to Redis at once, so that every process stops now rather than when this one next
+        books; while Redis fails, try again with a growing wait as long as the pause lies
+        ahead (once it is over there is nothing left to share)."""
+        clock = self._clock
+        told = self._pause_told = anyio.Event()
+        if self._pause_ahead() > 0:
+            told.set()  # told before the limiter opened: share it now
+        while True:
+            await told.wait()
+            # A new event before reading the pause: a pause told during the write wakes us.
+            told = self._pause_told = anyio.Event()
+            backoff = REDIS_PAUSE_RETRY_FIRST
+            while (ahead := self._pause_ahead()) > 0:
+                try:
+                    await self._share_pause(redis, run)
+                except RedisError as exc:
+                    retry = min(backoff, ahead)
+                    # Once per pause at warning level: the tries repeat every second.
+                    first = backoff == REDIS_PAUSE_RETRY_FIRST
+                    logger.log(
+                        logging.WARNING if first else logging.DEBUG,
+                        "the ERR 130 pause could not be shared: %s; retrying in %.2fs",
+                        exc,
+                        retry,
+                    )
+                    await clock.sleep_until(clock.current_time() + retry)
+                    backoff = min(backoff * 2, REDIS_PAUSE_RETRY_MAX)
+
     async def _reserve(self, tokens: int) -> _Booking:
-        """One round trip: book ``tokens`` slots (or learn how long to back off), sharing
-        the pause this process was told of if Redis does not have it yet."""
+        """One round trip: book ``tokens`` slots (or learn how long to back off). A pause
+        this process was told of and Redis does not have yet is written first (the limiter's
+        task may not have done it yet), so the booking honours it."""
         redis, run = self._open()
         keys = self._keys
-        told = self._paused_until
-        ahead = told - self._clock.current_time() if told > self._shared_pause else 0.0
-        pause_ahead = math.ceil(ahead * _US) if ahead > 0 else 0
+        if self._pause_ahead() > 0:
+            await self._share_pause(redis, run)
         args: list[int | str] = [
             self._interval,
             tokens,
@@ -284,7 +370,6 @@ class RedisRateLimiter:
             self._max_wait,
             self._rate_label,
             self._burst,
-            pause_ahead,
         ]
         # Shielded: a cancelled caller must still learn whether it booked, to give the
         # slots back (each answer is bounded by ``timeout``).
@@ -294,8 +379,6 @@ class RedisRateLimiter:
         code = int(reply[0])
         if code < 0:
             raise self._mismatch(reply[1], reply[2])
-        if pause_ahead:
-            self._shared_pause = max(self._shared_pause, told)
         booking = _Booking(
             received=received,
             wait_us=int(reply[1]),
@@ -334,3 +417,31 @@ class RedisRateLimiter:
     def __repr__(self) -> str:
         # The account (an api_id) and the URL (a password) stay out.
         return f"RedisRateLimiter({self._location!r}, rate={self._rate!r}, burst={self._burst!r})"
+
+
+async def account_rate(
+    redis_url: str,
+    account: str,
+    *,
+    timeout: float = DEFAULT_REDIS_TIMEOUT,  # noqa: ASYNC109 (seconds for each answer: the spec's)
+) -> tuple[float, int] | None:
+    """The ``(rate, burst)`` the limiters of ``account`` share, as stored in Redis by the
+    first :class:`RedisRateLimiter` (or the last with ``replace_rate=True``); None when none
+    is stored. ``timeout``: seconds to connect and for the answer. Redis unreachable:
+    :class:`asms.RedisError` naming ``host:port``."""
+    keys = AccountKeys(account)
+    if not isinstance(timeout, int | float) or not timeout > 0:
+        raise ValueError("timeout must be a positive number of seconds")
+    async with connect(redis_url, command_timeout=float(timeout)) as redis:
+        rate, burst = await redis.run(redis.script("rate", scripts.RATE), [keys.limit], [])
+        location = redis.location
+    if rate is None:
+        return None
+    try:
+        return float(rate), int(burst or 1)
+    except ValueError:
+        # Not written by asms: say so rather than guess.
+        raise RedisError(
+            f"Redis at {location} holds a rate for the account that asms did not write",
+            location,
+        ) from None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["CLAIM_RATE", "CONFIRM", "RELEASE", "RESERVE"]
+__all__ = ["CLAIM_RATE", "CONFIRM", "PAUSE", "RATE", "RELEASE", "RESERVE"]
 
 CLAIM_RATE: Final = """
 -- KEYS: limit   ARGV: rate, burst, replace ('1': store ours whatever is there)
@@ -24,9 +24,31 @@ end
 return {stored[1], stored[2] or ''}
 """
 
+RATE: Final = """
+-- KEYS: limit
+-- The account's stored rate and burst ({false, false} when none is stored): read only.
+return redis.call('HMGET', KEYS[1], 'rate', 'burst')
+"""
+
+PAUSE: Final = """
+-- KEYS: pause   ARGV: ahead_us
+-- ERR 130 met by one process: nobody is granted a slot before Redis's now + ahead. A pause
+-- only ever grows (several processes may report one ERR 130, each a little differently).
+-- Replies {pause, now}: the pause now stored, and Redis's clock.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local ahead = tonumber(ARGV[1])
+local pause = tonumber(redis.call('GET', KEYS[1]) or 0)
+if now + ahead > pause then
+  pause = now + ahead
+  redis.call('SET', KEYS[1], string.format('%d', pause), 'PX', math.ceil(ahead / 1000) + 1000)
+end
+return {pause, now}
+"""
+
 RESERVE: Final = """
 -- KEYS: tat, pause, limit
--- ARGV: interval_us, tokens, tolerance_us, max_wait_us, rate, burst, pause_ahead_us
+-- ARGV: interval_us, tokens, tolerance_us, max_wait_us, rate, burst
 -- Books `tokens` consecutive slots unless the first would be more than max_wait ahead.
 -- Replies {1, wait, now, pause, reserved, previous}: booked, the last slot is `wait` µs
 -- from now; {0, excess, now, pause}: booked nothing, try again `excess` µs later;
@@ -42,12 +64,6 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local tokens = tonumber(ARGV[2])
 local pause = tonumber(redis.call('GET', KEYS[2]) or 0)
-local ahead = tonumber(ARGV[7])
-if ahead > 0 and now + ahead > pause then
-  -- this process was told to pause (ERR 130): from now on everyone is
-  pause = now + ahead
-  redis.call('SET', KEYS[2], string.format('%d', pause), 'PX', math.ceil(ahead / 1000) + 1000)
-end
 local previous = redis.call('GET', KEYS[1])
 local start = math.max(now, pause, tonumber(previous or 0))
 local max_wait = tonumber(ARGV[4])

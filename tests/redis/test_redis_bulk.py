@@ -94,8 +94,8 @@ async def test_err_130_in_one_process_holds_the_others_until_the_time_named(
         ):
             reports[name] = await run.finish()
 
-    def shared() -> bool:  # a reservation carried the pause to Redis
-        return any(name == "reserve" and int(args[6]) > 0 for name, args, *_ in recorder.calls)
+    def shared() -> bool:  # the pause reached Redis (the limiter's task writes it at once)
+        return recorder.count("pause") > 0
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(campaign, "1", throttled)

@@ -22,6 +22,7 @@ from helpers.redis_bookings import Booking, Recorder, check_schedule
 from helpers.redis_server import RedisServer, free_port, start_redis
 
 import asms
+from asms._redis.ratelimit import account_rate  # asms.account_rate once re-exported
 
 pytestmark = pytest.mark.anyio
 
@@ -207,12 +208,12 @@ async def test_a_pause_in_one_process_holds_every_process(
         await other.acquire()
         throttled.pause_for(0.3)
         assert throttled.statistics().paused_until is not None
-        await throttled.acquire()  # carries the pause to Redis
+        await throttled.acquire()  # books after the pause, written to Redis once
         await other.acquire()
     _, paused, after = recorder.bookings()
-    pause = paused.now + 300_000
-    assert paused.due >= pause - 1_000  # the local pause, in whole µs, from Redis's now
-    assert after.due >= paused.due
+    [(pause, written)] = [reply for name, _, reply, _ in recorder.calls if name == "pause"]
+    assert 0 < pause - written <= 300_000  # the local pause, from the moment Redis got it
+    assert paused.due >= pause and after.due >= pause
     assert other.statistics().tokens_granted == 2
 
 
@@ -275,6 +276,28 @@ async def test_redis_gone_mid_run_is_a_clear_error(tmp_path: Any, account: str) 
             assert caught.value.__suppress_context__
     finally:
         server.stop()
+
+
+async def test_account_rate_reads_what_the_limiters_share(redis_url: str, account: str) -> None:
+    assert await account_rate(redis_url, account) is None
+    async with asms.RedisRateLimiter(redis_url, account, rate=250.0, burst=3):
+        assert await account_rate(redis_url, account) == (250.0, 3)
+    async with asms.RedisRateLimiter(redis_url, account, rate=0.5, replace_rate=True):
+        pass
+    stored = await account_rate(redis_url, account, timeout=1.0)
+    assert stored == (0.5, 1) and isinstance(stored[0], float) and isinstance(stored[1], int)
+    assert await account_rate(redis_url, f"{account}-other") is None
+
+
+async def test_account_rate_errors(redis_url: str, account: str) -> None:
+    port = free_port()
+    with pytest.raises(asms.RedisError, match=f"127.0.0.1:{port}.*unreachable") as caught:
+        await account_rate(f"redis://:hunter2@127.0.0.1:{port}/0", account)
+    assert "hunter2" not in str(caught.value)
+    with pytest.raises(asms.ValidationError, match="braces"):
+        await account_rate(redis_url, "a{b")
+    with pytest.raises(ValueError, match="timeout"):
+        await account_rate(redis_url, account, timeout=0)
 
 
 def test_bad_urls_and_values_are_refused() -> None:
