@@ -1,4 +1,4 @@
-"""The scenarios S1-S7. Each returns the series it measured and the ratios it derived.
+"""The scenarios S1-S8. Each returns the series it measured and the ratios it derived.
 
 Every ratio is computed from medians measured in this same run, and is refused (None) when any
 run of either side failed.
@@ -282,6 +282,16 @@ def s7(p: Profile) -> Result:
     return series, {}
 
 
+def s8(p: Profile) -> Result:
+    """One account limit across processes, through a private Redis: the limiter alone
+    (:func:`benchmarks._s8_limiter.limiter_part`), then the campaign workers sharing it."""
+    from ._s8_limiter import limiter_part
+
+    series, ratios = limiter_part(p.name, p.reps)
+    # The workers' part (benchmarks._s8) is added here.
+    return series, ratios
+
+
 SCENARIOS: dict[str, Callable[[Profile], Result]] = {
     "S1": s1,
     "S2": s2,
@@ -290,6 +300,7 @@ SCENARIOS: dict[str, Callable[[Profile], Result]] = {
     "S5": s5,
     "S6": s6,
     "S7": s7,
+    "S8": s8,
 }
 
 DESCRIPTIONS: dict[str, Any] = {
@@ -305,4 +316,5 @@ DESCRIPTIONS: dict[str, Any] = {
     "S5": "peak RSS of send_bulk over a generator of messages",
     "S6": "clickatell 0.1.2 (sync) vs asms sending the same recipients",
     "S7": "emulator capacity (uvicorn on one core) under a load generator",
+    "S8": "one account limit across processes (Redis)",
 }
