@@ -50,8 +50,13 @@ class Claim:
     attempt: int
     previous: str  # its state before the claim: "queued" the first time
     deliveries: int
-    payload: str
     previous_owner: str
+    fields: dict[str, str]  # the unit's hash as the claim left it
+
+    @property
+    def payload(self) -> str:
+        """The unit's messages, as submitted."""
+        return self.fields.get("payload", "")
 
 
 class CampaignStore:
@@ -147,13 +152,14 @@ class CampaignStore:
         )
         if reply[0] != "claimed":
             return str(reply[0])
+        flat = [str(value) for value in reply[5]]
         return Claim(
             entry=entry,
             attempt=int(reply[1]),
             previous=str(reply[2]),
             deliveries=int(reply[3]),
-            payload=str(reply[4]),
-            previous_owner=str(reply[5]),
+            previous_owner=str(reply[4]),
+            fields=dict(zip(flat[::2], flat[1::2], strict=True)),
         )
 
     # -- fenced writes ---------------------------------------------------------------------

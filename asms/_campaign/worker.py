@@ -238,6 +238,7 @@ class CampaignWorker:
         self._slot_freed: anyio.Event | None = None
         self._refusal: GatewayError | None = None
         self._tally = Tally()
+        self._sender: AsyncClient | None = None
         self._running = False
 
     def __repr__(self) -> str:
@@ -448,13 +449,12 @@ class CampaignWorker:
         self, store: CampaignStore, limiter: Limiter, held: _Held, lease_us: int
     ) -> None:
         claim = held.claim
-        entry = claim.entry
         try:
             items = decode_payload(claim.payload)
         except (ValueError, TypeError, KeyError) as exc:
             await self._unreadable(store, claim, exc)
             return
-        rows = decode_rows(await store.unit(entry.campaign, entry.unit))
+        rows = decode_rows(claim.fields)
         journal = UnitJournal(store, claim, self.name, lease_us, rows)
         if claim.previous != "queued":
             self.metrics.unit_reclaimed()
@@ -493,8 +493,10 @@ class CampaignWorker:
     def _sending_client(self) -> AsyncClient:
         # The worker resends only under its lease, after reconciling: the client must not
         # resend on its own (a resend by a worker frozen past its lease would go out twice).
-        retry = dataclasses.replace(self._client._retry, attempts=1)
-        return self._client.with_options(retry=retry)
+        if self._sender is None:
+            retry = dataclasses.replace(self._client._retry, attempts=1)
+            self._sender = self._client.with_options(retry=retry)
+        return self._sender
 
     async def _send(
         self,
@@ -558,7 +560,7 @@ class CampaignWorker:
     ) -> None:
         counts = settled_counts(journal.rows, items)
         with anyio.CancelScope(shield=True):
-            if not await store.settle(claim, self.name, counts, {}):
+            if not await store.settle(claim, self.name, counts, journal.take_deferred()):
                 raise LeaseLostError("the unit's lease was taken over by another worker")
         self.metrics.unit_settled()
 
@@ -576,7 +578,7 @@ class CampaignWorker:
         log.warning("unit %d of campaign %r %s", claim.entry.unit, claim.entry.campaign, why)
         # A dead message keeps a row saying why (its results export shows it).
         now = self._clock.wall_time()
-        rows = {}
+        rows = journal.take_deferred()
         for it in open_items(journal.rows, items):
             old = journal.rows.get(it.index)
             code = None if old is None else old.error_code
@@ -611,6 +613,8 @@ class CampaignWorker:
         )
         with anyio.CancelScope(shield=True), anyio.move_on_after(self._timeout):
             try:
+                if journal is not None:
+                    await journal.flush()
                 await store.release(
                     claim, self.name, math.ceil(self._lease * 1000), untouched=untouched
                 )

@@ -108,7 +108,8 @@ CLAIM: Final = (
     """
 -- KEYS: unit, campaign   ARGV: worker, lease_us
 -- Replies {'gone'} (no such unit), {'done'} (settled or dead), {'busy', µs left} (another
--- lease is live), or {'claimed', attempt, previous state, deliveries, payload, owner before}.
+-- lease is live), or {'claimed', attempt, previous state, deliveries, owner before, the unit's
+-- hash (field, value, ...)}.
 """
     + _NOW
     + """
@@ -129,7 +130,7 @@ if u[1] == 'queued' then
   redis.call('HINCRBY', KEYS[2], 'sending', tonumber(u[5]))
   redis.call('HSETNX', KEYS[2], 'first_sent', string.format('%d', now))
 end
-return {'claimed', attempt, u[1], deliveries, u[6], u[7] or ''}
+return {'claimed', attempt, u[1], deliveries, u[7] or '', redis.call('HGETALL', KEYS[1])}
 """
 )
 
