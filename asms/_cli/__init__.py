@@ -11,7 +11,12 @@ from ._stop import StoppableGroup
 @click.group(cls=StoppableGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="asms")
 def cli() -> None:
-    """Send SMS through the Clickatell legacy gateway, or run its emulator."""
+    """Send SMS through the Clickatell legacy gateway, or run its emulator.
+
+    A campaign can also be sent by workers sharing Redis: asms bulk FILE --redis URL
+    --campaign NAME queues it, asms worker --redis URL sends it (run as many as you like),
+    asms campaign status|results NAME --redis URL reads it back.
+    """
 
 
 def _register_commands() -> None:

@@ -87,6 +87,7 @@ from ._rows import (
     resolve_encoding,
 )
 from ._stop import stop_signal
+from .campaign import check_bulk_options, submit_csv
 
 __all__ = ["bulk"]
 
@@ -359,7 +360,20 @@ class _RecentRows:
 @click.option(
     "--campaign",
     metavar="NAME",
-    help="Campaign name recorded in a new --journal; a journal of another campaign is refused.",
+    help="Campaign name recorded in a new --journal (a journal of another campaign is "
+    "refused), or the campaign's name on Redis with --redis.",
+)
+@click.option(
+    "--redis",
+    "redis_url",
+    metavar="URL",
+    help="Submit FILE as --campaign NAME to this Redis (redis://host:6379/0) for the workers "
+    "(asms worker) to send, instead of sending it from here.",
+)
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="With --redis: follow the campaign until it is settled, then report as a run does.",
 )
 @click.option(
     "--replay",
@@ -371,7 +385,8 @@ class _RecentRows:
     type=FiniteFloat(min=0, min_open=True),
     default=DEFAULT_BULK_RATE,
     show_default=True,
-    help="Messages per second.",
+    help="Messages per second. With --redis: the account's rate every worker shares, "
+    "stored in Redis (a different stored rate is refused).",
 )
 @click.option("--concurrency", type=click.IntRange(min=1), help="Requests in flight at most.")
 @click.option("--dry-run", is_flag=True, help="Count parts and estimate credits; send nothing.")
@@ -412,6 +427,8 @@ def bulk(
     encoding: str,
     journal: Path | None,
     campaign: str | None,
+    redis_url: str | None,
+    wait: bool,
     replay: bool,
     rate: float,
     concurrency: int | None,
@@ -443,8 +460,25 @@ def bulk(
     credentials (every row is still written). SIGINT (Ctrl-C) or SIGTERM stops the
     run: requests in flight finish, every row read is written, and it exits 130 (SIGINT) or
     143 (SIGTERM); a second signal interrupts the requests in flight (rows "unknown").
+
+    With --redis URL --campaign NAME the rows are checked the same way (any invalid row
+    refuses the file, exit 2) and submitted to Redis, where the workers (asms worker) send
+    them; submitting the same file again adds nothing. --rate then stores (or checks) the
+    account's shared rate. With --wait a bar follows the campaign until it is settled, then
+    the report, --results and the exit status are as for a run; without it the command
+    returns at once (asms campaign status/results NAME read the campaign later).
     """
     ensure_std_streams()
+    ctx = click.get_current_context()
+    check_bulk_options(
+        ctx,
+        redis_url=redis_url,
+        campaign=campaign,
+        wait=wait,
+        journal=journal,
+        replay=replay,
+        results=results,
+    )
     check_country_code(country_code)
     defaults: dict[str, Any] = {}
     if from_ is not None:
@@ -481,6 +515,24 @@ def bulk(
         raise SystemExit(
             _dry_run(all_rows(), settings.wire, credit_per_part, max_parts, out_console())
         )
+    if redis_url is not None and campaign is not None:
+        given = ctx.get_parameter_source("rate") is click.core.ParameterSource.COMMANDLINE
+        raise SystemExit(
+            submit_csv(
+                file=file,
+                rows=lambda: read_rows(
+                    file, country_code=country_code, defaults=defaults, encoding=codec
+                ),
+                env=settings.env,
+                redis_url=redis_url,
+                campaign=campaign,
+                rate=rate if given else None,
+                wait=wait,
+                results=results,
+                quiet=quiet,
+                progress_interval=progress_interval,
+            )
+        )
 
     settings.validate()  # before the results file is created or truncated
     target = results or file.with_name(file.stem + ".results.csv")
@@ -488,7 +540,9 @@ def bulk(
     if _same_file(target, file):  # also a hard link: the run would read its own output
         raise ConfigError("--results must not be the input file")
     if journal is None and (replay or campaign is not None):
-        raise ConfigError("--replay and --campaign need a --journal")
+        raise ConfigError(
+            "--replay and --campaign need a --journal (--campaign also goes with --redis)"
+        )
     if journal is not None:
         # Before the results file is truncated: a run that cannot start must not wipe the
         # results of the run that wrote the journal.

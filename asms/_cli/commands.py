@@ -1,4 +1,5 @@
-"""The gateway commands of the ``asms`` command line: send, status, balance, coverage, demo.
+"""The gateway commands of the ``asms`` command line: send, status, balance, coverage, demo,
+and the distributed mode's worker and campaign.
 
 ``COMMANDS`` lists every command of this package except ``emulator``; the group in
 ``asms/_cli/__init__.py`` registers them.
@@ -41,6 +42,8 @@ from ._sendstop import SendOutcome, send_stoppable, unknown_lines
 from ._stop import discard_stdout
 from .bulk import bulk
 from .callbacks import callbacks
+from .campaign import campaign
+from .worker import worker
 
 __all__ = ["COMMANDS", "balance", "coverage", "demo", "send", "status"]
 
@@ -367,4 +370,14 @@ def demo(count: int | None, rate: float | None) -> None:
     raise SystemExit(run_demo(**options))
 
 
-COMMANDS: list[click.Command] = [send, bulk, status, balance, coverage, callbacks, demo]
+COMMANDS: list[click.Command] = [
+    send,
+    bulk,
+    status,
+    balance,
+    coverage,
+    callbacks,
+    demo,
+    worker,
+    campaign,
+]
