@@ -218,9 +218,11 @@ def _refuse_invalid(rows: Iterator[Row], file: Path) -> int:
             console.print(f"[yellow]{problem}[/]", markup=True, highlight=False)
         if hidden:
             console.print(f"[yellow]… and {hidden:,} more invalid rows[/]")
+        count = len(invalid) + hidden
+        rows_said = f"{count:,} invalid row" + ("s" if count > 1 else "")
         raise ConfigError(
-            f"{file}: {len(invalid) + hidden:,} invalid rows (listed above); nothing was "
-            "submitted. Fix them, or leave them out, and submit again"
+            f"{file}: {rows_said} (listed above); nothing was submitted. Fix them, or leave "
+            "them out, and submit again"
         )
     if not count:
         raise ConfigError(f"{file} has no data rows; nothing was submitted")
@@ -449,8 +451,8 @@ def follow(
             status = redis_call(watch, name=name)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: only the watching stops
         console.print(
-            f"[yellow]Stopped watching.[/] The workers go on with campaign {name}: "
-            f"asms campaign status {name} --redis URL",
+            f"[yellow]Stopped watching.[/] The workers go on with campaign {escape(name)}: "
+            f"asms campaign status {escape(name)} --redis URL",
             highlight=False,
         )
         raise SystemExit(stop_status()) from None
@@ -530,7 +532,8 @@ def _report(
     if writer is not None and target is not None:
         ok = writer.written - writer.failed
         console.print(
-            f"{writer.written:,} rows → {target} ({ok:,} accepted, {writer.failed:,} not accepted)",
+            f"{writer.written:,} rows → {escape(str(target))} ({ok:,} accepted, "
+            f"{writer.failed:,} not accepted)",
             highlight=False,
         )
     sys.stderr.flush()
@@ -658,7 +661,7 @@ def results_command(name: str, redis_url: str, out: Path, env_file: Path | None)
     redis_where(redis_url)
     _check_out(out, "--out")
 
-    async def main() -> tuple[CampaignStatus, _Tally]:
+    async def main() -> tuple[CampaignStatus, _Tally, ResultsWriter]:
         from .._campaign.status import campaign_status
 
         # Looked up first: an unknown campaign must not truncate an earlier file.
@@ -669,22 +672,20 @@ def results_command(name: str, redis_url: str, out: Path, env_file: Path | None)
             tally = await _collect(redis_url, name, account, opened)
         finally:
             opened[1].close()
-        written[:] = [opened[0]]
-        return found, tally
+        return found, tally, opened[0]
 
-    written: list[ResultsWriter] = []
-    found, tally = redis_call(main, name=name)
+    found, tally, writer = redis_call(main, name=name)
     console = err_console()
     if not found.settled:
         console.print(
-            f"[yellow]Note:[/] campaign {name} is not settled yet ({found.queued:,} queued, "
-            f"{found.sending:,} being sent): those rows are written not_sent or unknown",
+            f"[yellow]Note:[/] campaign {escape(name)} is not settled yet ({found.queued:,} "
+            f"queued, {found.sending:,} being sent): those rows are written not_sent or unknown",
             highlight=False,
         )
-    writer = written[0]
     ok = writer.written - writer.failed
     console.print(
-        f"{writer.written:,} rows → {out} ({ok:,} accepted, {writer.failed:,} not accepted)",
+        f"{writer.written:,} rows → {escape(str(out))} ({ok:,} accepted, "
+        f"{writer.failed:,} not accepted)",
         highlight=False,
     )
     raise SystemExit(EXIT_FAILED if tally.total - tally.counts[DeliveryState.ACCEPTED] else EXIT_OK)

@@ -20,6 +20,7 @@ from asms._cli.callbacks import callbacks
 from asms._cli.commands import send
 from asms._cli.demo import run_demo, run_demo_async
 from asms._cli.emulator import build_emulator, emulator
+from asms._cli.worker import worker
 from asms._codes import MessageStatus
 from asms.callbacks import CallbackReceiver, CallbackStore
 from asms.testing import DEFAULT_ACCOUNT, Faults, running_emulator, serve
@@ -82,6 +83,9 @@ def test_the_command_line_defaults_come_from_asms_config() -> None:
     assert _defaults(build_emulator)["credits"] == _config.DEMO_CREDITS
     assert _option(callbacks, "host").default == _config.DEFAULT_LISTEN_HOST
     assert _option(callbacks, "port").default == _config.DEFAULT_CALLBACKS_PORT
+    assert _option(worker, "concurrency").default == _config.DEFAULT_WORKER_CONCURRENCY
+    assert _option(worker, "metrics_host").default == _config.DEFAULT_LISTEN_HOST
+    assert _option(worker, "timeout").default == _config.DEFAULT_REQUEST_TIMEOUT
     for demo in (run_demo, run_demo_async):
         assert _defaults(demo)["count"] == _config.DEFAULT_DEMO_COUNT
         assert _defaults(demo)["rate"] == _config.DEFAULT_DEMO_RATE

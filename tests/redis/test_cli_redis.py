@@ -270,6 +270,30 @@ def test_wait_without_a_worker_says_so_and_ends_when_one_settles_it(
     assert "Traceback" not in err and PASSWORD not in err
 
 
+def test_ctrl_c_stops_only_the_watching(
+    tmp_path: Path, redis_url: str, env: dict[str, str]
+) -> None:
+    campaign = write_csv(tmp_path / "watched.csv", 5)
+    args = ["bulk", str(campaign), "--redis", redis_url, "--campaign", "watched", "--wait"]
+    waiting = start(*args, env=env)
+    try:
+        assert waiting.stderr is not None
+        lines = [waiting.stderr.readline() for _ in range(2)]  # a progress line, the note
+        assert "No worker is running for this account" in lines[1], lines
+        waiting.send_signal(signal.SIGINT)
+        out, err = waiting.communicate(timeout=_DEADLINE)
+        assert out == "campaign watched: 5 messages submitted (5 added)\n"
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.wait()
+    assert waiting.returncode == 130, err
+    assert "Stopped watching. The workers go on with campaign watched" in err
+    assert "Traceback" not in err
+    left = status(env, redis_url, "watched")
+    assert (left["total"], left["queued"]) == (5, 5)
+
+
 # -- refusals before anything is submitted ----------------------------------------------------
 
 
@@ -299,7 +323,7 @@ def test_an_invalid_row_refuses_the_whole_file(
     lines = refused.output.splitlines()
     assert lines[0].startswith("row 2 (line 3): ")
     assert lines[-1].startswith("Error: ")
-    assert "1 invalid rows" in lines[-1] and "nothing was submitted" in lines[-1]
+    assert "1 invalid row (listed above)" in lines[-1] and "nothing was submitted" in lines[-1]
     assert asms(env, "campaign", "status", "bad", "--redis", redis_url).exit_code == 2
 
 
