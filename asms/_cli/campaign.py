@@ -39,7 +39,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .._config import DEFAULT_CAMPAIGN_POLL_INTERVAL
+from .._config import DEFAULT_BULK_BURST, DEFAULT_CAMPAIGN_POLL_INTERVAL
 from .._exceptions import RedisError, ValidationError
 from .._logging import redact
 from .._models import DeliveryState, Message
@@ -305,11 +305,14 @@ def submit_csv(
 
 
 async def _store_rate(url: str, account: str, rate: float, where: str) -> None:
-    """Store the account's shared rate, or check it against the stored one."""
+    """Store the account's shared rate, or check it against the stored one (the command
+    line has no --burst: a stored burst is kept)."""
     from .._redis.ratelimit import RedisRateLimiter, account_rate
 
+    stored = await account_rate(url, account)
+    burst = DEFAULT_BULK_BURST if stored is None else stored[1]
     try:
-        async with RedisRateLimiter(url, account, rate=rate):
+        async with RedisRateLimiter(url, account, rate=rate, burst=burst):
             pass
     except ValidationError as exc:
         if exc.field != "rate":

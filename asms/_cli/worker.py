@@ -20,7 +20,12 @@ import anyio
 import click
 from anyio.abc import TaskStatus
 
-from .._config import DEFAULT_BULK_RATE, DEFAULT_LISTEN_HOST, DEFAULT_WORKER_CONCURRENCY
+from .._config import (
+    DEFAULT_BULK_BURST,
+    DEFAULT_BULK_RATE,
+    DEFAULT_LISTEN_HOST,
+    DEFAULT_WORKER_CONCURRENCY,
+)
 from .._exceptions import (
     ASMSError,
     AuthenticationError,
@@ -173,18 +178,26 @@ def worker(
         from .._campaign.worker import CampaignWorker
         from .._redis.ratelimit import account_rate
 
-        chosen = rate
-        if chosen is None:
-            stored = await account_rate(redis_url, account)
-            chosen = None if stored is not None else DEFAULT_BULK_RATE
-            shown = f"{stored[0]:g}/s, stored" if stored is not None else f"{chosen:g}/s"
+        # Given to the worker as numbers, not "whatever Redis holds": a Redis that comes
+        # back empty (no persistence) then gets the account's rate again from the workers.
+        stored = await account_rate(redis_url, account)
+        burst = DEFAULT_BULK_BURST if stored is None else stored[1]
+        if rate is not None:
+            chosen, shown = rate, f"{rate:g}/s"
+        elif stored is not None:
+            chosen, shown = stored[0], f"{stored[0]:g}/s, stored"
         else:
-            shown = f"{chosen:g}/s"
+            chosen, shown = DEFAULT_BULK_RATE, f"{DEFAULT_BULK_RATE:g}/s"
         async with settings.client() as client:
             await _probe(client)
             try:
                 campaign_worker = CampaignWorker(
-                    client, redis_url, account=account, rate=chosen, concurrency=concurrency
+                    client,
+                    redis_url,
+                    account=account,
+                    rate=chosen,
+                    burst=burst,
+                    concurrency=concurrency,
                 )
             except ValueError as exc:  # a rate beyond what the shared limiter can keep
                 raise ConfigError(f"--rate: {exc}") from None

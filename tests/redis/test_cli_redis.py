@@ -11,7 +11,9 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -26,7 +28,7 @@ import pytest
 from click.testing import CliRunner, Result
 from helpers.cli import ENV, PASSWORD, make_cli, read_results, start
 from helpers.emulator import committed
-from helpers.redis_server import free_port
+from helpers.redis_server import RedisServer, free_port, start_redis
 
 from asms._cli._rows import RESULT_COLUMNS
 from asms.testing import Account, GatewayEmulator, running_emulator
@@ -477,6 +479,52 @@ def test_a_refused_password_stops_the_worker_and_loses_no_unit(
 
 
 # -- Redis unreachable ------------------------------------------------------------------------
+
+
+def restart_on(server: RedisServer) -> RedisServer:
+    """A new redis-server on the stopped ``server``'s port (empty: no persistence)."""
+    binary = shutil.which("redis-server")
+    assert binary is not None
+    process = subprocess.Popen(
+        [binary, "--port", str(server.port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(server.directory), "--daemonize", "no"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    again = RedisServer(server.port, server.directory, process)
+    deadline = time.monotonic() + _DEADLINE
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return again
+        except OSError:
+            pass
+        assert process.poll() is None and time.monotonic() < deadline, "redis did not restart"
+        time.sleep(0.02)
+
+
+def test_the_worker_says_when_redis_goes_away_and_when_it_is_back(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    server = start_redis(tmp_path / "redis")
+    try:
+        campaign = write_csv(tmp_path / "c.csv", 100)
+        args = ["--redis", server.url, "--campaign", "c", "--rate", "20"]
+        assert asms(env, "bulk", campaign, *args).exit_code == 0
+        worker = Worker(env, server.url)
+        worker.wait_for(" started: ")
+        server.stop()
+        gone = worker.wait_for("the worker sends nothing, retrying in")
+        assert re.search(rf"Redis at 127\.0\.0\.1:{server.port}/0 (is unreachable|did not)", gone)
+        server = restart_on(server)
+        back = worker.wait_for(" is back")
+        assert f"Redis at 127.0.0.1:{server.port}/0 is back" in back
+        assert worker.stop(signal.SIGTERM) == 0
+        lines = worker.log.splitlines()
+        assert all(" Traceback" not in line for line in lines)
+    finally:
+        server.stop()
 
 
 def test_an_unreachable_redis_is_one_line_without_its_password(
