@@ -282,11 +282,13 @@ class CampaignWorker:
             while not self._stopped():
                 try:
                     async with self._session() as store_and_limiter:
+                        if wait > WORKER_RETRY_FIRST:
+                            # Said after any failure, the first connection's too: whoever read
+                            # "unreachable" learns that the worker got through.
+                            log.warning("Redis at %s is back: sending again", self._location)
                         if not started:
                             started = True
                             task_status.started()
-                        elif wait > WORKER_RETRY_FIRST:
-                            log.warning("Redis at %s is back: sending again", self._location)
                         wait = WORKER_RETRY_FIRST
                         await self._work(*store_and_limiter)
                 except (RedisError, BaseExceptionGroup) as raised:

@@ -1,7 +1,7 @@
 """A campaign worker as its own process, for tests/redis/test_campaign_faults.py.
 
     python tests/helpers/campaign_worker.py REDIS_URL GATEWAY_URL ACCOUNT [--rate R]
-        [--lease S] [--concurrency N] [--timeout S] [--report-holding]
+        [--lease S] [--concurrency N] [--timeout S] [--reconcile-grace S] [--report-holding]
 
 Runs :class:`asms.CampaignWorker` with an :class:`asms.AsyncClient` on the emulator's demo
 account (1234 / demo / demo) for the campaigns of ``ACCOUNT`` (a label of the test) until
@@ -65,6 +65,7 @@ async def main(args: argparse.Namespace) -> int:
             rate=args.rate,
             concurrency=args.concurrency,
             lease=args.lease,
+            reconcile_grace=args.reconcile_grace,
             timeout=args.timeout,
         )
         say(f"waiting {worker.name}")
@@ -116,6 +117,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--lease", type=float, default=2.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--timeout", type=float, default=2.0)
+    # The gateway is on this machine: what a dead worker sent reaches it within milliseconds,
+    # so a unit taken over is looked up after a short grace.
+    parser.add_argument("--reconcile-grace", type=float, default=0.5)
     parser.add_argument("--report-holding", action="store_true")
     return parser.parse_args(argv)
 

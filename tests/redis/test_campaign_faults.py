@@ -440,6 +440,8 @@ def test_redis_down_at_start_and_mid_run_is_waited_out(
             server.start()
             for worker in processes:
                 worker.wait_for("started")
+                # ... and says when it got through.
+                worker.wait_for(f"Redis at 127.0.0.1:{server.port}/0 is back", stderr=True)
             submit(server.url, account, messages)
             wait_progress(server.url, account, 200)
             server.stop()
@@ -449,9 +451,10 @@ def test_redis_down_at_start_and_mid_run_is_waited_out(
             for worker in processes:
                 worker.stop()
                 log = worker.stderr()
-                assert log.count(unreachable) >= 2, log  # at the start, and mid-run
-                back = log.rfind(f"Redis at 127.0.0.1:{server.port}/0 is back")
-                assert back > log.find(unreachable), log
+                # At the start and mid-run, unreachable, then back each time.
+                back = f"Redis at 127.0.0.1:{server.port}/0 is back"
+                assert log.count(back) == 2 and log.count(unreachable) >= 3, log
+                assert log.rfind(back) > log.rfind(unreachable), log
             assert_sent_exactly_once(gateway, server.url, account, messages)
     finally:
         server.stop()
