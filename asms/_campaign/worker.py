@@ -228,8 +228,8 @@ class CampaignWorker:
         self._timeout = _positive_seconds("timeout", timeout)
         if name is not None and (not isinstance(name, str) or not name.isprintable() or not name):
             raise ValidationError("name", "must be a non-empty printable string")
-        self.name = name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self.metrics = metrics if metrics is not None else WorkerMetrics()
+        self.name: str = name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.metrics: WorkerMetrics = metrics if metrics is not None else WorkerMetrics()
         self._clock: Clock = SystemClock()
         self._stopping = False
         self._stop_event: anyio.Event | None = None
