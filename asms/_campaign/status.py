@@ -12,7 +12,7 @@ from .._bulk.journal import FOUND_OTHERS, JournalRow
 from .._bulk.report import BulkResult, make_result
 from .._clock import MICROSECONDS as _US
 from .._config import DEFAULT_REDIS_TIMEOUT
-from .._exceptions import CampaignNotFoundError
+from .._exceptions import CampaignError, CampaignNotFoundError
 from .._models import NOT_SENT
 from .._redis.connection import connect
 from .._retry import OUTCOME_UNKNOWN
@@ -144,7 +144,14 @@ async def campaign_results(
             fields = await store.unit(name, number)
             if not fields:
                 continue
-            rows = decode_rows(fields)
+            rows = decode_rows(fields, strict=False)
             state = fields.get("state", "")
-            for item in decode_payload(fields["payload"]):
+            try:
+                items = decode_payload(fields.get("payload", ""))
+            except (ValueError, TypeError, KeyError) as exc:
+                raise CampaignError(
+                    f"unit {number} of campaign {name!r} cannot be read ({type(exc).__name__}): "
+                    "its messages have no results to export"
+                ) from None
+            for item in items:
                 yield _result_of(item, rows.get(item.index), state)

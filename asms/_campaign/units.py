@@ -86,13 +86,27 @@ def decode_payload(payload: str) -> list[Item]:
     return [Item(int(index), Message(to, text, options, climsgid)) for index, to in data["to"]]
 
 
-def decode_rows(fields: dict[str, str]) -> dict[int, JournalRow]:
-    """The message rows among a unit hash's fields."""
+def decode_rows(fields: dict[str, str], *, strict: bool = True) -> dict[int, JournalRow]:
+    """The message rows among a unit hash's fields. A row that cannot be read raises
+    ValueError, or, not ``strict``, reads as unknown."""
     rows: dict[int, JournalRow] = {}
     for name, value in fields.items():
         if name.startswith(_ROW) and name[1:].isdigit():
             index = int(name[1:])
-            state, climsgid, apimsgid, code, description, parts, updated = json.loads(value)
+            try:
+                state, climsgid, apimsgid, code, description, parts, updated = json.loads(value)
+            except (ValueError, TypeError):
+                if strict:
+                    raise ValueError(f"the row of message {index} cannot be read") from None
+                state, climsgid, apimsgid, code, parts, updated = (
+                    "unknown",
+                    None,
+                    None,
+                    None,
+                    1,
+                    0.0,
+                )
+                description = "outcome unknown: its row in Redis cannot be read"
             rows[index] = JournalRow(
                 index, b"", state, climsgid, apimsgid, code, description, parts, updated
             )

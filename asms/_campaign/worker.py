@@ -453,10 +453,11 @@ class CampaignWorker:
         claim = held.claim
         try:
             items = decode_payload(claim.payload)
+            # A row that cannot be read may stand for a request that left: never resend.
+            rows = decode_rows(claim.fields)
         except (ValueError, TypeError, KeyError) as exc:
             await self._unreadable(store, claim, exc)
             return
-        rows = decode_rows(claim.fields)
         journal = UnitJournal(store, claim, self.name, lease_us, rows)
         if claim.previous != "queued":
             self.metrics.unit_reclaimed()

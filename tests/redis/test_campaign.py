@@ -256,3 +256,35 @@ async def test_a_refused_account_loses_nothing(redis_url: str, account: str) -> 
     assert len(sent) == 30 and set(sent.values()) == {1}
     status = await asms.campaign_status(redis_url, "password", account=account)
     assert (status.accepted, status.rejected) == (30, 0)
+
+
+async def test_a_unit_whose_stored_rows_cannot_be_read_is_dead_at_once(
+    redis_url: str, account: str
+) -> None:
+    emulator = GatewayEmulator()
+    await asms.submit_campaign(redis_url, "corrupt", personal(2), account=account)
+    async with connect(redis_url) as redis:
+        store = CampaignStore(redis, account)
+        await store.redis._client.hset(store.keys.unit("corrupt", 0), {"r0": "{not json"})
+    await run_workers(emulator, redis_url, account, "corrupt", workers=1, max_deliveries=3)
+    # Its message may have left: it is never resent, and never taken again and again.
+    assert Counter(m.to for m in emulator.recorder.messages) == {"27830000001": 1}
+    status = await asms.campaign_status(redis_url, "corrupt", account=account)
+    assert (status.dead, status.accepted) == (1, 1)
+    results = [r async for r in asms.campaign_results(redis_url, "corrupt", account=account)]
+    assert [r.state for r in results] == [
+        asms.DeliveryState.UNKNOWN,
+        asms.DeliveryState.ACCEPTED,
+    ]
+
+
+async def test_results_of_a_unit_whose_messages_cannot_be_read(
+    redis_url: str, account: str
+) -> None:
+    await asms.submit_campaign(redis_url, "payload", personal(2), account=account)
+    async with connect(redis_url) as redis:
+        store = CampaignStore(redis, account)
+        await store.redis._client.hset(store.keys.unit("payload", 1), {"payload": "[]"})
+    with pytest.raises(asms.CampaignError, match="unit 1 of campaign 'payload' cannot be read"):
+        async for _ in asms.campaign_results(redis_url, "payload", account=account):
+            pass
