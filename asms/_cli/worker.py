@@ -10,6 +10,7 @@ when their lease ends). It logs one line per notable event on stderr.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from contextlib import AsyncExitStack
@@ -33,7 +34,7 @@ from .._exceptions import (
     HTTPStatusError,
     ValidationError,
 )
-from .._logging import RedactingFilter, logger
+from .._logging import RedactingFilter, configure_from_env, logger
 from ._common import ConfigError, FiniteFloat, Settings, connection_options
 from .campaign import rate_mismatch, redis_call, redis_where, single_error
 
@@ -48,7 +49,13 @@ _FORMAT: Final = "%(asctime)s %(levelname)s %(message)s"
 
 
 def _log() -> logging.Logger:
-    """The asms logger, writing INFO and above to stderr (secrets redacted) for this run."""
+    """The asms logger, writing INFO and above to stderr (secrets redacted) for this run.
+
+    With ``ASMS_LOG=info`` or ``debug`` the handler that variable installs writes them (once).
+    """
+    configure_from_env()
+    if _env_log_active():
+        return logger
     if not any(getattr(h, "_asms_worker", False) for h in logger.handlers):
         handler = logging.StreamHandler()  # stderr, looked up now
         handler.setFormatter(logging.Formatter(_FORMAT))
@@ -58,6 +65,11 @@ def _log() -> logging.Logger:
     if logger.getEffectiveLevel() > logging.INFO:
         logger.setLevel(logging.INFO)
     return logger
+
+
+def _env_log_active() -> bool:
+    """Whether ``ASMS_LOG`` asks for a log of its own (which then shows the worker's lines)."""
+    return os.environ.get("ASMS_LOG", "").strip().lower() in ("debug", "info")
 
 
 @dataclass

@@ -407,10 +407,11 @@ def test_rate_is_stored_once_and_another_is_refused(
     refused = Worker(env, redis_url, "--rate", "50")
     assert refused.finish() == 2
     assert "--rate 50: the account's processes share 80/s" in refused.log
-    stored = Worker(env, redis_url)
+    stored = Worker({**env, "ASMS_LOG": "info"}, redis_url)  # its own log: each line once
     assert "rate 80/s, stored" in stored.wait_for(" started: ")
     wait_until(env, redis_url, "b", "settled")
     assert stored.stop() == 0
+    assert stored.log.count(" started: ") == 1
 
 
 # -- workers: stopping, handing over, refused credentials ------------------------------------
