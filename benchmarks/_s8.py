@@ -87,7 +87,9 @@ def _log_departures(path: Path) -> None:
 
     async def timed(self: Any, tokens: int = 1) -> float:
         due = await acquire(self, tokens)
-        _GRANTED.set(time.time())  # the same task sends the request next
+        woke = time.time()
+        _GRANTED.set(woke)  # the same task sends the request next
+        wakes.write(f"{woke:.6f} {tokens}\n")
         late.write(f"{self.clock.current_time() - due:.6f}\n")
         booking = _BOOKING.get()
         if booking is not None:  # when the last slot was due, on Redis's clock
@@ -102,6 +104,7 @@ def _log_departures(path: Path) -> None:
     reserve = asms.RedisRateLimiter._reserve
     asms.RedisRateLimiter._reserve = booked  # type: ignore[method-assign]
     slots = path.with_suffix(".slots").open("a", buffering=1)
+    wakes = path.with_suffix(".wakes").open("a", buffering=1)
 
     late = path.with_suffix(".late").open("a", buffering=1)
     asms.RedisRateLimiter.acquire = timed  # type: ignore[method-assign]
@@ -152,6 +155,10 @@ class Run:
     # this host's time.time()): the schedule alone.
     slot_max_1s: int
     slot_max_100ms: int
+    # And over the moments the granted callers woke (before the journal row's write): what
+    # the departures would be if nothing stood between the grant and the send.
+    wake_max_1s: int
+    wake_max_100ms: int
 
 
 def _count(times: Sequence[float], start: float, end: float) -> int:
@@ -271,6 +278,7 @@ def run_once(
                 exits = stop_processes(procs)
             left = _times(logs)
             due = _times(log.with_suffix(".slots") for log in logs)
+            woken = _times(log.with_suffix(".wakes") for log in logs)
             lateness = _floats(log.with_suffix(".late") for log in logs)
             grant_to_send = _floats(log.with_suffix(".after") for log in logs)
     _quantiles("grant wake-up lateness", lateness)
@@ -283,6 +291,7 @@ def run_once(
     window = [t for t in times if t < first + duration]
     sent = [t for t in left if left[0] <= t < left[0] + duration]
     granted = [t for t in due if due[0] <= t < due[0] + duration]
+    awake = [t for t in woken if woken[0] <= t < woken[0] + duration]
     after = None
     took = None
     if killed is not None:
@@ -296,6 +305,7 @@ def run_once(
             "arrivals": times,
             "departures": left,
             "slots": due,
+            "wakes": woken,
             "lateness": lateness,
             "grant_to_send": grant_to_send,
         }
@@ -314,6 +324,8 @@ def run_once(
         sent_max_100ms=windows(sent, 0.1),
         slot_max_1s=windows(granted, 1.0),
         slot_max_100ms=windows(granted, 0.1),
+        wake_max_1s=windows(awake, 1.0),
+        wake_max_100ms=windows(awake, 0.1),
     )
 
 
@@ -343,6 +355,8 @@ def s8_workers(
             ("sent100ms", "max per 100 ms window, departures"),
             ("slot1s", "max per 1 s window, slots granted"),
             ("slot100ms", "max per 100 ms window, slots granted"),
+            ("wake1s", "max per 1 s window, grants woken"),
+            ("wake100ms", "max per 100 ms window, grants woken"),
         )
     }
     for _ in range(reps):
@@ -373,6 +387,8 @@ def s8_workers(
         series["sent100ms"].add(run.sent_max_100ms, error=error)
         series["slot1s"].add(run.slot_max_1s, error=error)
         series["slot100ms"].add(run.slot_max_100ms, error=error)
+        series["wake1s"].add(run.wake_max_1s, error=error)
+        series["wake100ms"].add(run.wake_max_100ms, error=error)
         print(f"    run: {run}", file=sys.stderr, flush=True)
     return [s for s in series.values() if s.values or s.failures]
 
@@ -398,6 +414,8 @@ def bounds(rate: float, lease: float) -> dict[str, tuple[float, float]]:
         "max per 100 ms window, departures": (0, rate / 10 + 1),
         "max per 1 s window, slots granted": (0, rate + 1),
         "max per 100 ms window, slots granted": (0, rate / 10 + 1),
+        "max per 1 s window, grants woken": (0, rate + 1),
+        "max per 100 ms window, grants woken": (0, rate / 10 + 1),
     }
 
 
