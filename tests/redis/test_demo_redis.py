@@ -85,8 +85,12 @@ def test_demo_redis_sends_every_message_once_and_leaves_nothing_running() -> Non
     assert _running_with(*_children_of(out)) == []
 
 
-@pytest.mark.parametrize("group", [False, True], ids=["demo-alone", "process-group"])
-def test_demo_redis_interrupted_stops_every_child(group: bool) -> None:
+@pytest.mark.parametrize(
+    ("signum", "group"),
+    [(signal.SIGINT, False), (signal.SIGINT, True), (signal.SIGTERM, False)],
+    ids=["sigint-demo-alone", "sigint-process-group", "sigterm-demo-alone"],
+)
+def test_demo_redis_interrupted_stops_every_child(signum: int, group: bool) -> None:
     # group: Ctrl-C at a terminal, which signals the demo and its children at once.
     demo = _demo("--count", "20000", "--rate", "200", session=group)
     assert demo.stdout is not None
@@ -102,9 +106,9 @@ def test_demo_redis_interrupted_stops_every_child(group: bool) -> None:
     children = _children_of(seen)
     assert len(_running_with(*children)) == 5  # redis-server, the emulator, three workers
     if group:
-        os.killpg(demo.pid, signal.SIGINT)
+        os.killpg(demo.pid, signum)
     else:
-        demo.send_signal(signal.SIGINT)
+        demo.send_signal(signum)
     out, err = demo.communicate(timeout=60)
     assert demo.returncode == 130, seen + out + err
     assert "interrupted: the workers, the emulator and redis-server were stopped" in out
