@@ -1,6 +1,6 @@
 """``asms demo-redis`` end to end: its own redis-server, emulator and three ``asms worker``
 processes; the report counted from the emulator's records; nothing left running afterwards,
-also when it is interrupted (SIGINT) in the middle or redis-server is missing."""
+also when it is stopped (SIGINT, SIGTERM) in the middle, or redis-server is missing."""
 
 from __future__ import annotations
 
