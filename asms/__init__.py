@@ -79,7 +79,7 @@ from ._models import (
     StatusInfo,
 )
 from ._numbers import normalize_many, normalize_msisdn
-from ._redis.ratelimit import RedisRateLimiter
+from ._redis.ratelimit import RedisRateLimiter, account_rate
 from ._results import SendResults
 from ._retry import ClientStatistics
 from ._transport import AsyncTransport, make_transport, request_was_sent
@@ -88,6 +88,7 @@ from .callbacks import CallbackReceiver, InboundMessage, StatusReport
 
 __all__ = [
     "__version__",
+    "account_rate",
     "ASMSError",
     "AsyncClient",
     "AsyncTransport",

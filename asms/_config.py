@@ -76,6 +76,8 @@ __all__ = [
     "METRICS_LIMITER_WAIT_BUCKETS",
     "MIN_BULK_CONCURRENCY",
     "ProfileName",
+    "REDIS_LATE_GRANT",
+    "REDIS_LATE_REBOOKS",
     "REDIS_PAUSE_RETRY_FIRST",
     "REDIS_PAUSE_RETRY_MAX",
     "RetryPolicy",
@@ -387,6 +389,12 @@ DEFAULT_REDIS_TIMEOUT: Final = 5.0
 #: caller that would start later books nothing, sleeps the excess and tries again, so a
 #: crowd of processes cannot book minutes of future slots.
 DEFAULT_REDIS_MAX_WAIT: Final = 10.0
+#: Seconds a caller of the shared limiter may wake after its slot (or half an interval, if
+#: longer) and still take it; a later one books a new slot, so that a busy process's late
+#: request cannot bunch up with another's on-time one. At most :data:`REDIS_LATE_REBOOKS`
+#: times per acquire: a process always that late sends anyway rather than never.
+REDIS_LATE_GRANT: Final = 0.005
+REDIS_LATE_REBOOKS: Final = 3
 #: Seconds before a limiter tries again to write an ``ERR 130`` pause Redis refused (down,
 #: timed out); the wait doubles up to :data:`REDIS_PAUSE_RETRY_MAX` while the pause lies ahead.
 REDIS_PAUSE_RETRY_FIRST: Final = 0.05

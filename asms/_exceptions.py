@@ -254,7 +254,12 @@ class CampaignNotFoundError(CampaignError):
 
 class CampaignMismatchError(CampaignError):
     """A campaign was submitted again with an input that differs from what is stored: the
-    stored one is kept and nothing of the new one is queued."""
+    stored one is kept and nothing of the new one is queued. ``.index`` is the first input
+    position found to differ (None when the inputs differ in length only)."""
+
+    def __init__(self, message: str, index: int | None = None) -> None:
+        super().__init__(message)
+        self.index = index
 
 
 class TransportError(ASMSError):

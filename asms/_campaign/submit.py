@@ -83,7 +83,8 @@ async def submit_campaign(
                 raise CampaignMismatchError(
                     f"campaign {name!r} was submitted before with other messages: they "
                     f"differ at input position {first_index[differs]} (unit {differs}); "
-                    "nothing of this input was queued"
+                    "nothing of this input was queued",
+                    first_index[differs],
                 )
             batch.clear()
             first_index.clear()

@@ -56,7 +56,7 @@ from .._exceptions import GatewayError, RedisError, ValidationError
 from .._limiter import Limiter, RateLimiterStatistics
 from .._models import Message, SendResult, StatusInfo
 from .._redis.connection import connect, redis_location
-from .._redis.ratelimit import RedisRateLimiter
+from .._redis.ratelimit import RedisRateLimiter, account_rate
 from .metrics import WorkerMetrics
 from .store import CampaignStore, Claim, Entry
 from .units import (
@@ -315,12 +315,14 @@ class CampaignWorker:
             await store.prepare()
             rate, burst = self._rate, self._burst
             if rate is None:
-                stored = await redis.hash_fields(store.keys.limit, ["rate", "burst"])
-                if stored[0] is None:
+                stored = await account_rate(self._url, self._account, timeout=self._timeout)
+                if stored is None:
                     raise ValidationError(
                         "rate", "no rate is stored for the account in Redis: give one"
                     )
-                rate, burst = float(stored[0]), int(stored[1] or 1)
+                rate, burst = stored
+                # Kept for the next connection: a Redis that comes back empty gets it again.
+                self._rate, self._burst = stored
             shared = RedisRateLimiter(
                 self._url, self._account, rate=rate, burst=burst, timeout=self._timeout
             )

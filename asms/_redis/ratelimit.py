@@ -27,6 +27,8 @@ from .._clock import Clock, SystemClock
 from .._config import (
     DEFAULT_REDIS_MAX_WAIT,
     DEFAULT_REDIS_TIMEOUT,
+    REDIS_LATE_GRANT,
+    REDIS_LATE_REBOOKS,
     REDIS_PAUSE_RETRY_FIRST,
     REDIS_PAUSE_RETRY_MAX,
 )
@@ -114,13 +116,17 @@ class RedisRateLimiter:
             or not math.isfinite(rate)
             or not 0 < rate <= _US
         ):
-            raise ValueError("rate must be a positive, finite number of tokens per second")
+            raise ValidationError(
+                "rate",
+                "must be a positive, finite number of tokens per second, at most 1000000",
+                rate,
+            )
         if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
-            raise ValueError("burst must be a positive integer")
+            raise ValidationError("burst", "must be a positive integer", burst)
         if not isinstance(max_wait, int | float) or not max_wait >= 0:
-            raise ValueError("max_wait must be a number of seconds, at least 0")
+            raise ValidationError("max_wait", "must be a number of seconds, at least 0", max_wait)
         if not isinstance(timeout, int | float) or not timeout > 0:
-            raise ValueError("timeout must be a positive number of seconds")
+            raise ValidationError("timeout", "must be a positive number of seconds", timeout)
         self._url = url
         self._location = redis_location(url)
         self._keys = AccountKeys(account)
@@ -128,6 +134,8 @@ class RedisRateLimiter:
         self._burst = burst
         self._interval = math.ceil(_US / self._rate)
         self._tolerance = (burst - 1) * self._interval
+        # How late a caller may wake for its slot and still take it (see acquire).
+        self._late_limit = max(REDIS_LATE_GRANT, self._interval / 2 / _US)
         self._max_wait = math.ceil(max_wait * _US)
         self._replace = bool(replace_rate)
         self._timeout = float(timeout)
@@ -169,9 +177,10 @@ class RedisRateLimiter:
         """Wait for ``tokens`` consecutive slots of the account's schedule; return the clock
         time (:attr:`clock`) the last of them was due."""
         if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
-            raise ValueError("tokens must be at least 1")
+            raise ValidationError("tokens", "must be at least 1", tokens)
         clock = self._clock
         self._waiting += 1
+        late = 0
         try:
             while True:
                 booking = await self._reserve(tokens)
@@ -188,8 +197,17 @@ class RedisRateLimiter:
                 except BaseException:
                     await self._release(booking)
                     raise
+                woken = clock.current_time()
                 if booking.wait_us and await self._pause_began(booking, due):
                     continue  # a pause began while we slept and covers our slot: book again
+                if booking.wait_us and late < REDIS_LATE_REBOOKS and woken - due > self._late_limit:
+                    # Woken too late (a busy process): sent now, this request would bunch up
+                    # with the next process's on-time one and break the rate over a short
+                    # window. Its slot is spent (given back if nobody booked after it); it
+                    # takes a new one.
+                    late += 1
+                    await self._release(booking)
+                    continue
                 self._granted += tokens
                 return due
         finally:
@@ -431,7 +449,7 @@ async def account_rate(
     :class:`asms.RedisError` naming ``host:port``."""
     keys = AccountKeys(account)
     if not isinstance(timeout, int | float) or not timeout > 0:
-        raise ValueError("timeout must be a positive number of seconds")
+        raise ValidationError("timeout", "must be a positive number of seconds", timeout)
     async with connect(redis_url, command_timeout=float(timeout)) as redis:
         rate, burst = await redis.run(redis.script("rate", scripts.RATE), [keys.limit], [])
         location = redis.location

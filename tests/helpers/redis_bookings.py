@@ -74,6 +74,12 @@ class Recorder:
             if name == "reserve" and int(r[0]) == 1
         ]
 
+    def granted(self) -> list[Booking]:
+        """The bookings whose slots were kept: not given back by a cancelled caller or by one
+        that woke too late and booked again."""
+        released = {str(args[0]) for name, args, _, _ in self.calls if name == "release"}
+        return [b for b in self.bookings() if str(b.reserved) not in released]
+
     def backoffs(self) -> int:
         return sum(1 for name, _, r, _ in self.calls if name == "reserve" and int(r[0]) == 0)
 

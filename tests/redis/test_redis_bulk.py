@@ -38,6 +38,7 @@ async def test_two_clients_share_one_account_limit(
         for run in range(2)
     ]
     reports: list[asms.BulkReport] = []
+    granted: list[int] = []
 
     async def campaign(messages: list[Message]) -> None:
         async with (
@@ -47,6 +48,7 @@ async def test_two_clients_share_one_account_limit(
         ):
             assert run.limiter is limiter
             reports.append(await run.finish())
+            granted.append(limiter.statistics().tokens_granted)
 
     async with anyio.create_task_group() as tg:
         for messages in batches:
@@ -54,8 +56,9 @@ async def test_two_clients_share_one_account_limit(
     assert [report.accepted for report in reports] == [40, 40]
     assert committed(emulator) == Counter(m.to for batch in batches for m in batch)
     assert emulator.recorder.duplicates() == {}
+    assert granted == [40, 40]
+    assert sum(booking.tokens for booking in recorder.granted()) == 80
     bookings = recorder.bookings()
-    assert sum(booking.tokens for booking in bookings) == 80
     assert len({booking.connection for booking in bookings}) == 2
     check_schedule(bookings, 400.0, 1)
 
