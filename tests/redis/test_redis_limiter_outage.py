@@ -211,7 +211,7 @@ async def test_a_pause_redis_missed_is_written_when_redis_is_back(
         logger.removeHandler(warnings)
         server.stop()
     [(pause, _)] = pauses(recorder)
-    [booking] = recorder.bookings()
+    [booking] = recorder.granted()
     assert booking.due >= pause
     assert f"Redis at 127.0.0.1:{port}/0 is unreachable" in warnings.messages[0]
     assert "could not be shared" in warnings.messages[0]

@@ -41,7 +41,7 @@ async def test_a_pause_reaches_redis_before_the_limiter_books_again(
         granted = await other.acquire()
         waited = other.clock.current_time() - started
     [(pause, written)] = pauses(recorder)
-    [booking] = recorder.bookings()  # the other's: the told limiter never booked
+    [booking] = recorder.granted()  # the other's: the told limiter never booked
     assert 1_500_000 <= pause - written <= 2_000_000  # 2 s from when it was told
     assert booking.due >= pause  # held until the pause's end, on Redis's clock
     assert booking.wait >= 1_500_000
@@ -64,7 +64,7 @@ async def test_only_a_longer_pause_is_written_again(
         await limiter.acquire()  # after the longest pause
     (first, _), (second, written) = pauses(recorder)
     assert second > first and second - written <= 3_000_000
-    [booking] = recorder.bookings()
+    [booking] = recorder.granted()
     assert booking.due >= second
     assert len(pauses(recorder)) == 2
 
@@ -80,7 +80,7 @@ async def test_a_pause_told_before_the_limiter_opens_is_shared_when_it_does(
             await recorder.until(lambda: bool(pauses(recorder)))
         await other.acquire()
     [(pause, _)] = pauses(recorder)
-    [booking] = recorder.bookings()
+    [booking] = recorder.granted()
     assert booking.due >= pause
 
 
