@@ -24,6 +24,7 @@ import click
 from ._common import drop_stream
 
 __all__ = [
+    "STOP_SIGNALS",
     "StoppableGroup",
     "discard_stdout",
     "install",
@@ -97,7 +98,7 @@ def stoppable_server(uvicorn: Any, config: Any) -> Any:
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
             if threading.current_thread() is threading.main_thread():
-                for handled in _SIGNALS:
+                for handled in STOP_SIGNALS:
                     signal.signal(handled, self.handle_exit)
                 for got in self.early:  # came while the loop was starting
                     self.handle_exit(got, None)
@@ -106,7 +107,8 @@ def stoppable_server(uvicorn: Any, config: Any) -> Any:
     return Server(config)
 
 
-_SIGNALS: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)
+STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)
+"""The signals that stop a long-running command (a server, a worker) cleanly."""
 
 
 def serve_until_stopped(
@@ -120,7 +122,9 @@ def serve_until_stopped(
     server.early = early  # the same list: signals recorded until uvicorn takes over
     previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
-        previous = {sig: signal.signal(sig, lambda sig, _: early.append(sig)) for sig in _SIGNALS}
+        previous = {
+            sig: signal.signal(sig, lambda sig, _: early.append(sig)) for sig in STOP_SIGNALS
+        }
     announce()
     try:
         server.run(sockets=sockets)

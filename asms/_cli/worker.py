@@ -36,6 +36,7 @@ from .._exceptions import (
 )
 from .._logging import RedactingFilter, configure_from_env, logger
 from ._common import ConfigError, FiniteFloat, Settings, connection_options
+from ._stop import STOP_SIGNALS
 from .campaign import rate_mismatch, redis_call, redis_where, single_error
 
 if TYPE_CHECKING:
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 
 __all__ = ["worker"]
 
-_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
 _FORMAT: Final = "%(asctime)s %(levelname)s %(message)s"
 
 
@@ -109,7 +109,7 @@ class _Run:
         if threading.current_thread() is not threading.main_thread():
             task_status.started()  # signals reach the main thread only
             return
-        with anyio.open_signal_receiver(*_SIGNALS) as received:
+        with anyio.open_signal_receiver(*STOP_SIGNALS) as received:
             task_status.started()
             async for signum in received:
                 self.received(signum)
@@ -272,5 +272,5 @@ def _ignore_late_signals() -> None:
     """Once stopped by a signal, another one (a second Ctrl-C while the worker ended) must
     not turn the clean stop into a traceback or a death by signal: the command is ending."""
     if threading.current_thread() is threading.main_thread():
-        for signum in _SIGNALS:
+        for signum in STOP_SIGNALS:
             signal.signal(signum, signal.SIG_IGN)
