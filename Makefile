@@ -72,9 +72,15 @@ redis-server:
 			exit 1; \
 		fi; }
 
+# The stock-httpx rerun goes alongside the suite (both mostly wait on sockets and timers):
+# its output follows the suite's, and either failing fails the target.
 pytest: $(STAMP) redis-server
-	$(BIN)/pytest -q
-	ASMS_TRANSPORT=httpx $(BIN)/pytest -q $(STOCK_TESTS)
+	@log=$$(mktemp); \
+	echo "ASMS_TRANSPORT=httpx $(BIN)/pytest -q $(STOCK_TESTS) (alongside, output below)"; \
+	ASMS_TRANSPORT=httpx $(BIN)/pytest -q $(STOCK_TESTS) >"$$log" 2>&1 & rerun=$$!; \
+	$(BIN)/pytest -q; suite=$$?; \
+	wait $$rerun; stock=$$?; cat "$$log"; rm -f "$$log"; \
+	test $$suite = 0 && test $$stock = 0
 
 test: lint typecheck contracts verifytypes docs coverage-pure pytest
 
