@@ -82,6 +82,7 @@ __all__ = [
     "REDIS_PAUSE_RETRY_MAX",
     "RetryPolicy",
     "SESSION_LIFETIME",
+    "SUBMIT_HOLD",
     "TRANSPORT_LIMITS",
     "WORKER_READ_BLOCK_MS",
     "WORKER_REAP_INTERVAL",
@@ -402,6 +403,9 @@ REDIS_PAUSE_RETRY_FIRST: Final = 0.05
 REDIS_PAUSE_RETRY_MAX: Final = 1.0
 
 # -- campaign workers (``asms.CampaignWorker``, ``asms worker``)
+#: Seconds a submission of a campaign holds it after each step (another submission of the same
+#: campaign is refused meanwhile); a submission that died lets go after this.
+SUBMIT_HOLD: Final = 30.0
 #: Units one worker process sends at once.
 DEFAULT_WORKER_CONCURRENCY: Final = 8
 #: Seconds a worker holds a unit without a heartbeat before another may take it over. It must

@@ -216,8 +216,12 @@ class Requester:
         clock: Clock,
         tally: Tally,
         refused: Callable[[GatewayError, str], None],
+        derive_ids: bool = False,
     ) -> None:
         self._sender = sender
+        # Every caller-given climsgid derived, not only on a resume: for senders that share
+        # an account with processes whose ids this one cannot know (a campaign's workers).
+        self._derive = derive_ids
         # The sender's own limiter: the run takes its slots (once per request, where a
         # stopped run can give up) and tells the sender they are taken.
         self._account = sender_limiter(sender)
@@ -338,7 +342,7 @@ class Requester:
                     self._resuming = bool(await self.journal.counts())
         if given is None:
             climsgid = new_climsgid()
-        elif self._resuming or given in self._verbatim:
+        elif self._resuming or self._derive or given in self._verbatim:
             climsgid = derived_climsgid(given)
         else:
             self._verbatim.add(given)

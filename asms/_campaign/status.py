@@ -94,8 +94,8 @@ async def campaign_status(
     if first is not None and last is not None and settled:
         span = (int(last) - int(first)) / _US
         rate = settled / span if span > 0 else None
-    submitted = "total" in meta
-    total = int(meta["total"]) if submitted else sum(counts.values())
+    submitted = "complete" in meta
+    total = int(meta["total"]) if "total" in meta else sum(counts.values())
     return CampaignStatus(name, total, rate=rate, workers=workers, submitted=submitted, **counts)
 
 

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from .._config import MAX_CAMPAIGN_NAME
-from .._exceptions import ValidationError
+from .._exceptions import CampaignError, ValidationError
 from .._redis import campaign_scripts as lua
 from .._redis.connection import LuaScript, RedisConnection
 from .._redis.keys import GROUP, AccountKeys
 
-__all__ = ["Claim", "CampaignStore", "Entry", "check_campaign_name"]
+__all__ = ["Claim", "CampaignStore", "Entry", "Submission", "check_campaign_name"]
 
+_NOT_IN_NAMES: Final = ":*?[]\\"
 _MAX_NAME: Final = MAX_CAMPAIGN_NAME  # (the name is part of its keys)
 
 
@@ -30,7 +31,36 @@ def check_campaign_name(name: object) -> str:
         raise ValidationError(
             "campaign", f"must be at most {_MAX_NAME} printable characters", name[:40]
         )
+    if any(char in name for char in _NOT_IN_NAMES):
+        # ':' separates the parts of a key (a name 'x:u:0' would be unit 0 of 'x'); the
+        # others would make the name a pattern in a key scan.
+        raise ValidationError("campaign", "must not contain any of : * ? [ ] \\", name[:40])
     return name
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One submission of a campaign: while it stores and queues the units, it holds the
+    campaign (for ``hold_us`` from each step), and another submission is refused."""
+
+    campaign: str
+    token: str
+    hold_us: int
+
+    @property
+    def args(self) -> list[int | str]:
+        """The scripts' first arguments."""
+        return [self.token, self.hold_us]
+
+    def held(self, reply: Any) -> Any:
+        """``reply``, unless it says another submission holds the campaign."""
+        if isinstance(reply, int) and reply == -2:
+            raise CampaignError(
+                f"campaign {self.campaign!r} is being submitted by another process right now: "
+                "submit it again once that one has finished (or after it stopped for "
+                f"{self.hold_us // 1_000_000} s)"
+            )
+        return reply
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,38 +116,64 @@ class CampaignStore:
         await self.redis.create_group(self.keys.queue, GROUP)
 
     async def stage(
-        self, campaign: str, campaign_id: str, units: Sequence[tuple[int, int, str, str]]
+        self,
+        campaign: str,
+        campaign_id: str,
+        submission: Submission,
+        units: Sequence[tuple[int, int, str, str]],
     ) -> int | None:
         """Store ``units`` (number, messages, payload, fingerprint) not stored yet, unqueued;
         the first unit stored before with another fingerprint, if any."""
         keys = self.keys
-        args: list[int | str] = [campaign, campaign_id]
+        args: list[int | str] = [*submission.args, campaign, campaign_id]
         for number, size, payload, fp in units:
             args += [number, size, payload, fp]
         unit_keys = [keys.unit(campaign, u[0]) for u in units]
-        reply = await self._run(
-            "SUBMIT", [keys.campaign(campaign), keys.campaigns, *unit_keys], args
+        reply = submission.held(
+            await self._run("SUBMIT", [keys.campaign(campaign), keys.campaigns, *unit_keys], args)
         )
         differs = int(reply)
         return differs if differs >= 0 else None
 
-    async def queue(self, campaign: str, units: Sequence[int]) -> tuple[int, int]:
+    async def queue(
+        self, campaign: str, submission: Submission, units: Sequence[int]
+    ) -> tuple[int, int]:
         """Queue the staged units among ``units``: how many units and messages."""
         keys = self.keys
         unit_keys = [keys.unit(campaign, u) for u in units]
-        reply = await self._run(
-            "QUEUE", [keys.campaign(campaign), keys.queue, *unit_keys], [campaign, *units]
+        reply = submission.held(
+            await self._run(
+                "QUEUE",
+                [keys.campaign(campaign), keys.queue, *unit_keys],
+                [*submission.args, campaign, *units],
+            )
         )
         return int(reply[0]), int(reply[1])
 
     async def finish_submit(
-        self, campaign: str, messages: int, units: int
+        self, campaign: str, submission: Submission, messages: int, units: int
     ) -> tuple[int, int] | None:
         """Record the campaign's size; the size recorded before when it differs."""
-        reply = await self._run("FINISH_SUBMIT", [self.keys.campaign(campaign)], [messages, units])
+        reply = submission.held(
+            await self._run(
+                "FINISH_SUBMIT",
+                [self.keys.campaign(campaign)],
+                [*submission.args, messages, units],
+            )
+        )
         if isinstance(reply, list | tuple):
             return int(reply[0]), int(reply[1])
         return None
+
+    async def complete(self, campaign: str, submission: Submission) -> None:
+        """Every unit is queued: the campaign is submitted."""
+        submission.held(
+            await self._run("COMPLETE", [self.keys.campaign(campaign)], submission.args)
+        )
+
+    async def let_go(self, campaign: str, submission: Submission) -> None:
+        """A submission that stopped lets another take the campaign at once."""
+        await self._run("LET_GO", [self.keys.campaign(campaign)], [submission.token])
 
     # -- taking units ----------------------------------------------------------------------
 
@@ -229,6 +285,10 @@ class CampaignStore:
         return bool(await self._run("RELEASE_UNIT", [*unit_keys, keys.queue], args))
 
     # -- workers and reading back ----------------------------------------------------------
+
+    async def gateway(self, ours: str) -> str:
+        """The gateway the account's workers send through (``ours`` if none is stored yet)."""
+        return str(await self._run("GATEWAY", [self.keys.limit], [ours]))
 
     async def beat(self, worker: str, ttl_ms: int) -> None:
         """This worker is alive for ``ttl_ms`` more (0: it leaves)."""

@@ -240,6 +240,7 @@ class CampaignWorker:
         self._tally = Tally()
         self._sender: AsyncClient | None = None
         self._running = False
+        self._ran = False
 
     def __repr__(self) -> str:
         return f"CampaignWorker({self._location!r}, name={self.name!r})"
@@ -272,7 +273,9 @@ class CampaignWorker:
         gateway refuses ends the run with that error once the units are handed back."""
         if self._running:
             raise RuntimeError("this CampaignWorker is already running")
-        self._running = True
+        if self._ran:
+            raise RuntimeError("a CampaignWorker runs once: make a new one to run again")
+        self._running = self._ran = True
         self._stop_event = anyio.Event()
         if self._stopped():
             self._stop_event.set()
@@ -323,11 +326,25 @@ class CampaignWorker:
                 rate, burst = stored
                 # Kept for the next connection: a Redis that comes back empty gets it again.
                 self._rate, self._burst = stored
+            await self._check_gateway(store)
             shared = RedisRateLimiter(
                 self._url, self._account, rate=rate, burst=burst, timeout=self._timeout
             )
             async with shared as limiter:
                 yield store, limiter
+
+    async def _check_gateway(self, store: CampaignStore) -> None:
+        # A unit taken over is looked up on the gateway of the worker taking it: a worker
+        # sending elsewhere would find nothing and send it again. One gateway per account.
+        ours = self._client.journal_owner.get("gateway", "")
+        stored = await store.gateway(ours)
+        if stored != ours:
+            raise ValidationError(
+                "base_url",
+                f"the account's workers send through {stored}; this one through {ours}: every "
+                "worker of an account must use one gateway (a unit taken over is looked up where "
+                "it was sent)",
+            )
 
     async def _work(self, store: CampaignStore, limiter: Limiter) -> None:
         metered = _MeteredLimiter(limiter, self.metrics)
@@ -463,6 +480,14 @@ class CampaignWorker:
         journal = UnitJournal(store, claim, self.name, lease_us, rows)
         if claim.previous != "queued":
             self.metrics.unit_reclaimed()
+            log.warning(
+                "unit %d of campaign %r taken over (attempt %d; held by %s before): its "
+                "requests in doubt are looked up before anything is resent",
+                claim.entry.unit,
+                claim.entry.campaign,
+                claim.attempt,
+                claim.previous_owner or "nobody",
+            )
         sender = _MeteredSender(self._sending_client(), self.metrics, self._clock)
         if await journal.unresolved():
             # Any doubt means every earlier request is looked up before anything is resent.
@@ -518,6 +543,10 @@ class CampaignWorker:
             clock=self._clock,
             tally=self._tally,
             refused=self._refused,
+            # A caller's climsgid may have gone out in another campaign or process, which this
+            # client cannot know: a look-up of it could find that message and call this one
+            # accepted. Each request carries an id derived from it (its first 16 characters).
+            derive_ids=True,
         )
         held.requesters.append(requester)
         if self._stopped():

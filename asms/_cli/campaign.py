@@ -567,8 +567,9 @@ redis_option = click.option(
     "--redis",
     "redis_url",
     metavar="URL",
+    envvar="ASMS_REDIS_URL",
     required=True,
-    help="Redis holding the campaigns (redis://host:6379/0; a password in it is never shown).",
+    help="Redis holding the campaigns (redis://host:6379/0; a password in it is never shown; ASMS_REDIS_URL keeps it out of `ps`).",
 )
 env_file_option = click.option(
     "--env-file",

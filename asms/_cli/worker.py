@@ -131,9 +131,10 @@ async def _probe(client: AsyncClient) -> None:
     "--redis",
     "redis_url",
     metavar="URL",
+    envvar="ASMS_REDIS_URL",
     required=True,
     help="Redis holding the account's campaigns (redis://host:6379/0; a password in it is "
-    "never shown).",
+    "never shown; ASMS_REDIS_URL keeps it out of `ps`).",
 )
 @click.option(
     "--rate",

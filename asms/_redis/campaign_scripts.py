@@ -21,9 +21,12 @@ from typing import Final
 __all__ = [
     "BEAT",
     "CLAIM",
+    "COMPLETE",
     "DEAD",
     "EXTEND",
     "FINISH_SUBMIT",
+    "GATEWAY",
+    "LET_GO",
     "QUEUE",
     "RELEASE_UNIT",
     "SETTLE",
@@ -37,6 +40,17 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 """
 
+# Holds the campaign's submission (KEYS[1] the campaign; ARGV[1] the submission's token,
+# ARGV[2] how long it holds, µs), or stops with -2 when another live submission holds it.
+_SUBMITTER: Final = """
+local holder = redis.call('HMGET', KEYS[1], 'submitter', 'submit_until')
+if holder[1] and holder[1] ~= ARGV[1] and tonumber(holder[2] or 0) > now then
+  return -2
+end
+redis.call('HSET', KEYS[1], 'submitter', ARGV[1],
+           'submit_until', string.format('%d', now + tonumber(ARGV[2])))
+"""
+
 # Checks the fence (KEYS[1] the unit; ARGV[1] worker, ARGV[2] attempt) and stops with 0 when
 # the unit is no longer this worker's.
 _FENCE: Final = """
@@ -48,21 +62,24 @@ end
 
 SUBMIT: Final = (
     """
--- KEYS: campaign, campaigns, unit...   ARGV: name, id, then per unit: number, n, payload, fp
+-- KEYS: campaign, campaigns, unit...   ARGV: token, hold_us, name, id, then per unit:
+-- number, n, payload, fp
 -- Stages the units not stored yet (queued only when the whole input is stored: QUEUE).
--- Replies the first unit stored with another fingerprint, or -1.
+-- Replies the first unit stored with another fingerprint, -1 (none), or -2: another
+-- submission of the campaign is under way.
 """
     + _NOW
+    + _SUBMITTER
     + """
-if redis.call('HSETNX', KEYS[1], 'id', ARGV[2]) == 1 then
+if redis.call('HSETNX', KEYS[1], 'id', ARGV[4]) == 1 then
   redis.call('HSET', KEYS[1], 'created', string.format('%d', now))
-  redis.call('SADD', KEYS[2], ARGV[1])
+  redis.call('SADD', KEYS[2], ARGV[3])
 end
 -- Until a submission finished, nothing of it is queued: a new input may replace it.
 local finished = redis.call('HEXISTS', KEYS[1], 'total') == 1
 local differs = -1
 for i = 3, #KEYS do
-  local a = 3 + (i - 3) * 4
+  local a = 5 + (i - 3) * 4
   local fp = redis.call('HGET', KEYS[i], 'fp')
   if fp and (finished or fp == ARGV[a + 3]) then
     if fp ~= ARGV[a + 3] and differs < 0 then differs = tonumber(ARGV[a]) end
@@ -75,15 +92,21 @@ return differs
 """
 )
 
-QUEUE: Final = """
--- KEYS: campaign, queue, unit...   ARGV: name, then the units' numbers
--- Queues the staged units among these. Replies {units queued, messages queued}.
+QUEUE: Final = (
+    """
+-- KEYS: campaign, queue, unit...   ARGV: token, hold_us, name, then the units' numbers
+-- Queues the staged units among these. Replies {units queued, messages queued}, or -2:
+-- another submission holds the campaign.
+"""
+    + _NOW
+    + _SUBMITTER
+    + """
 local units, messages = 0, 0
 for i = 3, #KEYS do
   local u = redis.call('HMGET', KEYS[i], 'state', 'n')
   if u[1] == 'staged' then
     redis.call('HSET', KEYS[i], 'state', 'queued')
-    redis.call('XADD', KEYS[2], '*', 'c', ARGV[1], 'u', ARGV[i - 1])
+    redis.call('XADD', KEYS[2], '*', 'c', ARGV[3], 'u', ARGV[i + 1])
     redis.call('HINCRBY', KEYS[1], 'queued', u[2])
     units = units + 1
     messages = messages + tonumber(u[2])
@@ -91,18 +114,40 @@ for i = 3, #KEYS do
 end
 return {units, messages}
 """
+)
 
-FINISH_SUBMIT: Final = """
--- KEYS: campaign   ARGV: messages, units
--- Records the campaign's size once its whole input is stored. Replies 1, or {messages, units}
--- already recorded when they differ.
+FINISH_SUBMIT: Final = (
+    """
+-- KEYS: campaign   ARGV: token, hold_us, messages, units
+-- Records the campaign's size once its whole input is stored. Replies 1, {messages, units}
+-- already recorded when they differ, or -2: another submission holds the campaign.
+"""
+    + _NOW
+    + _SUBMITTER
+    + """
 local known = redis.call('HMGET', KEYS[1], 'total', 'units')
-if known[1] and (known[1] ~= ARGV[1] or known[2] ~= ARGV[2]) then
+if known[1] and (known[1] ~= ARGV[3] or known[2] ~= ARGV[4]) then
   return {known[1], known[2]}
 end
-redis.call('HSET', KEYS[1], 'total', ARGV[1], 'units', ARGV[2])
+redis.call('HSET', KEYS[1], 'total', ARGV[3], 'units', ARGV[4])
 return 1
 """
+)
+
+COMPLETE: Final = (
+    """
+-- KEYS: campaign   ARGV: token, hold_us
+-- Every unit is queued: the campaign is submitted, and its submission lets go. Replies 1,
+-- or -2: another submission holds the campaign.
+"""
+    + _NOW
+    + _SUBMITTER
+    + """
+redis.call('HSET', KEYS[1], 'complete', 1)
+redis.call('HDEL', KEYS[1], 'submitter', 'submit_until')
+return 1
+"""
+)
 
 CLAIM: Final = (
     """
@@ -261,3 +306,19 @@ WORKERS: Final = (
 return {redis.call('ZCOUNT', KEYS[1], math.floor(now / 1000), '+inf'), string.format('%d', now)}
 """
 )
+
+GATEWAY: Final = """
+-- KEYS: limit   ARGV: gateway
+-- The gateway the account's workers send through: stored by the first, returned to the rest.
+redis.call('HSETNX', KEYS[1], 'gateway', ARGV[1])
+return redis.call('HGET', KEYS[1], 'gateway')
+"""
+
+LET_GO: Final = """
+-- KEYS: campaign   ARGV: token
+-- A submission that stopped lets go of the campaign (if it still holds it).
+if redis.call('HGET', KEYS[1], 'submitter') == ARGV[1] then
+  redis.call('HDEL', KEYS[1], 'submitter', 'submit_until')
+end
+return 1
+"""

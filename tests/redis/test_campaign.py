@@ -288,3 +288,119 @@ async def test_results_of_a_unit_whose_messages_cannot_be_read(
     with pytest.raises(asms.CampaignError, match="unit 1 of campaign 'payload' cannot be read"):
         async for _ in asms.campaign_results(redis_url, "payload", account=account):
             pass
+
+
+async def test_two_submissions_at_once_queue_one_input_whole(redis_url: str, account: str) -> None:
+    first = [Message(f"2784{i:07d}", f"AAA {i}") for i in range(300)]
+    second = [Message(f"2784{i:07d}", f"BBB {i}") for i in range(300)]
+    won: list[list[Message]] = []
+    refused: list[asms.CampaignError] = []
+
+    async def submit(messages: list[Message]) -> None:
+        try:
+            done = await asms.submit_campaign(redis_url, "race", messages, account=account)
+        except asms.CampaignError as exc:
+            refused.append(exc)
+        else:
+            assert done.added_messages == 300
+            won.append(messages)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(submit, first)
+        tg.start_soon(submit, second)
+    assert len(won) == 1 and len(refused) == 1
+    assert "being submitted by another process" in str(refused[0])
+    lost = second if won[0] is first else first
+    # The stored campaign is the winner's, whole: the same input adds nothing, the other differs.
+    again = await asms.submit_campaign(redis_url, "race", won[0], account=account)
+    assert (again.messages, again.added_messages) == (300, 0)
+    with pytest.raises(asms.CampaignMismatchError, match="input position 0"):
+        await asms.submit_campaign(redis_url, "race", lost, account=account)
+    async with connect(redis_url) as redis:
+        store = CampaignStore(redis, account)
+        payloads = [(await store.unit("race", n))["payload"] for n in range(300)]
+    prefix = won[0][0].text[:3]
+    assert all(f'"text":"{prefix} ' in payload for payload in payloads)
+
+
+async def test_a_campaign_is_submitted_only_once_every_unit_is_queued(
+    redis_url: str, account: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator = GatewayEmulator()
+    original = CampaignStore.queue
+    queued = 0
+
+    async def dies_after_one_batch(self: CampaignStore, *args: object) -> tuple[int, int]:
+        nonlocal queued
+        if queued:
+            raise KeyboardInterrupt  # the submitting process dies half-way through queueing
+        queued += 1
+        return await original(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(CampaignStore, "queue", dies_after_one_batch)
+    with pytest.raises(KeyboardInterrupt):
+        await asms.submit_campaign(redis_url, "half", personal(200), account=account)
+    monkeypatch.setattr(CampaignStore, "queue", original)
+    status = await asms.campaign_status(redis_url, "half", account=account)
+    assert (status.total, status.queued, status.submitted, status.settled) == (
+        200,
+        64,
+        False,
+        False,
+    )
+    again = await asms.submit_campaign(redis_url, "half", personal(200), account=account)
+    assert again.added_messages == 136
+    await run_workers(emulator, redis_url, account, "half")
+    sent = Counter(m.to for m in emulator.recorder.messages)
+    assert len(sent) == 200 and set(sent.values()) == {1}
+
+
+async def test_a_climsgid_reused_by_another_campaign_is_never_taken_for_this_one(
+    redis_url: str, account: str
+) -> None:
+    emulator = GatewayEmulator()
+    first = [Message("27980000001", "first campaign", climsgid="zzz")]
+    await asms.submit_campaign(redis_url, "x1", first, account=account)
+    await run_workers(emulator, redis_url, account, "x1", workers=1)
+    emulator.faults = Faults(script=("drop_before_commit",))
+    second = [Message("27980000002", "second campaign", climsgid="zzz")]
+    await asms.submit_campaign(redis_url, "x2", second, account=account)
+    await run_workers(emulator, redis_url, account, "x2", workers=1, reconcile_grace=0.0)
+    assert Counter(m.to for m in emulator.recorder.messages) == {
+        "27980000001": 1,
+        "27980000002": 1,
+    }
+    (x1,) = [r async for r in asms.campaign_results(redis_url, "x1", account=account)]
+    (x2,) = [r async for r in asms.campaign_results(redis_url, "x2", account=account)]
+    assert x2.accepted and x2.apimsgid != x1.apimsgid
+    assert x2.climsgid is not None and x2.climsgid.startswith("zzz") and x2.climsgid != "zzz"
+
+
+async def test_every_worker_of_an_account_uses_one_gateway(redis_url: str, account: str) -> None:
+    emulator = GatewayEmulator()
+    await asms.submit_campaign(redis_url, "gw", personal(5), account=account)
+    await run_workers(emulator, redis_url, account, "gw", workers=1)
+    elsewhere = AsyncClient(
+        1234, "demo", "demo", transport=emulator.transport(), base_url="http://other.test"
+    )
+    async with elsewhere:
+        worker = asms.CampaignWorker(elsewhere, redis_url, account=account, rate=5000.0)
+        with pytest.raises(asms.ValidationError, match="base_url: the account's workers send"):
+            await worker.run()
+
+
+async def test_bad_campaign_input_is_refused(redis_url: str, account: str) -> None:
+    with pytest.raises(asms.ValidationError, match="at least one message"):
+        await asms.submit_campaign(redis_url, "empty", [], account=account)
+    for name in ("x:u:0", "a*", "b[1]"):
+        with pytest.raises(asms.ValidationError, match="must not contain"):
+            await asms.submit_campaign(redis_url, name, personal(1), account=account)
+
+
+async def test_a_worker_runs_once(redis_url: str, account: str) -> None:
+    async with client_for(GatewayEmulator()) as client:
+        worker = asms.CampaignWorker(client, redis_url, account=account, rate=100.0)
+        worker.stop()
+        await worker.run()
+        with pytest.raises(RuntimeError, match="runs once"):
+            await worker.run()
