@@ -3,7 +3,7 @@ input message (:func:`campaign_results`)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Final
 
@@ -129,7 +129,7 @@ async def campaign_results(
     *,
     account: str,
     timeout: float = DEFAULT_REDIS_TIMEOUT,  # noqa: ASYNC109 (seconds for each answer of Redis)
-) -> AsyncIterator[BulkResult]:
+) -> AsyncGenerator[BulkResult, None]:
     """One :class:`asms.BulkResult` per input message of ``campaign``, in input order: as
     settled, or ``not_sent`` ("not sent yet") / ``unknown`` while it is still being sent.
     :class:`asms.CampaignNotFoundError` when the account has no such campaign."""

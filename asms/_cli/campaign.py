@@ -22,6 +22,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import aclosing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -125,7 +126,7 @@ def redis_call(
 ) -> T:
     """Run ``main`` as :func:`run_async` does; a Redis failure is one line and exit 1 (as a
     gateway or network failure), an unknown campaign ``name`` one line and exit 2."""
-    from .._exceptions import CampaignNotFoundError
+    from .._exceptions import CampaignError, CampaignNotFoundError
 
     async def guarded() -> T:
         try:
@@ -140,6 +141,11 @@ def redis_call(
                     f"no campaign {name!r} on this Redis for this account (ASMS_API_ID); "
                     "check the name, and that ASMS_API_ID is the submitter's"
                 ) from None
+            if isinstance(error, CampaignError):
+                raise CommandFailed(str(error)) from None
+            if isinstance(error, OSError) and error.filename is None and error.strerror:
+                # Writing the output failed (a full disk, a closed pipe): one line, no trace.
+                raise CommandFailed(f"cannot write the output: {error.strerror}") from None
             raise
 
     return run_async(guarded, base_url=base_url)
@@ -497,10 +503,13 @@ async def _collect(
     from .._campaign.status import campaign_results
 
     tally = _Tally()
-    async for result in campaign_results(url, name, account=account):
-        tally.count(result)
-        if writer is not None:
-            writer[0].result(result.index + 1, result)
+    # Closed here, in this task, whatever stops the loop: a generator left to the garbage
+    # collector would close its Redis connection in another context.
+    async with aclosing(campaign_results(url, name, account=account)) as results:
+        async for result in results:
+            tally.count(result)
+            if writer is not None:
+                writer[0].result(result.index + 1, result)
     return tally
 
 
@@ -569,7 +578,8 @@ redis_option = click.option(
     metavar="URL",
     envvar="ASMS_REDIS_URL",
     required=True,
-    help="Redis holding the campaigns (redis://host:6379/0; a password in it is never shown; ASMS_REDIS_URL keeps it out of `ps`).",
+    help="Redis holding the campaigns (redis://host:6379/0; a password in it is never shown; "
+    "ASMS_REDIS_URL keeps it out of `ps`).",
 )
 env_file_option = click.option(
     "--env-file",

@@ -570,3 +570,15 @@ def test_the_commands_are_listed_in_asms_help() -> None:
     ).stdout
     for command in ("worker", "campaign"):
         assert re.search(rf"^\s+{command}\s+\S", shown, re.M), shown
+
+
+def test_results_to_a_full_disk_is_one_line(
+    tmp_path: Path, redis_url: str, env: dict[str, str]
+) -> None:
+    csv = write_csv(tmp_path / "full.csv", 700)
+    assert asms(env, "bulk", csv, "--redis", redis_url, "--campaign", "full").exit_code == 0
+    result = asms(env, "campaign", "results", "full", "--redis", redis_url, "--out", "/dev/full")
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: cannot write the output: No space left on device"
+    )
