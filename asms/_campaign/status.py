@@ -3,7 +3,8 @@ input message (:func:`campaign_results`)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Final
 
@@ -71,6 +72,20 @@ class CampaignStatus:
         }
 
 
+@asynccontextmanager
+async def _opened(
+    redis_url: str, name: str, account: str, answer_timeout: float
+) -> AsyncIterator[tuple[CampaignStore, dict[str, str]]]:
+    """The account's store and the campaign's hash, for the block;
+    :class:`asms.CampaignNotFoundError` when there is no such campaign."""
+    async with connect(redis_url, command_timeout=answer_timeout) as redis:
+        store = CampaignStore(redis, account)
+        meta = await store.campaign(name)
+        if not meta:
+            raise CampaignNotFoundError(name)
+        yield store, meta
+
+
 async def campaign_status(
     redis_url: str,
     campaign: str,
@@ -81,11 +96,7 @@ async def campaign_status(
     """The counts of ``campaign`` (:class:`CampaignStatus`); :class:`asms.CampaignNotFoundError`
     when the account has no such campaign."""
     name = check_campaign_name(campaign)
-    async with connect(redis_url, command_timeout=timeout) as redis:
-        store = CampaignStore(redis, account)
-        meta = await store.campaign(name)
-        if not meta:
-            raise CampaignNotFoundError(name)
+    async with _opened(redis_url, name, account, timeout) as (store, meta):
         workers, _now = await store.live_workers()
     counts = {state: max(0, int(meta.get(state, 0))) for state in _STATES}
     settled = counts["accepted"] + counts["rejected"] + counts["unknown"] + counts["dead"]
@@ -134,11 +145,7 @@ async def campaign_results(
     settled, or ``not_sent`` ("not sent yet") / ``unknown`` while it is still being sent.
     :class:`asms.CampaignNotFoundError` when the account has no such campaign."""
     name = check_campaign_name(campaign)
-    async with connect(redis_url, command_timeout=timeout) as redis:
-        store = CampaignStore(redis, account)
-        meta = await store.campaign(name)
-        if not meta:
-            raise CampaignNotFoundError(name)
+    async with _opened(redis_url, name, account, timeout) as (store, meta):
         units = int(meta.get("units", 0))
         for number in range(units):
             fields = await store.unit(name, number)
