@@ -316,7 +316,7 @@ def test_four_workers_killed_five_times_send_every_message_once(
 def test_redis_restarted_mid_run_loses_and_repeats_nothing(
     account: str, tmp_path: Path, processes: list[Worker]
 ) -> None:
-    messages = list(campaign_messages(3_000))
+    messages = list(campaign_messages(5_000))  # as the kill test: mixed units and singles
     server = AofRedis(tmp_path / "redis")
     server.start()
     try:
