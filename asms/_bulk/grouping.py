@@ -213,11 +213,11 @@ class InputBuffer:
         self._readable.set()
 
 
-def checked(message: object) -> Message:
-    """``message`` if it is a :class:`Message`; TypeError otherwise."""
+def checked(message: object, taker: str = "send_bulk()") -> Message:
+    """``message`` if it is a :class:`Message`; TypeError naming ``taker`` otherwise."""
     if isinstance(message, Message):
         return message
-    raise TypeError(f"send_bulk() takes asms.Message items, not {type(message).__name__}")
+    raise TypeError(f"{taker} takes asms.Message items, not {type(message).__name__}")
 
 
 async def read_ahead(

@@ -57,7 +57,7 @@ from ._common import (
     run_async,
 )
 from ._rows import BadInput, ResultsWriter, Row
-from ._stop import stop_status
+from ._stop import discard_stdout, stop_status
 
 if TYPE_CHECKING:
     from .._bulk.report import BulkResult
@@ -615,6 +615,14 @@ def status_command(name: str, redis_url: str, env_file: Path | None, as_json: bo
         return await campaign_status(redis_url, name, account=account)
 
     found = redis_call(main, name=name)
+    try:
+        _show_status(name, found, as_json)
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader stopped early (| head -1): nothing else changes
+        discard_stdout()
+
+
+def _show_status(name: str, found: CampaignStatus, as_json: bool) -> None:
     if as_json:
         import json
 

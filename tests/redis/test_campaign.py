@@ -127,7 +127,7 @@ async def test_submitting_again_adds_nothing(redis_url: str, account: str) -> No
 
 async def test_a_bad_item_queues_nothing(redis_url: str, account: str) -> None:
     items: list[object] = [*mixed(700), "not a message"]
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=r"submit_campaign\(\) takes asms.Message items, not str"):
         await asms.submit_campaign(redis_url, "bad", items, account=account)  # type: ignore[arg-type]
     status = await asms.campaign_status(redis_url, "bad", account=account)
     assert (status.queued, status.submitted) == (0, False)

@@ -582,3 +582,21 @@ def test_results_to_a_full_disk_is_one_line(
     assert result.output.strip().splitlines()[-1] == (
         "Error: cannot write the output: No space left on device"
     )
+
+
+def test_a_status_whose_reader_stops_early_still_exits_0(
+    tmp_path: Path, redis_url: str, env: dict[str, str]
+) -> None:
+    csv = write_csv(tmp_path / "head.csv", 5)
+    assert asms(env, "bulk", csv, "--redis", redis_url, "--campaign", "head").exit_code == 0
+    command = [sys.executable, "-m", "asms", "campaign", "status", "head", "--redis", redis_url]
+    process = subprocess.Popen(
+        command,
+        env={**env, "PATH": "/usr/bin:/bin"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # `| head -0`: the reader is gone before the first line
+    assert process.wait(30) == 0
+    assert b"Traceback" not in process.stderr.read()
