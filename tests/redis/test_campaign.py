@@ -209,7 +209,9 @@ async def test_a_unit_taken_over_is_looked_up_not_resent(redis_url: str, account
         await journal.write([(0, b"", "inflight", "a" * 32, None, None, None, 1, time.time())])
         # The request left and the gateway took it; then the worker died.
         await client.send("hello 0", "27830000000", climsgid="a" * 32)
-    await run_workers(emulator, redis_url, account, "ghost", workers=1, lease=0.3)
+    await run_workers(
+        emulator, redis_url, account, "ghost", workers=1, lease=0.3, reconcile_grace=0.5
+    )
     assert Counter(m.to for m in emulator.recorder.messages) == {"27830000000": 1}
     results = [r async for r in asms.campaign_results(redis_url, "ghost", account=account)]
     assert results[0].state is asms.DeliveryState.ACCEPTED and results[0].climsgid == "a" * 32
