@@ -476,7 +476,9 @@ async def test_reconciliation_waits_out_a_slow_lookup(
     """The gateway shows a message to querymsg only 50 ms after accepting it (real time).
 
     Looking up on a grace schedule finds every lost reply; a single immediate lookup
-    concludes "missing" too early and sends duplicates (the control).
+    concludes "missing" too early and sends duplicates (the control). In the control, a
+    message whose reply is lost on every attempt can even end "not sent" though the gateway
+    took it each time, so only the treatment promises every result accepted.
     """
     faults = Faults(seed=5, drop_after_commit=0.1, querymsg_visibility_delay=0.05)
     emu = GatewayEmulator(faults=faults)  # on the real clock
@@ -490,6 +492,7 @@ async def test_reconciliation_waits_out_a_slow_lookup(
         retry=policy,
     ) as c:
         results = await send_all(c, count=200)
-    assert all(r.ok for r in results.values())
+    if not duplicates:
+        assert [r for r in results.values() if not r.ok] == []
     assert emu.statistics().faults["drop_after_commit"] > 0
     assert bool(emu.recorder.duplicates()) is duplicates
