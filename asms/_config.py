@@ -50,6 +50,7 @@ __all__ = [
     "DEFAULT_MAX_PENDING_BYTES",
     "DEFAULT_MAX_PENDING_MESSAGES",
     "DEFAULT_PING_INTERVAL",
+    "DEFAULT_PLATFORM_URL",
     "DEFAULT_PROGRESS_INTERVAL",
     "DEFAULT_REASSEMBLY_TIMEOUT",
     "DEFAULT_RECONCILE_GRACE",
@@ -61,6 +62,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "DEFAULT_WORKER_CONCURRENCY",
     "DEMO_API_ID",
+    "DEMO_API_KEY",
     "DEMO_CREDITS",
     "DEMO_PASSWORD",
     "DEMO_USER",
@@ -75,6 +77,8 @@ __all__ = [
     "METRICS_LATENCY_BUCKETS",
     "METRICS_LIMITER_WAIT_BUCKETS",
     "MIN_BULK_CONCURRENCY",
+    "PLATFORM_MAX_RECIPIENTS",
+    "PLATFORM_THROTTLE_PAUSE",
     "ProfileName",
     "REDIS_LATE_GRANT",
     "REDIS_LATE_REBOOKS",
@@ -96,6 +100,8 @@ __all__ = [
 ]
 
 DEFAULT_BASE_URL: Final = "https://api.clickatell.com"
+#: Where the Platform wires (``wire="platform"``, ``"one-api"``) send by default.
+DEFAULT_PLATFORM_URL: Final = "https://platform.clickatell.com"
 # The gateway answers in milliseconds; a 600-recipient send is the slowest request there is.
 #: Seconds to wait for the gateway per request (the command line's ``--timeout`` too).
 DEFAULT_REQUEST_TIMEOUT: Final = 30.0
@@ -141,6 +147,11 @@ MAX_RECIPIENTS: Final[dict[str, dict[str, int]]] = {
     "default": {"POST": 600, "GET": 300, "SOAP": 300},
     "v2.3.8": {"POST": 300, "GET": 100, "SOAP": 300},
 }
+#: Recipients (Platform SMS) or messages (One API) per request on the Platform wires.
+PLATFORM_MAX_RECIPIENTS: Final = 200
+#: Seconds the client waits before resending a request the platform refused for its rate
+#: (HTTP 429, One API error 43) when the answer names no time (``Retry-After``).
+PLATFORM_THROTTLE_PAUSE: Final = 1.0
 #: Parts a text may use when its request gives no ``concat``: what an account allows in both
 #: profiles (docs/protocol.md, "Limits"); a client's ``max_parts`` may raise it to
 #: ``MAX_CONCAT``.
@@ -463,6 +474,9 @@ DEMO_API_ID: Final = 1234
 DEMO_USER: Final = "demo"
 DEMO_PASSWORD: Final = "demo"
 DEMO_CREDITS: Final = 1_000_000.0
+#: The Platform integration API key an emulator accepts when given none (``asms emulator``
+#: prints it at start-up, as it does the legacy demo account).
+DEMO_API_KEY: Final = "asms-demo-integration-key"
 #: The port ``asms.testing.serve`` and ``asms emulator`` listen on.
 DEFAULT_EMULATOR_PORT: Final = 8765
 #: The commands ``asms.testing.Faults`` injects faults into unless told otherwise.
