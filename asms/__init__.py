@@ -26,7 +26,7 @@ from ._client import AsyncClient
 from ._clock import Clock, SystemClock, VirtualClock
 from ._codes import ErrorCategory, ErrorCode, Feature, MessageStatus
 from ._compat import show_as_public as _show_as_public
-from ._config import Credentials, RetryPolicy
+from ._config import ApiKey, Credentials, RetryPolicy
 from ._encoding import PartCount, count_binary_parts, count_parts, split_parts
 from ._exceptions import (
     ASMSError,
@@ -62,6 +62,7 @@ from ._exceptions import (
     ThrottledError,
     TLSError,
     TransportError,
+    UnsupportedCommandError,
     ValidationError,
     WriteTimeout,
 )
@@ -79,6 +80,7 @@ from ._models import (
     StatusInfo,
 )
 from ._numbers import normalize_many, normalize_msisdn
+from ._platform_codes import OneApiErrorCode, OneApiStatus, PlatformErrorCode
 from ._redis.ratelimit import RedisRateLimiter, account_rate
 from ._results import SendResults
 from ._retry import ClientStatistics
@@ -89,6 +91,7 @@ from .callbacks import CallbackReceiver, InboundMessage, StatusReport
 __all__ = [
     "__version__",
     "account_rate",
+    "ApiKey",
     "ASMSError",
     "AsyncClient",
     "AsyncTransport",
@@ -147,9 +150,12 @@ __all__ = [
     "normalize_many",
     "normalize_msisdn",
     "NOT_SENT",
+    "OneApiErrorCode",
+    "OneApiStatus",
     "OUTCOME_UNKNOWN",
     "ParameterError",
     "PartCount",
+    "PlatformErrorCode",
     "PoolTimeout",
     "ProtocolError",
     "RateLimiter",
@@ -176,6 +182,7 @@ __all__ = [
     "ThrottledError",
     "TLSError",
     "TransportError",
+    "UnsupportedCommandError",
     "ValidationError",
     "VirtualClock",
     "WorkerMetrics",

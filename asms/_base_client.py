@@ -23,7 +23,7 @@ import anyio.abc
 
 from ._codes import ErrorCode
 from ._compat import httpx
-from ._config import DEFAULT_THROTTLE_PAUSE, ClientOptions, Credentials, RetryPolicy
+from ._config import DEFAULT_THROTTLE_PAUSE, ApiKey, ClientOptions, Credentials, RetryPolicy
 from ._exceptions import (
     ASMSError,
     AuthenticationError,
@@ -118,7 +118,7 @@ class Shared:
     def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
         self.transport = transport
         self.transport_entered = False
-        self.sessions: dict[Credentials, Session] = {}
+        self.sessions: dict[Credentials | ApiKey, Session] = {}
         self.counters = Counters()
         self.state = ClientState.UNOPENED
         self.task_group: anyio.abc.TaskGroup | None = None
@@ -187,7 +187,7 @@ class BaseClient:
 
     # -- sessions ----------------------------------------------------------------------------
 
-    def _authenticate_with(self, credentials: Credentials) -> Callable[[], Awaitable[str]]:
+    def _authenticate_with(self, credentials: Credentials | ApiKey) -> Callable[[], Awaitable[str]]:
         auth_op = OPERATIONS["auth"]
         params = credentials.params()
 
@@ -525,6 +525,7 @@ class BaseClient:
         if self._closed or self._shared.state is ClientState.CLOSED:  # _ensure_open()
             raise ClientClosedError("the client is closed")
         wire = self._wire
+        parse = wire.reader(op, parse)
         session = self._session if self._options.session else None
         reauths = refusals = 0
         retried_001 = False
@@ -602,6 +603,7 @@ class BaseClient:
         the request always built as an ``httpx.Request`` and sent by ``roundtrip_headers``."""
         self._ensure_open()
         wire = self._wire
+        parse = wire.reader(op, parse)
         session = self._session if self._options.session else None
         reauths = refusals = 0
         retried_001 = False
@@ -655,8 +657,11 @@ class BaseClient:
     ) -> SendResults:
         """One request (at most the wire's recipient limit) with retries, and with
         reconciliation by ``climsgid`` unless ``reconcile`` is off (batch items: their
-        ``climsgid`` belongs to the batch, so an unknown outcome cannot be looked up).
-        Without ``wait_throttled`` an ``ERR 130`` is every recipient's result at once.
+        ``climsgid`` belongs to the batch, so an unknown outcome cannot be looked up) or the
+        wire cannot look messages up (the Platform wires: the request still carries its
+        ``climsgid``, which status callbacks echo, and an attempt of unknown outcome is never
+        resent: its recipients end ``OUTCOME_UNKNOWN``). Without ``wait_throttled`` an
+        ``ERR 130`` is every recipient's result at once.
 
         Plain twin: :meth:`_send_request_plain`.
         """
@@ -666,7 +671,8 @@ class BaseClient:
         if reconcile:
             assert climsgid is not None
             full["climsgid"] = climsgid
-            ids = AttemptIds(climsgid)
+            if self._wire.lookups:
+                ids = AttemptIds(climsgid)
         error: ASMSError
         first: ASMSError | None = None
         limiter = self._limiter
@@ -691,10 +697,10 @@ class BaseClient:
                 outcome = await recover(
                     first,
                     again,
-                    mode="send" if reconcile else "write",
+                    mode="send" if ids is not None else "write",
                     policy=self._retry if wait_throttled else self._retry_no_throttle_wait,
                     counters=self._counters,
-                    lookup=self._lookup if reconcile else None,
+                    lookup=self._lookup if ids is not None else None,
                     ids=ids,
                     clock=self._clock,
                 )
@@ -730,7 +736,8 @@ class BaseClient:
         if reconcile:
             assert climsgid is not None
             full["climsgid"] = climsgid
-            ids = AttemptIds(climsgid)
+            if self._wire.lookups:
+                ids = AttemptIds(climsgid)
         error: ASMSError
         limiter = self._limiter
         # The first attempt's slots may have been taken by a bulk run already (PREPAID).
@@ -752,10 +759,10 @@ class BaseClient:
         try:
             outcome = await run(
                 attempt,
-                mode="send" if reconcile else "write",
+                mode="send" if ids is not None else "write",
                 policy=self._retry if wait_throttled else self._retry_no_throttle_wait,
                 counters=self._counters,
-                lookup=lookup if reconcile else None,
+                lookup=lookup if ids is not None else None,
                 ids=ids,
                 clock=self._clock,
             )

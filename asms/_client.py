@@ -30,7 +30,10 @@ from ._config import (
     DEFAULT_LIMITS,
     DEFAULT_MAX_PARTS,
     DEFAULT_PING_INTERVAL,
+    DEFAULT_PLATFORM_URL,
     DEFAULT_TIMEOUT,
+    PLATFORM_WIRES,
+    ApiKey,
     ClientOptions,
     Credentials,
     ProfileName,
@@ -40,7 +43,12 @@ from ._config import (
     plain_http_to_remote,
     timeout_from,
 )
-from ._exceptions import MessageLookupError, ReplyParseError, ValidationError
+from ._exceptions import (
+    MessageLookupError,
+    ReplyParseError,
+    UnsupportedCommandError,
+    ValidationError,
+)
 from ._limiter import Limiter
 from ._logging import configure_from_env, install_redaction, register_secret
 from ._models import (
@@ -105,15 +113,27 @@ class SendKeywords(TypedDict, total=False):
 
 
 class AsyncClient(BaseClient):
-    """An async client for the Clickatell legacy gateway (HTTP, SOAP doc/literal, SOAP RPC).
+    """An async client for Clickatell: the legacy gateway (HTTP, SOAP doc/literal, SOAP RPC)
+    and the Platform (Platform SMS REST, One API).
 
     ``async with asms.AsyncClient(api_id, user, password) as client:
-    await client.send("Hello", to="27821234567")``
+    await client.send("Hello", to="27821234567")`` — or, for an account made on the portal
+    since 2016, ``asms.AsyncClient(api_key=KEY)``.
 
     **Parameters** (keyword-only after the credentials):
 
-    * ``wire``: ``"http"`` (default), ``"soap"`` (document/literal) or ``"soap-rpc"``.
-    * ``base_url``: ``https://api.clickatell.com``. Plain ``http://`` sends the password in
+    * ``api_key``: a Platform integration API key, instead of ``api_id``/``user``/
+      ``password``; the client then speaks the Platform SMS REST API (``wire="platform"``)
+      or the One API (``wire="one-api"``). These wires have ``send``, ``send_message``,
+      ``send_request``, ``send_bulk``, ``query`` (by ``apimsgid``) and ``balance``; every
+      other command raises :class:`UnsupportedCommandError`. They cannot look a message up
+      by ``climsgid``, so a send whose reply is lost is never resent: its results are
+      ``OUTCOME_UNKNOWN`` until a status callback (which carries the ``climsgid``) or
+      ``query(apimsgid)`` settles it (docs/protocol.md, "The Platform wires").
+    * ``wire``: ``"http"`` (default), ``"soap"`` (document/literal) or ``"soap-rpc"``;
+      with ``api_key``: ``"platform"`` (default) or ``"one-api"``.
+    * ``base_url``: ``https://api.clickatell.com`` (with ``api_key``:
+      ``https://platform.clickatell.com``). Plain ``http://`` sends the password in
       clear, so it is refused (``ValidationError``) for a host other than this machine
       (``localhost``, 127.0.0.0/8, ``::1``) unless ``insecure_http=True``; a ``transport``
       you pass decides itself where requests go, so the rule does not apply to it.
@@ -147,8 +167,9 @@ class AsyncClient(BaseClient):
         password: str | None = None,
         *,
         credentials: Credentials | None = None,
-        wire: WireName = "http",
-        base_url: str | httpx.URL = DEFAULT_BASE_URL,
+        api_key: str | ApiKey | None = None,
+        wire: WireName | None = None,
+        base_url: str | httpx.URL | None = None,
         method: Literal["POST", "GET"] = "POST",
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
@@ -165,22 +186,52 @@ class AsyncClient(BaseClient):
         insecure_http: bool = False,
         limiter: Limiter | None = None,
     ) -> None:
-        if credentials is None:
+        account: Credentials | ApiKey
+        if api_key is not None:
+            if credentials is not None or api_id is not None or user is not None:
+                raise ValidationError(
+                    "api_key", "give either api_key or api_id, user and password, not both"
+                )
+            account = api_key if isinstance(api_key, ApiKey) else ApiKey(api_key)
+            register_secret(account.key)
+            wire = "platform" if wire is None else wire
+            if wire not in PLATFORM_WIRES:
+                raise ValidationError(
+                    "wire",
+                    "an API key works on the Platform wires only ('platform', 'one-api'); "
+                    "the legacy wires need api_id, user and password",
+                    wire,
+                )
+            session = False
+        elif credentials is None:
             if api_id is None or user is None or password is None:
-                raise ValidationError("credentials", "give api_id, user and password")
-            credentials = Credentials(str(api_id), user, password)
+                raise ValidationError(
+                    "credentials", "give api_id, user and password (or api_key= for the Platform)"
+                )
+            account = Credentials(str(api_id), user, password)
         elif not isinstance(credentials, Credentials):
             raise ValidationError("credentials", "must be an asms.Credentials")
+        else:
+            account = credentials
+        if wire is None:
+            wire = "http"
+        elif isinstance(account, Credentials) and wire in PLATFORM_WIRES:
+            raise ValidationError(
+                "api_key", f"the {wire} wire needs an integration API key (api_key=)"
+            )
+        if base_url is None:
+            base_url = DEFAULT_PLATFORM_URL if wire in PLATFORM_WIRES else DEFAULT_BASE_URL
         if limiter is not None and not isinstance(limiter, Limiter):
             raise ValidationError(
                 "limiter", "must be an asms.Limiter (asms.RateLimiter, asms.RedisRateLimiter)"
             )
-        for secret in (credentials.api_id, credentials.user, credentials.password):
-            register_secret(secret)
+        if isinstance(account, Credentials):
+            for secret in (account.api_id, account.user, account.password):
+                register_secret(secret)
         install_redaction()
         configure_from_env()
         options = ClientOptions(
-            credentials=credentials,
+            credentials=account,
             wire=wire,
             base_url=base_url_from(base_url),
             method=method,
@@ -197,7 +248,8 @@ class AsyncClient(BaseClient):
             if plain_http_to_remote(url.scheme, url.host) and insecure_http is not True:
                 raise ValidationError(
                     "base_url",
-                    "plain http:// to a remote host would send the password in clear; "
+                    "plain http:// to a remote host would send the password (or API key) in "
+                    "clear; "
                     "use https://, or pass insecure_http=True",
                     f"http://{url.host}",
                 )
@@ -215,15 +267,23 @@ class AsyncClient(BaseClient):
     def __repr__(self) -> str:
         url = self._options.base_url
         shown = f"{url.scheme}://{url.netloc.decode('ascii')}{url.path.rstrip('/')}"
+        who = "api_key" if isinstance(self._options.credentials, ApiKey) else "api_id"
         return (
-            f"<AsyncClient api_id=*** wire={self._options.wire!r} base_url={shown!r} "
+            f"<AsyncClient {who}=*** wire={self._options.wire!r} base_url={shown!r} "
             f"state={self._state().value!r}>"
         )
 
     @property
     def wire(self) -> WireName:
-        """The wire this client speaks: ``"http"``, ``"soap"`` or ``"soap-rpc"``."""
+        """The wire this client speaks: ``"http"``, ``"soap"``, ``"soap-rpc"``,
+        ``"platform"`` or ``"one-api"``."""
         return self._options.wire
+
+    def _legacy_only(self, command: str, hint: str = "") -> None:
+        """Refuse a command the Platform wires do not have, before anything is sent."""
+        wire = self._options.wire
+        if wire in PLATFORM_WIRES:
+            raise UnsupportedCommandError(command, wire, hint)
 
     @property
     def journal_owner(self) -> dict[str, str]:
@@ -231,6 +291,9 @@ class AsyncClient(BaseClient):
         and user, and its base URL (see :func:`asms._bulk.journal.journal_owner`). A journal is
         resumed only through the same owner; its requests in flight are known there only."""
         credentials, url = self._options.credentials, self._options.base_url
+        if isinstance(credentials, ApiKey):
+            # Digested like an API id and user: the key itself is never stored.
+            return journal_owner("api-key", credentials.key, str(url))
         return journal_owner(credentials.api_id, credentials.user, str(url))
 
     @property
@@ -477,6 +540,7 @@ class AsyncClient(BaseClient):
         **options: Any,
     ) -> SendResults:
         """A WAP Service Indication push (``si_push``); results as for :meth:`send`."""
+        self._legacy_only("si_push")
         return await self._push(
             _OPS["si_push"],
             to,
@@ -497,6 +561,7 @@ class AsyncClient(BaseClient):
         **options: Any,
     ) -> SendResults:
         """An MMS notification push (``ind_push``); results as for :meth:`send`."""
+        self._legacy_only("ind_push")
         fields = {
             "mms_subject": mms_subject,
             "mms_class": mms_class,
@@ -511,10 +576,18 @@ class AsyncClient(BaseClient):
     async def query(
         self, apimsgid: str | None = None, *, climsgid: str | None = None
     ) -> StatusInfo:
-        """A message's status (``querymsg``) by ``apimsgid`` or ``climsgid``."""
+        """A message's status (``querymsg``) by ``apimsgid`` or ``climsgid``.
+
+        On the Platform wires by ``apimsgid`` only (``UnsupportedCommandError`` for a
+        ``climsgid``); the status is the legacy :class:`MessageStatus` of the same meaning
+        where there is one (see ``asms._platform_codes``).
+        """
+        if climsgid is not None:
+            self._legacy_only("query by climsgid", "the platform looks messages up by apimsgid")
         params = op_options(_QUERYMSG, one_key(apimsgid, climsgid))
         reply = await self._read(_QUERYMSG, params, expect_status)
-        return StatusInfo(reply.apimsgid, reply.status)
+        # The One API's status answer does not name the message: it is the one asked about.
+        return StatusInfo(reply.apimsgid or params.get("apimsgid", ""), reply.status)
 
     async def query_climsgid(self, climsgid: str) -> StatusInfo | None:
         """A request's status by the ``climsgid`` it was first sent with; None when the
@@ -526,6 +599,7 @@ class AsyncClient(BaseClient):
         :class:`MessageLookupError` when a lookup fails otherwise, or answers "message
         unknown" (which may mean "not reported yet"): not proof of absence.
         """
+        self._legacy_only("query_climsgid", "the platform looks messages up by apimsgid")
         check_climsgid(climsgid)
         ids = [climsgid]
         ids += [attempt_climsgid(climsgid, n) for n in range(1, self._retry.attempts)]
@@ -545,6 +619,7 @@ class AsyncClient(BaseClient):
         self, apimsgid: str | None = None, *, climsgid: str | None = None
     ) -> StatusInfo:
         """Stop a message still queued at the gateway (``delmsg``); its status after."""
+        self._legacy_only("delete")
         op = _OPS["delmsg"]
         params = op_options(op, one_key(apimsgid, climsgid))
         reply = await self._read(op, params, expect_status)
@@ -552,6 +627,7 @@ class AsyncClient(BaseClient):
 
     async def charge(self, apimsgid: str | None = None, *, climsgid: str | None = None) -> Charge:
         """What a message cost and its status (``getmsgcharge``)."""
+        self._legacy_only("charge")
         op = _OPS["getmsgcharge"]
         params = op_options(op, one_key(apimsgid, climsgid))
         reply = await self._read(op, params, expect_charge)
@@ -564,6 +640,7 @@ class AsyncClient(BaseClient):
 
     async def route_coverage(self, msisdn: str) -> Coverage:
         """Whether messages to a number's prefix are routed, and their charge."""
+        self._legacy_only("route_coverage")
         op = _OPS["routeCoverage"]
         number = normalize_one(msisdn, self._options.country_code)
         reply = await self._read(op, {"msisdn": number}, expect_coverage)
@@ -571,6 +648,7 @@ class AsyncClient(BaseClient):
 
     async def token_pay(self, token: str) -> float:
         """Redeem a 16-digit voucher; the credits it added. Never resent when in doubt."""
+        self._legacy_only("token_pay")
         op = _OPS["token_pay"]
         params = op_options(op, {"token": token})
         value = await self._run(op, params, expect_ok, "write")
@@ -582,6 +660,7 @@ class AsyncClient(BaseClient):
     async def ping(self) -> None:
         """Extend the session (``ping``); authenticates first if there is no session."""
         self._ensure_open()
+        self._legacy_only("ping", "the platform has no sessions")
         if not self._options.session:
             raise ValidationError("session", "ping needs a session (session=True)")
         session_id, generation = await self._session.current()
@@ -654,6 +733,7 @@ class AsyncClient(BaseClient):
         ``await b.quick_send(to=[...])``.
         """
         self._ensure_open()
+        self._legacy_only("batch", "the platform has no batch (template) API")
         climsgid = options.pop("climsgid", None)
         opts = SendOptions.from_kwargs(options) if options else DEFAULT_OPTIONS
         prepared = prepare_text(self._wire, template, opts, max_parts=MAX_CONCAT, field="template")

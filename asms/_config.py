@@ -20,6 +20,7 @@ from ._optable import MAX_CONCAT
 
 __all__ = [
     "BULK_ROUND_TRIP",
+    "ApiKey",
     "ClientOptions",
     "Credentials",
     "DEFAULT_BASE_URL",
@@ -78,6 +79,7 @@ __all__ = [
     "METRICS_LIMITER_WAIT_BUCKETS",
     "MIN_BULK_CONCURRENCY",
     "PLATFORM_MAX_RECIPIENTS",
+    "PLATFORM_WIRES",
     "PLATFORM_THROTTLE_PAUSE",
     "ProfileName",
     "REDIS_LATE_GRANT",
@@ -138,7 +140,9 @@ MAX_HEAD_BYTES: Final = 64 * 1024
 #: reads); checked before parsing.
 MAX_XML_BYTES: Final = 1_000_000
 
-WireName = Literal["http", "soap", "soap-rpc"]
+WireName = Literal["http", "soap", "soap-rpc", "platform", "one-api"]
+#: The wires of ``platform.clickatell.com``: they take an integration API key (:class:`ApiKey`).
+PLATFORM_WIRES: Final = frozenset({"platform", "one-api"})
 #: The platform generations the client knows (asms.testing.Profile describes one in full).
 ProfileName = Literal["default", "v2.3.8"]
 
@@ -268,6 +272,41 @@ class Credentials:
         return cls(**values)
 
 
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A Platform integration API key (``wire="platform"`` / ``"one-api"``); ``repr`` masks it.
+
+    It travels in the ``Authorization`` header of every request, so it must be one line of
+    printable ASCII without spaces.
+    """
+
+    key: str = field(repr=False)
+
+    def __post_init__(self) -> None:
+        key = self.key
+        if not isinstance(key, str) or not key:
+            raise ValidationError("api_key", "must be a non-empty string")
+        if len(key) > 200 or not key.isascii() or not key.isprintable() or " " in key:
+            raise ValidationError("api_key", "must be 1-200 printable ASCII characters, no spaces")
+
+    def __repr__(self) -> str:
+        return "ApiKey(key='***')"
+
+    __str__ = __repr__
+
+    def params(self) -> dict[str, str]:
+        """What the Platform wires authenticate with: ``{"api_key": key}``."""
+        return {"api_key": self.key}
+
+    @classmethod
+    def from_env(cls, name: str = "ASMS_API_KEY") -> ApiKey:
+        """Read the key from ``ASMS_API_KEY`` (or another variable)."""
+        value = os.environ.get(name)
+        if not value:
+            raise ValidationError("api_key", f"environment variable {name} is not set")
+        return cls(value)
+
+
 def timeout_from(value: float | httpx.Timeout | None) -> httpx.Timeout:
     """Seconds (or None: no limit) as an ``httpx.Timeout``; a Timeout as it is."""
     if isinstance(value, httpx.Timeout):
@@ -319,7 +358,7 @@ def plain_http_to_remote(scheme: str, host: str) -> bool:
 class ClientOptions:
     """Everything a client (or a ``with_options`` copy of it) is configured with."""
 
-    credentials: Credentials
+    credentials: Credentials | ApiKey
     wire: WireName
     base_url: httpx.URL
     method: Literal["POST", "GET"]
@@ -332,8 +371,24 @@ class ClientOptions:
     ping_interval: float
 
     def __post_init__(self) -> None:
-        if self.wire not in ("http", "soap", "soap-rpc"):
-            raise ValidationError("wire", "must be 'http', 'soap' or 'soap-rpc'", self.wire)
+        if self.wire not in ("http", "soap", "soap-rpc", "platform", "one-api"):
+            raise ValidationError(
+                "wire", "must be 'http', 'soap', 'soap-rpc', 'platform' or 'one-api'", self.wire
+            )
+        platform = self.wire in PLATFORM_WIRES
+        if platform and not isinstance(self.credentials, ApiKey):
+            raise ValidationError(
+                "api_key", f"the {self.wire} wire needs an integration API key (api_key=)"
+            )
+        if not platform and isinstance(self.credentials, ApiKey):
+            raise ValidationError(
+                "wire",
+                "an API key works on the Platform wires only ('platform', 'one-api'); "
+                "the legacy wires need api_id, user and password",
+                self.wire,
+            )
+        if platform and self.session:
+            raise ValidationError("session", f"the {self.wire} wire has no sessions")
         if self.method not in ("POST", "GET"):
             raise ValidationError("method", "must be 'POST' or 'GET'", self.method)
         if self.method == "GET" and (self.wire != "http" or not self.session):
@@ -347,7 +402,7 @@ class ClientOptions:
             )
         if not isinstance(self.retry, RetryPolicy):
             raise ValidationError("retry", "must be an asms.RetryPolicy")
-        if not isinstance(self.credentials, Credentials):
+        if not isinstance(self.credentials, Credentials | ApiKey):
             raise ValidationError("credentials", "must be an asms.Credentials")
         if self.country_code is not None:
             try:
@@ -360,6 +415,8 @@ class ClientOptions:
     @property
     def max_recipients(self) -> int:
         """Recipients one request carries with this wire, method and profile."""
+        if self.wire in PLATFORM_WIRES:
+            return PLATFORM_MAX_RECIPIENTS
         limits = MAX_RECIPIENTS[self.profile]
         return limits[self.method] if self.wire == "http" else limits["SOAP"]
 

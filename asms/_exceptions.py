@@ -6,6 +6,7 @@ Every exception asms raises derives from ``ASMSError``::
     ├── ValidationError           (also ValueError)    refused locally, nothing was sent
     │   └── InvalidNumberError    .number              a phone number with no international form
     ├── ClientClosedError         (also RuntimeError)  the client was used after aclose()
+    ├── UnsupportedCommandError   .command, .wire      the client's wire has no such command
     ├── JournalError              .path                a bulk journal cannot be used
     │   ├── JournalLockedError    .pid, .host, .since  another run owns it
     │   ├── JournalFinishedError  .campaign            its campaign already finished
@@ -35,8 +36,12 @@ Every exception asms raises derives from ``ASMSError``::
         ├── MessageLookupError    103 104
         ├── BatchError            201 202
         ├── CreditError           301 302
-        ├── ThrottledError        130  (.until)
+        ├── ThrottledError        130  (.until, .retry_after)
         └── InternalGatewayError  901
+
+On the Platform wires a ``GatewayError``'s ``code`` is the legacy :class:`ErrorCode` where
+the meaning is the same (One API 25 is 105), else a ``OneApiErrorCode`` or
+``PlatformErrorCode`` member (``asms._platform_codes``), whose category picks the class.
 
 ``TransportError.sent`` says whether the request reached the gateway: ``False`` means it
 provably never left (safe to resend), ``None`` means unknown (reconcile by ``climsgid``
@@ -100,6 +105,7 @@ __all__ = [
     "TLSError",
     "ThrottledError",
     "TransportError",
+    "UnsupportedCommandError",
     "ValidationError",
     "WriteTimeout",
     "error_for",
@@ -175,6 +181,19 @@ def _rebuild_invalid_number(number: str, rule: str, detail: str, field: str) -> 
 
 class ClientClosedError(ASMSError, RuntimeError):
     """The client was used after it was closed."""
+
+
+class UnsupportedCommandError(ASMSError):
+    """The client's wire has no such command (``route_coverage`` on the platform wire, ...).
+
+    Raised before anything is sent; nothing falls back to another wire.
+    """
+
+    def __init__(self, command: str, wire: str, hint: str = "") -> None:
+        message = f"{command} is not available on the {wire} wire"
+        super().__init__(message + (f": {hint}" if hint else ""))
+        self.command = command
+        self.wire = wire
 
 
 class JournalError(ASMSError):
@@ -374,7 +393,8 @@ class GatewayError(ASMSError):
     def __init__(
         self, code: ErrorCode | int, description: str, *, recipient: str | None = None
     ) -> None:
-        code = ErrorCode.coerce(code)
+        if not _is_platform_code(code):
+            code = ErrorCode.coerce(code)
         head = f"ERR {code:03d}: " if code else "ERR: "
         tail = f" (to {recipient})" if recipient else ""
         super().__init__(head + description + tail)
@@ -385,12 +405,18 @@ class GatewayError(ASMSError):
     @property
     def category(self) -> ErrorCategory | None:
         """The code's category; ``None`` for a code asms does not know."""
-        return self.code.category if isinstance(self.code, ErrorCode) else None
+        code = self.code
+        if isinstance(code, ErrorCode) or _is_platform_code(code):
+            return code.category  # type: ignore[union-attr]
+        return None
 
     @property
     def retryable(self) -> bool:
         """See :attr:`ErrorCode.retryable`; unknown codes are final."""
-        return isinstance(self.code, ErrorCode) and self.code.retryable
+        code = self.code
+        if isinstance(code, ErrorCode) or _is_platform_code(code):
+            return bool(code.retryable)  # type: ignore[union-attr]
+        return False
 
 
 class AuthenticationError(GatewayError):
@@ -446,10 +472,14 @@ class ThrottledError(GatewayError):
         *,
         recipient: str | None = None,
         gateway_time: float | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(code, description, recipient=recipient)
         self.until: datetime | None = _trailing_timestamp(description)
         self.gateway_time: float | None = gateway_time
+        #: Seconds to wait when the refusal names a delay instead of a time (the Platform
+        #: wires' HTTP 429 and One API error 43); None when it names neither.
+        self.retry_after: float | None = retry_after
 
     def pause(self, client_time: float) -> float | None:
         """Seconds to wait before sending again; ``None`` when the gateway named no time.
@@ -462,7 +492,7 @@ class ThrottledError(GatewayError):
         refused, so it has not.
         """
         if self.until is None:
-            return None
+            return self.retry_after
         now = client_time
         gateway = self.gateway_time
         if gateway is not None and not gateway <= client_time < gateway + 1.0:
@@ -513,12 +543,26 @@ CATEGORY_EXCEPTIONS: Final[Mapping[ErrorCategory, type[GatewayError]]] = Mapping
 """``ErrorCategory`` → the ``GatewayError`` subclass raised for its codes."""
 
 
+def _is_platform_code(code: object) -> bool:
+    # The Platform wires' own enums (asms._platform_codes) carry a category as ErrorCode
+    # does; recognised by shape so this module stays below them.
+    return (
+        isinstance(code, enum.IntEnum)
+        and not isinstance(code, ErrorCode)
+        and hasattr(code, "category")
+    )
+
+
 def error_for(
     code: ErrorCode | int, description: str, *, recipient: str | None = None
 ) -> GatewayError:
-    """The ``GatewayError`` subclass instance for ``code``; plain ``GatewayError`` if unknown."""
-    known = ErrorCode.coerce(code)
+    """The ``GatewayError`` subclass instance for ``code``; plain ``GatewayError`` if unknown.
+
+    ``code`` may also be a Platform wire's own code (``OneApiErrorCode``,
+    ``PlatformErrorCode``): its category picks the class as an ``ErrorCode``'s does.
+    """
+    known: Any = code if _is_platform_code(code) else ErrorCode.coerce(code)
     cls: type[GatewayError] = GatewayError
-    if isinstance(known, ErrorCode):
+    if isinstance(known, ErrorCode) or _is_platform_code(known):
         cls = _CLASS_BY_CATEGORY[known.category]
     return cls(known, description, recipient=recipient)

@@ -41,7 +41,7 @@ __all__ = [
     "platform_status",
 ]
 
-_C = ErrorCategory
+_CAT = ErrorCategory
 
 
 class OneApiErrorCode(enum.IntEnum):
@@ -83,22 +83,22 @@ class OneApiErrorCode(enum.IntEnum):
     @property
     def description(self) -> str:
         """The One API's text for this code."""
-        return _ONE_API[self][0]
+        return _ONE_API_TABLE[self][0]
 
     @property
     def http_status(self) -> int:
         """The HTTP status the One API answers this code with."""
-        return _ONE_API[self][1]
+        return _ONE_API_TABLE[self][1]
 
     @property
     def category(self) -> ErrorCategory:
         """What kind of problem it is (the exception class raised for it)."""
-        return _ONE_API[self][2]
+        return _ONE_API_TABLE[self][2]
 
     @property
     def legacy(self) -> ErrorCode | None:
         """The legacy code with the same meaning, if there is one."""
-        return _ONE_API[self][3]
+        return _ONE_API_TABLE[self][3]
 
     @property
     def retryable(self) -> bool:
@@ -114,12 +114,12 @@ class PlatformErrorCode(enum.IntEnum):
     @property
     def description(self) -> str:
         """The platform's text for this code."""
-        return _PLATFORM[self][0]
+        return _PLATFORM_TABLE[self][0]
 
     @property
     def category(self) -> ErrorCategory:
         """What kind of problem it is (the exception class raised for it)."""
-        return _PLATFORM[self][1]
+        return _PLATFORM_TABLE[self][1]
 
     @property
     def retryable(self) -> bool:
@@ -155,96 +155,98 @@ class OneApiStatus(enum.IntEnum):
 
 
 _O = OneApiErrorCode
-_E = ErrorCode
+_EC = ErrorCode
 # code -> (description, HTTP status, category, legacy equivalent)
-_ONE_API: Final[dict[OneApiErrorCode, tuple[str, int, ErrorCategory, ErrorCode | None]]] = {
+_ONE_API_TABLE: Final[dict[OneApiErrorCode, tuple[str, int, ErrorCategory, ErrorCode | None]]] = {
     _O.INVALID_OR_MISSING_API_KEY: (
-        "Invalid or missing integration API Key", 401, _C.AUTHENTICATION,
-        _E.INVALID_OR_MISSING_API_ID,
+        "Invalid or missing integration API Key", 401, _CAT.AUTHENTICATION,
+        _EC.INVALID_OR_MISSING_API_ID,
     ),
-    _O.ACCOUNT_NOT_ACTIVE: ("Account is not active", 400, _C.AUTHENTICATION, _E.ACCOUNT_FROZEN),
-    _O.INTEGRATION_NOT_ACTIVE: ("Integration is not active", 400, _C.AUTHENTICATION, None),
+    _O.ACCOUNT_NOT_ACTIVE: ("Account is not active", 400, _CAT.AUTHENTICATION, _EC.ACCOUNT_FROZEN),
+    _O.INTEGRATION_NOT_ACTIVE: ("Integration is not active", 400, _CAT.AUTHENTICATION, None),
     _O.IP_NOT_APPROVED: (
-        "Originating IP address is not approved in your account", 401, _C.AUTHENTICATION,
-        _E.IP_LOCKDOWN_VIOLATION,
+        "Originating IP address is not approved in your account", 401, _CAT.AUTHENTICATION,
+        _EC.IP_LOCKDOWN_VIOLATION,
     ),
-    _O.INTERNAL_ERROR: ("Internal error", 500, _C.INTERNAL, _E.INTERNAL_ERROR),
-    _O.INTERNAL_ERROR_RETRY: ("Internal error, please retry", 503, _C.INTERNAL, None),
-    _O.INSUFFICIENT_BALANCE: ("Insufficient account balance", 402, _C.CREDIT, _E.NO_CREDIT_LEFT),
-    _O.PAYLOAD_MALFORMED: ("Payload malformed", 400, _C.VALIDATION, _E.DATA_MALFORMED),
+    _O.INTERNAL_ERROR: ("Internal error", 500, _CAT.INTERNAL, _EC.INTERNAL_ERROR),
+    _O.INTERNAL_ERROR_RETRY: ("Internal error, please retry", 503, _CAT.INTERNAL, None),
+    _O.INSUFFICIENT_BALANCE: ("Insufficient account balance", 402, _CAT.CREDIT, _EC.NO_CREDIT_LEFT),
+    _O.PAYLOAD_MALFORMED: ("Payload malformed", 400, _CAT.VALIDATION, _EC.DATA_MALFORMED),
     _O.MAX_MESSAGES_PER_REQUEST: (
-        "Maximum messages per request payload exceeded", 400, _C.VALIDATION, None,
+        "Maximum messages per request payload exceeded", 400, _CAT.VALIDATION, None,
     ),
     _O.INVALID_OR_MISSING_PARAMETER: (
-        "Invalid or missing parameter", 400, _C.VALIDATION, _E.INVALID_OR_MISSING_PARAMETERS,
+        "Invalid or missing parameter", 400, _CAT.VALIDATION, _EC.INVALID_OR_MISSING_PARAMETERS,
     ),
-    _O.MAX_CONTENT_SIZE: ("Maximum message content size exceeded", 400, _C.VALIDATION, None),
+    _O.MAX_CONTENT_SIZE: ("Maximum message content size exceeded", 400, _CAT.VALIDATION, None),
     _O.INVALID_RECIPIENT: (
-        "Invalid recipient address", 400, _C.DESTINATION, _E.INVALID_DESTINATION_ADDRESS,
+        "Invalid recipient address", 400, _CAT.DESTINATION, _EC.INVALID_DESTINATION_ADDRESS,
     ),
     _O.RECIPIENT_OPTED_OUT: (
-        "Recipient opted out", 400, _C.DESTINATION, _E.DESTINATION_MOBILE_OPTED_OUT,
+        "Recipient opted out", 400, _CAT.DESTINATION, _EC.DESTINATION_MOBILE_OPTED_OUT,
     ),
     _O.RECIPIENT_NOT_ON_CHANNEL: (
-        "Recipient not available on channel", 400, _C.DESTINATION, _E.CANNOT_ROUTE_MESSAGE,
+        "Recipient not available on channel", 400, _CAT.DESTINATION, _EC.CANNOT_ROUTE_MESSAGE,
     ),
-    _O.RECIPIENT_NOT_ON_SANDBOX: ("Recipient not available on sandbox", 400, _C.DESTINATION, None),
-    _O.CONTENT_TYPE_UNSUPPORTED: ("Content type not supported", 400, _C.VALIDATION, None),
-    _O.MEDIA_SIZE_EXCEEDED: ("Media size exceeded", 400, _C.VALIDATION, None),
-    _O.PAYLOAD_SIZE_EXCEEDED: ("Payload size exceeded", 400, _C.VALIDATION, None),
-    _O.MEDIA_NOT_FOUND: ("Media not found", 400, _C.VALIDATION, None),
+    _O.RECIPIENT_NOT_ON_SANDBOX: (
+        "Recipient not available on sandbox", 400, _CAT.DESTINATION, None,
+    ),
+    _O.CONTENT_TYPE_UNSUPPORTED: ("Content type not supported", 400, _CAT.VALIDATION, None),
+    _O.MEDIA_SIZE_EXCEEDED: ("Media size exceeded", 400, _CAT.VALIDATION, None),
+    _O.PAYLOAD_SIZE_EXCEEDED: ("Payload size exceeded", 400, _CAT.VALIDATION, None),
+    _O.MEDIA_NOT_FOUND: ("Media not found", 400, _CAT.VALIDATION, None),
     _O.CHANNEL_FEATURE_NOT_ACTIVE: (
-        "Channel feature is not active on the integration", 400, _C.VALIDATION, None,
+        "Channel feature is not active on the integration", 400, _CAT.VALIDATION, None,
     ),
-    _O.CHANNEL_NOT_AVAILABLE: ("Channel not available on integration", 400, _C.VALIDATION, None),
-    _O.CHARSET_NOT_SUPPORTED: ("Character set not supported", 400, _C.VALIDATION, None),
-    _O.RESOURCE_DOES_NOT_EXIST: ("Resource does not exist", 400, _C.VALIDATION, None),
-    _O.METHOD_NOT_SUPPORTED: ("HTTP method not supported", 400, _C.VALIDATION, None),
-    _O.RATE_LIMIT: ("Rate limit exceeded", 400, _C.THROTTLED, None),
-    _O.FROM_NUMBER_SUSPENDED: ("FROM number is suspended", 400, _C.VALIDATION, None),
+    _O.CHANNEL_NOT_AVAILABLE: ("Channel not available on integration", 400, _CAT.VALIDATION, None),
+    _O.CHARSET_NOT_SUPPORTED: ("Character set not supported", 400, _CAT.VALIDATION, None),
+    _O.RESOURCE_DOES_NOT_EXIST: ("Resource does not exist", 400, _CAT.VALIDATION, None),
+    _O.METHOD_NOT_SUPPORTED: ("HTTP method not supported", 400, _CAT.VALIDATION, None),
+    _O.RATE_LIMIT: ("Rate limit exceeded", 400, _CAT.THROTTLED, None),
+    _O.FROM_NUMBER_SUSPENDED: ("FROM number is suspended", 400, _CAT.VALIDATION, None),
     _O.FROM_NUMBER_NOT_RELATED: (
-        "FROM number is not related to integration", 400, _C.VALIDATION, None,
+        "FROM number is not related to integration", 400, _CAT.VALIDATION, None,
     ),
-    _O.DEMO_ACCESS_EXPIRED: ("Demo access expired", 400, _C.AUTHENTICATION, None),
+    _O.DEMO_ACCESS_EXPIRED: ("Demo access expired", 400, _CAT.AUTHENTICATION, None),
     _O.MAX_MESSAGE_PARTS_EXCEEDED: (
-        "Maximum message parts exceeded", 400, _C.VALIDATION, _E.MAXIMUM_MESSAGE_PARTS_EXCEEDED,
+        "Maximum message parts exceeded", 400, _CAT.VALIDATION, _EC.MAXIMUM_MESSAGE_PARTS_EXCEEDED,
     ),
     _O.DESTINATION_NOT_TWO_WAY: (
-        "Destination does not support two-way messaging", 400, _C.DESTINATION, None,
+        "Destination does not support two-way messaging", 400, _CAT.DESTINATION, None,
     ),
     _O.USA_TWO_WAY_REQUIRED: (
-        "A two-way integration is required to send to the USA", 400, _C.VALIDATION, None,
+        "A two-way integration is required to send to the USA", 400, _CAT.VALIDATION, None,
     ),
     _O.USA_STOP_REQUIRED: (
         "STOP/SUBSCRIBE must be enabled on the integration to send to the USA", 400,
-        _C.VALIDATION, None,
+        _CAT.VALIDATION, None,
     ),
 }  # fmt: skip
 _ONE_API_RETRYABLE: Final = frozenset({_O.INTERNAL_ERROR, _O.INTERNAL_ERROR_RETRY, _O.RATE_LIMIT})
 
-_PLATFORM: Final[dict[PlatformErrorCode, tuple[str, ErrorCategory]]] = {
-    PlatformErrorCode.FROM_NUMBER_NOT_TWO_WAY: ("Invalid FROM number.", _C.VALIDATION),
+_PLATFORM_TABLE: Final[dict[PlatformErrorCode, tuple[str, ErrorCategory]]] = {
+    PlatformErrorCode.FROM_NUMBER_NOT_TWO_WAY: ("Invalid FROM number.", _CAT.VALIDATION),
 }
 
-_S = MessageStatus
+_MS = MessageStatus
 _A = OneApiStatus
 _ONE_API_STATUS_LEGACY: Final[dict[OneApiStatus, MessageStatus]] = {
-    _A.UNKNOWN: _S.MESSAGE_UNKNOWN,
-    _A.QUEUED: _S.MESSAGE_QUEUED,
-    _A.SCHEDULED: _S.QUEUED_FOR_LATER_DELIVERY,
-    _A.SENT_TO_SUPPLIER: _S.DELIVERED_TO_GATEWAY,
-    _A.DEVICE_ACK: _S.RECEIVED_BY_RECIPIENT,
-    _A.READ: _S.RECEIVED_BY_RECIPIENT,
-    _A.EXPIRED: _S.MESSAGE_EXPIRED,
-    _A.STOPPED_BY_USER: _S.USER_CANCELLED,
-    _A.STOPPED_BY_ADMIN: _S.USER_CANCELLED,
-    _A.DELIVERY_FAILURE: _S.ERROR_DELIVERING_MESSAGE,
-    _A.INSUFFICIENT_ACCOUNT_BALANCE: _S.OUT_OF_CREDIT,
-    _A.VOLUME_LIMIT: _S.MAXIMUM_MT_LIMIT_EXCEEDED,
-    _A.VOLUME_LIMIT_DAILY: _S.MAXIMUM_MT_LIMIT_EXCEEDED,
-    _A.VOLUME_LIMIT_MONTHLY: _S.MAXIMUM_MT_LIMIT_EXCEEDED,
-    _A.RECIPIENT_DOES_NOT_EXIST: _S.ERROR_DELIVERING_MESSAGE,
-    _A.ROUTING_ERROR: _S.ROUTING_ERROR,
+    _A.UNKNOWN: _MS.MESSAGE_UNKNOWN,
+    _A.QUEUED: _MS.MESSAGE_QUEUED,
+    _A.SCHEDULED: _MS.QUEUED_FOR_LATER_DELIVERY,
+    _A.SENT_TO_SUPPLIER: _MS.DELIVERED_TO_GATEWAY,
+    _A.DEVICE_ACK: _MS.RECEIVED_BY_RECIPIENT,
+    _A.READ: _MS.RECEIVED_BY_RECIPIENT,
+    _A.EXPIRED: _MS.MESSAGE_EXPIRED,
+    _A.STOPPED_BY_USER: _MS.USER_CANCELLED,
+    _A.STOPPED_BY_ADMIN: _MS.USER_CANCELLED,
+    _A.DELIVERY_FAILURE: _MS.ERROR_DELIVERING_MESSAGE,
+    _A.INSUFFICIENT_ACCOUNT_BALANCE: _MS.OUT_OF_CREDIT,
+    _A.VOLUME_LIMIT: _MS.MAXIMUM_MT_LIMIT_EXCEEDED,
+    _A.VOLUME_LIMIT_DAILY: _MS.MAXIMUM_MT_LIMIT_EXCEEDED,
+    _A.VOLUME_LIMIT_MONTHLY: _MS.MAXIMUM_MT_LIMIT_EXCEEDED,
+    _A.RECIPIENT_DOES_NOT_EXIST: _MS.ERROR_DELIVERING_MESSAGE,
+    _A.ROUTING_ERROR: _MS.ROUTING_ERROR,
 }
 
 ONE_API_STATUS_NAMES: Final[Mapping[str, OneApiStatus]] = MappingProxyType(
@@ -255,14 +257,14 @@ ONE_API_STATUS_NAMES: Final[Mapping[str, OneApiStatus]] = MappingProxyType(
 # The platform's status strings: the confirmed ones are the legacy names in upper snake case
 # (DELIVERED_TO_GATEWAY, RECEIVED_BY_RECIPIENT); shorter spellings seen in clients are aliases.
 _PLATFORM_ALIASES: Final[dict[str, MessageStatus]] = {
-    "UNKNOWN": _S.MESSAGE_UNKNOWN,
-    "QUEUED": _S.MESSAGE_QUEUED,
-    "CANCELLED": _S.USER_CANCELLED,
-    "EXPIRED": _S.MESSAGE_EXPIRED,
-    "DELAYED": _S.QUEUED_FOR_LATER_DELIVERY,
-    "SCHEDULED": _S.QUEUED_FOR_LATER_DELIVERY,
-    "ERROR_DELIVERING": _S.ERROR_DELIVERING_MESSAGE,
-    "MAX_MT_EXCEEDED": _S.MAXIMUM_MT_LIMIT_EXCEEDED,
+    "UNKNOWN": _MS.MESSAGE_UNKNOWN,
+    "QUEUED": _MS.MESSAGE_QUEUED,
+    "CANCELLED": _MS.USER_CANCELLED,
+    "EXPIRED": _MS.MESSAGE_EXPIRED,
+    "DELAYED": _MS.QUEUED_FOR_LATER_DELIVERY,
+    "SCHEDULED": _MS.QUEUED_FOR_LATER_DELIVERY,
+    "ERROR_DELIVERING": _MS.ERROR_DELIVERING_MESSAGE,
+    "MAX_MT_EXCEEDED": _MS.MAXIMUM_MT_LIMIT_EXCEEDED,
 }
 PLATFORM_STATUS_NAMES: Final[Mapping[str, MessageStatus]] = MappingProxyType(
     {**{member.name: member for member in MessageStatus}, **_PLATFORM_ALIASES}
@@ -271,14 +273,14 @@ PLATFORM_STATUS_NAMES: Final[Mapping[str, MessageStatus]] = MappingProxyType(
 
 PLATFORM_ERROR_TEXTS: Final[Mapping[str, ErrorCode | PlatformErrorCode]] = MappingProxyType(
     {
-        "invalid destination address": _E.INVALID_DESTINATION_ADDRESS,
-        "invalid or missing integration api key": _E.INVALID_OR_MISSING_API_ID,
-        "invalid from number": _E.INVALID_SOURCE_ADDRESS,
-        "no credit left": _E.NO_CREDIT_LEFT,
-        "insufficient account balance": _E.NO_CREDIT_LEFT,
-        "internal error": _E.INTERNAL_ERROR,
-        "empty message": _E.EMPTY_MESSAGE,
-        "maximum message parts exceeded": _E.MAXIMUM_MESSAGE_PARTS_EXCEEDED,
+        "invalid destination address": _EC.INVALID_DESTINATION_ADDRESS,
+        "invalid or missing integration api key": _EC.INVALID_OR_MISSING_API_ID,
+        "invalid from number": _EC.INVALID_SOURCE_ADDRESS,
+        "no credit left": _EC.NO_CREDIT_LEFT,
+        "insufficient account balance": _EC.NO_CREDIT_LEFT,
+        "internal error": _EC.INTERNAL_ERROR,
+        "empty message": _EC.EMPTY_MESSAGE,
+        "maximum message parts exceeded": _EC.MAXIMUM_MESSAGE_PARTS_EXCEEDED,
         "two-way integration error - from number is not related to integration": (
             PlatformErrorCode.FROM_NUMBER_NOT_TWO_WAY
         ),

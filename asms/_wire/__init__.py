@@ -1,8 +1,9 @@
-"""The wires: how one gateway command travels (HTTP form or SOAP envelope).
+"""The wires: how one gateway command travels (HTTP form, SOAP envelope or Platform JSON).
 
 ``base`` holds what every wire implements and shares (the :class:`Wire` protocol, the
-exchange with the transport); ``http`` and ``soap`` implement it; :func:`make_wire`, here,
-picks one by name. Importers outside this package take these names from ``asms._wire``.
+exchange with the transport); ``http``, ``soap`` and ``platform`` implement it;
+:func:`make_wire`, here, picks one by name. Importers outside this package take these
+names from ``asms._wire``.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from .base import (
 )
 from .fast import form_body, post_head
 from .http import HTTPWire, encode_form, form_pairs
+from .platform import PlatformWire
 from .soap import SOAPWire
 
 __all__ = [
     "MAX_REPLY_BYTES",
     "HTTPWire",
     "Params",
+    "PlatformWire",
     "Prepared",
     "SOAPWire",
     "SendPrepared",
@@ -51,6 +54,8 @@ __all__ = [
 
 def make_wire(options: ClientOptions) -> Wire:
     """The wire a client's options ask for."""
+    if options.wire == "platform" or options.wire == "one-api":
+        return PlatformWire(options.base_url, flavour=options.wire, timeout=options.timeout)
     if options.wire == "http":
         return HTTPWire(
             options.base_url,

@@ -18,7 +18,7 @@ import ssl
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol, TypeAlias
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 from .._compat import httpx
 from .._config import MAX_REPLY_BYTES
@@ -50,6 +50,7 @@ __all__ = [
     "MAX_REPLY_BYTES",
     "Params",
     "Prepared",
+    "R",
     "SendPrepared",
     "Wire",
     "check_params",
@@ -61,6 +62,7 @@ __all__ = [
     "roundtrip_prepared",
 ]
 
+R = TypeVar("R")
 Params: TypeAlias = Mapping[str, "str | Sequence[str]"]
 #: A POST serialized for ``AsyncTransport.send_prepared``: the whole head, and the body.
 Prepared: TypeAlias = tuple[bytes, bytes]
@@ -78,6 +80,9 @@ class Wire(Protocol):
     name: str
     #: Recipients one request may carry on this wire.
     max_recipients: int
+    #: Whether the gateway behind it looks messages up by ``climsgid`` (an attempt of
+    #: unknown outcome is then reconciled before a resend; without it, never resent).
+    lookups: bool
 
     def encode_text(self, text: str) -> WireText:
         """The ``text`` value this wire sends, its ``unicode`` flag and its real cost."""
@@ -89,6 +94,11 @@ class Wire(Protocol):
 
     def unwrap(self, status: int, content: bytes) -> bytes | str:
         """The reply lines of an answer; raises for a status or envelope that is no reply."""
+        ...
+
+    def reader(self, op: Operation, parse: Callable[[bytes | str], R]) -> Callable[[Any], R]:
+        """The parser of ``op``'s answer on this wire: ``parse`` (the legacy reply lines'
+        parser) itself, or the wire's own parser giving the same reply types."""
         ...
 
     def prepare(self, op: Operation, params: Params, auth: Mapping[str, str]) -> Prepared | None:

@@ -8,7 +8,7 @@ for it, carries a session id and nothing else secret.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Final, Literal
 
 from .._compat import httpx
@@ -18,7 +18,7 @@ from .._exceptions import HTTPStatusError
 from .._forms import encode_form as _encode_form
 from .._forms import quote_any
 from .._optable import OPERATIONS, Operation
-from .base import Params, Prepared, check_params, origin_of
+from .base import Params, Prepared, R, check_params, origin_of
 from .fast import form_body, post_head
 
 __all__ = ["HTTPWire", "encode_form", "form_pairs"]
@@ -71,6 +71,15 @@ class HTTPWire:
         form = [(b"Content-Type", _FORM_TYPE)]
         self._heads = {name: post_head(url, self._host, form) for name, url in self._urls.items()}
         self._valid: set[tuple[str, ...]] = set()  # parameter sets already checked
+
+    #: The legacy gateway finds a message by its ``climsgid`` (``querymsg``).
+    lookups = True
+
+    def reader(
+        self, op: Operation, parse: Callable[[bytes | str], R]
+    ) -> Callable[[bytes | str], R]:
+        """``parse`` itself: this wire's answers are the reply lines."""
+        return parse
 
     def encode_text(self, text: str) -> WireText:
         return encode_for_http(text)

@@ -7,7 +7,7 @@ API's, so everything above the wire is shared.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from .._compat import httpx
 from .._config import MAX_RECIPIENTS, MAX_REPLY_BYTES
@@ -22,7 +22,7 @@ from .._soap import (
     build_request,
     parse_response,
 )
-from .base import Params, Prepared, check_params, origin_of
+from .base import Params, Prepared, R, check_params, origin_of
 from .fast import post_head
 
 __all__ = ["SOAPWire"]
@@ -52,6 +52,15 @@ class SOAPWire:
         self._extensions = {"timeout": self.timeouts}
         self.origin = origin_of(base_url)
         self._heads: dict[tuple[tuple[str, str], ...], bytes] = {}
+
+    #: The legacy gateway finds a message by its ``climsgid`` (``querymsg``).
+    lookups = True
+
+    def reader(
+        self, op: Operation, parse: Callable[[bytes | str], R]
+    ) -> Callable[[bytes | str], R]:
+        """``parse`` itself: this wire's answers are the reply lines."""
+        return parse
 
     def encode_text(self, text: str) -> WireText:
         return encode_for_soap(text)

@@ -18,6 +18,7 @@ PACKAGE = Path(asms.__file__).parent
 SAME_MEANING: dict[str, str] = {
     # Type variables and the ASGI interface's own aliases.
     "T": "a module's TypeVar",
+    "R": "the TypeVar of a reply parser's result",
     "Scope": "the ASGI scope",
     "Receive": "the ASGI receive callable",
     "Send": "the ASGI send callable",
@@ -35,6 +36,7 @@ SAME_MEANING: dict[str, str] = {
     "_POLL": "select.poll, where the platform has it",
     "_POLLIN": "select.POLLIN, where the platform has it",
     "_SENDMSG": "the sendmsg operation of the operation table",
+    "_JSON_TYPE": "the application/json content type (a header value)",
     "_QUERYMSG": "the querymsg operation of the operation table",
     # The wire's form encoding is asms._forms.encode_form with the legacy API's charset.
     "encode_form": "pairs to a form body (asms._forms; asms._wire.http for the gateway)",
