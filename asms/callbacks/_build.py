@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ._events import StatusReport
+from ._events import CallbackWire, StatusReport
 from ._parse import (
     CallbackFields,
     MalformedCallback,
@@ -62,6 +62,9 @@ class InboundPart:
     network: str | None
     timestamp: datetime
     concat: Concat | None
+    wire: CallbackWire = "legacy"
+    related_apimsgid: str | None = None
+    related_climsgid: str | None = None
 
 
 def build_inbound_part(fields: CallbackFields) -> InboundPart:

@@ -6,12 +6,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
+from typing import Literal
 
 from .._codes import MessageStatus
+from .._platform_codes import OneApiStatus
 
-__all__ = ["InboundMessage", "ReceiverStatistics", "StatusReport"]
+__all__ = ["CallbackWire", "InboundMessage", "ReceiverStatistics", "StatusReport"]
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
+
+CallbackWire = Literal["legacy", "platform", "one-api"]
+"""Which gateway sent a callback: the legacy gateway's forms (HTTP/XML/SOAP), the Platform
+SMS API's (``platform``), or a One API event envelope (``one-api``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,9 +25,14 @@ class StatusReport:
     """One message status callback (``apiMsgId`` reached ``status``).
 
     ``status`` is a :class:`MessageStatus` for known codes and a plain ``int`` for codes this
-    version does not know. ``timestamp`` is aware UTC (the gateway sends unix seconds).
-    ``raw`` holds the fields exactly as received. ``api_id`` and ``raw`` stay out of the repr
-    because the API id is a credential.
+    version does not know; on the One API it is the legacy status of the same meaning, else
+    an :class:`~asms._platform_codes.OneApiStatus` (``EMULATED``), else the plain int.
+    ``timestamp`` is aware UTC (the legacy gateway sends unix seconds, the Platform wires
+    epoch milliseconds). ``raw`` holds the fields exactly as received (the wire's ``status``
+    text and ``statusDescription`` included), except an ``apiKey``, which is a secret and
+    never kept. ``api_id`` and ``raw`` stay out of the repr because the API id is a
+    credential. ``wire`` says which gateway sent it (``"legacy"``, ``"platform"`` or
+    ``"one-api"``); the Platform wires have no ``api_id`` and no ``charge`` (both ``None``).
     """
 
     apimsgid: str
@@ -33,10 +44,14 @@ class StatusReport:
     charge: float | None
     timestamp: datetime
     raw: Mapping[str, str] = field(default_factory=lambda: _EMPTY, repr=False, compare=False)
+    wire: CallbackWire = "legacy"
 
     @property
     def is_final(self) -> bool:
         """The message will not change state again."""
+        if isinstance(self.status, OneApiStatus):
+            # 20 and above are the One API's end states (EMULATED is the one kept as its own).
+            return self.status >= OneApiStatus.EXPIRED
         return isinstance(self.status, MessageStatus) and self.status.is_final
 
 
@@ -49,6 +64,12 @@ class InboundMessage:
     ``timestamp`` are those of the first part, ``part_ids`` lists every part's ``moMsgId`` in
     order, and ``missing_parts`` names the parts that never arrived before the reassembly
     buffer gave up on them (empty for a complete message).
+
+    ``wire`` says which gateway sent it (``"legacy"``, ``"platform"`` or ``"one-api"``). A
+    reply on the Platform wires names the message it answers: ``related_apimsgid`` (its
+    ``apiMessageId``) and, on the One API, ``related_climsgid`` (its ``clientMessageId``);
+    both are ``None`` when the gateway does not say. ``api_id`` is ``None`` on the Platform
+    wires (their ``apiKey`` is a secret and never kept).
     """
 
     momsgid: str
@@ -63,6 +84,9 @@ class InboundMessage:
     parts: int = 1
     part_ids: tuple[str, ...] = ()
     missing_parts: tuple[int, ...] = ()
+    wire: CallbackWire = "legacy"
+    related_apimsgid: str | None = None
+    related_climsgid: str | None = None
 
     @property
     def complete(self) -> bool:
@@ -89,3 +113,4 @@ class ReceiverStatistics:
     store_errors: int = 0  # answered 503: the store could not be read or written
     pending_bytes: int = 0  # bytes held by the parts of incomplete messages
     dropped_messages: int = 0  # incomplete messages dropped at the reassembly limits
+    ignored: int = 0  # One API events of a type (or channel) this receiver does not handle

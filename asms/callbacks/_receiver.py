@@ -51,6 +51,7 @@ from .._exceptions import ValidationError
 from ._build import InboundPart, build_inbound_part, build_status_report
 from ._events import InboundMessage, ReceiverStatistics, StatusReport
 from ._parse import Kind, MalformedCallback, parse_callback
+from ._platform import PlatformCallback, StatusItem, parse_platform
 from ._state import KeyedLocks
 from ._store import MEMORY, CallbackStore, ClaimOutcome
 from ._udh import Part, PartBuffer, Reassembly, ReassemblyKey
@@ -96,7 +97,18 @@ class CallbackReceiver:
 
     Mount it anywhere (or serve it with uvicorn). Paths below its root: ``/status`` for
     status callbacks, ``/inbound`` (or ``/mo``) for inbound messages, and ``/`` for either
-    (told apart by their fields). With ``secret_path="s3cr3t"`` those live under
+    (told apart by their fields).
+
+    Every gateway's forms are taken, told apart by their fields: the legacy gateway's (GET or
+    POST parameters, XML, SOAP), the Platform SMS API's status callbacks (GET parameters or
+    a JSON body; the current and the 2017 field sets) and reply callbacks (JSON, the text
+    decoded per its ``charset``: UTF-8 as it is, ISO-8859-1 and UTF-16BE URL-encoded), and
+    the One API's event envelopes (``messageStatusUpdate`` and ``moText``, several items
+    each; other event types and channels are acknowledged and counted as ``ignored``). All
+    become the same :class:`StatusReport` and :class:`InboundMessage`, whose ``wire`` says
+    which gateway sent them; a 2017 ``apiKey`` is dropped on arrival. A status report that
+    names a ``clientMessageId`` also records its message as accepted in the store
+    (:meth:`CallbackStore.accepted`). With ``secret_path="s3cr3t"`` those live under
     ``/s3cr3t/``; with ``basic_auth=(user, password)`` every request must carry those HTTP
     Basic credentials. Both are compared in constant time; a request failing either gets 401.
     With neither, the receiver accepts anyone who can reach it.
@@ -203,6 +215,7 @@ class CallbackReceiver:
                 "busy",
                 "store_full",
                 "store_errors",
+                "ignored",
             ),
             0,
         )
@@ -275,11 +288,15 @@ class CallbackReceiver:
         if len(query) > self._max_body:
             raise _Reply(413, "query string too large")
         body = await self._read_body(receive, headers) if scope["method"] == "POST" else b""
+        content_type = headers.get(b"content-type", b"").decode("latin-1")
         try:
+            platform = parse_platform(query=query, body=body, content_type=content_type)
+            if platform is not None:
+                return await self._platform(platform, route)
             fields = parse_callback(
                 query=query,
                 body=body,
-                content_type=headers.get(b"content-type", b"").decode("latin-1"),
+                content_type=content_type,
                 max_bytes=self._max_body,
             )
             if route is not None and fields.kind != route:
@@ -344,15 +361,43 @@ class CallbackReceiver:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
+    # -- Platform requests ----------------------------------------------------------------
+
+    async def _platform(self, callback: PlatformCallback, route: Kind | None) -> _Reply:
+        """Handle a Platform request's events in turn, oldest first. The first that is not
+        acknowledged (a handler failure, a busy or full store) answers the whole request, so
+        the sender retries it; the events handled before it are then duplicates."""
+        if route is not None:
+            for event in callback.events:
+                kind = "status" if isinstance(event, StatusItem) else "inbound"
+                if kind != route:
+                    raise MalformedCallback(f"this path takes {route} callbacks, not {kind}")
+        self._counts["ignored"] += callback.ignored
+        for event in callback.events:
+            if isinstance(event, StatusItem):
+                reply = await self._status(event.report, event.token)
+            else:
+                reply = await self._inbound(event)
+            if reply.status != 200:
+                return reply
+        return _Reply(200, "OK")
+
     # -- status reports -------------------------------------------------------------------
 
-    async def _status(self, report: StatusReport) -> _Reply:
+    async def _status(self, report: StatusReport, token: str | None = None) -> _Reply:
         group = f"s\x1f{report.apimsgid}"
-        key = f"{group}\x1f{int(report.status)}"
+        key = f"{group}\x1f{int(report.status) if token is None else token}"
         final_key = f"f\x1f{report.apimsgid}"
+        # A status callback exists only for an accepted message: say so for never-twice.
+        accepted = (
+            None if report.climsgid is None else (report.climsgid, report.to, report.apimsgid)
+        )
         async with self._locks.hold(group):
             outcome = await self.store.claim(
-                key, group, stale_key=None if report.is_final else final_key
+                key,
+                group,
+                stale_key=None if report.is_final else final_key,
+                accepted=accepted,
             )
             if outcome != "new":
                 return self._not_new(outcome)
@@ -484,6 +529,9 @@ def _single(part: InboundPart) -> InboundMessage:
         timestamp=part.timestamp,
         parts=1,
         part_ids=(part.momsgid,),
+        wire=part.wire,
+        related_apimsgid=part.related_apimsgid,
+        related_climsgid=part.related_climsgid,
     )
 
 
@@ -504,6 +552,9 @@ def _joined(partial: Reassembly) -> InboundMessage:
         parts=partial.total,
         part_ids=tuple(p.momsgid for p in ordered),
         missing_parts=partial.missing(),
+        wire=first.wire,
+        related_apimsgid=first.related_apimsgid,
+        related_climsgid=first.related_climsgid,
     )
 
 

@@ -22,11 +22,22 @@ pruning frees space, so a flood of forged callbacks cannot push out a real event
 (:func:`default_store_path`); a missing directory is created private to the user (0700).
 ``":memory:"`` opts out: a store of this process only, forgotten when it ends.
 
-The tables (``asms_callback_events``, ``asms_callback_meta``) can live in their own file or
-in a bulk journal file next to the journal's tables; the journal's tables are never read or
-written here. The file is in WAL mode with a busy timeout, so several processes (uvicorn
-workers) can share it. SQLite blocks, so statements run in a worker thread, and claims from
-concurrent requests are committed together in one transaction.
+**Accepted messages.** A status callback exists only for a message the gateway accepted, so
+every status report that names a ``clientMessageId`` is also written down as "(climsgid,
+recipient) was accepted as apimsgid" (``asms_callback_accepted``), whatever became of the
+event itself (new, repeated, stale). :meth:`CallbackStore.accepted` reads it back: a bulk
+journal sharing the file resolves from it the messages whose send had an unknown outcome
+(a reply lost on the Platform wires, which cannot be asked by ``clientMessageId``). These
+rows follow the same rules as the events': pruned ``retention`` seconds after they were last
+seen, at most ``max_records`` of them, never evicted (a new one beyond the cap is answered
+503 and retried).
+
+The tables (``asms_callback_events``, ``asms_callback_accepted``, ``asms_callback_meta``)
+can live in their own file or in a bulk journal file next to the journal's tables; the
+journal's tables are never read or written here. The file is in WAL mode with a busy
+timeout, so several processes (uvicorn workers) can share it. SQLite blocks, so statements
+run in a worker thread, and claims from concurrent requests are committed together in one
+transaction.
 """
 
 from __future__ import annotations
@@ -55,11 +66,14 @@ logger = logging.getLogger("asms.callbacks")
 
 ClaimOutcome = Literal["new", "duplicate", "stale", "busy", "full"]
 Op = Callable[[sqlite3.Connection], object]
+Accepted = tuple[str, str, str]  # (climsgid, recipient, apimsgid)
 
 MEMORY: Final = ":memory:"
 """The path of a store kept in this process's memory only (no file)."""
 _PRUNE_EVERY: Final = 60.0
 _PRUNE_CHUNK: Final = 10_000
+_RECORDS: Final = "records"
+_ACCEPTED: Final = "accepted"
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS asms_callback_events (
@@ -75,6 +89,17 @@ CREATE INDEX IF NOT EXISTS asms_callback_events_updated ON asms_callback_events 
 CREATE TABLE IF NOT EXISTS asms_callback_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO asms_callback_meta
     SELECT 'records', COUNT(*) FROM asms_callback_events;
+CREATE TABLE IF NOT EXISTS asms_callback_accepted (
+    climsgid TEXT NOT NULL,
+    apimsgid TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    PRIMARY KEY (climsgid, apimsgid)
+);
+CREATE INDEX IF NOT EXISTS asms_callback_accepted_updated ON asms_callback_accepted (updated);
+INSERT OR IGNORE INTO asms_callback_meta
+    SELECT 'accepted', COUNT(*) FROM asms_callback_accepted;
 """
 
 
@@ -214,14 +239,28 @@ class CallbackStore:
 
     # -- the claim protocol --------------------------------------------------------------
 
-    async def claim(self, key: str, group: str, *, stale_key: str | None = None) -> ClaimOutcome:
+    async def claim(
+        self,
+        key: str,
+        group: str,
+        *,
+        stale_key: str | None = None,
+        accepted: Accepted | None = None,
+    ) -> ClaimOutcome:
         """Claim ``key`` for handling. ``group``: events handled one at a time across
         processes (other claims of the group in progress elsewhere make this ``busy``).
-        ``stale_key``: when that record exists, the event is ``stale`` (not handled)."""
+        ``stale_key``: when that record exists, the event is ``stale`` (not handled).
+        ``accepted``: (climsgid, recipient, apimsgid) the event proves accepted, recorded
+        in the same commit whatever the outcome (``full`` when there is no room for it)."""
         now = self._clock()
         owner, cutoff, limit = self._owner, now - self._claim_timeout, self._max_records
+        if accepted is not None:
+            climsgid, recipient, apimsgid = accepted
+            accepted = (climsgid, _digits(recipient), apimsgid)
 
         def op(db: sqlite3.Connection) -> ClaimOutcome:
+            if accepted is not None and not _accept(db, accepted, now, limit):
+                return "full"
             row = db.execute(
                 "SELECT state, owner, updated FROM asms_callback_events WHERE key = ?", (key,)
             ).fetchone()
@@ -298,6 +337,42 @@ class CallbackStore:
 
         return await self._execute(op)  # type: ignore[return-value]
 
+    # -- accepted messages ------------------------------------------------------------------
+
+    async def accepted(self, climsgid: str) -> dict[str, str]:
+        """The messages sent under ``climsgid`` that the gateway accepted, as far as status
+        callbacks told: recipient (digits only, no ``+``) -> ``apimsgid``.
+
+        A report that named no recipient (the One API's status updates do not) is left out;
+        :meth:`accepted_messages` lists it. Should one recipient have two ids (the message
+        was taken twice), the first recorded is given. Empty when nothing is known (no
+        callback yet, or its record is older than ``retention``).
+        """
+        return {
+            recipient: apimsgid
+            for apimsgid, recipient in (await self._accepted_rows(climsgid))
+            if recipient
+        }
+
+    async def accepted_messages(self, climsgid: str) -> dict[str, str]:
+        """Every accepted message sent under ``climsgid``: ``apimsgid`` -> recipient
+        (digits only; ``""`` when its status callback named none)."""
+        return dict(await self._accepted_rows(climsgid))
+
+    async def _accepted_rows(self, climsgid: str) -> list[tuple[str, str]]:
+        def op(db: sqlite3.Connection) -> list[tuple[str, str]]:
+            # Newest first, so that in a dict the first recorded id of a recipient wins.
+            rows = db.execute(
+                "SELECT apimsgid, recipient FROM asms_callback_accepted WHERE climsgid = ? "
+                "ORDER BY created DESC, apimsgid DESC",
+                (climsgid,),
+            ).fetchall()
+            return [(str(apimsgid), str(recipient)) for apimsgid, recipient in rows]
+
+        rows = await self._execute(op)
+        assert isinstance(rows, list)
+        return rows
+
     # -- group commit ----------------------------------------------------------------------
 
     async def _execute(self, op: Op) -> object:
@@ -347,14 +422,24 @@ class CallbackStore:
             transaction.ran = True
 
     def _prune(self, db: sqlite3.Connection, now: float) -> None:
+        cutoff = now - self._retention
         cursor = db.execute(
             "DELETE FROM asms_callback_events WHERE key IN (SELECT key FROM "
             "asms_callback_events WHERE updated < ? LIMIT ?)",
-            (now - self._retention, _PRUNE_CHUNK),
+            (cutoff, _PRUNE_CHUNK),
         )
-        _add(db, -cursor.rowcount)
+        events = cursor.rowcount
+        _add(db, -events)
+        cursor = db.execute(
+            "DELETE FROM asms_callback_accepted WHERE rowid IN (SELECT rowid FROM "
+            "asms_callback_accepted WHERE updated < ? LIMIT ?)",
+            (cutoff, _PRUNE_CHUNK),
+        )
+        accepted = cursor.rowcount
+        _add(db, -accepted, _ACCEPTED)
         # A full chunk means more may be due: look again on the next transaction.
-        self._next_prune = now if cursor.rowcount >= _PRUNE_CHUNK else now + _PRUNE_EVERY
+        more = max(events, accepted) >= _PRUNE_CHUNK
+        self._next_prune = now if more else now + _PRUNE_EVERY
 
 
 def _nothing(db: sqlite3.Connection) -> None:
@@ -366,13 +451,39 @@ def _exists(db: sqlite3.Connection, key: str) -> bool:
     return found is not None
 
 
-def _count(db: sqlite3.Connection) -> int:
-    row = db.execute("SELECT value FROM asms_callback_meta WHERE key = 'records'").fetchone()
+def _count(db: sqlite3.Connection, counter: str = _RECORDS) -> int:
+    row = db.execute("SELECT value FROM asms_callback_meta WHERE key = ?", (counter,)).fetchone()
     return int(row[0]) if row is not None else 0
 
 
-def _add(db: sqlite3.Connection, delta: int) -> None:
+def _add(db: sqlite3.Connection, delta: int, counter: str = _RECORDS) -> None:
     if delta:
         db.execute(
-            "UPDATE asms_callback_meta SET value = value + ? WHERE key = 'records'", (delta,)
+            "UPDATE asms_callback_meta SET value = value + ? WHERE key = ?", (delta, counter)
         )
+
+
+def _digits(number: str) -> str:
+    """A phone number as digits only (``+27 82 ...`` -> ``2782...``)."""
+    return "".join(c for c in number if c.isascii() and c.isdigit())
+
+
+def _accept(db: sqlite3.Connection, accepted: Accepted, now: float, limit: int) -> bool:
+    """Record (or refresh) an accepted message; False when it is new and there is no room."""
+    climsgid, recipient, apimsgid = accepted
+    cursor = db.execute(
+        "UPDATE asms_callback_accepted SET updated = ?, "
+        "recipient = CASE WHEN recipient = '' THEN ? ELSE recipient END "
+        "WHERE climsgid = ? AND apimsgid = ?",
+        (now, recipient, climsgid, apimsgid),
+    )
+    if cursor.rowcount:
+        return True
+    if _count(db, _ACCEPTED) >= limit:
+        return False
+    db.execute(
+        "INSERT INTO asms_callback_accepted VALUES (?, ?, ?, ?, ?)",
+        (climsgid, apimsgid, recipient, now, now),
+    )
+    _add(db, 1, _ACCEPTED)
+    return True
