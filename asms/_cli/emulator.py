@@ -21,7 +21,8 @@ from .._config import (
 from .._optable import MAX_CONCAT
 from ..testing._clock import FakeClock
 from ..testing._config import Account, Faults, Profile
-from ..testing._emulator import DEFAULT_ACCOUNT, GatewayEmulator
+from ..testing._emulator import DEFAULT_ACCOUNT, DEFAULT_INTEGRATION, GatewayEmulator
+from ..testing._platform_config import PLATFORM_VARIANTS, Integration, PlatformProfile
 from ._common import ConfigError
 
 __all__ = ["build_emulator", "emulator"]
@@ -92,6 +93,10 @@ def build_emulator(
     callback_url: str | None = None,
     max_parts: int | None = None,
     mo_callback_url: str | None = None,
+    api_keys: tuple[str, ...] = (),
+    platform_variant: str = "current",
+    platform_shuffle: bool = False,
+    platform_errors_200: bool = False,
 ) -> GatewayEmulator:
     """The emulator the command serves (separate from the command so it can be tested).
 
@@ -99,6 +104,11 @@ def build_emulator(
     ``callback_url`` receives the status callbacks of every account, ``mo_callback_url``
     their inbound (MO) ones (default: :func:`inbound_url` of ``callback_url``);
     ``max_parts`` replaces the profile's limit on message parts.
+
+    ``api_keys`` are the Platform integration keys, all on the first account (default:
+    the demo key); the callback URLs apply to them too. ``platform_variant`` (``current``,
+    ``2020``, ``2017``), ``platform_shuffle`` and ``platform_errors_200`` make the
+    :class:`~asms.testing.PlatformProfile`.
     """
     try:
         parsed = [Account.parse(spec, credits=credits) for spec in accounts] or [
@@ -107,12 +117,24 @@ def build_emulator(
     except ValueError as exc:
         # The spec itself holds a password: name the flag, never echo the value.
         raise ValueError(f"--account: {exc}") from None
+    try:
+        keys = [Integration(key=key) for key in api_keys] or [DEFAULT_INTEGRATION]
+    except ValueError as exc:
+        raise ValueError(f"--api-key: {exc}") from None  # never echo the key itself
     if callback_url is not None or mo_callback_url is not None:
         inbound = mo_callback_url or inbound_url(callback_url)
         parsed = [
             dataclasses.replace(a, callback_url=callback_url, mo_callback_url=inbound)
             for a in parsed
         ]
+        keys = [
+            dataclasses.replace(k, callback_url=callback_url, mo_callback_url=inbound) for k in keys
+        ]
+    platform = PlatformProfile(
+        variant=platform_variant,  # type: ignore[arg-type]
+        shuffle=platform_shuffle,
+        errors_as_200=platform_errors_200,
+    )
     chosen_profile = Profile.named(profile)
     if max_parts is not None:
         chosen_profile = dataclasses.replace(chosen_profile, max_concat=max_parts)
@@ -132,6 +154,8 @@ def build_emulator(
         retention=retention or None,
         clock=FakeClock() if fake_clock else None,
         faults=chosen_faults,
+        integrations=keys,
+        platform=platform,
     )
 
 
@@ -148,6 +172,32 @@ def build_emulator(
     multiple=True,
     metavar="API_ID:USER:PASSWORD",
     help="An account to accept (repeatable). Default: 1234:demo:demo.",
+)
+@click.option(
+    "--api-key",
+    "api_keys",
+    multiple=True,
+    metavar="KEY",
+    help="A Platform integration API key to accept on /messages and /v1/message, on the "
+    "first account (repeatable). Default: the demo key printed at start-up.",
+)
+@click.option(
+    "--platform-variant",
+    type=click.Choice(PLATFORM_VARIANTS),
+    default="current",
+    show_default=True,
+    help="Platform SMS response shape: current (error keys at both levels), 2020 (no "
+    "top-level error keys), 2017 (error texts only, no codes).",
+)
+@click.option(
+    "--platform-shuffle",
+    is_flag=True,
+    help="Answer Platform results in another order than the recipients (seeded).",
+)
+@click.option(
+    "--platform-errors-200",
+    is_flag=True,
+    help="Answer Platform SMS request-level failures with HTTP 200, as seen in 2019.",
 )
 @click.option(
     "--profile",
@@ -217,6 +267,10 @@ def emulator(
     host: str,
     port: int,
     accounts: tuple[str, ...],
+    api_keys: tuple[str, ...],
+    platform_variant: str,
+    platform_shuffle: bool,
+    platform_errors_200: bool,
     profile: str,
     credits: float,
     seed: int | None,
@@ -230,10 +284,12 @@ def emulator(
     faults: tuple[str, ...],
     log_level: str,
 ) -> None:
-    """Run the Clickatell gateway emulator (HTTP API and both SOAP servers).
+    """Run the Clickatell gateway emulator (HTTP API, both SOAP servers, and the Platform
+    endpoints /messages and /v1/message on the same port).
 
     Point the client at it with ASMS_BASE_URL=http://127.0.0.1:8765 and the demo
-    account (ASMS_API_ID=1234 ASMS_USER=demo ASMS_PASSWORD=demo).
+    account (ASMS_API_ID=1234 ASMS_USER=demo ASMS_PASSWORD=demo), or for the Platform
+    wires the demo key (ASMS_API_KEY=asms-demo-integration-key, or your --api-key).
 
     Unless --no-admin, a JSON admin API under /_emulator/ lets tests and tools read
     statistics and recorded messages, add accounts, set credits, move a --fake-clock and
@@ -253,6 +309,10 @@ def emulator(
             callback_url=_callback_url(callback_url),
             mo_callback_url=_callback_url(mo_callback_url, "--mo-callback-url"),
             max_parts=max_parts,
+            api_keys=api_keys,
+            platform_variant=platform_variant,
+            platform_shuffle=platform_shuffle,
+            platform_errors_200=platform_errors_200,
         )
     except (ValueError, TypeError) as exc:
         raise ConfigError(str(exc)) from None
@@ -274,6 +334,16 @@ def emulator(
     click.echo(
         f"asms emulator on http://{shown_host}:{sock.getsockname()[1]} ({profile} profile; "
         f"{ids}; messages up to {gateway.profile.max_concat} parts, --max-parts to change)",
+        err=True,
+    )
+    # The demo key is public (it is in the docs); keys given with --api-key are the user's
+    # own, so only their number is shown.
+    if api_keys:
+        keys = f"{len(gateway.integrations)} API key(s) from --api-key"
+    else:
+        keys = f"API key {DEFAULT_INTEGRATION.key}"
+    click.echo(
+        f"Platform endpoints (/messages, /v1/message): {keys}; {platform_variant} responses",
         err=True,
     )
     if callback_url is not None:

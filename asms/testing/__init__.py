@@ -1,4 +1,5 @@
-"""A local Clickatell legacy gateway for tests, demos and benchmarks.
+"""A local Clickatell gateway (legacy API and the Platform wires) for tests, demos and
+benchmarks.
 
 :class:`GatewayEmulator` speaks the HTTP API and both SOAP servers, keeps accounts,
 sessions, credits, batches and message statuses on an injectable clock, sends status and
@@ -9,6 +10,9 @@ inbound callbacks, injects seeded faults and records every committed message::
                                  base_url="http://gateway") as http:
         ...
     assert emulator.recorder.duplicates() == {}
+
+The same app serves the Platform endpoints (``POST /messages``, ``POST /v1/message`` …)
+for its :class:`Integration` keys, answering in the :class:`PlatformProfile`'s variant.
 
 Over a socket: ``with running_emulator(emulator) as base_url: ...``, or ``asms emulator``.
 Fixtures for pytest: ``pytest_plugins = ["asms.testing.pytest_plugin"]``.
@@ -21,8 +25,9 @@ from .._clock import Clock
 from .._compat import show_as_public as _show_as_public
 from ._clock import FakeClock, ScaledClock
 from ._config import Account, CallbackMethod, FaultKind, Faults, Lifecycle, Profile
-from ._emulator import DEFAULT_ACCOUNT, GatewayEmulator
+from ._emulator import DEFAULT_ACCOUNT, DEFAULT_INTEGRATION, GatewayEmulator
 from ._events import CallbackSink, MOEvent, StatusEvent
+from ._platform_config import Integration, PlatformProfile, PlatformVariant
 from ._recorder import CommittedMessage, Recorder, RecorderMode, RecorderStatistics
 from ._serve import running_emulator, serve
 from ._transport import EmulatorTransport
@@ -34,13 +39,17 @@ __all__ = [
     "Clock",
     "CommittedMessage",
     "DEFAULT_ACCOUNT",
+    "DEFAULT_INTEGRATION",
     "EmulatorTransport",
     "FakeClock",
     "FaultKind",
     "Faults",
     "GatewayEmulator",
+    "Integration",
     "Lifecycle",
     "MOEvent",
+    "PlatformProfile",
+    "PlatformVariant",
     "Profile",
     "Recorder",
     "RecorderMode",

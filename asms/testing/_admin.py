@@ -90,7 +90,21 @@ Routes
 ``POST mo``
     Inject an inbound message: ``{"to", "from", "text"}`` plus optional ``api_id``,
     ``charset``, ``udh``, ``network``. ``{"events": [...]}``: the inbound-message events
-    it produced (one per part), as the MO callback carries them.
+    it produced (one per part), as the MO callback carries them. With ``api_key`` (plus
+    optional ``related_message_id``, ``keyword``) it is a reply to that Platform
+    integration, sent whole to its MO callback URL in the Platform's form.
+
+``POST integrations``
+    Add or replace a Platform API key: ``{"key"}`` plus any other
+    :class:`~asms.testing.Integration` field (``api_id``, ``name``, ``callback_url``,
+    ``callback_method``, ``callback_format``, ``mo_callback_url``, ``two_way``).
+    ``{"integration_id": "…"}``.
+
+``GET platform`` / ``POST platform``
+    Read or replace how the Platform endpoints answer: the
+    :class:`~asms.testing.PlatformProfile` fields (``variant``, ``shuffle``,
+    ``errors_as_200``, ``max_recipients``, ``currency``; the ones left out take their
+    defaults). Both answer the settings now active.
 
 ``GET clock``
     ``{"time": t, "fake": bool}``: the emulator's clock, and whether it is a fake one.
@@ -110,6 +124,7 @@ from urllib.parse import parse_qs
 
 from ._clock import FakeClock
 from ._config import Account, Faults
+from ._platform_config import Integration, PlatformProfile
 
 if TYPE_CHECKING:
     from ._emulator import GatewayEmulator
@@ -120,6 +135,8 @@ __all__ = ["handle_admin"]
 # Handlers use the emulator's public methods; the gateway state only where they have none.
 Handler = Callable[["GatewayEmulator", "GatewayState", dict[str, Any], dict[str, list[str]]], Any]
 _ACCOUNT_FIELDS = frozenset(f.name for f in fields(Account))
+_INTEGRATION_FIELDS = frozenset(f.name for f in fields(Integration))
+_PLATFORM_FIELDS = frozenset(f.name for f in fields(PlatformProfile))
 _NUMBER_SETS = ("blocked", "opted_out", "delisted", "undeliverable")
 
 
@@ -287,8 +304,39 @@ def _mo(
         charset=data.get("charset"),
         udh=data.get("udh"),
         network=data.get("network"),
+        api_key=data.get("api_key"),
+        related_message_id=data.get("related_message_id"),
+        keyword=data.get("keyword"),
     )
     return {"events": [asdict(e) for e in events]}
+
+
+def _integrations(
+    emu: GatewayEmulator, state: GatewayState, data: dict[str, Any], query: dict[str, list[str]]
+) -> Any:
+    unknown = set(data) - _INTEGRATION_FIELDS
+    if unknown:
+        raise ValueError(f"unknown integration fields: {', '.join(sorted(unknown))}")
+    integration = Integration(**data)
+    emu.add_integration(integration)
+    return {"integration_id": integration.integration_id}
+
+
+def _get_platform(
+    emu: GatewayEmulator, state: GatewayState, data: dict[str, Any], query: dict[str, list[str]]
+) -> Any:
+    profile = emu.platform
+    return {f.name: getattr(profile, f.name) for f in fields(profile)}
+
+
+def _set_platform(
+    emu: GatewayEmulator, state: GatewayState, data: dict[str, Any], query: dict[str, list[str]]
+) -> Any:
+    unknown = set(data) - _PLATFORM_FIELDS
+    if unknown:
+        raise ValueError(f"unknown platform settings: {', '.join(sorted(unknown))}")
+    emu.platform = PlatformProfile(**data)
+    return _get_platform(emu, state, {}, query)
 
 
 def _clock(
@@ -321,6 +369,9 @@ _HANDLERS: Mapping[tuple[str, str], Handler] = {
     ("POST", "numbers"): _numbers,
     ("POST", "routes"): _routes,
     ("POST", "mo"): _mo,
+    ("POST", "integrations"): _integrations,
+    ("GET", "platform"): _get_platform,
+    ("POST", "platform"): _set_platform,
     ("GET", "clock"): _clock,
     ("POST", "clock/advance"): _advance,
 }

@@ -24,6 +24,7 @@ from ._commands import execute
 
 if TYPE_CHECKING:
     from ._emulator import GatewayEmulator
+    from ._platform import PlatformGateway
     from ._state import GatewayState
 
 __all__ = ["GatewayApp", "HTTPReply", "InjectedDisconnect", "Scope"]
@@ -95,9 +96,15 @@ class GatewayApp:
     to the emulator's public methods.
     """
 
-    def __init__(self, emulator: GatewayEmulator, state: GatewayState) -> None:
+    def __init__(
+        self,
+        emulator: GatewayEmulator,
+        state: GatewayState,
+        platform: PlatformGateway | None = None,
+    ) -> None:
         self._emulator = emulator
         self._state = state
+        self._platform = platform  # the Platform endpoints (/messages, /v1/...), if served
         self._routes: dict[str, tuple[str, Any]] = {}
         self._date_second: int | None = None
         self._date_value = b""
@@ -113,6 +120,8 @@ class GatewayApp:
             route = ("http", op)
         elif (style := style_for_path(path)) is not None:
             route = ("soap", style)
+        elif self._platform is not None and (command := self._platform.route(path)):
+            route = ("platform", command)
         elif path.startswith(_ADMIN_PREFIX):
             route = ("admin", None)
         elif path in ("", "/"):
@@ -164,6 +173,8 @@ class GatewayApp:
             return self._http(target, method, query, body, client_ip)
         if kind == "soap":
             return self._soap(target, method, path, query, body, client_ip, headers, scheme)
+        if kind == "platform" and self._platform is not None:
+            return self._platform.handle(target, method, path, query, body, headers, client_ip)
         if kind == "admin" and emulator.admin:
             from ._admin import handle_admin
 

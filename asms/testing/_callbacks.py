@@ -283,6 +283,34 @@ class CallbackDispatcher:
             self._count("skipped")
             logger.warning("callback for %s cannot be encoded as %s; dropped", message_id, method)
             return
+        self._queue(kind, message_id, status, url, method, auth, request)
+
+    def queue_request(
+        self,
+        kind: CallbackKind,
+        message_id: str,
+        status: MessageStatus | None,
+        url: str | None,
+        request: WireRequest,
+    ) -> None:
+        """Queue a callback already in its wire form (the Platform's JSON and query forms,
+        built by the emulator's Platform endpoints), delivered and retried like the others."""
+        if not url:
+            self._count("skipped")
+            return
+        method: CallbackForm = "get" if request.method == "GET" else "post"
+        self._queue(kind, message_id, status, url, method, None, request)
+
+    def _queue(
+        self,
+        kind: CallbackKind,
+        message_id: str,
+        status: MessageStatus | None,
+        url: str,
+        method: CallbackForm,
+        auth: tuple[str, str] | None,
+        request: WireRequest,
+    ) -> None:
         item = _Delivery(
             seq=0,
             kind=kind,

@@ -203,6 +203,20 @@ class Faults:
     Over a real socket "drops" and ``connect_error`` send the response head and close the
     connection (an ASGI app cannot do less), and a truncated reply sends half the body;
     :class:`EmulatorTransport` raises the matching httpx errors directly.
+
+    The Platform sends (``POST /messages``, ``GET /messages/http/send``, ``POST
+    /v1/message``) are faulted when ``sendmsg`` (or their own command name,
+    ``platform:send``, ``platform:http_send``, ``one-api:send``) is in ``commands``, from
+    the same dice and counted under the same kinds. On them ``err901_before_commit``
+    answers HTTP 503 (One API code 19 "please retry"; Platform SMS ``errorCode`` 901) and
+    commits nothing; ``err901_after_commit`` commits, then answers HTTP 500 (One API 18;
+    Platform SMS 901). ``drop_before_commit`` refuses the connection (``httpx.ConnectError``
+    from :class:`EmulatorTransport`: the request never reached the platform, the only drop
+    a Platform client can tell apart; over a socket it acts as the legacy drop), and
+    ``drop_after_commit`` is the legacy drop. ``err130_until``, ``err130_once`` and
+    ``rate_cap`` answer HTTP 429 on Platform SMS and One API code 43 (HTTP 400) on
+    ``/v1/message``. Latency, slow and truncated replies and ``connect_error`` act as on the
+    legacy API.
     """
 
     seed: int = 0

@@ -16,13 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from .._clock import Clock
 from .._codes import MessageStatus
-from .._config import DEMO_API_ID, DEMO_CREDITS, DEMO_PASSWORD, DEMO_USER
+from .._config import DEMO_API_ID, DEMO_API_KEY, DEMO_CREDITS, DEMO_PASSWORD, DEMO_USER
 from .._encoding import split_parts
 from ._app import GatewayApp
 from ._clock import FakeClock, as_clock
 from ._config import Account, Faults, Lifecycle, Profile
 from ._content import is_msisdn
 from ._events import CallbackSink, MOEvent
+from ._platform import PlatformGateway
+from ._platform_config import Integration, PlatformProfile
 from ._recorder import CommittedMessage, Recorder, RecorderMode, RecorderStatistics
 from ._state import GatewayState
 
@@ -31,11 +33,13 @@ if TYPE_CHECKING:
     from ._app import Scope
     from ._transport import EmulatorTransport
 
-__all__ = ["DEFAULT_ACCOUNT", "GatewayEmulator"]
+__all__ = ["DEFAULT_ACCOUNT", "DEFAULT_INTEGRATION", "GatewayEmulator"]
 
 DEFAULT_ACCOUNT = Account(
     api_id=DEMO_API_ID, user=DEMO_USER, password=DEMO_PASSWORD, credits=DEMO_CREDITS
 )
+#: The Platform's demo key: it belongs to the emulator's first account.
+DEFAULT_INTEGRATION = Integration(key=DEMO_API_KEY, name="asms demo integration")
 
 
 class GatewayEmulator:
@@ -53,6 +57,13 @@ class GatewayEmulator:
     (status ``007``) are sets of numbers to edit freely. ``retention`` caps how many messages
     are kept for querymsg (oldest forgotten first). The admin HTTP API under ``/_emulator/``
     exists only with ``admin=True``.
+
+    The Platform endpoints (``/messages``, ``/messages/http/send``, ``/public-client/...``,
+    ``/v1/message``, ``/v1/balance``) are served on the same app: ``integrations`` are
+    their API keys (default: ``asms._config.DEMO_API_KEY`` on the first account), each
+    belonging to an account whose credits, messages and recorder it shares; ``platform``
+    picks their response variant (a :class:`PlatformProfile` or a name such as
+    ``"2017+shuffled"``, see :meth:`PlatformProfile.named`).
     """
 
     def __init__(
@@ -71,6 +82,8 @@ class GatewayEmulator:
         callbacks: CallbackSink | str | None = "auto",
         http_client_factory: Callable[[], httpx.AsyncClient] | None = None,
         max_soap_bytes: int = 2_000_000,
+        integrations: Iterable[Integration] | None = None,
+        platform: PlatformProfile | str = "current",
     ) -> None:
         chosen_clock = as_clock(clock)
         chosen_profile = profile if isinstance(profile, Profile) else Profile.named(profile)
@@ -94,6 +107,12 @@ class GatewayEmulator:
             state.add_account(account)
         if faults is not None:
             self.faults = faults
+        chosen_platform = (
+            platform if isinstance(platform, PlatformProfile) else PlatformProfile.named(platform)
+        )
+        self._platform = PlatformGateway(state, chosen_platform, seed)
+        for integration in integrations if integrations is not None else (DEFAULT_INTEGRATION,):
+            self._platform.add_integration(integration)
         if isinstance(callbacks, str):
             if callbacks != "auto":
                 raise ValueError("callbacks must be a CallbackSink, None or 'auto'")
@@ -102,7 +121,7 @@ class GatewayEmulator:
             state.sink = callbacks
         if isinstance(chosen_clock, FakeClock):
             chosen_clock.subscribe(self._on_clock)
-        self.app: GatewayApp = GatewayApp(self, state)
+        self.app: GatewayApp = GatewayApp(self, state, self._platform)
 
     # -- ASGI ---------------------------------------------------------------------------------
 
@@ -131,6 +150,36 @@ class GatewayEmulator:
     @profile.setter
     def profile(self, profile: Profile) -> None:
         self._state.profile = profile
+
+    @property
+    def platform(self) -> PlatformProfile:
+        """How the Platform endpoints answer (response variant, order, error statuses)."""
+        return self._platform.profile
+
+    @platform.setter
+    def platform(self, profile: PlatformProfile | str) -> None:
+        chosen = profile if isinstance(profile, PlatformProfile) else PlatformProfile.named(profile)
+        with self._state.lock:
+            self._platform.profile = chosen
+
+    @property
+    def integrations(self) -> Mapping[str, Integration]:
+        """The Platform's API keys -> their integrations (read-only; see
+        :meth:`add_integration`)."""
+        return MappingProxyType(self._platform.integrations)
+
+    def add_integration(self, integration: Integration) -> None:
+        """Add (or replace) a Platform API key and its settings."""
+        with self._state.lock:
+            self._platform.add_integration(integration)
+
+    def update_integration(self, key: str, **changes: Any) -> Integration:
+        """Replace settings of an integration (``callback_url=…``, ``two_way=False``); messages
+        already sent keep the settings they were sent with."""
+        with self._state.lock:
+            integration = dataclasses.replace(self._platform.integrations[key], **changes)
+            self._platform.add_integration(integration)
+            return integration
 
     @property
     def lifecycle(self) -> Lifecycle:
@@ -316,12 +365,15 @@ class GatewayEmulator:
         """Emit the status changes that are due by now (the server does this every second)."""
         state = self._state
         with state.lock:
-            state.process_due(state.time())
+            now = state.time()
+            state.process_due(now)
+            self._platform.process_due(now)
 
     def _on_clock(self, now: float) -> None:
         state = self._state
         with state.lock:
             state.process_due(now)
+            self._platform.process_due(now)
 
     # -- inbound messages ---------------------------------------------------------------------
 
@@ -335,15 +387,37 @@ class GatewayEmulator:
         charset: str | None = None,
         udh: str | None = None,
         network: str | None = None,
+        api_key: str | None = None,
+        related_message_id: str | None = None,
+        keyword: str | None = None,
     ) -> list[MOEvent]:
         """A handset sends ``text`` from ``from_`` to the account's number ``to``.
 
         Long texts arrive as several parts with a concatenation UDH (``050003`` + reference,
         total, sequence), each delivered to the account's MO callback as its own event.
+
+        With ``api_key``, the reply goes to that Platform integration instead: whole (one
+        event), to its ``mo_callback_url`` in its callback form, ``charset`` ``"UTF-8"``
+        unless given (``"ISO-8859-1"`` and ``"UTF-16BE"`` texts are sent percent-encoded);
+        ``related_message_id`` is the apimsgid of the message replied to and ``keyword`` the
+        matched keyword, as the reply callback carries them.
         """
         if not (is_msisdn(to) or to.isdigit()) or not from_.isdigit():
             raise ValueError("to and from_ must be numbers in international format")
         state = self._state
+        if api_key is not None:
+            with state.lock:
+                return self._platform.inject_mo(
+                    to,
+                    from_,
+                    text,
+                    api_key=api_key,
+                    charset=charset,
+                    udh=udh,
+                    network=network,
+                    related_message_id=related_message_id,
+                    keyword=keyword,
+                )
         with state.lock:
             account = state.account(api_id)
             now = state.time()

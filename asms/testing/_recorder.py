@@ -262,6 +262,12 @@ class Recorder:
                 break
         self.arrivals.append((time, command, error))
 
+    def record_arrival_code(self, time: float, command: str, error: int | None) -> None:
+        """Log one request whose reply is not in lines (the Platform's JSON): its first
+        error code, or None."""
+        if self.mode != "totals":
+            self.arrivals.append((time, command, error))
+
     def record_error(self, code: int, lines: int = 1) -> None:
         """Count ``lines`` reply lines carrying ``ERR: code``."""
         self._errors[code] += lines
