@@ -8,7 +8,12 @@ uvicorn, and give it async handlers::
 
     app = CallbackReceiver(on_status=on_status, on_inbound=on_inbound, secret_path="s3cr3t")
 
-Every callback is treated as possibly repeated; see ``CallbackReceiver`` for the guarantees.
+The same receiver takes the legacy gateway's callbacks and the Platform wires' (Platform SMS
+status and reply callbacks, One API event envelopes), into the same events; their ``wire``
+field says which sent them. Every callback is treated as possibly repeated; see
+``CallbackReceiver`` for the guarantees. A status report that names a ``clientMessageId``
+also records its message as accepted (:meth:`CallbackStore.accepted`), which a bulk journal
+sharing the store's file reads to resolve sends whose outcome was unknown.
 Handled events are recorded in a SQLite file, by default the user's
 (:func:`default_store_path`: ``$ASMS_CALLBACK_STORE``, else
 ``$XDG_STATE_HOME/asms/callbacks.sqlite3``, else ``~/.local/state/asms/callbacks.sqlite3``),
