@@ -21,6 +21,7 @@ from .._config import (
     MAX_BULK_CONCURRENCY,
     MAX_THROTTLED,
     MIN_BULK_CONCURRENCY,
+    PLATFORM_WIRES,
     RetryPolicy,
 )
 from .._exceptions import (
@@ -246,6 +247,13 @@ class Requester:
         self._verbatim: set[str] = set()
         self._resuming: bool | None = None  # whether the journal has an earlier run's rows
         self._resume_check = anyio.Lock()
+
+    @property
+    def can_lookup(self) -> bool:
+        """Whether the sender can look a request up by its climsgid: not on the Platform
+        wires, whose interrupted requests stay unknown (never resent) until a status
+        callback settles them."""
+        return getattr(self._sender, "wire", None) not in PLATFORM_WIRES
 
     async def lookup(self, climsgid: str) -> StatusInfo | None:
         """A request's status by its climsgid; None when the gateway does not know it."""

@@ -342,7 +342,11 @@ class BulkRun:
     async def _main(self) -> None:
         send, receive = anyio.create_memory_object_stream[Group](self._concurrency)
         try:
-            if self._journal is not None and not self._journal.replay:
+            if (
+                self._journal is not None
+                and not self._journal.replay
+                and self._requester.can_lookup
+            ):
                 with self._reconciling:
                     await reconcile(
                         self._journal,
