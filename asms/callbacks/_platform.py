@@ -87,7 +87,7 @@ def _reject_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
     document: dict[str, object] = {}
     for name, value in pairs:
         if name in document:
-            raise MalformedCallback(f"field {name[:40]} given more than once")
+            raise MalformedCallback(f"field {name[:40]!r} given more than once")
         document[name] = value
     return document
 
@@ -137,7 +137,7 @@ def _envelope(document: dict[str, object], event: object) -> PlatformCallback:
             continue
         for item in items:
             if not isinstance(item, dict):
-                raise MalformedCallback(f"an item of {name[:40]} is not an object")
+                raise MalformedCallback(f"an item of {name[:40]!r} is not an object")
             fields = PlatformFields.from_object(item, envelope)
             channel = fields.text("channel")
             if channel is not None and channel.lower() != _SMS:

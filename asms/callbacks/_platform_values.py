@@ -61,7 +61,7 @@ class PlatformFields:
         for name, value in document.items():
             key = name.lower()
             if key in values:
-                raise MalformedCallback(f"field {name[:40]} given more than once")
+                raise MalformedCallback(f"field {name[:40]!r} given more than once")
             values[key] = value
             if key not in _SECRETS and value is not None:
                 raw[name] = _as_raw(value)
@@ -79,7 +79,7 @@ class PlatformFields:
         for name, data in pairs:
             key = name.lower()
             if key in values:
-                raise MalformedCallback(f"parameter {name[:40]} given more than once")
+                raise MalformedCallback(f"parameter {name[:40]!r} given more than once")
             try:
                 text = data.decode("utf-8")
             except UnicodeDecodeError:

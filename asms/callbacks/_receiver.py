@@ -3,11 +3,15 @@
 Delivery guarantees, given a gateway that retries until it gets a 2xx:
 
 * A handler sees each distinct event once per :class:`CallbackStore`: status reports are
-  keyed by (``apiMsgId``, ``status``), inbound messages by ``moMsgId`` (of the part that
-  completed them). Every receiver (process, worker) given the same store file shares that
-  memory, and it survives restarts. Repeats get 200 and are counted as duplicates. By
-  default the store is the user's SQLite file (:func:`default_store_path`); only
-  ``store=False`` (or ``":memory:"``) keeps it in this process's memory.
+  keyed by (``apiMsgId``, ``status``) (on the One API by its own status code, so DEVICE_ACK
+  and READ stay two events), inbound messages by ``moMsgId`` (of the part that completed
+  them; ``replyMessageId`` or the One API's ``messageId`` on the Platform wires). Every
+  receiver (process, worker) given the same store file shares that memory, and it survives
+  restarts. Repeats get 200 and are counted as duplicates. By default the store is the
+  user's SQLite file (:func:`default_store_path`); only ``store=False`` (or
+  ``":memory:"``) keeps it in this process's memory.
+* A One API request may carry several events: they are handled oldest first, and the first
+  that fails (500, 503) answers the request, so its retry finds the earlier ones handled.
 * The event is claimed in the store (committed) before its handler runs and marked done
   after; if the process dies in between, the claim is taken over by a retry after the
   store's ``claim_timeout``, so that one event may reach a handler twice (at least once,

@@ -25,7 +25,8 @@ pruning frees space, so a flood of forged callbacks cannot push out a real event
 **Accepted messages.** A status callback exists only for a message the gateway accepted, so
 every status report that names a ``clientMessageId`` is also written down as "(climsgid,
 recipient) was accepted as apimsgid" (``asms_callback_accepted``), whatever became of the
-event itself (new, repeated, stale). :meth:`CallbackStore.accepted` reads it back: a bulk
+event itself (new, repeated, stale), and whatever the status (a message that failed later
+was still taken by the gateway). :meth:`CallbackStore.accepted` reads it back: a bulk
 journal sharing the file resolves from it the messages whose send had an unknown outcome
 (a reply lost on the Platform wires, which cannot be asked by ``clientMessageId``). These
 rows follow the same rules as the events': pruned ``retention`` seconds after they were last
@@ -232,7 +233,8 @@ class CallbackStore:
                 await anyio.to_thread.run_sync(db.close)
 
     async def records(self) -> int:
-        """How many records the store holds (its own count, kept in step with the rows)."""
+        """How many event records the store holds (its own count, kept in step with the
+        rows; the accepted messages are counted apart)."""
         count = await self._execute(_count)
         assert isinstance(count, int)
         return count

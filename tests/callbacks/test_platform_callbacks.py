@@ -406,3 +406,28 @@ async def test_json_without_content_type_and_with_a_charset_parameter() -> None:
         )
     assert (plain.status_code, typed.status_code) == (200, 200)
     assert [r.apimsgid for r in log.statuses] == ["m-j", "m-k"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("charset", "query_text", "text"),
+    [
+        ("ISO-8859-1", "caf%E9", "café"),  # the bytes, URL-encoded once by the query
+        ("ISO-8859-1", "hello%2521", "hello!"),  # the wire's text, URL-encoded again
+        ("UTF-16BE", "%00%E9%00t%00%E9", "été"),
+        ("UTF-16BE", "%2500m%2500e", "me"),
+        ("UTF-8", "%C3%A7a+va", "ça va"),
+    ],
+)
+async def test_platform_reply_as_query_parameters(charset: str, query_text: str, text: str) -> None:
+    log = EventLog()
+    query = (
+        f"replyMessageId=mo-q&messageId=mt-q&fromNumber=27820000001&toNumber=27830000002"
+        f"&timestamp={MS}&charset={charset}&text={query_text}&apiKey={SECRET_KEY}"
+    )
+    async with client_for(log.receiver()) as client:
+        response = await client.get("/mo?" + query)
+    assert response.status_code == 200
+    [message] = log.inbound
+    assert (message.text, message.momsgid, message.related_apimsgid) == (text, "mo-q", "mt-q")
+    assert SECRET_KEY not in repr(message)
