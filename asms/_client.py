@@ -297,6 +297,11 @@ class AsyncClient(BaseClient):
         return journal_owner(credentials.api_id, credentials.user, str(url))
 
     @property
+    def country_code(self) -> str | int | None:
+        """The country code national numbers (``0…``) are completed with; None: none."""
+        return self._options.country_code
+
+    @property
     def limiter(self) -> Limiter | None:
         """The :class:`Limiter` every request carrying messages waits for; None: none."""
         return self._limiter

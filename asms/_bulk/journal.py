@@ -480,6 +480,17 @@ class Journal:
 
         return await self._run(query)
 
+    async def request_size(self, climsgid: str) -> int:
+        """How many messages the request ``climsgid`` carried (settled or not)."""
+
+        def query(db: sqlite3.Connection) -> int:
+            row = db.execute(
+                "SELECT COUNT(*) FROM messages WHERE request_climsgid = ?", (climsgid,)
+            ).fetchone()
+            return int(row[0])
+
+        return await self._run(query)
+
     async def counts(self) -> dict[str, int]:
         """Messages per state."""
         return await self._run(_counts)

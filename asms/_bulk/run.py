@@ -42,6 +42,7 @@ from .._exceptions import GatewayError
 from .._models import Message
 from .grouping import Group, Grouper, InputBuffer, Item, ResultQueue, checked, read_ahead
 from .journal import (
+    UNRESOLVED,
     Journal,
     JournalMismatchError,
     JournalRow,
@@ -53,7 +54,7 @@ from .journal import (
 )
 from .options import RUN_KEYWORDS, RunOptions, check_keywords
 from .ratelimit import Limiter, RateLimiter
-from .report import BulkReport, BulkResult, BulkStatistics, Tally
+from .report import BulkReport, BulkResult, BulkStatistics, Tally, make_result
 from .requests import (
     IdLedger,
     Requester,
@@ -63,6 +64,7 @@ from .requests import (
     request_limit,
     sender_limiter,
 )
+from .settle import CallbackSettlement
 
 __all__ = ["BulkRun", "RequestSender", "send_bulk"]
 
@@ -180,6 +182,8 @@ class BulkRun:
         # A stopped run sends nothing, so it need not settle an earlier run's requests now:
         # what stays unresolved in the journal is settled by the next run.
         self._reconciling = anyio.CancelScope()
+        # Opened on the first unknown message of a wire without lookups (a resume).
+        self._settlement: CallbackSettlement | None = None
         self._failure: Exception | None = None
         self._failure_raised = False
         self._reader_scope: anyio.CancelScope | None = None
@@ -408,6 +412,8 @@ class BulkRun:
             if not quiet:
                 raise
         finally:
+            if self._settlement is not None:
+                await self._settlement.aclose()
             if self._close_journal:
                 await journal.aclose()
 
@@ -579,6 +585,8 @@ class BulkRun:
                             " same options)"
                         )
                     stored = stored_result(row, message)
+                    if stored is not None and row.state in UNRESOLVED:
+                        stored = await self._settled_by_callback(journal, row, item) or stored
                     if stored is not None:
                         self._resumed.append(stored)
                         if len(self._resumed) >= _RESUMED_DELIVERY:
@@ -593,6 +601,26 @@ class BulkRun:
             group = grouper.add(item)
             if group is not None:
                 await self._dispatch(group, send)
+
+    async def _settled_by_callback(
+        self, journal: Journal, row: JournalRow, item: Item
+    ) -> BulkResult | None:
+        """An unknown message of a wire without lookups that a recorded status callback
+        shows accepted: written to the journal as such (see :mod:`asms._bulk.settle`)."""
+        climsgid = row.request_climsgid
+        if self._requester.can_lookup or climsgid is None:
+            return None
+        if self._settlement is None:
+            country_code = getattr(self._sender, "country_code", None)
+            self._settlement = CallbackSettlement(journal.path, country_code)
+        size = await journal.request_size(climsgid)
+        apimsgid = await self._settlement.apimsgid(climsgid, item.message.to, messages=size)
+        if apimsgid is None:
+            return None
+        now = self._clock.wall_time()
+        accepted = (item.index, row.fingerprint, "accepted", climsgid, apimsgid, None, None)
+        await journal.write([(*accepted, row.parts, now)])
+        return make_result(item, climsgid, apimsgid, None, None, row.parts, resumed=True)
 
     async def _deliver_resumed(self) -> None:
         if self._resumed:

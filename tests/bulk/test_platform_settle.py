@@ -1,0 +1,100 @@
+"""A journaled run on a Platform wire: a lost reply leaves its messages unknown, never resent;
+a resumed run settles them from the status callbacks a receiver recorded in the journal file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from asms import AsyncClient, CallbackReceiver, DeliveryState, Message, RetryPolicy
+from asms._config import DEMO_API_KEY
+from asms.testing import EmulatorTransport, Faults, FakeClock, GatewayEmulator
+
+pytestmark = pytest.mark.anyio
+
+NUMBERS = ["27820000001", "27820000002", "27820000003"]
+
+
+def client(emu: GatewayEmulator, wire: str) -> AsyncClient:
+    return AsyncClient(
+        api_key=DEMO_API_KEY,
+        wire=wire,  # type: ignore[arg-type]
+        base_url="http://gateway",
+        transport=EmulatorTransport(emu),
+        retry=RetryPolicy.testing(),
+    )
+
+
+async def run_once(emu: GatewayEmulator, wire: str, journal: Path, numbers: list[str]) -> list:
+    messages = [Message(n, "Spring sale") for n in numbers]
+    async with (
+        client(emu, wire) as c,
+        c.send_bulk(messages, rate=None, journal=str(journal)) as run,
+    ):
+        return [r async for r in run]
+
+
+async def post_status(receiver: CallbackReceiver, body: dict[str, object]) -> int:
+    transport = httpx.ASGITransport(app=receiver)
+    async with httpx.AsyncClient(transport=transport, base_url="http://receiver") as http:
+        response = await http.post("/status", content=json.dumps(body).encode())
+    return response.status_code
+
+
+@pytest.mark.parametrize("wire", ["platform", "one-api"])
+async def test_a_lost_reply_stays_unknown_and_a_rerun_sends_nothing(
+    wire: str, tmp_path: Path
+) -> None:
+    emu = GatewayEmulator(clock=FakeClock(), faults=Faults(script=("drop_after_commit",)))
+    journal = tmp_path / "campaign.db"
+    first = await run_once(emu, wire, journal, NUMBERS)
+    assert [r.state for r in first] == [DeliveryState.UNKNOWN] * 3
+    assert emu.statistics().messages == 3  # the gateway took all three
+    requests = emu.statistics().requests
+    again = await run_once(emu, wire, journal, NUMBERS)
+    assert [r.state for r in again] == [DeliveryState.UNKNOWN] * 3
+    assert emu.statistics().requests == requests  # nothing sent, nothing looked up
+    assert emu.recorder.duplicates() == {}
+
+
+async def test_status_callbacks_in_the_journal_file_settle_the_unknown_ones(tmp_path: Path) -> None:
+    emu = GatewayEmulator(clock=FakeClock(), faults=Faults(script=("drop_after_commit",)))
+    journal = tmp_path / "campaign.db"
+    first = await run_once(emu, "platform", journal, NUMBERS)
+    climsgid = first[0].climsgid
+    assert climsgid and all(r.climsgid == climsgid for r in first)
+    receiver = CallbackReceiver(store=str(journal))
+    ids = {NUMBERS[0]: "a" * 32, NUMBERS[2]: "c" * 32}
+    for number, apimsgid in ids.items():
+        status = await post_status(
+            receiver,
+            {
+                "integrationName": "shop",
+                "messageId": apimsgid,
+                "clientMessageId": climsgid,
+                "to": number,
+                "from": "",
+                "statusCode": 3,
+                "status": "DELIVERED_TO_GATEWAY",
+                "statusDescription": "Delivered to gateway",
+                "timestamp": 1764930000000,
+            },
+        )
+        assert status == 200
+    requests = emu.statistics().requests
+    again = await run_once(emu, "platform", journal, NUMBERS)
+    assert [r.state for r in again] == [
+        DeliveryState.ACCEPTED,
+        DeliveryState.UNKNOWN,
+        DeliveryState.ACCEPTED,
+    ]
+    assert [r.apimsgid for r in again] == ["a" * 32, None, "c" * 32]
+    assert emu.statistics().requests == requests
+    # Written to the journal: a third run reads them as accepted without the store's help.
+    third = await run_once(emu, "platform", journal, NUMBERS)
+    assert [r.apimsgid for r in third] == ["a" * 32, None, "c" * 32]
+    assert emu.recorder.duplicates() == {}
