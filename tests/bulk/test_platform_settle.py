@@ -12,7 +12,7 @@ import pytest
 
 from asms import AsyncClient, CallbackReceiver, DeliveryState, Message, RetryPolicy
 from asms._config import DEMO_API_KEY
-from asms.testing import EmulatorTransport, Faults, FakeClock, GatewayEmulator
+from asms.testing import EmulatorTransport, FakeClock, Faults, GatewayEmulator
 
 pytestmark = pytest.mark.anyio
 
