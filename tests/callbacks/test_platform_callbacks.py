@@ -431,3 +431,27 @@ async def test_platform_reply_as_query_parameters(charset: str, query_text: str,
     [message] = log.inbound
     assert (message.text, message.momsgid, message.related_apimsgid) == (text, "mo-q", "mt-q")
     assert SECRET_KEY not in repr(message)
+
+
+@pytest.mark.anyio
+async def test_lenient_numbers_seconds_and_a_form_body() -> None:
+    log = EventLog()
+    receiver = log.receiver()
+    seconds = {"messageId": "m-s", "statusCode": 4.0, "timestamp": MS // 1000}
+    async with client_for(receiver) as client:
+        assert (await deliver(client, json_request(seconds))).status_code == 200
+        form = await client.post(
+            "/",
+            content=f"messageId=m-f&statusCode=2&timestamp={MS}".encode(),
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        # Neither JSON nor a form: left to the legacy parser, which refuses it as before.
+        other = await client.post(
+            "/", content=b"messageId=m-o", headers={"content-type": "application/octet-stream"}
+        )
+    assert (form.status_code, other.status_code) == (200, 400)
+    assert "unsupported content type" in other.text
+    first, second = log.statuses
+    assert first.status is MessageStatus.RECEIVED_BY_RECIPIENT
+    assert first.timestamp == WHEN.replace(microsecond=0)  # seconds, not 1970
+    assert (second.apimsgid, second.status) == ("m-f", MessageStatus.MESSAGE_QUEUED)

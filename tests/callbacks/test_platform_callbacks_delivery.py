@@ -199,6 +199,16 @@ MALFORMED: list[tuple[str, bytes]] = [
                 b' "udh": "zz"}'),
     ("no text", b'{"replyMessageId": "r", "timestamp": 1764930000000, "fromNumber": "1"}'),
     ("neither", b'{"hello": "world"}'),
+    ("twice in another case", b'{"messageId": "m", "MessageID": "n", "statusCode": 4,'
+                              b' "timestamp": 1764930000000}'),
+    ("bool timestamp", b'{"messageId": "m", "statusCode": 4, "timestamp": true}'),
+    ("negative timestamp", b'{"messageId": "m", "statusCode": 4, "timestamp": -5}'),
+    ("code out of range", b'{"messageId": "m", "statusCode": 10000000, "timestamp": 1}'),
+    ("one api no status", b'{"event": {"messageStatusUpdate": [{"messageId": "m",'
+                          b' "timestamp": 1764930000000}]}}'),
+    ("text not text", b'{"replyMessageId": "r", "timestamp": 1764930000000, "text": 5}'),
+    ("not in charset", b'{"replyMessageId": "r", "timestamp": 1764930000000, "text": "%E9",'
+                       b' "charset": "us-ascii"}'),
 ]  # fmt: skip
 
 
