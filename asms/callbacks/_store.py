@@ -48,7 +48,7 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Final, Literal
 
 import anyio
@@ -73,6 +73,7 @@ MEMORY: Final = ":memory:"
 """The path of a store kept in this process's memory only (no file)."""
 _PRUNE_EVERY: Final = 60.0
 _PRUNE_CHUNK: Final = 10_000
+_READ_CHUNK: Final = 500  # ids per IN (...) query, under SQLite's variable limit
 _RECORDS: Final = "records"
 _ACCEPTED: Final = "accepted"
 
@@ -360,6 +361,31 @@ class CallbackStore:
         """Every accepted message sent under ``climsgid``: ``apimsgid`` -> recipient
         (digits only; ``""`` when its status callback named none)."""
         return dict(await self._accepted_rows(climsgid))
+
+    async def accepted_many(self, climsgids: Iterable[str]) -> dict[str, dict[str, str]]:
+        """:meth:`accepted` for many ids in one read (a journal resuming many unknown
+        sends): climsgid -> (recipient -> ``apimsgid``); an id with nothing known is left
+        out."""
+        wanted = list(dict.fromkeys(climsgids))
+
+        def op(db: sqlite3.Connection) -> dict[str, dict[str, str]]:
+            found: dict[str, dict[str, str]] = {}
+            for start in range(0, len(wanted), _READ_CHUNK):
+                chunk = wanted[start : start + _READ_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                rows = db.execute(
+                    "SELECT climsgid, apimsgid, recipient FROM asms_callback_accepted "
+                    f"WHERE recipient != '' AND climsgid IN ({marks}) "
+                    "ORDER BY created DESC, apimsgid DESC",
+                    chunk,
+                )
+                for climsgid, apimsgid, recipient in rows:
+                    found.setdefault(str(climsgid), {})[str(recipient)] = str(apimsgid)
+            return found
+
+        result = await self._execute(op)
+        assert isinstance(result, dict)
+        return result
 
     async def _accepted_rows(self, climsgid: str) -> list[tuple[str, str]]:
         def op(db: sqlite3.Connection) -> list[tuple[str, str]]:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from functools import partial
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 
@@ -352,6 +354,28 @@ async def test_a_recipient_accepted_twice_gives_its_first_id() -> None:
         "first": "27820000001",
         "second": "27820000001",
     }
+    await store.aclose()
+
+
+@pytest.mark.anyio
+async def test_accepted_many_reads_many_ids_at_once() -> None:
+    store = CallbackStore(":memory:")
+    # Straight into the store (what the receiver does per report), for speed.
+    async with anyio.create_task_group() as group:
+        for n in range(1203):  # more ids than one IN (...) query takes
+            accepted = (f"c-{n % 601}", f"+2782{n:07d}", f"p-{n}")
+            group.start_soon(partial(store.claim, f"s-{n}", f"g-{n}", accepted=accepted))
+    receiver = EventLog().receiver(store=store)
+    async with client_for(receiver) as client:
+        one_api = one_api_status_item("o-1", 4, "SENT_TO_SUPPLIER", MS, "c-no-recipient")
+        assert (await deliver(client, json_request(one_api_envelope([one_api])))).is_success
+    wanted = [f"c-{n}" for n in range(601)] + ["c-0", "c-unknown", "c-no-recipient"]
+    found = await store.accepted_many(wanted)
+    assert len(found) == 601
+    assert found["c-0"] == {"27820000000": "p-0", "27820000601": "p-601", "27820001202": "p-1202"}
+    assert found["c-600"] == {"27820000600": "p-600", "27820001201": "p-1201"}
+    assert sum(len(recipients) for recipients in found.values()) == 1203
+    assert await store.accepted_many([]) == {}
     await store.aclose()
 
 
