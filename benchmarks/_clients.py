@@ -6,6 +6,10 @@ connections and prints one JSON line: requests, messages, seconds, cpu_seconds, 
 
 Every contender builds its request per call (the encoding is part of what a client costs) and
 checks each reply's first bytes, so a contender that fails requests cannot look fast.
+
+The ``*-platform`` contenders send the Platform SMS REST request instead (``POST /messages``,
+JSON ``{"content","to":[...],"clientMessageId"}``, the key in ``Authorization``) and decode
+each JSON reply, checking every entry's ``accepted``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import itertools
 import json
 import os
 import sys
@@ -22,6 +27,8 @@ from urllib.parse import urlencode, urlsplit
 
 API = {"api_id": "1234", "user": "demo", "password": "demo"}
 TEXT = "Hello from the benchmark"
+#: The integration API key the Platform contenders send (the sink takes any).
+KEY = "benchmark-integration-key"
 
 
 def numbers(count: int, offset: int = 0) -> list[str]:
@@ -161,12 +168,108 @@ async def run_asms_read_all(url: str, total: int, conc: int, recips: int) -> int
     return await run_asms(url, total, conc, recips, read_all=True)
 
 
+# -- the Platform SMS REST wire (POST /messages, JSON) -------------------------------------
+
+_PLATFORM_HEADERS = {
+    "Authorization": KEY,
+    "Content-Type": "application/json",
+    "Accept": "application/json",
+}
+_climsgids = itertools.count(1)
+
+
+def platform_body(to: list[str]) -> bytes:
+    """What asms sends: compact JSON, a client message id per request."""
+    document = {"content": TEXT, "to": to, "clientMessageId": f"bench{next(_climsgids):x}"}
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def platform_accepted(reply: bytes, recips: int) -> bool:
+    """The reply decoded: one entry per recipient, each ``accepted``."""
+    entries = json.loads(reply)["messages"]
+    return len(entries) == recips and all(entry["accepted"] is True for entry in entries)
+
+
+async def run_aiohttp_platform(url: str, total: int, conc: int, recips: int) -> int:
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=conc)
+    async with aiohttp.ClientSession(url, connector=connector) as session:
+        to = numbers(recips)
+
+        async def one(i: int) -> bool:
+            async with session.post(
+                "/messages", data=platform_body(to), headers=_PLATFORM_HEADERS
+            ) as resp:
+                return platform_accepted(await resp.read(), recips)
+
+        return await _pool(total, conc, one)
+
+
+async def run_handwritten_platform(url: str, total: int, conc: int, recips: int) -> int:
+    """As :func:`run_handwritten`, on the Platform wire (no session to open)."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    to = numbers(recips)
+    head = (
+        f"POST /messages HTTP/1.1\r\nHost: {host}\r\nAuthorization: {KEY}\r\n"
+        "Content-Type: application/json\r\nAccept: application/json\r\n"
+        "Content-Length: %d\r\n\r\n"
+    ).encode()
+    counter = iter(range(total))
+    errors = 0
+
+    async def conn() -> None:
+        nonlocal errors
+        r, w = await asyncio.open_connection(host, port)
+        for _ in counter:
+            body = platform_body(to)
+            w.write(head % len(body) + body)
+            if not platform_accepted(await _read_reply(r), recips):
+                errors += 1
+        w.close()
+
+    await asyncio.gather(*(conn() for _ in range(conc)))
+    return errors
+
+
+async def run_asms_platform(
+    url: str, total: int, conc: int, recips: int, *, read_all: bool = False
+) -> int:
+    """As :func:`run_asms`, on the Platform wire (``AsyncClient(api_key=..., wire="platform")``)."""
+    import httpx
+
+    import asms
+
+    limits = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
+    to = numbers(recips)
+    async with asms.AsyncClient(api_key=KEY, wire="platform", base_url=url, limits=limits) as c:
+
+        async def one(i: int) -> bool:
+            results = await c.send(TEXT, to=to)
+            return results.ok and len(results) == recips
+
+        async def one_reading_all(i: int) -> bool:
+            results = await c.send(TEXT, to=to)
+            return sum(r.ok for r in results) == recips
+
+        return await _pool(total, conc, one_reading_all if read_all else one)
+
+
+async def run_asms_platform_read_all(url: str, total: int, conc: int, recips: int) -> int:
+    return await run_asms_platform(url, total, conc, recips, read_all=True)
+
+
 CONTENDERS: dict[str, Callable[[str, int, int, int], Awaitable[int]]] = {
     "asms": run_asms,
     "asms-read-all": run_asms_read_all,
     "httpx": run_httpx,
     "aiohttp": run_aiohttp,
     "handwritten": run_handwritten,
+    "asms-platform": run_asms_platform,
+    "asms-platform-read-all": run_asms_platform_read_all,
+    "aiohttp-platform": run_aiohttp_platform,
+    "handwritten-platform": run_handwritten_platform,
 }
 
 
@@ -176,6 +279,10 @@ _IMPORTS: dict[str, tuple[str, ...]] = {
     "httpx": ("httpx",),
     "aiohttp": ("aiohttp",),
     "handwritten": (),
+    "asms-platform": ("httpx", "asms"),
+    "asms-platform-read-all": ("httpx", "asms"),
+    "aiohttp-platform": ("aiohttp",),
+    "handwritten-platform": (),
 }
 
 

@@ -23,6 +23,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
+#: clickatell-platform (S6P) has a directory of its own in the venv: it installs a top-level
+#: package ``clickatell``, as clickatell 0.1.2 (S6) does (``make bench-deps``).
+PLATFORM_PACKAGE_DIR = Path(sys.prefix) / "clickatell-platform"
 
 
 def cores() -> tuple[int | None, int | None]:
@@ -168,7 +171,10 @@ def machine() -> dict[str, Any]:
         try:
             return metadata.version(name)
         except metadata.PackageNotFoundError:
-            return "not installed"
+            pass
+        for found in metadata.distributions(name=name, path=[str(PLATFORM_PACKAGE_DIR)]):
+            return str(found.version)
+        return "not installed"
 
     return {
         "python": platform.python_version(),
@@ -179,7 +185,18 @@ def machine() -> dict[str, Any]:
         "client_cpu": CLIENT_CPU,
         "versions": {
             n: version(n)
-            for n in ("asms", "httpx", "aiohttp", "anyio", "lxml", "zeep", "uvicorn", "httptools")
+            for n in (
+                "asms",
+                "httpx",
+                "aiohttp",
+                "anyio",
+                "lxml",
+                "zeep",
+                "uvicorn",
+                "httptools",
+                "clickatell",
+                "clickatell-platform",
+            )
         },
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }

@@ -64,13 +64,37 @@ def markdown(doc: dict[str, Any], command: str, descriptions: dict[str, str]) ->
 
 
 def chart(doc: dict[str, Any], path: Path) -> None:
+    """S1 and S2 side by side in ``path``; S1P and S2P (the Platform wire) likewise in
+    ``chart-platform.png`` beside it. A pair none of whose scenarios ran is not drawn."""
+    _draw(
+        doc,
+        ("S1", "S2"),
+        ("S1: single-recipient sendmsg", "S2: 600 recipients per request, 50 connections"),
+        path,
+    )
+    _draw(
+        doc,
+        ("S1P", "S2P"),
+        (
+            "S1P: single-recipient POST /messages (platform)",
+            "S2P: 200 recipients per request (platform), 50 conn.",
+        ),
+        path.with_name("chart-platform.png"),
+    )
+
+
+def _draw(
+    doc: dict[str, Any], scenarios: tuple[str, str], titles: tuple[str, str], path: Path
+) -> None:
+    s1 = [s for s in doc["series"] if s["scenario"] == scenarios[0] and s.get("values")]
+    s2 = [s for s in doc["series"] if s["scenario"] == scenarios[1] and s.get("values")]
+    if not (s1 or s2):
+        return
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    s1 = [s for s in doc["series"] if s["scenario"] == "S1" and s.get("values")]
-    s2 = [s for s in doc["series"] if s["scenario"] == "S2" and s.get("values")]
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     for contender in sorted({s["contender"] for s in s1}):
         rows = sorted(
@@ -87,7 +111,7 @@ def chart(doc: dict[str, Any], path: Path) -> None:
     left.set_xscale("log")
     left.set_xlabel("connections")
     left.set_ylabel("requests / s")
-    left.set_title("S1: single-recipient sendmsg")
+    left.set_title(titles[0])
     if s1:
         left.legend()
     names = [s["contender"] for s in s2]
@@ -104,7 +128,8 @@ def chart(doc: dict[str, Any], path: Path) -> None:
         capsize=4,
     )
     right.set_ylabel("million messages / s")
-    right.set_title("S2: 600 recipients per request, 50 connections")
+    right.set_title(titles[1])
+    right.tick_params(axis="x", labelsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)

@@ -1,4 +1,5 @@
-"""The scenarios S1-S8. Each returns the series it measured and the ratios it derived.
+"""The scenarios S1-S8, and S1P, S2P, S6P: S1, S2 and S6 on the Platform SMS REST wire. Each
+returns the series it measured and the ratios it derived.
 
 Every ratio is computed from medians measured in this same run, and is refused (None) when any
 run of either side failed.
@@ -77,7 +78,7 @@ def _client_row(
             scenario, contender, {"connections": conc, "recipients": recips}, unit
         )
         module_name, tree = _source(contender)
-        n = max(conc * 4, int(requests * _SCALE[module_name]))
+        n = max(conc * 4, int(requests * _SCALE.get(module_name, 1.0)))
         args = [
             "benchmarks._clients",
             module_name,
@@ -294,6 +295,93 @@ def s8(p: Profile) -> Result:
     return series, ratios
 
 
+# -- the Platform SMS REST wire (POST /messages, JSON) ------------------------------------
+
+#: Recipients per request on the Platform wire: the platform's cap (asms splits above it).
+PLATFORM_RECIPIENTS = 200
+
+
+def s1p(p: Profile) -> Result:
+    """S1 on the Platform wire: asms (``wire="platform"``) against aiohttp and the hand-written
+    client posting the same JSON and decoding each reply."""
+    series: list[Series] = []
+    ratios: dict[str, float | None] = {}
+    with server("sink") as url:
+        for conc in p.s1_connections:
+            row = _client_row(
+                "S1P",
+                ("asms-platform", "aiohttp-platform", "handwritten-platform"),
+                url,
+                p.s1_requests,
+                conc,
+                1,
+                p.reps,
+            )
+            series += row.values()
+            ratios[f"S1P c={conc} asms/aiohttp"] = ratio(
+                row["asms-platform"], row["aiohttp-platform"]
+            )
+            ratios[f"S1P c={conc} asms/handwritten"] = ratio(
+                row["asms-platform"], row["handwritten-platform"]
+            )
+    return series, ratios
+
+
+def s2p(p: Profile) -> Result:
+    """S2 on the Platform wire, 200 recipients per request (the platform's cap): as many
+    messages per run as S2 sends."""
+    requests = p.s2_requests * 600 // PLATFORM_RECIPIENTS
+    with server("sink") as url:
+        row = _client_row(
+            "S2P",
+            ("asms-platform", "asms-platform-read-all", "aiohttp-platform", "handwritten-platform"),
+            url,
+            requests,
+            50,
+            PLATFORM_RECIPIENTS,
+            p.reps,
+        )
+    aiohttp = row["aiohttp-platform"]
+    ratios = {
+        "S2P asms/aiohttp": ratio(row["asms-platform"], aiohttp),
+        "S2P asms-read-all/aiohttp": ratio(row["asms-platform-read-all"], aiohttp),
+        "S2P asms/handwritten": ratio(row["asms-platform"], row["handwritten-platform"]),
+    }
+    return list(row.values()), ratios
+
+
+def s6p(p: Profile) -> Result:
+    """clickatell-platform 2.0.1 against asms on the same recipients, repetitions in turns."""
+    from ._s6_platform import CONTENDERS
+
+    row = {c: Series("S6P", c, {"recipients": p.s6_recipients}, "msg/s") for c in CONTENDERS}
+    with server("sink") as url:
+        for _ in range(p.reps):
+            for contender, s in row.items():
+                r = run_json(
+                    [
+                        "benchmarks._s6_platform",
+                        contender,
+                        "--url",
+                        url,
+                        "--recipients",
+                        str(p.s6_recipients),
+                    ]
+                )
+                if r.get("ok"):
+                    s.add(
+                        r["messages"] / r["seconds"],
+                        cpu_us=r["cpu_seconds"] / r["requests"] * 1e6,
+                    )
+                else:
+                    s.add(None, error=str(r.get("error")))
+    ratios: dict[str, float | None] = {}
+    for mine in ("asms-send", "asms-send-bulk"):
+        for theirs in ("clickatell-platform-1", "clickatell-platform-200"):
+            ratios[f"S6P {mine}/{theirs}"] = ratio(row[mine], row[theirs])
+    return list(row.values()), ratios
+
+
 SCENARIOS: dict[str, Callable[[Profile], Result]] = {
     "S1": s1,
     "S2": s2,
@@ -303,6 +391,9 @@ SCENARIOS: dict[str, Callable[[Profile], Result]] = {
     "S6": s6,
     "S7": s7,
     "S8": s8,
+    "S1P": s1p,
+    "S2P": s2p,
+    "S6P": s6p,
 }
 
 DESCRIPTIONS: dict[str, Any] = {
@@ -319,4 +410,22 @@ DESCRIPTIONS: dict[str, Any] = {
     "S6": "clickatell 0.1.2 (sync) vs asms sending the same recipients",
     "S7": "emulator capacity (uvicorn on one core) under a load generator",
     "S8": "one account limit across processes (Redis)",
+    "S1P": (
+        "S1 on the Platform wire: single-recipient `POST /messages` (JSON) throughput vs "
+        'connections. asms `AsyncClient(api_key=..., wire="platform")`; aiohttp and '
+        "hand-written post the same JSON and json-decode each reply, checking `accepted`"
+    ),
+    "S2P": (
+        "S2 on the Platform wire: **200-recipient** `POST /messages` (the platform's cap per "
+        "request), messages per second at 50 connections. asms checks `results.ok`; "
+        "asms-platform-read-all also reads all 200 `SendResult` objects; aiohttp and "
+        "hand-written json-decode each reply and check every entry's `accepted`"
+    ),
+    "S6P": (
+        "clickatell-platform 2.0.1 (Clickatell's own package, sync, httplib2) vs asms on the "
+        "Platform wire, the same recipients: clickatell-platform-1 calls `sendMessage` once "
+        "per recipient (its README's example), clickatell-platform-200 with 200 numbers per "
+        "call; asms-send is one `send` (split into 200-recipient requests sent concurrently), "
+        "asms-send-bulk is `send_bulk(rate=None)`. CPU µs per HTTP request"
+    ),
 }

@@ -5,6 +5,10 @@ each request (path, Content-Length, the ``to`` list) to answer with the right re
 caches the per-recipient tails so a 600-line reply is one ``bytes.join`` (the sink's core must
 not be what limits a 600-recipient benchmark).
 
+The Platform wires' sends (``POST /messages``, ``POST /v1/message``) get the platform's
+current JSON the same way: HTTP 202, one entry per number of the request's ``to`` list, found
+with a regular expression rather than a JSON parser, the entries' tails cached per list.
+
 Run: ``python -m benchmarks._sink --port 0`` prints ``PORT <n>`` on stdout once listening.
 """
 
@@ -14,12 +18,16 @@ import argparse
 import asyncio
 import itertools
 import os
+import re
 import sys
 from urllib.parse import unquote_to_bytes
 
 import httptools  # type: ignore[import-untyped]
 
 _HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n"
+_JSON_HEAD = (
+    b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+)
 _ids = itertools.count(1)
 
 
@@ -70,6 +78,53 @@ def reply_for(path: bytes, body: bytes) -> bytes:
     return prefix + (b"\n" + prefix).join(_tails(to))
 
 
+# The numbers of a Platform SMS body (``"to":["2782...",...]``) and of a One API body (one
+# ``"to":"2782..."`` per message): what the benchmarks send, not a general JSON reader.
+_PLATFORM_TO = re.compile(rb'"to"\s*:\s*\[([^\]]*)\]')
+_ONE_API_TO = re.compile(rb'"to"\s*:\s*"([^"]*)"')
+_ENTRY_HEAD = b'{"apiMessageId":"'
+_PLATFORM_TAIL = (
+    b'%016x","accepted":true,"to":"%s","errorCode":null,"error":null,"errorDescription":null}'
+)
+_ONE_API_TAIL = b'%016x","accepted":true,"to":"%s","error":null}'
+_NO_NUMBERS = (
+    b'{"messages":[],"errorCode":101,"error":"Invalid or missing parameters.",'
+    b'"errorDescription":null}'
+)
+# Per wire and ``to`` list: each entry's tail after the request's 16-digit id prefix.
+_JSON_TAILS: dict[tuple[bool, bytes], list[bytes]] = {}
+
+
+def _json_tails(one_api: bool, to: bytes) -> list[bytes]:
+    tails = _JSON_TAILS.get((one_api, to))
+    if tails is None:
+        if len(_JSON_TAILS) >= 64:
+            _JSON_TAILS.clear()
+        numbers = [n.strip().strip(b'"') for n in to.split(b",")]
+        tail = _ONE_API_TAIL if one_api else _PLATFORM_TAIL
+        tails = [tail % (i, n) for i, n in enumerate(numbers)]
+        _JSON_TAILS[one_api, to] = tails
+    return tails
+
+
+def json_reply_for(path: bytes, body: bytes) -> bytes:
+    """The platform's 202 answer to one send: Platform SMS (current form, top-level error
+    keys null) for ``/messages``, One API for ``/v1/message``; ids as in :func:`reply_for`."""
+    one_api = path.endswith(b"/v1/message")
+    if one_api:
+        to = b",".join(_ONE_API_TO.findall(body))
+    else:
+        found = _PLATFORM_TO.search(body)
+        to = found.group(1).strip() if found else b""
+    if not to:
+        return _NO_NUMBERS
+    entry = _ENTRY_HEAD + b"%016x" % next(_ids)
+    entries = entry + (b"," + entry).join(_json_tails(one_api, to))
+    if one_api:
+        return b'{"messages":[' + entries + b'],"error":null}'
+    return b'{"messages":[' + entries + b'],"errorCode":null,"error":null,"errorDescription":null}'
+
+
 class _Protocol(asyncio.Protocol):
     __slots__ = ("_body", "_parser", "_path", "_query", "_transport")
 
@@ -101,9 +156,13 @@ class _Protocol(asyncio.Protocol):
     def on_message_complete(self) -> None:
         body = self._query or b"".join(self._body)
         self._body.clear()
-        reply = reply_for(self._path, body)
         assert self._transport is not None
-        self._transport.write((_HEAD % len(reply)) + reply)
+        if self._path.endswith((b"/messages", b"/v1/message")):
+            reply = json_reply_for(self._path, body)
+            self._transport.write((_JSON_HEAD % len(reply)) + reply)
+        else:
+            reply = reply_for(self._path, body)
+            self._transport.write((_HEAD % len(reply)) + reply)
         if not self._parser.should_keep_alive():
             self._transport.close()
 
