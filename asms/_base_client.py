@@ -566,15 +566,16 @@ class BaseClient:
                     raise reply_too_large(MAX_REPLY_BYTES)
             if debug:
                 logger.debug("reply to %s: HTTP %d, %d bytes", op.name, status, len(content))
-            body = wire.unwrap(status, content)
             if session is None:
                 try:
-                    return parse(body)
+                    # Unwrapped inside: a Platform wire refuses HTTP 429 as a ThrottledError.
+                    return parse(wire.unwrap(status, content))
                 except ThrottledError as exc:
                     exc.gateway_time = gateway_time(headers)
                     if self._limiter is not None:
                         self._pause_limiter(self._limiter, exc)
                     raise
+            body = wire.unwrap(status, content)
             session.touch()
             try:
                 return parse(body)
@@ -619,10 +620,11 @@ class BaseClient:
             request = wire.build(op, params, auth)
             status, headers, content = await roundtrip_headers(self._transport, request)
             logger.debug("reply to %s: HTTP %d, %d bytes", op.name, status, len(content))
-            body = wire.unwrap(status, content)
-            if session is not None:
-                session.touch()
             try:
+                # Unwrapped inside: a Platform wire refuses HTTP 429 as a ThrottledError.
+                body = wire.unwrap(status, content)
+                if session is not None:
+                    session.touch()
                 return parse(body)
             except ThrottledError as exc:
                 exc.gateway_time = gateway_time(headers)
