@@ -427,7 +427,9 @@ class PlatformGateway:
             # 130 whatever the refusal's legacy code: the status (429) says "not taken".
             return self._platform_error(_MT_LIMIT, 429), throttled
         assert parsed.content is not None
-        numbers = [n[1:] if n[:1] == "+" else n for n in parsed.to]
+        numbers = parsed.to
+        if any(n[:1] == "+" for n in numbers):
+            numbers = [n[1:] if n[:1] == "+" else n for n in numbers]
         results = self._commit(
             command, integration, account, numbers, parsed.to, parsed, parsed.content, now
         )
@@ -454,14 +456,16 @@ class PlatformGateway:
             to = [to]
         if not isinstance(to, list) or not to:
             return E.INVALID_OR_MISSING_PARAMETERS
-        numbers: list[str] = []
-        for number in to:
-            if isinstance(number, str):
-                numbers.append(number.strip())
-            elif isinstance(number, int) and not isinstance(number, bool):
-                numbers.append(str(number))
-            else:
-                return E.INVALID_OR_MISSING_PARAMETERS
+        numbers: list[str] = to
+        if not all(type(number) is str for number in to):  # the usual case costs one pass
+            numbers = []
+            for number in to:
+                if isinstance(number, str):
+                    numbers.append(number)
+                elif isinstance(number, int) and not isinstance(number, bool):
+                    numbers.append(str(number))
+                else:
+                    return E.INVALID_OR_MISSING_PARAMETERS
         if len(numbers) > self.profile.max_recipients:
             return E.INVALID_OR_MISSING_PARAMETERS
         request.to = numbers
@@ -650,8 +654,10 @@ class PlatformGateway:
             if line[:4] == "ID: ":
                 apimsgid = line[4:36]
                 append((to, apimsgid, 0, ""))
-                if track:
-                    committed.append(state.messages[apimsgid])
+                # A retention smaller than the request forgets its first messages at once;
+                # those get no callbacks (there is nothing left to report on).
+                if track and (message := state.messages.get(apimsgid)) is not None:
+                    committed.append(message)
             else:
                 code = int(line[5:8])
                 record_error(code)

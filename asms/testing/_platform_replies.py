@@ -94,51 +94,57 @@ def platform_texts(code: int) -> tuple[str, str]:
     return text, text
 
 
+# ensure_ascii=False: the body is UTF-8, as the platform's. One encoder for every reply:
+# json.dumps with options builds a new one per call.
+_ENCODE: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _string(value: str) -> str:
+    """``value`` as a JSON string (digits, the usual number, need no escaping)."""
+    return f'"{value}"' if value.isdigit() else _ENCODE(value)
+
+
 def _dumps(value: Any) -> bytes:
-    # ensure_ascii=False: the body is UTF-8, as the platform's; numbers echo as they came.
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    return _ENCODE(value).encode()
+
+
+# An accepted entry is most of every answer: written from a template (the id is hex and
+# the number a JSON string already), one string format instead of a dict to encode.
+_ACCEPTED: Final = (
+    '{"apiMessageId":"%s","accepted":true,"to":%s,'
+    '"errorCode":null,"error":null,"errorDescription":null}'
+)
+_ACCEPTED_2017: Final = '{"apiMessageId":"%s","accepted":true,"to":%s,"error":null}'
+_CLOSE: Final[Mapping[str, str]] = {
+    "current": '],"errorCode":null,"error":null,"errorDescription":null}',
+    "2020": "]}",
+    "2017": '],"error":null}',
+}
 
 
 def platform_body(results: list[Result], variant: PlatformVariant) -> bytes:
     """A Platform SMS answer with one entry per recipient (accepted or refused)."""
-    messages: list[dict[str, Any]] = []
-    append = messages.append
-    if variant == "2017":
-        for to, apimsgid, code, _ in results:
-            if apimsgid is not None:
-                append({"apiMessageId": apimsgid, "accepted": True, "to": to, "error": None})
-            else:
-                error = _TEXTS_2017.get(code) or platform_texts(code)[0]
-                append({"apiMessageId": None, "accepted": False, "to": to, "error": error})
-        return _dumps({"messages": messages, "error": None})
+    entries: list[str] = []
+    append = entries.append
+    accepted = _ACCEPTED_2017 if variant == "2017" else _ACCEPTED
     for to, apimsgid, code, _ in results:
         if apimsgid is not None:
-            append(
-                {
-                    "apiMessageId": apimsgid,
-                    "accepted": True,
-                    "to": to,
-                    "errorCode": None,
-                    "error": None,
-                    "errorDescription": None,
-                }
-            )
+            append(accepted % (apimsgid, _string(to)))
+        elif variant == "2017":
+            error = _TEXTS_2017.get(code) or platform_texts(code)[0]
+            append(_ENCODE({"apiMessageId": None, "accepted": False, "to": to, "error": error}))
         else:
             error, description = platform_texts(code)
-            append(
-                {
-                    "apiMessageId": None,
-                    "accepted": False,
-                    "to": to,
-                    "errorCode": code,
-                    "error": error,
-                    "errorDescription": description,
-                }
-            )
-    if variant == "2020":
-        return _dumps({"messages": messages})
-    body = {"messages": messages, "errorCode": None, "error": None, "errorDescription": None}
-    return _dumps(body)
+            refused = {
+                "apiMessageId": None,
+                "accepted": False,
+                "to": to,
+                "errorCode": code,
+                "error": error,
+                "errorDescription": description,
+            }
+            append(_ENCODE(refused))
+    return ('{"messages":[' + ",".join(entries) + _CLOSE[variant]).encode()
 
 
 def platform_error_body(code: int, variant: PlatformVariant) -> bytes:
@@ -160,14 +166,14 @@ def _one_api_error(code: int, detail: str = "") -> dict[str, Any]:
 
 def one_api_body(results: list[Result]) -> bytes:
     """A One API answer: one entry per message, the global error unused (null)."""
-    messages: list[dict[str, Any]] = []
-    append = messages.append
+    entries: list[str] = []
+    append = entries.append
     for to, apimsgid, code, detail in results:
         if apimsgid is not None:
-            append({"apiMessageId": apimsgid, "accepted": True, "to": to, "error": None})
+            append(_ACCEPTED_2017 % (apimsgid, _string(to)))
         else:
-            append({"error": _one_api_error(code, detail), "accepted": False, "to": to})
-    return _dumps({"messages": messages, "error": None})
+            append(_ENCODE({"error": _one_api_error(code, detail), "accepted": False, "to": to}))
+    return ('{"messages":[' + ",".join(entries) + '],"error":null}').encode()
 
 
 def one_api_error_body(code: int, detail: str = "") -> bytes:

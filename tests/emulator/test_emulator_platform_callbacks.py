@@ -410,3 +410,16 @@ def test_a_long_reply_is_one_event_and_an_unknown_key_is_refused() -> None:
     assert event.text == "x" * 400 and event.udh == "" and event.charset == "UTF-8"
     with pytest.raises(ValueError, match="unknown api_key"):
         emu.inject_mo(OUR_NUMBER, HANDSET, "x", api_key="nope")
+
+
+@pytest.mark.anyio
+async def test_a_message_forgotten_at_once_gets_no_callbacks() -> None:
+    receiver = Receiver()
+    emu, dispatcher = make(receiver, hook())
+    emu.retention = 1
+    body = await send(emu, "/messages", {"content": "Hi", "to": [A, B]})
+    await run_lifecycle(emu, dispatcher)
+    kept = body["messages"][1]["apiMessageId"]
+    assert emu.message(body["messages"][0]["apiMessageId"]) is None
+    assert {b["messageId"] for b in receiver.bodies()} == {kept}
+    assert len(receiver.requests) == 3
