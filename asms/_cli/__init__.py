@@ -11,7 +11,13 @@ from ._stop import StoppableGroup
 @click.group(cls=StoppableGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="asms")
 def cli() -> None:
-    """Send SMS through the Clickatell legacy gateway, or run its emulator.
+    """Send SMS through Clickatell, or run its emulator.
+
+    A legacy account (made before November 2016) is ASMS_API_ID, ASMS_USER and
+    ASMS_PASSWORD in the environment (wires http, soap, soap-rpc); an account made on the
+    portal since then is ASMS_API_KEY, its integration API key: send, bulk, status and
+    balance then use the Platform (--wire platform, the default with a key, or --wire
+    one-api). With both set, choose with --wire (or ASMS_WIRE).
 
     A campaign can also be sent by workers sharing Redis: asms bulk FILE --redis URL
     --campaign NAME queues it, asms worker --redis URL sends it (run as many as you like),

@@ -1,9 +1,13 @@
 """What every network command shares: settings from the environment, the client, exit codes.
 
-Credentials come only from the environment (``ASMS_API_ID``, ``ASMS_USER``,
-``ASMS_PASSWORD``) or from an ``--env-file``: a password on the command line would end up in
-shell history and in ``ps`` output. Nothing here ever prints a credential, not even in an
-error message.
+Credentials come only from the environment or from an ``--env-file``: a password on the
+command line would end up in shell history and in ``ps`` output. A legacy account is
+``ASMS_API_ID``, ``ASMS_USER`` and ``ASMS_PASSWORD`` (wires ``http``, ``soap``, ``soap-rpc``);
+an account made on the portal since 2016 is ``ASMS_API_KEY``, an integration API key (wires
+``platform``, the default with a key, and ``one-api``). Which account a command uses follows
+from the wire (``--wire`` or ``ASMS_WIRE``); without one, from the variables that are set, and
+when both kinds are set the command refuses rather than guess. Nothing here ever prints a
+credential, not even in an error message.
 """
 
 from __future__ import annotations
@@ -28,7 +32,10 @@ from .._codes import ErrorCode, MessageStatus
 from .._config import (
     DEFAULT_BASE_URL,
     DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_PLATFORM_URL,
     DEFAULT_REQUEST_TIMEOUT,
+    PLATFORM_WIRES,
+    ApiKey,
     Credentials,
     plain_http_to_remote,
 )
@@ -37,15 +44,17 @@ from .._exceptions import (
     AuthenticationError,
     ConnectError,
     HTTPStatusError,
+    UnsupportedCommandError,
     ValidationError,
 )
-from .._logging import redact
+from .._logging import redact, register_secret
 from .._numbers import InvalidNumberError, normalize_msisdn
 
 if TYPE_CHECKING:
     from .._client import AsyncClient
 
 __all__ = [
+    "API_KEY_VARIABLE",
     "CREDENTIAL_VARIABLES",
     "EXIT_FAILED",
     "EXIT_OK",
@@ -76,7 +85,11 @@ EXIT_FAILED: Final = 1  # some messages (or the one request) failed
 EXIT_USAGE: Final = 2  # bad arguments or configuration; click's own usage errors are 2 too
 
 CREDENTIAL_VARIABLES: Final = ("ASMS_API_ID", "ASMS_USER", "ASMS_PASSWORD")
-_WIRES: Final = ("http", "soap", "soap-rpc")
+API_KEY_VARIABLE: Final = "ASMS_API_KEY"
+_LEGACY_WIRES: Final = ("http", "soap", "soap-rpc")
+_PLATFORM_WIRES: Final = ("platform", "one-api")
+_WIRES: Final = _LEGACY_WIRES + _PLATFORM_WIRES
+_LEGACY_NAMES: Final = "ASMS_API_ID, ASMS_USER and ASMS_PASSWORD"
 
 T = TypeVar("T")
 
@@ -185,24 +198,57 @@ class FiniteFloat(click.FloatRange):
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Where and how to reach the gateway, resolved from options and the environment."""
+    """Where and how to reach the gateway, resolved from options and the environment.
+
+    ``chosen_by`` says where the wire came from (``"--wire"``, ``"ASMS_WIRE"``), or ``""``
+    when it follows from the credentials that are set.
+    """
 
     base_url: str
     wire: str
     insecure_http: bool
     timeout: float
     env: Mapping[str, str] = field(repr=False)
+    chosen_by: str = ""
+
+    @property
+    def platform(self) -> bool:
+        """Whether the wire is one of the Platform's (``platform``, ``one-api``)."""
+        return self.wire in PLATFORM_WIRES
+
+    def _wire_named(self) -> str:
+        if self.chosen_by == "--wire":
+            return f"--wire {self.wire}"
+        if self.chosen_by:
+            return f"{self.chosen_by}={self.wire}"
+        return f"the {self.wire} wire"
 
     def credentials(self) -> Credentials:
-        """The account's credentials; a missing or bad variable is a configuration error."""
+        """The legacy account's credentials; a missing or bad variable is a configuration
+        error (so is a Platform wire, whose account is an API key: see :meth:`account`)."""
+        if self.platform:
+            raise ConfigError(
+                f"{self._wire_named()} is a Platform wire: it needs {API_KEY_VARIABLE} (an "
+                f"integration API key); {_LEGACY_NAMES} work on the legacy wires only "
+                f"({', '.join(_LEGACY_WIRES)})"
+            )
         missing = [name for name in CREDENTIAL_VARIABLES if not self.env.get(name)]
         if missing:
-            raise ConfigError(
+            problem = (
                 "missing environment variable"
                 + ("s " if len(missing) > 1 else " ")
                 + ", ".join(missing)
-                + " (the credentials are read from the environment or --env-file, "
-                "never from the command line)"
+            )
+            if self.env.get(API_KEY_VARIABLE):
+                raise ConfigError(
+                    f"{problem}: {self._wire_named()} is a legacy wire and needs "
+                    f"{_LEGACY_NAMES}; {API_KEY_VARIABLE} works on the Platform wires only "
+                    f"(--wire {' or '.join(_PLATFORM_WIRES)})"
+                )
+            raise ConfigError(
+                problem + " (the credentials are read from the environment or --env-file, "
+                f"never from the command line; a Platform account sets {API_KEY_VARIABLE} "
+                "instead)"
             )
         try:
             return Credentials(
@@ -211,6 +257,47 @@ class Settings:
         except ValidationError as exc:
             # ValidationError never carries the value of a credential field.
             raise ConfigError(f"bad credentials in the environment: {exc}") from None
+
+    def api_key(self) -> ApiKey:
+        """The Platform account's integration API key (``ASMS_API_KEY``); a missing or bad
+        key, or a legacy wire, is a configuration error."""
+        if not self.platform:
+            raise ConfigError(
+                f"{API_KEY_VARIABLE} works on the Platform wires only "
+                f"({', '.join(_PLATFORM_WIRES)}), not {self._wire_named()}"
+            )
+        value = self.env.get(API_KEY_VARIABLE)
+        if not value:
+            raise ConfigError(
+                f"missing environment variable {API_KEY_VARIABLE}: {self._wire_named()} is a "
+                f"Platform wire and needs an integration API key; {_LEGACY_NAMES} work on the "
+                f"legacy wires only ({', '.join(_LEGACY_WIRES)}). The key is read from the "
+                "environment or --env-file, never from the command line"
+            )
+        register_secret(value)  # before anything could show it
+        try:
+            return ApiKey(value)
+        except ValidationError as exc:
+            # The rule only, never the value.
+            raise ConfigError(
+                f"bad {API_KEY_VARIABLE} in the environment: it {exc.rule}"
+                + (" (a space or line break copied with it?)" if value != value.strip() else "")
+            ) from None
+
+    def account(self) -> Credentials | ApiKey:
+        """What the wire authenticates with: the legacy credentials or the API key."""
+        return self.api_key() if self.platform else self.credentials()
+
+    def refuse_on_platform(self, command: str, hint: str = "") -> None:
+        """One line, exit 2, when ``command`` does not exist on this (Platform) wire."""
+        if not self.platform:
+            return
+        raise ConfigError(
+            f"{command} is not available on the {self.wire} wire"
+            + (f": {hint}" if hint else "")
+            + f" (it needs a legacy account: {_LEGACY_NAMES}"
+            + (f", not {API_KEY_VARIABLE})" if self.env.get(API_KEY_VARIABLE) else ")")
+        )
 
     def check_url(self) -> None:
         """Refuse a base URL that would expose the credentials.
@@ -234,13 +321,13 @@ class Settings:
     def validate(self) -> None:
         """Fail now (exit 2) if a client could not be made from these settings."""
         self.check_url()
-        self.credentials()
+        self.account()
 
     def client(self, **overrides: Any) -> AsyncClient:
         """A new (not yet entered) :class:`AsyncClient` for these settings."""
         # Checked here first for the message naming the flag; the client applies the same rule.
         self.check_url()
-        credentials = self.credentials()
+        account = self.account()
         from .._client import AsyncClient
         from .._compat import httpx
 
@@ -253,7 +340,14 @@ class Settings:
             ),
         }
         options.update(overrides)
-        return AsyncClient(credentials=credentials, **options)
+        if isinstance(account, ApiKey):
+            return AsyncClient(api_key=account, **options)
+        return AsyncClient(credentials=account, **options)
+
+    def run(self, main: Callable[[], Awaitable[T]], *, check_url: bool = True) -> T:
+        """:func:`run_async` for these settings: errors name this wire's variables, and
+        with ``check_url`` an HTTP error status or a refused connection names the URL."""
+        return run_async(main, base_url=self.base_url if check_url else None, wire=self.wire)
 
 
 def _resolve_settings(
@@ -267,11 +361,33 @@ def _resolve_settings(
     if env_file is not None:
         # The file was asked for explicitly, so it wins over inherited variables.
         env.update(read_env_file(env_file))
-    chosen_url = base_url or env.get("ASMS_BASE_URL") or DEFAULT_BASE_URL
-    chosen_wire = wire or env.get("ASMS_WIRE") or "http"
-    if chosen_wire not in _WIRES:
+    if env.get(API_KEY_VARIABLE):
+        register_secret(env[API_KEY_VARIABLE])  # masked from here on, whatever happens
+    chosen_by = "--wire" if wire else ("ASMS_WIRE" if env.get("ASMS_WIRE") else "")
+    chosen_wire = wire or env.get("ASMS_WIRE")
+    if chosen_wire is None:
+        chosen_wire = _wire_from_credentials(env)
+    elif chosen_wire not in _WIRES:
         raise ConfigError(f"ASMS_WIRE must be one of {', '.join(_WIRES)} (got {chosen_wire!r})")
-    return Settings(chosen_url.rstrip("/"), chosen_wire, insecure_http, timeout, env)
+    default_url = DEFAULT_PLATFORM_URL if chosen_wire in PLATFORM_WIRES else DEFAULT_BASE_URL
+    chosen_url = base_url or env.get("ASMS_BASE_URL") or default_url
+    return Settings(chosen_url.rstrip("/"), chosen_wire, insecure_http, timeout, env, chosen_by)
+
+
+def _wire_from_credentials(env: Mapping[str, str]) -> str:
+    """The wire when none is chosen: ``platform`` with an API key, else ``http``; both kinds
+    of account set is refused, not guessed."""
+    legacy = [name for name in CREDENTIAL_VARIABLES if env.get(name)]
+    if not env.get(API_KEY_VARIABLE):
+        return "http"
+    if legacy:
+        raise ConfigError(
+            f"both {API_KEY_VARIABLE} (a Platform account) and {', '.join(legacy)} (a legacy "
+            "account) are set, and asms does not guess which to use: choose with --wire "
+            f"(or ASMS_WIRE): {' or '.join(_PLATFORM_WIRES)} uses {API_KEY_VARIABLE}, "
+            f"{', '.join(_LEGACY_WIRES)} use {_LEGACY_NAMES}; or unset the other"
+        )
+    return "platform"
 
 
 def connection_options(func: Callable[..., T]) -> Callable[..., T]:
@@ -294,18 +410,23 @@ def connection_options(func: Callable[..., T]) -> Callable[..., T]:
         click.option(
             "--env-file",
             type=click.Path(dir_okay=False, path_type=Path),
-            help="Read ASMS_* variables from this KEY=VALUE file (it wins over the environment).",
+            help="Read ASMS_* variables from this KEY=VALUE file (it wins over the environment): "
+            "ASMS_API_ID, ASMS_USER and ASMS_PASSWORD for a legacy account, or ASMS_API_KEY "
+            "for a Platform one.",
         ),
         click.option(
             "--base-url",
             metavar="URL",
-            help=f"Gateway base URL [env ASMS_BASE_URL; default {DEFAULT_BASE_URL}].",
+            help=f"Gateway base URL [env ASMS_BASE_URL; default {DEFAULT_BASE_URL}, or "
+            f"{DEFAULT_PLATFORM_URL} on the platform and one-api wires].",
         ),
         click.option(
             "--wire",
             type=click.Choice(_WIRES),
-            help="Protocol: HTTP API, SOAP document/literal or SOAP RPC/encoded "
-            "[env ASMS_WIRE; default http].",
+            help="Protocol: the legacy gateway's HTTP API, SOAP document/literal or SOAP "
+            "RPC/encoded (with ASMS_API_ID, ASMS_USER, ASMS_PASSWORD), or the Platform's "
+            "SMS REST API or One API (with ASMS_API_KEY) [env ASMS_WIRE; default: platform "
+            "when ASMS_API_KEY is set, else http; both kinds of account set need a choice].",
         ),
         click.option(
             "--insecure-http",
@@ -326,16 +447,24 @@ def connection_options(func: Callable[..., T]) -> Callable[..., T]:
     return decorated
 
 
-def describe_error(exc: BaseException) -> str:
-    """One line for an error, with any registered secret masked."""
+def describe_error(exc: BaseException, wire: str | None = None) -> str:
+    """One line for an error, with any registered secret masked; an authentication failure
+    names the variables of ``wire``'s account."""
     if isinstance(exc, AuthenticationError):
-        return f"authentication failed ({exc}); check ASMS_API_ID, ASMS_USER and ASMS_PASSWORD"
+        names = API_KEY_VARIABLE if wire in PLATFORM_WIRES else _LEGACY_NAMES
+        return redact(f"authentication failed ({exc}); check {names}")
+    if isinstance(exc, UnsupportedCommandError):
+        return redact(str(exc))
     if isinstance(exc, ValidationError):
         return redact(cli_wording(str(exc)))  # "field: rule", already written for people
     name = type(exc).__name__
     text = str(exc) or name
     # Transport errors often start with their class name already.
     return redact(text if text.startswith(f"{name}:") else f"{name}: {text}")
+
+
+def _option_flag(match: re.Match[str]) -> str:
+    return "--" + match.group(1).replace("_", "-") + " " + match.group(2)
 
 
 # The library's messages name its keyword arguments; the command line has flags instead.
@@ -345,6 +474,8 @@ _CLI_WORDING: Final = (
         r"needs \1 parts, more than the \2 allowed; pass --max-parts \1 to send it",
     ),
     (re.compile(r"\b(concat|max_parts|country_code|msg_type|max_credits)=(\S*)"), None),
+    # A send option a Platform wire has no field for: "callback: is not available on ...".
+    (re.compile(r"^([a-z_]+): (is not available on the [a-z-]+ wire)"), _option_flag),
 )
 
 
@@ -388,8 +519,13 @@ def describe_connect_error(exc: ConnectError, base_url: str) -> str:
     )
 
 
-def run_async(main: Callable[[], Awaitable[T]], *, base_url: str | None = None) -> T:
+def run_async(
+    main: Callable[[], Awaitable[T]], *, base_url: str | None = None, wire: str | None = None
+) -> T:
     """Run ``main`` and turn asms errors into exit statuses (2 for configuration, else 1).
+
+    A command the wire does not have is a configuration error (nothing was sent); ``wire``
+    names the account's variables in an authentication failure.
 
     An HTTP error status or a refused connection is a configuration error when ``base_url``
     is given: the gateway itself answers everything with 200, so another status means the
@@ -402,14 +538,14 @@ def run_async(main: Callable[[], Awaitable[T]], *, base_url: str | None = None) 
         # A task group wraps what one of its tasks raised; show the error itself.
         while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
             error = error.exceptions[0]
-        if isinstance(error, AuthenticationError | ValidationError):
-            raise ConfigError(describe_error(error)) from None
+        if isinstance(error, AuthenticationError | ValidationError | UnsupportedCommandError):
+            raise ConfigError(describe_error(error, wire)) from None
         if isinstance(error, HTTPStatusError) and base_url is not None:
             raise ConfigError(describe_status_error(error, base_url)) from None
         if isinstance(error, ConnectError) and base_url is not None:
             raise ConfigError(describe_connect_error(error, base_url)) from None
         if isinstance(error, ASMSError):
-            raise CommandFailed(describe_error(error)) from None
+            raise CommandFailed(describe_error(error, wire)) from None
         if error is not exc and isinstance(error, click.ClickException):
             raise error from None
         raise

@@ -22,7 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
 
-from .._encoding import PartCount, count_binary_parts, encode_for_http, encode_for_soap
+from .._config import PLATFORM_WIRES
+from .._encoding import (
+    PartCount,
+    count_binary_parts,
+    count_parts,
+    encode_for_http,
+    encode_for_soap,
+)
 from .._exceptions import ValidationError
 from .._models import Message, SendResult
 from .._numbers import InvalidNumberError, normalize_msisdn
@@ -371,6 +378,8 @@ def estimate_parts(message: Message, wire: str) -> PartCount:
     text = message.text
     if wire == "http":
         return encode_for_http(text).parts
+    if wire in PLATFORM_WIRES:
+        return count_parts(text)  # UTF-8 in JSON: the platform picks GSM-7 or UCS-2
     return encode_for_soap(text).parts
 
 

@@ -19,6 +19,7 @@ import anyio
 from anyio.abc import TaskStatus
 
 from .._client import AsyncClient
+from .._config import PLATFORM_WIRES
 from .._exceptions import ASMSError
 from .._models import new_climsgid
 from .._results import SendResults
@@ -46,16 +47,25 @@ class SendOutcome:
         return [r for r in self.requests if not r.answered]
 
 
-def unknown_lines(outcome: SendOutcome) -> list[str]:
-    """One line per request whose outcome the signal left unknown."""
+def unknown_lines(outcome: SendOutcome, wire: str = "http") -> list[str]:
+    """One line per request whose outcome the signal left unknown, with how to find out.
+
+    The Platform wires cannot look a message up by ``climsgid``: only its status callback
+    (which carries it) or the portal can tell.
+    """
     lines = []
     for request in outcome.unsettled:
         first, more = request.recipients[0], len(request.recipients) - 1
         to = first if not more else f"{first} and {more} more"
-        lines.append(
-            f"outcome unknown: climsgid {request.climsgid} (to {to}); check with "
-            f"`asms status --climsgid {request.climsgid}` before sending again"
-        )
+        if wire in PLATFORM_WIRES:
+            check = (
+                f"the {wire} wire cannot look it up by climsgid: its status callback "
+                "(asms callbacks) carries that climsgid, or see the portal's message log, "
+                "before sending again"
+            )
+        else:
+            check = f"check with `asms status --climsgid {request.climsgid}` before sending again"
+        lines.append(f"outcome unknown: climsgid {request.climsgid} (to {to}); {check}")
     return lines
 
 

@@ -48,6 +48,7 @@ from .._config import (
     DEFAULT_CREDIT_PER_PART,
     DEFAULT_MAX_PARTS,
     DEFAULT_PROGRESS_INTERVAL,
+    ApiKey,
 )
 from .._exceptions import (
     ASMSError,
@@ -73,7 +74,6 @@ from ._common import (
     err_console,
     host_port,
     out_console,
-    run_async,
 )
 from ._interrupts import Interrupts, exit_status
 from ._rows import (
@@ -100,6 +100,10 @@ _RECENT_ROWS: Final = 4096
 _CHECKPOINT_ROWS: Final = 256
 # Rows in a row whose requests could not connect before the run gives up on the gateway.
 _REFUSED_IN_A_ROW: Final = 100
+_DISTRIBUTED_LEGACY_ONLY: Final = (
+    "the distributed mode (asms bulk --redis, asms worker, asms campaign) speaks the legacy "
+    "gateway only"
+)
 
 
 @dataclass(slots=True)
@@ -457,7 +461,15 @@ def bulk(
     with = + - @, a tab or a line break, and not a plain number such as +27821234567) is
     written with a leading ' in the results; the message sent is unchanged. Exits 1 when
     any row was not accepted, 2 for an unusable FILE or when the gateway refused the
-    credentials (every row is still written). SIGINT (Ctrl-C) or SIGTERM stops the
+    credentials (every row is still written).
+
+    The account is ASMS_API_ID, ASMS_USER and ASMS_PASSWORD (the legacy gateway), or
+    ASMS_API_KEY (the Platform: its SMS REST API, or the One API with --wire one-api). The
+    Platform cannot look a message up by climsgid, so a message whose reply was lost is
+    never resent, also on a --journal rerun: it ends "unknown" (its status callback
+    settles it). A row setting an option the Platform has no field for (callback,
+    deliv_ack, queue, ...) is written not_sent with the reason; --callback and --redis are
+    refused there. SIGINT (Ctrl-C) or SIGTERM stops the
     run: requests in flight finish, every row read is written, and it exits 130 (SIGINT) or
     143 (SIGTERM); a second signal interrupts the requests in flight (rows "unknown").
 
@@ -480,6 +492,13 @@ def bulk(
         results=results,
     )
     check_country_code(country_code)
+    if redis_url is not None:
+        settings.refuse_on_platform("asms bulk --redis", _DISTRIBUTED_LEGACY_ONLY)
+    if callback is not None and settings.platform:
+        raise ConfigError(
+            f"--callback is not available on the {settings.wire} wire: status callbacks are "
+            "set on the integration in the portal"
+        )
     defaults: dict[str, Any] = {}
     if from_ is not None:
         defaults["from"] = from_
@@ -653,7 +672,7 @@ def bulk(
     error: click.ClickException | None = None
     try:
         with handle, progress:
-            run_async(main)
+            settings.run(main, check_url=False)
     except click.ClickException as exc:
         error = exc
     except KeyboardInterrupt:  # a signal before the run's own handlers were in place
@@ -693,7 +712,7 @@ def _check_gateway(settings: Settings) -> None:
         except ASMSError:
             pass
 
-    run_async(probe, base_url=settings.base_url)
+    settings.run(probe)
 
 
 def _check_input(file: Path) -> None:
@@ -730,8 +749,11 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def _owner(settings: Settings) -> dict[str, str]:
-    credentials = settings.credentials()
-    return journal_owner(credentials.api_id, credentials.user, settings.base_url)
+    # As AsyncClient.journal_owner makes it: a journal is resumed through the same account.
+    account = settings.account()
+    if isinstance(account, ApiKey):
+        return journal_owner("api-key", account.key, settings.base_url)
+    return journal_owner(account.api_id, account.user, settings.base_url)
 
 
 def _check_journal(

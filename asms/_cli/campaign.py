@@ -86,9 +86,15 @@ def account_label(env: Mapping[str, str]) -> str:
     submitter and a worker given ``" 1234"`` and ``"1234"`` meet at the same keys)."""
     value = (env.get("ASMS_API_ID") or "").strip()
     if not value:
+        platform = (
+            "; ASMS_API_KEY (a Platform account) is set, but the distributed mode (asms bulk "
+            "--redis, asms worker, asms campaign) speaks the legacy gateway only"
+            if env.get("ASMS_API_KEY")
+            else ""
+        )
         raise ConfigError(
             "missing environment variable ASMS_API_ID (the credentials are read from the "
-            "environment or --env-file, never from the command line)"
+            f"environment or --env-file, never from the command line){platform}"
         )
     if not (value.isascii() and value.isdigit()):
         # As Settings.credentials says it; the value itself is never shown.

@@ -22,6 +22,7 @@ from .._config import DEFAULT_MAX_PARTS
 from .._exceptions import MessageLookupError
 from .._models import SendResult
 from .._optable import MAX_CALLBACK, MAX_CONCAT, MSG_TYPES
+from .._platform_codes import OneApiStatus
 from .._results import SendResults
 from ._common import (
     EXIT_FAILED,
@@ -34,7 +35,6 @@ from ._common import (
     err_console,
     error_text,
     out_console,
-    run_async,
     status_text,
 )
 from ._interrupts import exit_status
@@ -128,6 +128,13 @@ def send(
 
     TO are numbers in international format (27821234567; +27 82 123 4567 works too),
     as separate arguments or comma-separated. Exits 1 when any recipient was not accepted.
+
+    The account is ASMS_API_ID, ASMS_USER and ASMS_PASSWORD (the legacy gateway), or
+    ASMS_API_KEY (the Platform: its SMS REST API, or the One API with --wire one-api).
+    The Platform wires have no --callback, --deliv-ack, --deliv-time, --queue,
+    --max-credits, --mo, --escalate or --msg-type (each is refused, exit 2); the One API
+    has no --validity or --scheduled-time either. A Platform send whose reply is lost is
+    never resent: its recipients show "outcome unknown" (its status callback settles it).
     """
     check_country_code(country_code)
     if text == "-":
@@ -159,11 +166,11 @@ def send(
                 options=chosen,
             )
 
-    sent = run_async(main, base_url=settings.base_url)
+    sent = settings.run(main)
     if sent.results is None:  # interrupted: the gateway may have what was in flight
         # One line per request, with what to run before any rerun: a blind rerun could
         # send the committed ones twice.
-        for line in unknown_lines(sent):
+        for line in unknown_lines(sent, settings.wire):
             click.echo(line, err=True)
         raise SystemExit(exit_status(sent.signal or signal.SIGINT))
     results = sent.results
@@ -226,6 +233,14 @@ def _print_results(results: SendResults, title: str) -> None:
 _ID_COLUMNS: Final = ((2, "apimsgid"), (3, "climsgid"))
 
 
+def _status_description(state: MessageStatus | int) -> str | None:
+    if isinstance(state, MessageStatus):
+        return state.description
+    if isinstance(state, OneApiStatus):
+        return state.name.replace("_", " ").capitalize()
+    return None
+
+
 def _explain_refused_parts(results: SendResults) -> None:
     """ERR 101 for a long text is most often the gateway's limit on parts: say so."""
     refused = [r.parts for r in results if r.error_code == 101 and r.parts > 1]
@@ -246,9 +261,24 @@ def _explain_refused_parts(results: SendResults) -> None:
 def status(
     apimsgid: str | None, climsgid: str | None, charge: bool, as_json: bool, settings: Settings
 ) -> None:
-    """Show the status of a message, by APIMSGID or --climsgid."""
+    """Show the status of a message, by APIMSGID or --climsgid.
+
+    With ASMS_API_KEY (the platform and one-api wires) a message is looked up by APIMSGID
+    only: the Platform has no lookup by your id and no charge lookup, so --climsgid and
+    --charge are refused there (exit 2).
+    """
     if (apimsgid is None) == (climsgid is None):
         raise click.UsageError("give either APIMSGID or --climsgid (exactly one)")
+    if climsgid is not None:
+        settings.refuse_on_platform(
+            "asms status --climsgid",
+            "the platform looks messages up by APIMSGID only (asms status APIMSGID); a "
+            "message's status callback carries its climsgid",
+        )
+    if charge:
+        settings.refuse_on_platform(
+            "asms status --charge", "the platform has no per-message charge lookup"
+        )
     key = {"apimsgid": apimsgid} if apimsgid is not None else {"climsgid": climsgid}
 
     async def main() -> tuple[str, MessageStatus | int, float | None]:
@@ -269,22 +299,27 @@ def status(
             found = await client.query(**key)
             return found.apimsgid, found.status, None
 
-    message_id, state, cost = run_async(main, base_url=settings.base_url)
+    message_id, state, cost = settings.run(main)
     final = isinstance(state, MessageStatus) and state.is_final
     if as_json:
         record: dict[str, Any] = {
             "apimsgid": message_id,
             "status": int(state),
-            "description": state.description if isinstance(state, MessageStatus) else None,
+            "description": _status_description(state),
             "final": final,
         }
         if charge:
             record["charge"] = cost
         _print_json(record)
         return
-    shown = status_text(state, unknown="(unknown status)")
-    line = f"{escape(message_id)}: [bold]{escape(shown)}[/]"
-    line += " (final)" if final else " (not final yet)"
+    if isinstance(state, OneApiStatus):
+        # A One API status with no legacy twin: its name; whether it is final is not known.
+        shown = f"{int(state):03d} {_status_description(state)} (One API status)"
+        line = f"{escape(message_id)}: [bold]{escape(shown)}[/]"
+    else:
+        shown = status_text(state, unknown="(unknown status)")
+        line = f"{escape(message_id)}: [bold]{escape(shown)}[/]"
+        line += " (final)" if final else " (not final yet)"
     if cost is not None:
         line += f", charge {cost:g}"
     out_console().print(line)
@@ -294,13 +329,14 @@ def status(
 @json_option
 @connection_options
 def balance(as_json: bool, settings: Settings) -> None:
-    """Show the account's remaining credits."""
+    """Show the account's remaining credits (on the Platform wires, with ASMS_API_KEY: the
+    account's balance, in its currency)."""
 
     async def main() -> float:
         async with settings.client() as client:
             return (await client.balance()).credits
 
-    credits = run_async(main, base_url=settings.base_url)
+    credits = settings.run(main)
     if as_json:
         _print_json({"credits": credits})
     else:
@@ -315,16 +351,18 @@ def balance(as_json: bool, settings: Settings) -> None:
 def coverage(msisdn: str, country_code: str | None, as_json: bool, settings: Settings) -> None:
     """Check whether the gateway routes MSISDN, and at what charge.
 
-    Exits 1 when the number is not covered.
+    Exits 1 when the number is not covered. The legacy gateway only (ASMS_API_ID,
+    ASMS_USER, ASMS_PASSWORD): the Platform (ASMS_API_KEY) has no coverage lookup.
     """
     check_country_code(country_code)
+    settings.refuse_on_platform("asms coverage", "the platform has no route coverage lookup")
 
     async def main() -> Any:
         extra: dict[str, Any] = {"country_code": country_code} if country_code else {}
         async with settings.client(**extra) as client:
             return await client.route_coverage(msisdn)
 
-    found = run_async(main, base_url=settings.base_url)
+    found = settings.run(main)
     if as_json:
         _print_json(
             {

@@ -175,12 +175,18 @@ def worker(
     """Send the account's campaigns queued on Redis, until stopped.
 
     The account is ASMS_API_ID (with ASMS_USER and ASMS_PASSWORD, ASMS_BASE_URL, as for
-    asms bulk); campaigns are queued with asms bulk FILE --redis URL --campaign NAME. Run as
-    many workers as you like: they share the queue and the account's rate. SIGINT (Ctrl-C)
-    or SIGTERM stops a worker cleanly and it exits 0; a second SIGINT cancels the requests
-    in flight. Exits 2 when the gateway refuses the credentials (the units go back to the
-    queue), 1 when Redis cannot be reached at start.
+    asms bulk); a Platform account (ASMS_API_KEY) is refused: the distributed mode speaks
+    the legacy gateway only. Campaigns are queued with asms bulk FILE --redis URL --campaign
+    NAME. Run as many workers as you like: they share the queue and the account's rate.
+    SIGINT (Ctrl-C) or SIGTERM stops a worker cleanly and it exits 0; a second SIGINT
+    cancels the requests in flight. Exits 2 when the gateway refuses the credentials (the
+    units go back to the queue), 1 when Redis cannot be reached at start.
     """
+    settings.refuse_on_platform(
+        "asms worker",
+        "the distributed mode (asms bulk --redis, asms worker, asms campaign) speaks the "
+        "legacy gateway only",
+    )
     settings.validate()
     account = settings.credentials().api_id
     where = redis_where(redis_url)
