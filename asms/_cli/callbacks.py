@@ -232,7 +232,8 @@ def callbacks(
         lifespan="on",
         log_config=_log_config(uvicorn),
     )
-    _redact_uvicorn_logs(secret_path)  # after Config: it (re)configures uvicorn's loggers
+    # After Config: it (re)configures uvicorn's loggers.
+    _redact_uvicorn_logs(secret_path)
     server = stoppable_server(uvicorn, config)
     # Bind here rather than in uvicorn, so that --port 0 can report the port it got.
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -331,8 +332,30 @@ class _Redact(logging.Filter):
         return True
 
 
+class _RedactApiKey(logging.Filter):
+    """Replaces the value of an ``apiKey`` query parameter with ``***`` in a log record: the
+    Platform's 2017 status callbacks (GET) carry the integration's API key in their query,
+    which uvicorn's access log would print."""
+
+    _PARAMETER = re.compile(r"(?i)(apikey=)[^&\s\"']*")
+
+    def _clean(self, value: Any) -> Any:
+        if isinstance(value, str) and "=" in value:
+            return self._PARAMETER.sub(r"\1***", value)
+        return value
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self._clean(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._clean(arg) for arg in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {key: self._clean(arg) for key, arg in record.args.items()}
+        return True
+
+
 def _redact_uvicorn_logs(secret_path: str | None) -> None:
-    if not secret_path:
-        return
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "asms.callbacks"):
-        logging.getLogger(name).addFilter(_Redact(secret_path))
+        logger = logging.getLogger(name)
+        logger.addFilter(_RedactApiKey())
+        if secret_path:
+            logger.addFilter(_Redact(secret_path))

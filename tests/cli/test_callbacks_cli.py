@@ -133,3 +133,25 @@ def test_no_store_and_a_store_are_exclusive(other: list[str]) -> None:
     result = CliRunner().invoke(callbacks, ["--port", "0", "--no-store", *other], env={})
     assert result.exit_code == 2
     assert "--no-store or --store/--journal" in result.output
+
+
+def test_access_log_hides_a_2017_status_callbacks_api_key(tmp_path: Path) -> None:
+    # The Platform's 2017 status callbacks carry the integration's API key in the query.
+    query = {
+        "apiKey": "k3y-of-the-integration",
+        "messageId": "d" * 32,
+        "clientMessageId": "c1",
+        "to": "27821234567",
+        "status": "RECEIVED_BY_RECIPIENT",
+        "timestamp": "1764930000000",
+    }
+    process, port = start_receiver(
+        "--secret-path", "hook-9q1z", "--access-log", "--store", str(tmp_path / "s.db")
+    )
+    try:
+        reply = httpx.get(f"http://127.0.0.1:{port}/hook-9q1z/status", params=query)
+        assert reply.status_code == 200
+    finally:
+        _, err = _stop(process)
+    assert "k3y-of-the-integration" not in err
+    assert "apiKey=***" in err
