@@ -62,7 +62,7 @@ def climsgid_of(request: httpx.Request) -> str:
     if "messages" in document:
         ids = {m["clientMessageId"] for m in document["messages"]}
         assert len(ids) == 1  # every message of one request carries the request's id
-        return ids.pop()
+        return str(ids.pop())
     return str(document["clientMessageId"])
 
 
@@ -122,14 +122,14 @@ class Platform:
         return [r for r in self.requests if r.method == "POST"]
 
 
-def client(handler: Any, wire: str = "platform", **kwargs: Any) -> AsyncClient:
+def client(handler: Any, wire: Any = "platform", **kwargs: Any) -> AsyncClient:
     kwargs.setdefault("retry", RetryPolicy.testing())
     kwargs.setdefault("base_url", "http://platform.test")
     return AsyncClient(
         api_key=KEY,
         wire=wire,
         transport=httpx.MockTransport(handler),
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
 
 
@@ -644,7 +644,7 @@ async def test_a_throttle_carries_retry_after(step: Handler, fast_throttle: floa
     [result] = results
     assert result.state is DeliveryState.REJECTED
     assert result.error_code is OneApiErrorCode.RATE_LIMIT
-    throttled = results.throttled  # type: ignore[attr-defined]
+    throttled = results.throttled
     assert throttled is not None
     assert throttled.retry_after == fast_throttle
 

@@ -170,7 +170,9 @@ def _at(document: Any, path: tuple[Any, ...]) -> Any:
     return document
 
 
-def mutate(draw: st.DrawFn, document: dict[str, Any]) -> dict[str, Any]:
+def mutate(
+    draw: Callable[[st.SearchStrategy[Any]], Any], document: dict[str, Any]
+) -> dict[str, Any]:
     """Fields removed, set to null, keys and entries reordered: one to four times."""
     mutated = copy.deepcopy(document)
     for _ in range(draw(st.integers(1, 4))):
