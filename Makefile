@@ -59,7 +59,8 @@ coverage-pure: $(STAMP)
 # make test past ten minutes.
 STOCK_TESTS := tests/client/test_client_commands.py tests/client/test_client_faults.py \
 	tests/client/test_client_security.py tests/bulk/test_bulk_client.py \
-	tests/cli/test_cli_gateway.py tests/cli/test_cli_bulk.py tests/client/test_examples.py
+	tests/cli/test_cli_gateway.py tests/cli/test_cli_bulk.py tests/client/test_examples.py \
+	tests/client/test_platform_faults.py
 
 # The Redis tests (tests/redis) start Debian's redis-server themselves: install it where it
 # is missing (as root), else stop with the command that does.
