@@ -196,6 +196,8 @@ class PlatformGateway:
         """Answer one Platform request (under the state's lock)."""
         expected = "GET" if command == _ONE_API_STATUS else _PATHS[path.rstrip("/")][1]
         if method != expected:
+            if command.startswith("one-api:"):  # the One API has a code for it
+                return _reply(400, one_api_error_body(O.METHOD_NOT_SUPPORTED))
             return _reply(405, json_body({"error": "Method Not Allowed"}))
         state = self._state
         now = state.time()

@@ -651,8 +651,12 @@ async def test_unknown_platform_paths_and_methods() -> None:
     emu = make()
     async with client(emu) as http:
         assert (await http.get("/v1/message/a/b")).status_code == 404
-        assert (await http.get("/v1/message")).status_code == 405
-        assert (await http.post("/v1/balance")).status_code == 405
+        for wrong in (await http.get("/v1/message"), await http.post("/v1/balance")):
+            assert wrong.status_code == 400
+            assert wrong.json() == {
+                "error": {"code": 42, "description": "HTTP method not supported"}
+            }
+        assert (await http.post("/public-client/balance")).status_code == 405
         assert (await http.get("/public-client/balance/")).status_code == 200
 
 
