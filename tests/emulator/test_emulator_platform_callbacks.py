@@ -423,3 +423,39 @@ async def test_a_message_forgotten_at_once_gets_no_callbacks() -> None:
     assert emu.message(body["messages"][0]["apiMessageId"]) is None
     assert {b["messageId"] for b in receiver.bodies()} == {kept}
     assert len(receiver.requests) == 3
+
+
+@pytest.mark.anyio
+async def test_tick_emits_on_a_clock_nobody_advances() -> None:
+    now = [START]
+
+    class Sink:
+        """A sink of ready-made requests (what the Platform endpoints need of one)."""
+
+        def __init__(self) -> None:
+            self.queued: list[tuple[str, str, int | None, str | None]] = []
+
+        def status_changed(self, account: object, event: object) -> None:
+            raise AssertionError("not for Platform messages")
+
+        def mo_received(self, account: object, event: object) -> None:
+            raise AssertionError("not for Platform messages")
+
+        def queue_request(
+            self, kind: str, message_id: str, status: Any, url: str | None, request: Any
+        ) -> None:
+            self.queued.append((kind, message_id, None if status is None else int(status), url))
+
+    sink = Sink()
+    emu = GatewayEmulator(
+        clock=lambda: now[0],
+        callbacks=sink,
+        integrations=[hook()],
+        lifecycle=Lifecycle(queued=1, delivery=4),
+    )
+    body = await send(emu, "/messages", {"content": "Hi", "to": [A]})
+    apimsgid = body["messages"][0]["apiMessageId"]
+    now[0] += 10
+    assert sink.queued == []  # nothing runs until the server's tick
+    emu.tick()
+    assert sink.queued == [("status", apimsgid, s, "http://rx.test/status") for s in (2, 3, 4)]
