@@ -204,7 +204,7 @@ def build_emulator(
     type=click.Choice(["default", "v2.3.8"]),
     default="default",
     show_default=True,
-    help="Platform generation to reproduce (limits, callback values, reply forms).",
+    help="Legacy API generation to reproduce (limits, callback values, reply forms).",
 )
 @click.option("--credits", type=float, default=DEMO_CREDITS, show_default=True)
 @click.option(
@@ -218,7 +218,7 @@ def build_emulator(
     metavar="URL",
     help="Where the accounts' status callbacks go (e.g. http://127.0.0.1:8080/status, "
     "where asms callbacks takes them). Status callbacks are sent for messages sent with a "
-    "callback value (asms send --callback 3).",
+    "callback value (asms send --callback 3), and for every message sent with an API key.",
 )
 @click.option(
     "--mo-callback-url",
