@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.abc
 import httpx
 import pytest
 
@@ -709,3 +710,80 @@ async def test_send_bulk_an_unknown_request_is_not_resent_by_the_rerun(tmp_path:
     assert set(counts.values()) == {1}
     assert sum(counts.values()) == 450
     assert Counter(climsgid_of(r) for r in platform.sends).most_common(1)[0][1] == 1
+
+
+# -- the client's own transport: the prepared request head ---------------------------------
+
+
+class RawServer:
+    """A minimal HTTP/1.1 server on 127.0.0.1: records each request's head and body as bytes
+    and answers every send with all recipients accepted (keep-alive)."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[bytes, bytes]] = []
+
+    async def serve(self, stream: anyio.abc.ByteStream) -> None:
+        buffer = b""
+        async with stream:
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    try:
+                        buffer += await stream.receive()
+                    except (anyio.EndOfStream, anyio.BrokenResourceError):
+                        return
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                while len(buffer) < length:
+                    buffer += await stream.receive()
+                body, buffer = buffer[:length], buffer[length:]
+                self.requests.append((head, body))
+                if head.startswith(b"POST"):
+                    request = httpx.Request("POST", "http://x/messages", content=body)
+                    answer = accepted(request).content
+                    status = b"202 Accepted"
+                else:
+                    answer = b'{"balance": 3.5, "currency": "ZAR"}'
+                    status = b"200 OK"
+                await stream.send(
+                    b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n" % len(answer) + answer
+                )
+
+
+async def test_the_prepared_head_on_the_clients_own_transport() -> None:
+    server = RawServer()
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with anyio.create_task_group() as group:
+        group.start_soon(listener.serve, server.serve)
+        async with AsyncClient(
+            api_key=KEY, base_url=f"http://127.0.0.1:{port}", retry=RetryPolicy.testing()
+        ) as c:
+            first = await c.send("Héllo €", to=[A, B])
+            second = await c.send("Again", to=C)
+            balance = await c.balance()
+        group.cancel_scope.cancel()
+    assert [r.apimsgid for r in [*first, *second]] == [apimsgid(A), apimsgid(B), apimsgid(C)]
+    assert balance.credits == 3.5
+    (head1, body1), (head2, body2), (head3, _) = server.requests
+    for head, body in ((head1, body1), (head2, body2)):
+        lines = head.split(b"\r\n")
+        assert lines[0] == b"POST /messages HTTP/1.1"
+        fields = {n.lower(): v.strip() for n, _, v in (x.partition(b":") for x in lines[1:])}
+        assert fields[b"host"] == b"127.0.0.1:%d" % port
+        assert fields[b"authorization"] == KEY.encode()
+        assert fields[b"content-type"] == b"application/json"
+        assert fields[b"accept"] == b"application/json"
+        assert fields[b"content-length"] == b"%d" % len(body)
+    assert json.loads(body1) == {
+        "content": "Héllo €",
+        "to": [A, B],
+        "clientMessageId": first[0].climsgid,
+    }
+    assert json.loads(body2)["to"] == [C]
+    assert head3.split(b"\r\n")[0] == b"GET /public-client/balance HTTP/1.1"
+    assert b"Authorization: " + KEY.encode() in head3
