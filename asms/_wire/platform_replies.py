@@ -82,6 +82,10 @@ def _int(value: object) -> int | None:
     if isinstance(value, bool):
         raise ReplyParseError("an error code that is not a number", str(value))
     if isinstance(value, int):
+        if value < 0:
+            # No wire numbers its codes below 0, and asms's own results do (OUTCOME_UNKNOWN,
+            # NOT_SENT): a rejection must not read as "never sent", which may be resent.
+            raise ReplyParseError("an error code below 0", str(value))
         return value
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return int(value)

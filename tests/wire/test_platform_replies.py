@@ -557,3 +557,17 @@ def test_one_api_status_unknown_id_is_a_lookup_error() -> None:
 def test_one_api_status_without_a_status_is_a_parse_error(document: dict[str, Any]) -> None:
     with pytest.raises(ReplyParseError):
         parse_one_api_status(body(document))
+
+
+@pytest.mark.parametrize("code", [-1, -2, -105])
+def test_a_code_below_0_is_a_parse_error_not_an_asms_sentinel(code: int) -> None:
+    # -1 and -2 are asms's own OUTCOME_UNKNOWN and NOT_SENT: a rejection read with either
+    # would become "unknown" or "never sent" (which a bulk rerun may send again).
+    entry = rejected_2019(A) | {"errorCode": code}
+    with pytest.raises(ReplyParseError):
+        parse_platform_send(body({"messages": [entry]}))
+    with pytest.raises(ReplyParseError):
+        parse_platform_send(body({"messages": [], "errorCode": code, "error": "x"}))
+    one_api = {"messages": [{"error": {"code": code, "description": "x"}, "accepted": False}]}
+    with pytest.raises(ReplyParseError):
+        parse_one_api_send(body(one_api))
