@@ -311,11 +311,27 @@ class Settings:
         if parts.username is not None or parts.password is not None:
             # Never echo it: the URL holds a secret.
             raise ConfigError("--base-url must not contain a user or password")
+        self._check_gateway_kind(parts.hostname)
         if self.insecure_http or not plain_http_to_remote(parts.scheme, parts.hostname):
             return
         raise ConfigError(
             "refusing to send credentials over plain http:// to a remote host; "
             "use https:// or pass --insecure-http"
+        )
+
+    def _check_gateway_kind(self, host: str) -> None:
+        """Clickatell's legacy gateway and its Platform are different hosts: a base URL left
+        over from the other kind of account cannot work (and would send it the secret)."""
+        expected, other = DEFAULT_PLATFORM_URL, DEFAULT_BASE_URL
+        if not self.platform:
+            expected, other = other, expected
+        if host.lower() != urlsplit(other).hostname:
+            return
+        raise ConfigError(
+            f"--base-url (or ASMS_BASE_URL) {other} is Clickatell's "
+            + ("legacy gateway" if self.platform else "Platform")
+            + f", but {self._wire_named()} talks to {expected}: unset ASMS_BASE_URL or "
+            "give that URL"
         )
 
     def validate(self) -> None:

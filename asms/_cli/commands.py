@@ -20,7 +20,7 @@ from rich.table import Table
 from .._codes import ErrorCode, MessageStatus
 from .._config import DEFAULT_MAX_PARTS
 from .._exceptions import MessageLookupError
-from .._models import SendResult
+from .._models import OUTCOME_UNKNOWN, SendResult
 from .._optable import MAX_CALLBACK, MAX_CONCAT, MSG_TYPES
 from .._platform_codes import OneApiStatus
 from .._results import SendResults
@@ -176,6 +176,7 @@ def send(
     results = sent.results
     failed = sum(1 for r in results if r.error_code is not None)
     _explain_refused_parts(results)
+    _explain_unknown(results, settings)
     try:
         if as_json:
             _print_json([result_record(r) for r in results])
@@ -231,6 +232,21 @@ def _print_results(results: SendResults, title: str) -> None:
 
 
 _ID_COLUMNS: Final = ((2, "apimsgid"), (3, "climsgid"))
+
+
+def _explain_unknown(results: SendResults, settings: Settings) -> None:
+    """On a Platform wire an outcome unknown stays unknown: say what not to do about it."""
+    if not settings.platform:
+        return  # the legacy wires looked it up by climsgid already
+    unknown = [r for r in results if r.error_code == OUTCOME_UNKNOWN]
+    if not unknown:
+        return
+    ids = sorted({r.climsgid for r in unknown if r.climsgid})
+    err_console().print(
+        f"[yellow]Note:[/] {len(unknown)} recipient(s) may have been sent (the reply was "
+        f"lost); the {settings.wire} wire cannot look a message up by climsgid, so sending "
+        "again may send twice: their status callbacks carry climsgid " + escape(", ".join(ids))
+    )
 
 
 def _status_description(state: MessageStatus | int) -> str | None:
@@ -329,8 +345,8 @@ def status(
 @json_option
 @connection_options
 def balance(as_json: bool, settings: Settings) -> None:
-    """Show the account's remaining credits (on the Platform wires, with ASMS_API_KEY: the
-    account's balance, in its currency)."""
+    """Show the account's remaining credits (with ASMS_API_KEY: the balance the Platform
+    reports, an amount in the account's currency)."""
 
     async def main() -> float:
         async with settings.client() as client:
@@ -393,8 +409,10 @@ def coverage(msisdn: str, country_code: str | None, as_json: bool, settings: Set
 def demo(count: int | None, rate: float | None) -> None:
     """Run a bulk campaign through a gateway emulator on this machine, with a progress bar.
 
-    Nothing leaves this machine and no credentials are needed. Exits 0 when every message
-    was accepted exactly once.
+    Nothing leaves this machine and no credentials are needed: it speaks the legacy HTTP
+    API with the emulator's demo account, and ASMS_API_KEY and the ASMS_API_ID, ASMS_USER,
+    ASMS_PASSWORD variables are not read. Exits 0 when every message was accepted exactly
+    once.
     """
     try:
         from .demo import run_demo

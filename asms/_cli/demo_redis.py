@@ -39,6 +39,7 @@ from .._config import (
     DEMO_API_ID,
     DEMO_PASSWORD,
     DEMO_USER,
+    PLATFORM_WIRES,
 )
 from ._common import ConfigError, FiniteFloat
 from .demo import _free_port, admin, demo_messages, emulator_process
@@ -50,6 +51,7 @@ __all__ = [
     "redis_process",
     "run_demo_redis",
     "stop_processes",
+    "worker_env",
     "worker_processes",
 ]
 
@@ -156,6 +158,29 @@ def redis_process(directory: Path) -> Iterator[str]:
         stop_processes([process])
 
 
+def worker_env(base_url: str) -> dict[str, str]:
+    """This process's environment for a demo worker: the demo account at ``base_url``.
+
+    A Platform key (``ASMS_API_KEY``) or a Platform ``ASMS_WIRE`` in the caller's shell is
+    left out: the distributed mode speaks the legacy gateway only, and with both kinds of
+    account set a worker would refuse to guess.
+    """
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name != "ASMS_API_KEY" and not (name == "ASMS_WIRE" and value in PLATFORM_WIRES)
+    }
+    env.update(
+        {
+            "ASMS_API_ID": str(DEMO_API_ID),
+            "ASMS_USER": DEMO_USER,
+            "ASMS_PASSWORD": DEMO_PASSWORD,
+            "ASMS_BASE_URL": base_url,
+        }
+    )
+    return env
+
+
 @contextmanager
 def worker_processes(
     count: int, redis_url: str, base_url: str, rate: float, directory: Path
@@ -163,13 +188,7 @@ def worker_processes(
     """Run ``count`` ``asms worker`` processes for the demo account (its credentials in
     their environment, the gateway the emulator at ``base_url``); each logs to
     ``worker-N.log`` in ``directory``. Those still running at the end are stopped."""
-    env = {
-        **os.environ,
-        "ASMS_API_ID": str(DEMO_API_ID),
-        "ASMS_USER": DEMO_USER,
-        "ASMS_PASSWORD": DEMO_PASSWORD,
-        "ASMS_BASE_URL": base_url,
-    }
+    env = worker_env(base_url)
     command = [sys.executable, "-m", "asms", "worker", "--redis", redis_url, "--rate", f"{rate:g}"]
     processes: list[subprocess.Popen[bytes]] = []
     try:

@@ -92,15 +92,15 @@ def commands_seen(emulator: GatewayEmulator) -> set[str]:
 # -- the wire follows the account -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("wire", [None, "platform", "one-api"])
-def test_balance_with_a_key(invoke: Invoke, emulator: GatewayEmulator, wire: str | None) -> None:
-    chosen = () if wire is None else ("--wire", wire)
-    result = invoke("balance", *chosen)
-    assert result.exit_code == 0, result.output
-    assert "Credits: 500.00" in result.output
-    assert json.loads(invoke("balance", "--json", *chosen).output) == {"credits": 500.0}
-    balances = {command for _, command, _ in emulator.recorder.arrivals}
-    assert balances == {"one-api:balance" if wire == "one-api" else "platform:balance"}
+def test_balance_with_a_key(invoke: Invoke, emulator: GatewayEmulator) -> None:
+    for wire in (None, "platform", "one-api"):
+        chosen = () if wire is None else ("--wire", wire)
+        result = invoke("balance", *chosen)
+        assert result.exit_code == 0, result.output
+        assert "Credits: 500.00" in result.output
+        assert json.loads(invoke("balance", "--json", *chosen).output) == {"credits": 500.0}
+        asked = {command for _, command, _ in emulator.recorder.arrivals[-2:]}
+        assert asked == {"one-api:balance" if wire == "one-api" else "platform:balance"}
 
 
 @pytest.mark.parametrize(
@@ -187,6 +187,18 @@ def test_the_key_over_plain_http_to_a_remote_host_is_refused(
     nothing_sent(emulator)
 
 
+def test_a_base_url_of_the_other_kind_of_gateway_is_refused(invoke: Invoke) -> None:
+    # Left over from the other account: the legacy gateway has no /messages, and the key
+    # must not go there (nor the password to the Platform).
+    text = refused(invoke("balance", env={"ASMS_BASE_URL": "https://api.clickatell.com"}))
+    assert "is Clickatell's legacy gateway, but the platform wire talks to" in text
+    assert DEFAULT_PLATFORM_URL in text
+    text = refused(
+        invoke("balance", "--base-url", DEFAULT_PLATFORM_URL, env={**ENV, "ASMS_API_KEY": None})
+    )
+    assert "is Clickatell's Platform, but the http wire talks to" in text
+
+
 # -- which account: the rules ---------------------------------------------------------------
 
 
@@ -232,14 +244,12 @@ def test_a_platform_wire_without_a_key(invoke: Invoke, emulator: GatewayEmulator
     nothing_sent(emulator)
 
 
-@pytest.mark.parametrize("wire", ["http", "soap", "soap-rpc"])
-def test_a_legacy_wire_with_only_a_key(
-    invoke: Invoke, emulator: GatewayEmulator, wire: str
-) -> None:
-    text = refused(invoke("balance", "--wire", wire))
-    assert "missing environment variables ASMS_API_ID, ASMS_USER, ASMS_PASSWORD" in text
-    assert f"--wire {wire} is a legacy wire" in text
-    assert "ASMS_API_KEY works on the Platform wires only" in text
+def test_a_legacy_wire_with_only_a_key(invoke: Invoke, emulator: GatewayEmulator) -> None:
+    for wire in ("http", "soap", "soap-rpc"):
+        text = refused(invoke("balance", "--wire", wire))
+        assert "missing environment variables ASMS_API_ID, ASMS_USER, ASMS_PASSWORD" in text
+        assert f"--wire {wire} is a legacy wire" in text
+        assert "ASMS_API_KEY works on the Platform wires only" in text
     nothing_sent(emulator)
 
 
@@ -259,17 +269,14 @@ def test_a_wrong_key_is_an_authentication_error(invoke: Invoke) -> None:
         assert wrong not in text
 
 
-@pytest.mark.parametrize(
-    ("key", "hint"),
-    [("two words", False), ("cli-platform-key-7c2e90 ", True), ("ключ-ключ", False)],
-)
 def test_a_malformed_key_is_refused_without_showing_it(
-    invoke: Invoke, emulator: GatewayEmulator, key: str, hint: bool
+    invoke: Invoke, emulator: GatewayEmulator
 ) -> None:
-    text = refused(invoke("send", "27821234567", "-t", "Hi", env={"ASMS_API_KEY": key}))
-    assert text.startswith("Error: bad ASMS_API_KEY in the environment")
-    assert key.strip() not in text
-    assert ("a space or line break copied with it?" in text) is hint
+    for key, hint in (("two words", False), (KEY + " ", True), ("ключ-ключ", False)):
+        text = refused(invoke("send", "27821234567", "-t", "Hi", env={"ASMS_API_KEY": key}))
+        assert text.startswith("Error: bad ASMS_API_KEY in the environment")
+        assert key.strip() not in text
+        assert ("a space or line break copied with it?" in text) is hint
     nothing_sent(emulator)
 
 
@@ -285,42 +292,43 @@ def test_a_misspelt_wire(invoke: Invoke, emulator: GatewayEmulator) -> None:
 # -- what the platform does not have --------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("args", "expected"),
-    [
-        (("coverage", "27821234567"), "asms coverage is not available on the platform wire"),
-        (
-            ("status", "--climsgid", "order42"),
-            "asms status --climsgid is not available on the platform wire",
-        ),
-        (
-            ("status", "0123456789abcdef0123456789abcdef", "--charge", "--wire", "one-api"),
-            "asms status --charge is not available on the one-api wire",
-        ),
-        (
-            ("send", "27821234567", "-t", "Hi", "--callback", "3"),
-            "--callback is not available on the platform wire",
-        ),
-        (
-            ("send", "27821234567", "-t", "Hi", "--deliv-ack"),
-            "--deliv-ack is not available on the platform wire",
-        ),
-        (
-            ("send", "27821234567", "-t", "Hi", "--max-credits", "2"),
-            "--max-credits is not available on the platform wire",
-        ),
-        (
-            ("send", "27821234567", "-t", "Hi", "--validity", "30", "--wire", "one-api"),
-            "--validity is not available on the one-api wire",
-        ),
-        (("worker", "--redis", "redis://127.0.0.1:1/0"), "asms worker is not available"),
-    ],
-)
+LACKING: list[tuple[tuple[str, ...], str]] = [
+    (("coverage", "27821234567"), "asms coverage is not available on the platform wire"),
+    (
+        ("status", "--climsgid", "order42"),
+        "asms status --climsgid is not available on the platform wire",
+    ),
+    (
+        ("status", "0123456789abcdef0123456789abcdef", "--charge", "--wire", "one-api"),
+        "asms status --charge is not available on the one-api wire",
+    ),
+    (
+        ("send", "27821234567", "-t", "Hi", "--callback", "3"),
+        "--callback is not available on the platform wire",
+    ),
+    (
+        ("send", "27821234567", "-t", "Hi", "--deliv-ack"),
+        "--deliv-ack is not available on the platform wire",
+    ),
+    (
+        ("send", "27821234567", "-t", "Hi", "--max-credits", "2"),
+        "--max-credits is not available on the platform wire",
+    ),
+    (
+        ("send", "27821234567", "-t", "Hi", "--validity", "30", "--wire", "one-api"),
+        "--validity is not available on the one-api wire",
+    ),
+    (("worker", "--redis", "redis://127.0.0.1:1/0"), "asms worker is not available"),
+]
+"""Commands and flags the Platform wires do not have, and what their refusal says."""
+
+
 def test_a_command_the_platform_lacks_is_one_line(
-    invoke: Invoke, emulator: GatewayEmulator, args: tuple[str, ...], expected: str
+    invoke: Invoke, emulator: GatewayEmulator
 ) -> None:
-    text = refused(invoke(*args))
-    assert expected in text
+    for args, expected in LACKING:
+        text = refused(invoke(*args))
+        assert expected in text, text
     nothing_sent(emulator)
 
 
@@ -353,6 +361,68 @@ def test_a_row_with_an_option_the_platform_lacks_is_not_sent(
     assert rows["27821234568"]["status"] == "not_sent"
     assert "queue" in rows["27821234568"]["error_description"]
     assert committed(emulator) == {"27821234567": 1}
+
+
+@pytest.mark.parametrize(
+    ("wire", "fault"), [("platform", "drop_after_commit"), ("one-api", "err901_after_commit")]
+)
+def test_a_send_whose_reply_was_lost_is_unknown_and_not_resent(
+    invoke: Invoke, emulator: GatewayEmulator, wire: str, fault: str
+) -> None:
+    emulator.faults = Faults(script=(fault,))
+    result = invoke("send", "27821234567,27821234568", "-t", "Hi", "--wire", wire, "--json")
+    assert result.exit_code == 1
+    note, output = result.output.split("\n", 1)
+    records = json.loads(output)
+    assert [r["error_code"] for r in records] == [-1, -1]
+    assert all(r["error_description"].startswith("outcome unknown") for r in records)
+    climsgid = records[0]["climsgid"]
+    folded = " ".join(note.split())
+    assert "cannot look a message up by climsgid" in folded and climsgid in folded
+    assert committed(emulator) == {"27821234567": 1, "27821234568": 1}  # once, not again
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_an_interrupted_send_on_the_platform_names_no_climsgid_lookup() -> None:
+    from asms.testing import running_emulator
+
+    emulator = GatewayEmulator(
+        accounts=[cli_account(credits=10.0)],
+        integrations=[Integration(key=KEY)],
+        faults=Faults(latency=5.0),
+    )
+    with running_emulator(emulator) as url:
+        process = start(
+            "send", "27821234567", "-t", "Hi", base_url=url, env={"ASMS_API_KEY": KEY},
+            account=False,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while emulator.statistics().messages < 1:
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    folded = " ".join(err.split())
+    assert "outcome unknown: climsgid" in folded and "(to 27821234567)" in folded
+    assert "cannot look it up by climsgid" in folded
+    assert "asms status --climsgid" not in folded
+    assert KEY not in err
+
+
+def test_the_redis_demo_workers_never_inherit_a_platform_account(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from asms._cli.demo_redis import worker_env
+
+    monkeypatch.setenv("ASMS_API_KEY", KEY)
+    monkeypatch.setenv("ASMS_WIRE", "one-api")
+    env = worker_env("http://127.0.0.1:9")
+    assert "ASMS_API_KEY" not in env and "ASMS_WIRE" not in env
+    assert env["ASMS_BASE_URL"] == "http://127.0.0.1:9" and env["ASMS_API_ID"]
+    monkeypatch.setenv("ASMS_WIRE", "soap")
+    assert worker_env("http://127.0.0.1:9")["ASMS_WIRE"] == "soap"
 
 
 def test_unknown_requests_of_an_interrupted_send_name_no_climsgid_lookup() -> None:
@@ -524,14 +594,16 @@ def test_bulk_interrupted_on_the_platform_resumes_without_sending_twice(
 
 
 def test_a_debug_log_never_shows_the_key(base_url: str) -> None:
-    for key in (KEY, "wrong-key-9d8c7b6a"):
-        process = start(
-            "send", "27821234567", "-t", "Hi", "--wire", "one-api",
-            base_url=base_url, env={"ASMS_API_KEY": key, "ASMS_LOG": "debug"}, account=False,
-        )  # fmt: skip
-        out, err = process.communicate(timeout=30)
-        assert "DEBUG" in err
-        assert key not in out + err
+    # A key the emulator refuses: the request is logged and so is the refusal.
+    key = "wrong-key-9d8c7b6a"
+    process = start(
+        "send", "27821234567", "-t", "Hi", "--wire", "one-api",
+        base_url=base_url, env={"ASMS_API_KEY": key, "ASMS_LOG": "debug"}, account=False,
+    )  # fmt: skip
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 2
+    assert "DEBUG" in err and "authentication failed" in err
+    assert key not in out + err
 
 
 @pytest.mark.parametrize("command", [(), ("send",), ("bulk",), ("status",), ("balance",)])
