@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import os
 import random
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -35,7 +36,7 @@ from asms._exceptions import (
     ValidationError,
 )
 from asms._models import OUTCOME_UNKNOWN, DeliveryState
-from asms._platform_codes import OneApiErrorCode
+from asms._platform_codes import OneApiErrorCode, PlatformErrorCode
 
 pytestmark = pytest.mark.anyio
 
@@ -45,6 +46,11 @@ A, B, C = "27820000001", "27820000002", "27820000003"
 FAST_PAUSE = 0.001
 
 Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def file_bytes(path: Path) -> bytes:
+    with open(path, "rb") as file:
+        return file.read()
 
 
 def apimsgid(number: str) -> str:
@@ -685,6 +691,9 @@ async def test_send_bulk_groups_by_200_and_a_rerun_sends_nothing_twice(
     assert Counter(n for r in platform.sends for n in numbers(r)) == Counter(m.to for m in messages)
     assert sorted(r.index for r in rest) == list(range(450))
     assert all(r.ok and r.apimsgid == apimsgid(r.to) for r in rest)
+    # The journal records its owner by a digest: the key itself is in none of its files.
+    assert journal.name in os.listdir(tmp_path)
+    assert not any(KEY.encode() in file_bytes(tmp_path / n) for n in os.listdir(tmp_path))
 
 
 async def test_send_bulk_an_unknown_request_is_not_resent_by_the_rerun(tmp_path: Path) -> None:
@@ -787,3 +796,40 @@ async def test_the_prepared_head_on_the_clients_own_transport() -> None:
     assert json.loads(body2)["to"] == [C]
     assert head3.split(b"\r\n")[0] == b"GET /public-client/balance HTTP/1.1"
     assert b"Authorization: " + KEY.encode() in head3
+
+
+@pytest.mark.parametrize(
+    ("document", "code"),
+    [
+        (
+            {
+                "messages": [],
+                "errorCode": 607,
+                "error": "Invalid FROM number.",
+                "errorDescription": "User specified FROM number, but integration isn't two-way.",
+            },
+            PlatformErrorCode.FROM_NUMBER_NOT_TWO_WAY,
+        ),
+        (
+            {"messages": [], "errorCode": 106, "error": "Invalid FROM number."},
+            ErrorCode.INVALID_SOURCE_ADDRESS,
+        ),
+        (
+            {
+                "messages": [],
+                "error": "Two-Way integration error - From number is not related to integration",
+            },
+            PlatformErrorCode.FROM_NUMBER_NOT_TWO_WAY,
+        ),
+    ],
+)
+async def test_a_refusal_answered_with_http_200_is_every_recipients_result(
+    document: dict[str, Any], code: Any
+) -> None:
+    platform = Platform(respond(200, document))
+    async with client(platform) as c:
+        results = await c.send("Hi", to=[A, B], from_="27820009999")
+    assert len(platform.sends) == 1
+    assert [r.state for r in results] == [DeliveryState.REJECTED] * 2
+    assert [r.error_code for r in results] == [code, code]
+    assert all(type(r.error_code) is type(code) for r in results)
