@@ -47,7 +47,9 @@ from .._config import (
     DEFAULT_BULK_RATE,
     DEFAULT_CREDIT_PER_PART,
     DEFAULT_MAX_PARTS,
+    DEFAULT_PLATFORM_URL,
     DEFAULT_PROGRESS_INTERVAL,
+    PLATFORM_WIRES,
     ApiKey,
 )
 from .._exceptions import (
@@ -57,6 +59,7 @@ from .._exceptions import (
     JournalError,
     JournalFinishedError,
     JournalMismatchError,
+    ValidationError,
 )
 from .._models import Message, SendResult
 from .._optable import MAX_CALLBACK, MAX_CONCAT
@@ -127,10 +130,40 @@ class Estimate:
 _ENCODING_NAMES: Final = {"gsm7": "GSM 03.38", "ucs2": "UCS-2", "8bit": "8-bit"}
 
 
+def _wire_refusal(wire: str, max_parts: int) -> Callable[[Message], str | None]:
+    """What the client would refuse about a message on a Platform wire before sending it (an
+    option the platform has no field for): the same preparation the client runs, no request.
+    The legacy wires refuse nothing beyond what the rows and the part count say already."""
+    if wire not in PLATFORM_WIRES:
+        return lambda message: None
+    from .._compat import httpx
+    from .._optable import OPERATIONS
+    from .._sending import prepare_text
+    from .._wire.platform import PlatformWire
+
+    checker = PlatformWire(
+        httpx.URL(DEFAULT_PLATFORM_URL),
+        flavour="one-api" if wire == "one-api" else "platform",
+        timeout=httpx.Timeout(None),
+    )
+    sendmsg = OPERATIONS["sendmsg"]
+
+    def refusal(message: Message) -> str | None:
+        try:
+            prepared = prepare_text(checker, message.text, message.options, max_parts=max_parts)
+            checker.prepare(sendmsg, {**prepared.params, "to": [message.to]}, {"api_key": "-"})
+        except ValidationError as exc:
+            return str(exc)
+        return None
+
+    return refusal
+
+
 def _dry_run(
     rows: Iterator[Row], wire: str, credit_per_part: float, max_parts: int, console: Console
 ) -> int:
     est = Estimate()
+    refusal = _wire_refusal(wire, max_parts)
     for row in rows:
         est.rows += 1
         if row.invalid is not None:
@@ -144,6 +177,11 @@ def _dry_run(
         if count.parts > limit:
             est.too_long += 1
             est.problem(f"row {row.number}: needs {count.parts} parts, at most {limit} allowed")
+            continue
+        refused = refusal(message)
+        if refused is not None:  # the run writes it not_sent
+            est.invalid += 1
+            est.problem(f"row {row.number}: {refused}")
             continue
         est.parts += count.parts
         est.longest = max(est.longest, count.parts)
@@ -468,8 +506,8 @@ def bulk(
     Platform cannot look a message up by climsgid, so a message whose reply was lost is
     never resent, also on a --journal rerun: it ends "unknown" (its status callback
     settles it). A row setting an option the Platform has no field for (callback,
-    deliv_ack, queue, ...) is written not_sent with the reason; --callback and --redis are
-    refused there. SIGINT (Ctrl-C) or SIGTERM stops the
+    deliv_ack, queue, ...) is written not_sent with the reason (--dry-run lists them);
+    --callback and --redis are refused there. SIGINT (Ctrl-C) or SIGTERM stops the
     run: requests in flight finish, every row read is written, and it exits 130 (SIGINT) or
     143 (SIGTERM); a second signal interrupts the requests in flight (rows "unknown").
 

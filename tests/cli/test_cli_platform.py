@@ -259,7 +259,9 @@ def test_neither_account_names_both_kinds(invoke: Invoke, emulator: GatewayEmula
     nothing_sent(emulator)
 
 
-def test_a_wrong_key_is_an_authentication_error(invoke: Invoke) -> None:
+def test_a_wrong_key_is_an_authentication_error(
+    invoke: Invoke, emulator: GatewayEmulator, tmp_path: Path
+) -> None:
     wrong = "not-the-key-3f9a1c"
     for wire in ("platform", "one-api"):
         result = invoke("balance", "--wire", wire, env={"ASMS_API_KEY": wrong})
@@ -267,6 +269,14 @@ def test_a_wrong_key_is_an_authentication_error(invoke: Invoke) -> None:
         assert "authentication failed" in text and "check ASMS_API_KEY" in text
         assert "ASMS_PASSWORD" not in text
         assert wrong not in text
+    # A bulk run writes every row (rejected, 108) and ends as refused credentials do.
+    source = write_csv(tmp_path / "c.csv", 2)
+    result = invoke("bulk", source, "-q", env={"ASMS_API_KEY": wrong})
+    assert result.exit_code == 2 and "check ASMS_API_KEY" in result.output
+    rows = read_results(tmp_path / "c.results.csv")
+    assert len(rows) == 2 and ("rejected", "108") in [(r["status"], r["error_code"]) for r in rows]
+    assert {r["status"] for r in rows} <= {"rejected", "not_sent"}  # the run stops at 108
+    assert emulator.recorder.messages == []
 
 
 def test_a_malformed_key_is_refused_without_showing_it(
@@ -464,11 +474,35 @@ def test_a_latin1_csv_on_the_platform_wire(
     ]
 
 
-def test_bulk_dry_run_counts_parts_as_the_platform_does(invoke: Invoke, tmp_path: Path) -> None:
+def test_bulk_dry_run_counts_parts_as_the_platform_does(
+    invoke: Invoke, emulator: GatewayEmulator, tmp_path: Path
+) -> None:
     source = write_csv(tmp_path / "c.csv", 2, text="Привет {i}")
     result = invoke("bulk", source, "--dry-run")
     assert result.exit_code == 0, result.output
     assert "UCS-2" in result.output and "2 messages, 2 parts" in result.output
+    nothing_sent(emulator)
+
+
+def test_bulk_dry_run_names_the_rows_the_platform_would_refuse(
+    invoke: Invoke, emulator: GatewayEmulator, tmp_path: Path
+) -> None:
+    source = tmp_path / "c.csv"
+    source.write_text(
+        "to,text,queue,unicode,validity\n"
+        "27821234567,Hello,,,\n"
+        "27821234568,Hello,2,,\n"
+        "27821234569,Hi,,1,\n"
+        "27821234570,Hi,,,30\n"
+    )
+    platform = " ".join(invoke("bulk", source, "--dry-run").output.split())
+    assert "valid messages 2 invalid rows 2" in platform
+    assert "row 2: queue: is not available on the platform wire" in platform
+    assert "row 3: unicode: is not available on the platform wire" in platform
+    one_api = " ".join(invoke("bulk", source, "--dry-run", "--wire", "one-api").output.split())
+    assert "valid messages 1 invalid rows 3" in one_api
+    assert "row 4: validity: is not available on the one-api wire" in one_api
+    nothing_sent(emulator)
 
 
 @pytest.fixture
