@@ -279,6 +279,7 @@ PLATFORM_ERROR_TEXTS: Final[Mapping[str, ErrorCode | PlatformErrorCode]] = Mappi
         "no credit left": _EC.NO_CREDIT_LEFT,
         "insufficient account balance": _EC.NO_CREDIT_LEFT,
         "internal error": _EC.INTERNAL_ERROR,
+        "internal error, please retry": _EC.INTERNAL_ERROR,
         "empty message": _EC.EMPTY_MESSAGE,
         "maximum message parts exceeded": _EC.MAXIMUM_MESSAGE_PARTS_EXCEEDED,
         "two-way integration error - from number is not related to integration": (

@@ -19,7 +19,8 @@ Entries are matched to recipients by number by the client (``match_replies``), n
 order: an entry without a number is allowed only when it is the only one.
 
 A body with no entries but an error refuses the whole request: the error is raised as the
-:class:`~asms.GatewayError` subclass of its code's category.
+:class:`~asms.GatewayError` subclass of its code's category — unless it has no code and a
+text asms does not know, which is a :class:`~asms.ReplyParseError` (outcome unknown).
 """
 
 from __future__ import annotations
@@ -134,8 +135,15 @@ class _Wire:
         return known, words
 
     def refusal(self, error: tuple[Code, str]) -> GatewayError:
-        """The exception for an error that refuses the whole request."""
+        """The exception for an error that refuses the whole request.
+
+        An error with neither a code nor a text asms knows cannot say whether the platform
+        took the request (an internal error may come after the commit): its outcome is
+        unknown, a :class:`~asms.ReplyParseError`, never a refusal to act on.
+        """
         code, words = error
+        if code == 0:
+            raise ReplyParseError("a request-level error without a code asms knows", words)
         if category_of(code) is ErrorCategory.THROTTLED:
             return ThrottledError(code, words, retry_after=PLATFORM_THROTTLE_PAUSE)
         return error_for(code, words)
