@@ -492,6 +492,7 @@ _CLI_WORDING: Final = (
     (re.compile(r"\b(concat|max_parts|country_code|msg_type|max_credits)=(\S*)"), None),
     # A send option a Platform wire has no field for: "callback: is not available on ...".
     (re.compile(r"^([a-z_]+): (is not available on the [a-z-]+ wire)"), _option_flag),
+    (re.compile(r"\buse scheduled_time\b"), "use --scheduled-time"),
 )
 
 

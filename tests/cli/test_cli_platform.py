@@ -321,6 +321,10 @@ LACKING: list[tuple[tuple[str, ...], str]] = [
         "--deliv-ack is not available on the platform wire",
     ),
     (
+        ("send", "27821234567", "-t", "Hi", "--deliv-time", "10"),
+        "--deliv-time is not available on the platform wire: use --scheduled-time",
+    ),
+    (
         ("send", "27821234567", "-t", "Hi", "--max-credits", "2"),
         "--max-credits is not available on the platform wire",
     ),
@@ -647,3 +651,13 @@ def test_help_names_the_api_key(command: tuple[str, ...]) -> None:
     assert "ASMS_API_KEY" in result.output
     if command:
         assert "one-api" in result.output
+
+
+def test_a_one_api_status_without_a_legacy_twin_is_named() -> None:
+    from asms._cli.commands import _status_description
+    from asms._codes import MessageStatus
+    from asms._platform_codes import OneApiStatus
+
+    assert _status_description(OneApiStatus.EMULATED) == "Emulated"
+    assert _status_description(MessageStatus.MESSAGE_QUEUED) == "Message queued"
+    assert _status_description(77) is None
