@@ -56,7 +56,7 @@ _NOT_HERE: Final[dict[str, str]] = {
     "msg_type": "the platform has no message types",
 }
 # Canonical parameter -> Platform SMS JSON field, for those that map one to one.
-_PLATFORM_FIELDS: Final[dict[str, str]] = {
+_SMS_FIELDS: Final[dict[str, str]] = {
     "from": "from",
     "udh": "userDataHeader",
 }
@@ -250,8 +250,8 @@ class PlatformWire:
                 fields["from"] = value
                 return
             raise ValidationError(name, "is not available on the one-api wire")
-        if name in _PLATFORM_FIELDS:
-            fields[_PLATFORM_FIELDS[name]] = value
+        if name in _SMS_FIELDS:
+            fields[_SMS_FIELDS[name]] = value
         elif name == "validity":
             fields["validityPeriod"] = int(value)
         elif name == "scheduled_time":

@@ -31,7 +31,7 @@ from ._udh import parse_concat
 
 __all__ = ["PlatformCallback", "StatusItem", "parse_platform"]
 
-_LEGACY_NAMES = frozenset({"apimsgid", "momsgid", "data"})
+_LEGACY_ONLY_FIELDS = frozenset({"apimsgid", "momsgid", "data"})
 _PLATFORM_NAMES = frozenset({"messageid", "replymessageid"})
 _REPLY_NAMES = ("replymessageid", "fromnumber", "tonumber")
 _DEFAULT_CHARSET = "UTF-8"
@@ -73,7 +73,7 @@ def parse_platform(*, query: bytes, body: bytes, content_type: str) -> PlatformC
         return None
     pairs = parse_pairs(query) + (parse_pairs(body) if body else [])
     names = {name.lower() for name, _ in pairs}
-    if names & _LEGACY_NAMES or not names & _PLATFORM_NAMES:
+    if names & _LEGACY_ONLY_FIELDS or not names & _PLATFORM_NAMES:
         return None
     fields = PlatformFields.from_pairs(pairs)
     return PlatformCallback((_platform_event(fields),))
@@ -148,11 +148,11 @@ def _envelope(document: dict[str, object], event: object) -> PlatformCallback:
             else:
                 events.append(_one_api_status(fields))
     # Events may come in any order: the oldest is handled first (sort is stable).
-    events.sort(key=_when)
+    events.sort(key=_event_time)
     return PlatformCallback(tuple(events), ignored)
 
 
-def _when(event: Event) -> datetime:
+def _event_time(event: Event) -> datetime:
     return event.report.timestamp if isinstance(event, StatusItem) else event.timestamp
 
 

@@ -259,7 +259,7 @@ class CallbackStore:
         owner, cutoff, limit = self._owner, now - self._claim_timeout, self._max_records
         if accepted is not None:
             climsgid, recipient, apimsgid = accepted
-            accepted = (climsgid, _digits(recipient), apimsgid)
+            accepted = (climsgid, _digits_only(recipient), apimsgid)
 
         def op(db: sqlite3.Connection) -> ClaimOutcome:
             if accepted is not None and not _accept(db, accepted, now, limit):
@@ -491,7 +491,7 @@ def _add(db: sqlite3.Connection, delta: int, counter: str = _RECORDS) -> None:
         )
 
 
-def _digits(number: str) -> str:
+def _digits_only(number: str) -> str:
     """A phone number as digits only (``+27 82 ...`` -> ``2782...``)."""
     return "".join(c for c in number if c.isascii() and c.isdigit())
 

@@ -37,7 +37,7 @@ IntegrationCallbackMethod = Literal["get", "post"]
 #: on (Platform SMS "current" fields, or the One API envelope); the others force one form.
 IntegrationCallbackFormat = Literal["auto", "current", "2017", "one-api"]
 
-_METHODS: Final = frozenset(get_args(IntegrationCallbackMethod))
+_INTEGRATION_METHODS: Final = frozenset(get_args(IntegrationCallbackMethod))
 _FORMATS: Final = frozenset(get_args(IntegrationCallbackFormat))
 DEFAULT_CURRENCY: Final = "ZAR"
 
@@ -73,7 +73,7 @@ class Integration:
             isinstance(self.api_id, bool) or not isinstance(self.api_id, int) or self.api_id < 0
         ):
             raise ValueError("api_id must be a non-negative integer or None")
-        if self.callback_method not in _METHODS:
+        if self.callback_method not in _INTEGRATION_METHODS:
             raise ValueError("callback_method must be 'get' or 'post'")
         if self.callback_format not in _FORMATS:
             raise ValueError(f"callback_format must be one of {', '.join(sorted(_FORMATS))}")

@@ -110,12 +110,12 @@ def _dumps(value: Any) -> bytes:
 
 # An accepted entry is most of every answer: written from a template (the id is hex and
 # the number a JSON string already), one string format instead of a dict to encode.
-_ACCEPTED: Final = (
+_ACCEPTED_ENTRY: Final = (
     '{"apiMessageId":"%s","accepted":true,"to":%s,'
     '"errorCode":null,"error":null,"errorDescription":null}'
 )
 _ACCEPTED_2017: Final = '{"apiMessageId":"%s","accepted":true,"to":%s,"error":null}'
-_CLOSE: Final[Mapping[str, str]] = {
+_CLOSING: Final[Mapping[str, str]] = {
     "current": '],"errorCode":null,"error":null,"errorDescription":null}',
     "2020": "]}",
     "2017": '],"error":null}',
@@ -126,7 +126,7 @@ def platform_body(results: list[Result], variant: PlatformVariant) -> bytes:
     """A Platform SMS answer with one entry per recipient (accepted or refused)."""
     entries: list[str] = []
     append = entries.append
-    accepted = _ACCEPTED_2017 if variant == "2017" else _ACCEPTED
+    accepted = _ACCEPTED_2017 if variant == "2017" else _ACCEPTED_ENTRY
     for to, apimsgid, code, _ in results:
         if apimsgid is not None:
             append(accepted % (apimsgid, _string(to)))
@@ -144,7 +144,7 @@ def platform_body(results: list[Result], variant: PlatformVariant) -> bytes:
                 "errorDescription": description,
             }
             append(_ENCODE(refused))
-    return ('{"messages":[' + ",".join(entries) + _CLOSE[variant]).encode()
+    return ('{"messages":[' + ",".join(entries) + _CLOSING[variant]).encode()
 
 
 def platform_error_body(code: int, variant: PlatformVariant) -> bytes:

@@ -26,6 +26,7 @@ SAME_MEANING: dict[str, str] = {
     # Short aliases of one enum, inside the emulator.
     "E": "asms._codes.ErrorCode",
     "S": "asms._codes.MessageStatus",
+    "O": "asms._platform_codes.OneApiErrorCode",
     # Module-level conventions.
     "logger": "the module's logger",
     "_DEPRECATED": "a public package's old names and what replaces them",
