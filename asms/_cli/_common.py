@@ -20,7 +20,7 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar, get_args
 from urllib.parse import urlsplit
 
 import anyio
@@ -37,6 +37,7 @@ from .._config import (
     PLATFORM_WIRES,
     ApiKey,
     Credentials,
+    WireName,
     plain_http_to_remote,
 )
 from .._exceptions import (
@@ -86,9 +87,10 @@ EXIT_USAGE: Final = 2  # bad arguments or configuration; click's own usage error
 
 CREDENTIAL_VARIABLES: Final = ("ASMS_API_ID", "ASMS_USER", "ASMS_PASSWORD")
 API_KEY_VARIABLE: Final = "ASMS_API_KEY"
-_LEGACY_WIRES: Final = ("http", "soap", "soap-rpc")
-_PLATFORM_WIRES: Final = ("platform", "one-api")
-_WIRES: Final = _LEGACY_WIRES + _PLATFORM_WIRES
+# In WireName's order (the legacy ones first), for --wire's choices and for messages.
+_WIRES: Final[tuple[str, ...]] = get_args(WireName)
+_LEGACY_WIRES: Final = tuple(wire for wire in _WIRES if wire not in PLATFORM_WIRES)
+_PLATFORM_WIRES: Final = tuple(wire for wire in _WIRES if wire in PLATFORM_WIRES)
 _LEGACY_NAMES: Final = "ASMS_API_ID, ASMS_USER and ASMS_PASSWORD"
 
 T = TypeVar("T")
