@@ -294,11 +294,16 @@ class Settings:
         """One line, exit 2, when ``command`` does not exist on this (Platform) wire."""
         if not self.platform:
             return
+        chosen = (
+            f"{API_KEY_VARIABLE} is set, which selects that wire"
+            if not self.chosen_by
+            else f"{self._wire_named()} selects it"
+        )
         raise ConfigError(
             f"{command} is not available on the {self.wire} wire"
             + (f": {hint}" if hint else "")
-            + f" (it needs a legacy account: {_LEGACY_NAMES}"
-            + (f", not {API_KEY_VARIABLE})" if self.env.get(API_KEY_VARIABLE) else ")")
+            + f" ({chosen}; it needs a legacy account, {_LEGACY_NAMES}, on the "
+            f"{', '.join(_LEGACY_WIRES[:-1])} or {_LEGACY_WIRES[-1]} wire)"
         )
 
     def check_url(self) -> None:

@@ -727,6 +727,13 @@ def bulk(
                 if journal is not None
                 else "Without --journal a rerun would send everything again."
             )
+            + (
+                f" The {settings.wire} wire cannot look a message up by climsgid: those "
+                "whose outcome is unknown stay unknown (never resent); their status callbacks "
+                "settle them."
+                if journal is not None and settings.platform
+                else ""
+            )
         )
         raise SystemExit(exit_status(interrupts.first))
     raise SystemExit(EXIT_FAILED if writer.failed else EXIT_OK)

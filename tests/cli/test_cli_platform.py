@@ -343,6 +343,11 @@ def test_a_command_the_platform_lacks_is_one_line(
     for args, expected in LACKING:
         text = refused(invoke(*args))
         assert expected in text, text
+    assert "(ASMS_API_KEY is set, which selects that wire; it needs a legacy account" in text
+    # Chosen by ASMS_WIRE with a legacy account at hand: the refusal says what chose it.
+    legacy = {**ENV, "ASMS_API_KEY": None, "ASMS_WIRE": "platform"}
+    text = refused(invoke("coverage", "27821234567", env=legacy))
+    assert "(ASMS_WIRE=platform selects it; it needs a legacy account" in text
     nothing_sent(emulator)
 
 
@@ -603,6 +608,7 @@ def test_bulk_interrupted_on_the_platform_resumes_without_sending_twice(
         _, err = process.communicate(timeout=30)
         assert process.returncode == 130, err
         assert KEY not in err and "Traceback" not in err
+        assert "cannot look a message up by climsgid" in " ".join(err.split())
         first = committed(emulator)
         states = {r["to"]: r["status"] for r in read_results(results)}
         assert "unknown" in states.values()
