@@ -453,6 +453,12 @@ class BaseClient:
         code = NOT_SENT if exc.sent is False else OUTCOME_UNKNOWN
         what = "not sent" if exc.sent is False else "outcome unknown"
         note = f"{what} after {self._retry.attempts} attempts: {exc.last}"
+        if exc.sent is not False and not self._wire.lookups:
+            # Given up at the first doubt: the platform cannot say whether it has the message.
+            note = (
+                f"outcome unknown: not sent again, as the {self._wire.name} wire cannot look"
+                f" a message up by climsgid: {exc.last}"
+            )
         logger.info("%s climsgid=%s: %s", op.name, climsgid, note)
         return all_results(recipients, climsgid, code, note, parts, refs)
 

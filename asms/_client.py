@@ -641,7 +641,7 @@ class AsyncClient(BaseClient):
     async def balance(self) -> Balance:
         """The account's credits (``getbalance``)."""
         reply = await self._read(_OPS["getbalance"], {}, expect_credit)
-        return Balance(reply.credit)
+        return Balance(reply.credit, reply.currency)
 
     async def route_coverage(self, msisdn: str) -> Coverage:
         """Whether messages to a number's prefix are routed, and their charge."""

@@ -115,7 +115,9 @@ EXCERPT_LIMIT: Final = 200
 """Longest excerpt of a reply that a ``ReplyParseError`` keeps."""
 
 # Values of these fields never appear in a ValidationError's text.
-_SECRET_FIELDS: Final = frozenset({"password", "session_id", "api_id", "user", "token"})
+_SECRET_FIELDS: Final = frozenset(
+    {"password", "session_id", "api_id", "user", "token", "api_key", "apikey"}
+)
 _VALUE_LIMIT: Final = 60
 
 

@@ -318,9 +318,15 @@ class Charge:
 
 @dataclass(frozen=True, slots=True)
 class Balance:
-    """``getbalance``: the account's credits."""
+    """``getbalance``: the account's credits.
+
+    ``currency`` is what the Platform wires report the balance in (``"ZAR"``, say); the
+    legacy gateway counts credits and says no currency (``None``). It takes no part in
+    equality: the same balance reads the same on every wire.
+    """
 
     credits: float
+    currency: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,9 +111,10 @@ class ChargeReply:
 
 @dataclass(frozen=True, slots=True)
 class CreditReply:
-    """``Credit: <float>`` (getbalance)."""
+    """``Credit: <float>`` (getbalance); the Platform wires' balance also names a currency."""
 
     credit: float
+    currency: str | None = field(default=None, compare=False)
 
     def to_line(self) -> str:
         return f"Credit: {format_number(self.credit)}"

@@ -157,6 +157,8 @@ class _Wire:
             text = _error_text(raw)
         if code is None and text is None and description is None:
             return None
+        if text and description and description.rstrip(".") == text.rstrip("."):
+            description = None  # the same words twice (an unknown message id, say)
         words = " - ".join(part for part in (text, description) if part) or "error"
         if code is None:
             known: Code = platform_error_from_text(text or description or "")
@@ -248,8 +250,9 @@ class _Wire:
         value = document.get("balance")
         if isinstance(value, bool) or value is None:
             raise ReplyParseError("a balance answer without a balance", body)
+        currency = document.get("currency")
         try:
-            return CreditReply(float(value))
+            return CreditReply(float(value), currency if isinstance(currency, str) else None)
         except (TypeError, ValueError):
             raise ReplyParseError("a balance that is not a number", body) from None
 

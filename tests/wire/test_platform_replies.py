@@ -465,8 +465,9 @@ def test_non_json_is_a_reply_parse_error(raw: bytes) -> None:
     ],
 )
 def test_balance_on_both_wires(document: dict[str, Any], credits: float) -> None:
-    assert parse_balance(body(document)) == CreditReply(credits)
-    assert PARSERS["one-api"]["getbalance"](body(document)) == CreditReply(credits)
+    expected = CreditReply(credits, document["currency"])
+    assert parse_balance(body(document)) == expected
+    assert PARSERS["one-api"]["getbalance"](body(document)) == expected
 
 
 @pytest.mark.parametrize(
