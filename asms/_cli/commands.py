@@ -20,7 +20,7 @@ from rich.table import Table
 from .._codes import ErrorCode, MessageStatus
 from .._config import DEFAULT_MAX_PARTS
 from .._exceptions import MessageLookupError
-from .._models import OUTCOME_UNKNOWN, SendResult
+from .._models import OUTCOME_UNKNOWN, Balance, SendResult
 from .._optable import MAX_CALLBACK, MAX_CONCAT, MSG_TYPES
 from .._platform_codes import OneApiStatus
 from .._results import SendResults
@@ -348,15 +348,17 @@ def balance(as_json: bool, settings: Settings) -> None:
     """Show the account's remaining credits (with ASMS_API_KEY: the balance the Platform
     reports, an amount in the account's currency)."""
 
-    async def main() -> float:
+    async def main() -> Balance:
         async with settings.client() as client:
-            return (await client.balance()).credits
+            return await client.balance()
 
-    credits = settings.run(main)
+    found = settings.run(main)
+    credits, currency = found.credits, found.currency
     if as_json:
-        _print_json({"credits": credits})
+        _print_json({"credits": credits, **({"currency": currency} if currency else {})})
     else:
-        out_console().print(f"Credits: [bold]{credits:,.2f}[/]")
+        unit = f" {currency}" if currency else ""
+        out_console().print(f"Credits: [bold]{credits:,.2f}[/]{unit}")
 
 
 @click.command()

@@ -97,8 +97,9 @@ def test_balance_with_a_key(invoke: Invoke, emulator: GatewayEmulator) -> None:
         chosen = () if wire is None else ("--wire", wire)
         result = invoke("balance", *chosen)
         assert result.exit_code == 0, result.output
-        assert "Credits: 500.00" in result.output
-        assert json.loads(invoke("balance", "--json", *chosen).output) == {"credits": 500.0}
+        assert "Credits: 500.00 ZAR" in result.output
+        expected = {"credits": 500.0, "currency": "ZAR"}
+        assert json.loads(invoke("balance", "--json", *chosen).output) == expected
         asked = {command for _, command, _ in emulator.recorder.arrivals[-2:]}
         assert asked == {"one-api:balance" if wire == "one-api" else "platform:balance"}
 
