@@ -47,6 +47,7 @@ from .._config import (
     DEFAULT_RECONCILE_GRACE,
     DEFAULT_REDIS_TIMEOUT,
     DEFAULT_WORKER_CONCURRENCY,
+    PLATFORM_WIRES,
     WORKER_READ_BLOCK_MS,
     WORKER_REAP_INTERVAL,
     WORKER_RETRY_FIRST,
@@ -210,6 +211,14 @@ class CampaignWorker:
         self._location = redis_location(redis_url)
         if rate is not None:
             _positive_seconds("rate", rate)  # a positive finite number, as a rate must be
+        if client.wire in PLATFORM_WIRES:
+            # A unit taken over after its worker died must be looked up by climsgid before
+            # anything is resent; the Platform has no such lookup.
+            raise ValidationError(
+                "client",
+                f"campaign workers need a legacy wire (http, soap, soap-rpc): the {client.wire}"
+                " wire cannot look a message up by climsgid, which taking a unit over needs",
+            )
         self._client = client
         self._url = redis_url
         self._account = account

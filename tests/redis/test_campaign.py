@@ -14,7 +14,7 @@ from asms import AsyncClient, Message, RetryPolicy
 from asms._campaign.store import CampaignStore
 from asms._campaign.units import UnitJournal
 from asms._redis.connection import connect
-from asms.testing import Faults, GatewayEmulator
+from asms.testing import DEFAULT_INTEGRATION, Faults, GatewayEmulator
 
 pytestmark = pytest.mark.anyio
 
@@ -389,6 +389,16 @@ async def test_every_worker_of_an_account_uses_one_gateway(redis_url: str, accou
         worker = asms.CampaignWorker(elsewhere, redis_url, account=account, rate=5000.0)
         with pytest.raises(asms.ValidationError, match="base_url: the account's workers send"):
             await worker.run()
+
+
+async def test_a_platform_client_cannot_be_a_campaign_worker(redis_url: str, account: str) -> None:
+    # Taking a unit over needs a lookup by climsgid, which the Platform wires do not have.
+    key = DEFAULT_INTEGRATION.key
+    platform = AsyncClient(
+        api_key=key, transport=GatewayEmulator().transport(), base_url="http://p"
+    )
+    with pytest.raises(asms.ValidationError, match="client: campaign workers need a legacy wire"):
+        asms.CampaignWorker(platform, redis_url, account=account, rate=10.0)
 
 
 async def test_bad_campaign_input_is_refused(redis_url: str, account: str) -> None:
