@@ -302,12 +302,27 @@ def _open_store(path: str) -> str | None:
     return path
 
 
-class _Redact(logging.Filter):
+class _Cleaner(logging.Filter):
+    """A log filter that passes a record's message and arguments through :meth:`_clean`; the
+    record's ``args`` keep their shape (uvicorn's access formatter unpacks five of them)."""
+
+    def _clean(self, value: Any) -> Any:
+        return value
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self._clean(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._clean(arg) for arg in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {key: self._clean(arg) for key, arg in record.args.items()}
+        return True
+
+
+class _Redact(_Cleaner):
     """Replaces every path segment holding the secret with ``***`` in a log record.
 
     The whole segment goes, not just the secret: a refused ``/<secret>x/`` shown as
-    ``/***x/`` would tell a reader that the secret is a prefix of what was tried. The
-    record's ``args`` keep their shape (uvicorn's access formatter unpacks five of them).
+    ``/***x/`` would tell a reader that the secret is a prefix of what was tried.
     """
 
     def __init__(self, secret: str) -> None:
@@ -321,18 +336,14 @@ class _Redact(logging.Filter):
         return value
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self._clean(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(self._clean(arg) for arg in record.args)
-        elif isinstance(record.args, dict):
-            record.args = {key: self._clean(arg) for key, arg in record.args.items()}
+        super().filter(record)
         if self._secret in record.getMessage():  # a secret split across the arguments
             record.msg = self._segment.sub("***", record.getMessage())
             record.args = None
         return True
 
 
-class _RedactApiKey(logging.Filter):
+class _RedactApiKey(_Cleaner):
     """Replaces the value of an ``apiKey`` query parameter with ``***`` in a log record: the
     Platform's 2017 status callbacks (GET) carry the integration's API key in their query,
     which uvicorn's access log would print."""
@@ -343,14 +354,6 @@ class _RedactApiKey(logging.Filter):
         if isinstance(value, str) and "=" in value:
             return self._PARAMETER.sub(r"\1***", value)
         return value
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self._clean(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(self._clean(arg) for arg in record.args)
-        elif isinstance(record.args, dict):
-            record.args = {key: self._clean(arg) for key, arg in record.args.items()}
-        return True
 
 
 def _redact_uvicorn_logs(secret_path: str | None) -> None:
