@@ -83,6 +83,7 @@ from .._exceptions import (
     ValidationError,
 )
 from .._models import Message, StatusInfo
+from .._platform_codes import category_of, one_api_error
 from .._retry import OUTCOME_UNKNOWN
 from .grouping import Item
 from .lock import OwnerLock
@@ -813,9 +814,11 @@ def retried_on_resume(error_code: int | None) -> bool:
     """Whether a message rejected with ``error_code`` is sent again by a resumed run (the
     refusal may have passed: the account, the session, a throttle, the gateway itself)."""
     code = ErrorCode.coerce(error_code or 0)
-    return isinstance(code, ErrorCode) and (
-        code.category in _RETRY_ON_RESUME or code == ErrorCode.NO_CREDIT_LEFT
-    )
+    if not isinstance(code, ErrorCode):
+        # A Platform wire's own code (the legacy one is stored where there is one): the One
+        # API's rate limit (43) and "please retry" (19) pass as a throttle and 901 do.
+        return category_of(one_api_error(code)) in _RETRY_ON_RESUME
+    return code.category in _RETRY_ON_RESUME or code == ErrorCode.NO_CREDIT_LEFT
 
 
 _STATE_OF: Final[dict[DeliveryState, JournalState]] = {

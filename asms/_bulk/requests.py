@@ -453,11 +453,17 @@ class Requester:
         results: list[BulkResult] = []
         retry: list[Item] = []
         throttled: SendResult | None = None
+        # The sender's own refusal, when it turned one into results: it knows the gateway's
+        # clock, and its code (130; a Platform wire's rate limit is 43) marks the refused.
+        refusal = getattr(answer, "throttled", None)
+        refused_code = refusal.code if isinstance(refusal, ThrottledError) else _ERR_130
         for position, item in enumerate(items):
             got = answer[position] if position < len(answer) else None
             if got is None:
                 results.extend(self.unknown([item], climsgid, "outcome unknown: no answer"))
-            elif got.error_code == _ERR_130 and group.throttled < MAX_THROTTLED:
+            elif (
+                got.error_code == _ERR_130 or got.error_code == refused_code
+            ) and group.throttled < MAX_THROTTLED:
                 throttled = got
                 retry.append(item)
             else:
@@ -474,15 +480,15 @@ class Requester:
                 if result.state is DeliveryState.REJECTED and got.error_code is not None:
                     self._check_account(got.error_code, got.error_description or "")
         if throttled is not None:
-            # The sender's own ERR 130 knows the gateway's clock when it answered.
-            refusal = getattr(answer, "throttled", None)
             if not isinstance(refusal, ThrottledError):
                 refusal = ThrottledError(_ERR_130, throttled.error_description or "")
             if self._pause(refusal):
                 group.throttled += 1
             else:
                 results.extend(
-                    make_result(it, climsgid, None, _ERR_130, refusal.description, throttled.parts)
+                    make_result(
+                        it, climsgid, None, refusal.code, refusal.description, throttled.parts
+                    )
                     for it in retry
                 )
                 retry = []

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
+from .._codes import ErrorCode
 from .._compat import httpx
 from .._config import PLATFORM_MAX_RECIPIENTS, PLATFORM_THROTTLE_PAUSE
 from .._encoding import WireText, count_parts
@@ -60,7 +61,7 @@ _SMS_FIELDS: Final[dict[str, str]] = {
     "from": "from",
     "udh": "userDataHeader",
 }
-_COMMANDS: Final = frozenset({"sendmsg", "querymsg", "getbalance"})
+_RATE_LIMITED: Final = ErrorCode.MAXIMUM_MT_LIMIT_EXCEEDED_UNTIL
 _OK_STATUSES: Final = frozenset({200, 201, 202, 207})
 
 
@@ -162,10 +163,10 @@ class PlatformWire:
         answer from something else (a proxy): its outcome is unknown.
         """
         if status == 429:
+            # Platform SMS numbers its errors as the legacy API does: its rate limit is 130.
+            code = OneApiErrorCode.RATE_LIMIT if self.flavour == "one-api" else _RATE_LIMITED
             raise ThrottledError(
-                OneApiErrorCode.RATE_LIMIT,
-                "rate limit: HTTP 429 from the platform",
-                retry_after=PLATFORM_THROTTLE_PAUSE,
+                code, "rate limit: HTTP 429 from the platform", retry_after=PLATFORM_THROTTLE_PAUSE
             )
         if status == 503:
             refused = HTTPStatusError(503, "Service Unavailable")

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from asms import AsyncClient, CallbackReceiver, DeliveryState, Message, RetryPolicy
+from asms import AsyncClient, CallbackReceiver, DeliveryState, Message, RetryPolicy, VirtualClock
 from asms._config import DEMO_API_KEY
 from asms.testing import EmulatorTransport, FakeClock, Faults, GatewayEmulator
 
@@ -98,3 +98,28 @@ async def test_status_callbacks_in_the_journal_file_settle_the_unknown_ones(tmp_
     third = await run_once(emu, "platform", journal, NUMBERS)
     assert [r.apimsgid for r in third] == ["a" * 32, None, "c" * 32]
     assert emu.recorder.duplicates() == {}
+
+
+@pytest.mark.parametrize("wire", ["platform", "one-api"])
+async def test_the_rate_limit_pauses_the_run_and_its_messages_go_once_more(wire: str) -> None:
+    # HTTP 429 (Platform SMS, as 130) or One API 43: refused, not taken, so sent again once
+    # the run's pause is over; before, the refused messages ended rejected and were lost.
+    clock = FakeClock()
+    emu = GatewayEmulator(clock=clock, faults=Faults(err130_once=int(clock()) + 60))
+    messages = [Message(n, "Spring sale") for n in NUMBERS]
+    async with (
+        client(emu, wire) as c,
+        c.send_bulk(messages, rate=None, clock=VirtualClock()) as run,
+    ):
+        results = [r async for r in run]
+    assert [r.state for r in results] == [DeliveryState.ACCEPTED] * 3
+    assert emu.statistics().requests == 2
+    assert emu.statistics().messages == 3
+    assert emu.recorder.duplicates() == {}
+
+
+def test_a_rate_limited_rejection_is_sent_again_by_a_resumed_run() -> None:
+    from asms._bulk.journal import retried_on_resume
+
+    assert retried_on_resume(43) and retried_on_resume(19) and retried_on_resume(130)
+    assert not retried_on_resume(105) and not retried_on_resume(607)
