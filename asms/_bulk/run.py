@@ -39,7 +39,7 @@ from .._config import (
     RetryPolicy,
 )
 from .._exceptions import GatewayError
-from .._models import Message
+from .._models import OUTCOME_UNKNOWN, Message
 from .grouping import Group, Grouper, InputBuffer, Item, ResultQueue, checked, read_ahead
 from .journal import (
     UNRESOLVED,
@@ -84,6 +84,13 @@ def send_bulk(
     ``AsyncClient.send_bulk`` and ``reconcile_schedule``.
     """
     return BulkRun(sender, messages, **options)
+
+
+#: Why a resumed run on a Platform wire still reports a message unknown.
+_NO_CALLBACK_YET: Final = (
+    "outcome unknown: the platform cannot be asked whether it took the message, and no"
+    " status callback for it is recorded in the journal's file (asms callbacks --journal)"
+)
 
 
 class BulkRun:
@@ -605,8 +612,9 @@ class BulkRun:
     async def _settled_by_callback(
         self, journal: Journal, row: JournalRow, item: Item
     ) -> BulkResult | None:
-        """An unknown message of a wire without lookups that a recorded status callback
-        shows accepted: written to the journal as such (see :mod:`asms._bulk.settle`)."""
+        """An unknown message of a wire without lookups: accepted, and written to the journal
+        so, when a recorded status callback shows it was (see :mod:`asms._bulk.settle`);
+        else still unknown, saying what would settle it. None on a wire with lookups."""
         climsgid = row.request_climsgid
         if self._requester.can_lookup or climsgid is None:
             return None
@@ -616,7 +624,9 @@ class BulkRun:
         size = await journal.request_size(climsgid)
         apimsgid = await self._settlement.apimsgid(climsgid, item.message.to, messages=size)
         if apimsgid is None:
-            return None
+            return make_result(
+                item, climsgid, None, OUTCOME_UNKNOWN, _NO_CALLBACK_YET, row.parts, resumed=True
+            )
         now = self._clock.wall_time()
         accepted = (item.index, row.fingerprint, "accepted", climsgid, apimsgid, None, None)
         await journal.write([(*accepted, row.parts, now)])

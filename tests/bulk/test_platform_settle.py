@@ -58,6 +58,8 @@ async def test_a_lost_reply_stays_unknown_and_a_rerun_sends_nothing(
     again = await run_once(emu, wire, journal, NUMBERS)
     assert [r.state for r in again] == [DeliveryState.UNKNOWN] * 3
     assert emu.statistics().requests == requests  # nothing sent, nothing looked up
+    # The reason says what would settle them, not that a lookup failed.
+    assert all("asms callbacks --journal" in (r.error_description or "") for r in again)
     assert emu.recorder.duplicates() == {}
 
 
