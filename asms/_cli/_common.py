@@ -166,6 +166,11 @@ def read_env_file(path: Path) -> dict[str, str]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read env file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        # Say where, never what: the bytes may be part of a password or key.
+        raise ConfigError(
+            f"env file {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from None
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):

@@ -21,6 +21,7 @@ import re
 import socket
 import sqlite3
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -180,6 +181,12 @@ def callbacks(
             )
     # After every refusal above, so that a refused start creates no file. --no-store
     # overrides ASMS_CALLBACK_STORE (an explicit flag beats the environment).
+    if journal_path and not Path(journal_path).parent.is_dir():
+        # A bulk journal lives where its run writes it: a missing folder is a typo, and a
+        # store made there would never meet the journal it was meant to settle.
+        raise ConfigError(
+            f"--journal {journal_path}: no such folder {str(Path(journal_path).parent)!r}"
+        )
     store = None if no_store else _open_store(journal_path or store_path or default_store_path())
 
     console = out_console()

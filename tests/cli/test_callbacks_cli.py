@@ -155,3 +155,11 @@ def test_access_log_hides_a_2017_status_callbacks_api_key(tmp_path: Path) -> Non
         _, err = _stop(process)
     assert "k3y-of-the-integration" not in err
     assert "apiKey=***" in err
+
+
+def test_a_journal_in_a_missing_folder_is_refused(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-dir" / "campaign.db"
+    result = CliRunner().invoke(callbacks, ["--port", "0", "--journal", str(missing)], env={})
+    assert result.exit_code == 2
+    assert "no such folder" in result.output
+    assert not missing.parent.exists()

@@ -170,6 +170,16 @@ def test_env_file_errors_never_echo_the_line(runner: CliRunner, tmp_path: Path) 
     assert SECRET not in result.output
 
 
+def test_an_env_file_that_is_not_utf8_is_one_line(runner: CliRunner, tmp_path: Path) -> None:
+    # Notepad's "Unicode": UTF-16 with a byte-order mark.
+    env_file = tmp_path / "asms.env"
+    env_file.write_bytes(f"ASMS_PASSWORD={SECRET}\n".encode("utf-16"))
+    result = runner.invoke(make_cli(), ["balance", "--env-file", str(env_file)])
+    assert result.exit_code == 2
+    assert "is not UTF-8 text (byte 0); save it as UTF-8" in result.output
+    assert "Traceback" not in result.output and SECRET not in result.output
+
+
 # -- CSV rows --------------------------------------------------------------------------------
 
 
