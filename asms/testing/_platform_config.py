@@ -16,7 +16,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Final, Literal, get_args
 
-from .._config import PLATFORM_MAX_RECIPIENTS
+from .._config import PLATFORM_MAX_RECIPIENTS, ApiKey
+from .._exceptions import ValidationError
 
 __all__ = [
     "PLATFORM_VARIANTS",
@@ -67,8 +68,10 @@ class Integration:
     two_way: bool = True
 
     def __post_init__(self) -> None:
-        if not isinstance(self.key, str) or not self.key.strip() or self.key != self.key.strip():
-            raise ValueError("key must be a non-empty string without surrounding spaces")
+        try:
+            ApiKey(self.key)  # the client's rule: a key it would refuse could never be used
+        except ValidationError as exc:
+            raise ValueError(f"key {exc.rule}") from None
         if self.api_id is not None and (
             isinstance(self.api_id, bool) or not isinstance(self.api_id, int) or self.api_id < 0
         ):

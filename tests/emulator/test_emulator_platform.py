@@ -589,6 +589,9 @@ def test_integration_settings_are_checked_and_the_key_is_not_shown() -> None:
     for bad in (
         {"key": ""},
         {"key": " k"},
+        {"key": "a b"},  # keys the client refuses could never be used
+        {"key": "ключ"},
+        {"key": "k" * 201},
         {"key": "k", "api_id": -1},
         {"key": "k", "callback_method": "put"},
         {"key": "k", "callback_format": "xml"},
