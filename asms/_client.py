@@ -689,7 +689,10 @@ class AsyncClient(BaseClient):
 
         Consecutive messages with the same text and options share one request. With a
         ``journal``, rerunning the same input resumes: accepted messages are skipped and
-        interrupted requests are looked up by ``climsgid`` before anything is resent.
+        interrupted requests are looked up by ``climsgid`` before anything is resent. The
+        Platform wires cannot look a request up: there an interrupted request's messages stay
+        unknown, never resent, until a status callback recorded in the journal's file (a
+        :class:`CallbackReceiver` with ``store=`` that file) settles them on a rerun.
 
         **Keywords** (each may be left out; the defaults live in ``asms._config``):
 

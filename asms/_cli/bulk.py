@@ -504,9 +504,11 @@ def bulk(
     The account is ASMS_API_ID, ASMS_USER and ASMS_PASSWORD (the legacy gateway), or
     ASMS_API_KEY (the Platform: its SMS REST API, or the One API with --wire one-api). The
     Platform cannot look a message up by climsgid, so a message whose reply was lost is
-    never resent, also on a --journal rerun: it ends "unknown" (its status callback
-    settles it). A row setting an option the Platform has no field for (callback,
-    deliv_ack, queue, ...) is written not_sent with the reason (--dry-run lists them);
+    never resent, also on a --journal rerun: it ends "unknown" until its status callback
+    settles it: run `asms callbacks --journal FILE` (the same file) where the Platform sends
+    its callbacks, and a rerun with --journal FILE reads them. A row setting an option the
+    Platform has no field for (callback, deliv_ack, queue, ...) is written not_sent with the
+    reason (--dry-run lists them);
     --callback and --redis are refused there. SIGINT (Ctrl-C) or SIGTERM stops the
     run: requests in flight finish, every row read is written, and it exits 130 (SIGINT) or
     143 (SIGTERM); a second signal interrupts the requests in flight (rows "unknown").
