@@ -75,14 +75,15 @@ redis-server:
 			exit 1; \
 		fi; }
 
-# The stock-httpx rerun goes alongside the suite, but for its real-time fault tests, which run
-# after it on a quiet machine; either failing fails the target.
+# The suite runs in two processes (pytest-xdist), one per core of a CI machine; the stock-httpx
+# rerun goes alongside it, but for its real-time fault tests, which run after it on a quiet
+# machine; either failing fails the target.
 STOCK_ALONGSIDE := $(filter-out tests/client/test_client_faults.py,$(STOCK_TESTS))
 pytest: $(STAMP) redis-server
 	@log=$$(mktemp); \
 	echo "ASMS_TRANSPORT=httpx $(BIN)/pytest -q $(STOCK_ALONGSIDE) (alongside, output below)"; \
 	ASMS_TRANSPORT=httpx $(BIN)/pytest -q $(STOCK_ALONGSIDE) >"$$log" 2>&1 & rerun=$$!; \
-	$(BIN)/pytest -q; suite=$$?; \
+	$(BIN)/pytest -q -n 2; suite=$$?; \
 	wait $$rerun; stock=$$?; cat "$$log"; rm -f "$$log"; \
 	test $$suite = 0 && test $$stock = 0
 	ASMS_TRANSPORT=httpx $(BIN)/pytest -q tests/client/test_client_faults.py
