@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -125,3 +126,56 @@ def test_a_rate_limited_rejection_is_sent_again_by_a_resumed_run() -> None:
 
     assert retried_on_resume(43) and retried_on_resume(19) and retried_on_resume(130)
     assert not retried_on_resume(105) and not retried_on_resume(607)
+
+
+async def test_a_one_api_callback_without_a_number_settles_a_request_of_one(
+    tmp_path: Path,
+) -> None:
+    # The One API's status updates name no recipient: enough for a request of one message.
+    emu = GatewayEmulator(
+        clock=FakeClock(), faults=Faults(script=("drop_after_commit", "drop_after_commit"))
+    )
+    journal = tmp_path / "campaign.db"
+    messages = [
+        Message(NUMBERS[0], "Alone"),
+        Message(NUMBERS[1], "Two"),
+        Message(NUMBERS[2], "Two"),
+    ]
+
+    async def campaign() -> list[Any]:
+        async with (
+            client(emu, "one-api") as c,
+            c.send_bulk(messages, rate=None, journal=str(journal)) as run,
+        ):
+            return sorted([r async for r in run], key=lambda r: r.index)
+
+    first = await campaign()
+    assert [r.state for r in first] == [DeliveryState.UNKNOWN] * 3
+    receiver = CallbackReceiver(store=str(journal))
+    for result, apimsgid in ((first[0], "a" * 32), (first[1], "b" * 32)):
+        envelope = {
+            "integrationId": "i1",
+            "integrationName": "shop",
+            "event": {
+                "messageStatusUpdate": [
+                    {
+                        "channel": "sms",
+                        "messageId": apimsgid,
+                        "clientMessageId": result.climsgid,
+                        "statusCode": 2,
+                        "status": "QUEUED",
+                        "timestamp": 1764930000000,
+                    }
+                ]
+            },
+        }
+        assert await post_status(receiver, envelope) == 200
+    again = await campaign()
+    # The request of one is settled; the request of two cannot tell whose callback it got.
+    assert [r.state for r in again] == [
+        DeliveryState.ACCEPTED,
+        DeliveryState.UNKNOWN,
+        DeliveryState.UNKNOWN,
+    ]
+    assert again[0].apimsgid == "a" * 32
+    assert emu.recorder.duplicates() == {}
