@@ -115,7 +115,7 @@ def _platform_event(fields: PlatformFields) -> Event:
     if any(fields.has(name) for name in _REPLY_NAMES):
         return _platform_reply(fields)
     if fields.has("messageid"):
-        return _platform_status(fields)
+        return _status_item(fields, "platform")
     raise MalformedCallback("neither a status (messageId) nor a reply (replyMessageId)")
 
 
@@ -146,7 +146,7 @@ def _envelope(document: dict[str, object], event: object) -> PlatformCallback:
             if kind == "motext":
                 events.append(_one_api_mo(fields))
             else:
-                events.append(_one_api_status(fields))
+                events.append(_status_item(fields, "one-api"))
     # Events may come in any order: the oldest is handled first (sort is stable).
     events.sort(key=_event_time)
     return PlatformCallback(tuple(events), ignored)
@@ -181,25 +181,20 @@ def _status_report(
     )
 
 
-def _platform_status(fields: PlatformFields) -> StatusItem:
+def _status_item(fields: PlatformFields, wire: CallbackWire) -> StatusItem:
     code = fields.code("statuscode")
     name = fields.text("status")
     if code is None and name is None:
         raise MalformedCallback("missing statusCode")
-    status = platform_status(code, name)
-    report = _status_report(fields, status, "platform")
-    return StatusItem(report, _status_token(code, status, name, ""))
-
-
-def _one_api_status(fields: PlatformFields) -> StatusItem:
-    code = fields.code("statuscode")
-    name = fields.text("status")
-    if code is None and name is None:
-        raise MalformedCallback("missing statusCode")
-    status = one_api_status(code, name)
-    report = _status_report(fields, status, "one-api")
-    # The One API numbers its statuses afresh: its own code keys the event.
-    return StatusItem(report, _status_token(code, status, name, "o"))
+    if wire == "platform":
+        status: MessageStatus | int = platform_status(code, name)
+        prefix = ""
+    else:
+        status = one_api_status(code, name)
+        # The One API numbers its statuses afresh: its own code keys the event.
+        prefix = "o"
+    report = _status_report(fields, status, wire)
+    return StatusItem(report, _status_token(code, status, name, prefix))
 
 
 def _inbound(
