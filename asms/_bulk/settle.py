@@ -27,35 +27,42 @@ _REMEMBERED: Final = 256
 
 
 class CallbackSettlement:
-    """What the status callbacks recorded in ``path`` say about a journal's unknown messages."""
+    """What the status callbacks recorded in ``path`` say about a journal's unknown messages.
+
+    Each recorded ``apimsgid`` settles one message, never two: a request that carried one
+    number twice needs a callback for each (one of them may have been refused).
+    """
 
     def __init__(self, path: str | os.PathLike[str], country_code: str | int | None) -> None:
         self._store = CallbackStore(path)
         self._country_code = country_code
-        self._seen: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
+        # climsgid -> recipient ("" when the callback named none) -> ids not yet given out.
+        self._left: dict[str, dict[str, list[str]]] = {}
 
     async def apimsgid(self, climsgid: str, to: str, *, messages: int) -> str | None:
         """The ``apimsgid`` a status callback gave the message to ``to`` of the request
-        ``climsgid`` (of ``messages`` messages in all); None when no callback said so."""
-        known = self._seen.get(climsgid)
-        if known is None:
-            known = (
-                await self._store.accepted(climsgid),
-                await self._store.accepted_messages(climsgid),
-            )
-            if len(self._seen) >= _REMEMBERED:
-                self._seen.clear()
-            self._seen[climsgid] = known
-        by_number, by_id = known
+        ``climsgid`` (of ``messages`` messages in all); None when no callback said so.
+
+        A resumed run asks once per message, in input order: a request's messages are
+        consecutive, so only the requests it is walking need remembering.
+        """
+        left = self._left.get(climsgid)
+        if left is None:
+            left = {}
+            for apimsgid, recipient in (await self._store.accepted_messages(climsgid)).items():
+                left.setdefault(recipient, []).append(apimsgid)
+            if len(self._left) >= _REMEMBERED:
+                self._left.clear()
+            self._left[climsgid] = left
         try:
-            number = normalize_msisdn(to, self._country_code)
+            number = normalize_msisdn(to, self._country_code).removeprefix("+")
         except (InvalidNumberError, TypeError):
             return None
-        found = by_number.get(number.removeprefix("+"))
-        if found is None and messages == 1 and len(by_id) == 1:
+        ids = left.get(number)
+        if not ids and messages == 1:
             # A callback that named no number (the One API's) for a request of one message.
-            found = next(iter(by_id))
-        return found
+            ids = left.get("")
+        return ids.pop() if ids else None
 
     async def aclose(self) -> None:
         """Close the store's connection."""

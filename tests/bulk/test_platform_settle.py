@@ -179,3 +179,29 @@ async def test_a_one_api_callback_without_a_number_settles_a_request_of_one(
     ]
     assert again[0].apimsgid == "a" * 32
     assert emu.recorder.duplicates() == {}
+
+
+async def test_each_recorded_callback_settles_one_message_only(tmp_path: Path) -> None:
+    # A run never puts one number twice in a request (the grouper starts a new one), but the
+    # rule holds anyway: one accepted id settles one message, and a second ask gets none.
+    from asms._bulk.settle import CallbackSettlement
+
+    journal = tmp_path / "campaign.db"
+    receiver = CallbackReceiver(store=str(journal))
+    status = {
+        "messageId": "a" * 32,
+        "clientMessageId": "req1",
+        "to": NUMBERS[0],
+        "statusCode": 3,
+        "status": "DELIVERED_TO_GATEWAY",
+        "timestamp": 1764930000000,
+    }
+    assert await post_status(receiver, status) == 200
+    settlement = CallbackSettlement(journal, country_code=None)
+    try:
+        assert await settlement.apimsgid("req1", "+" + NUMBERS[0], messages=2) == "a" * 32
+        assert await settlement.apimsgid("req1", NUMBERS[0], messages=2) is None
+        assert await settlement.apimsgid("req1", NUMBERS[1], messages=2) is None
+        assert await settlement.apimsgid("other", NUMBERS[0], messages=1) is None
+    finally:
+        await settlement.aclose()
