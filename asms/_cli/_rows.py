@@ -17,7 +17,7 @@ import codecs
 import csv
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
@@ -33,6 +33,7 @@ from .._encoding import (
 from .._exceptions import ValidationError
 from .._models import Message, SendResult
 from .._numbers import InvalidNumberError, normalize_msisdn
+from ._common import ConfigError
 
 __all__ = [
     "RESULT_COLUMNS",
@@ -44,6 +45,7 @@ __all__ = [
     "count_rows",
     "estimate_parts",
     "check_csv",
+    "open_results",
     "check_encoding",
     "read_rows",
     "resolve_encoding",
@@ -392,9 +394,30 @@ class ResultsWriter:
     def __init__(self, handle: IO[str]) -> None:
         self._handle = handle
         self._writer = csv.writer(handle, lineterminator="\n")
-        self._writer.writerow(RESULT_COLUMNS)
         self.written = 0
         self.failed = 0
+        #: The first failure to write (a full disk, a file that takes no writes): from then
+        #: on nothing more is written, and the caller stops sending.
+        self.error: OSError | None = None
+        self._write(RESULT_COLUMNS)
+        self.flush()  # a file that cannot be written is found before anything is sent
+
+    def _write(self, row: Sequence[object]) -> None:
+        if self.error is not None:
+            return
+        try:
+            self._writer.writerow(row)
+        except OSError as exc:
+            self.error = exc
+
+    def flush(self) -> None:
+        """Write out what is buffered; a failure is kept in :attr:`error`."""
+        if self.error is not None:
+            return
+        try:
+            self._handle.flush()
+        except OSError as exc:
+            self.error = exc
 
     def result(self, row: int, result: SendResult) -> str:
         """Write ``result`` as row ``row``; returns its status."""
@@ -407,7 +430,7 @@ class ResultsWriter:
         # Negative codes are asms's own (outcome unknown, not sent): the status says it.
         code = result.error_code
         shown = "" if code is None or int(code) < 0 else f"{int(code):03d}"
-        self._writer.writerow(
+        self._write(
             (
                 row,
                 safe_cell(result.to),
@@ -422,12 +445,37 @@ class ResultsWriter:
         self.written += 1
         return status
 
+    def close(self) -> None:
+        """Write out the rest and close the file; a failure is kept in :attr:`error`."""
+        self.flush()
+        try:
+            self._handle.close()
+        except OSError as exc:
+            self.error = self.error or exc
+
+    def problem(self, target: Path) -> str:
+        """What went wrong writing to ``target`` (when :attr:`error` is set)."""
+        error = self.error
+        why = (error.strerror or str(error)) if error is not None else "unknown error"
+        return f"cannot write {target}: {why}"
+
     def invalid(self, bad: InvalidRow) -> str:
         self.failed += 1
         cells = (safe_cell(bad.to), safe_cell(bad.climsgid), safe_cell(bad.reason))
-        self._writer.writerow((bad.row, cells[0], cells[1], "", "invalid", "", cells[2], 0))
+        self._write((bad.row, cells[0], cells[1], "", "invalid", "", cells[2], 0))
         self.written += 1
         return "invalid"
 
-    def flush(self) -> None:
-        self._handle.flush()
+
+def open_results(target: Path) -> ResultsWriter:
+    """A :class:`ResultsWriter` on ``target``, refused (``ConfigError``) when the file cannot
+    be opened or written: found before anything is sent."""
+    try:
+        handle = target.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {target}: {exc.strerror}") from None
+    writer = ResultsWriter(handle)
+    if writer.error is not None:
+        writer.close()
+        raise ConfigError(writer.problem(target))
+    return writer

@@ -86,6 +86,7 @@ from ._rows import (
     check_csv,
     check_encoding,
     estimate_parts,
+    open_results,
     read_rows,
     resolve_encoding,
 )
@@ -612,11 +613,7 @@ def bulk(
         _check_gateway(settings)
     console = err_console()
     total = None if quiet else counted
-    try:
-        handle = target.open("w", encoding="utf-8", newline="")
-    except OSError as exc:
-        raise ConfigError(f"cannot write {target}: {exc.strerror}") from None
-    writer = ResultsWriter(handle)
+    writer = open_results(target)  # a file that takes no writes is refused before sending
     progress: _Progress | _ProgressLines | _NoProgress
     if quiet:
         progress = _NoProgress()
@@ -636,6 +633,8 @@ def bulk(
         # is written) and the loop, once it runs again, stops the run as for any signal.
         stretch = 0
         for row in all_rows():
+            if writer.error is not None:
+                return  # nothing more is sent once results can no longer be written
             if row.invalid is not None:
                 progress.advance(writer.invalid(row.invalid))
                 stretch += 1
@@ -665,10 +664,15 @@ def bulk(
             interrupts.attach(run)
             refused = 0  # rows in a row whose request could not connect
             gone = False
+            unwritable = False
             try:
                 async with run:
                     async for result in run:
                         progress.advance(writer.result(_row_number(result), result))
+                        if writer.error is not None and not unwritable:
+                            # Sending on would leave results nobody can read: stop.
+                            unwritable = True
+                            run.stop("not sent: the results file could not be written")
                         if not _never_connected(result):
                             refused = 0
                             continue
@@ -711,12 +715,22 @@ def bulk(
 
     error: click.ClickException | None = None
     try:
-        with handle, progress:
+        with progress:
             settings.run(main, check_url=False)
     except click.ClickException as exc:
         error = exc
     except KeyboardInterrupt:  # a signal before the run's own handlers were in place
         interrupts.received(stop_signal())
+    finally:
+        writer.close()
+    if writer.error is not None and error is None:
+        kept = (
+            f"the journal {journal} keeps every result: rerun with --journal and another"
+            " --results file to write them"
+            if journal is not None
+            else "rows sent before it have no written result (a --journal keeps them)"
+        )
+        error = ConfigError(f"{writer.problem(target)}; the run stopped, {kept}")
     if not quiet and report is not None:
         _summary(report, writer, target)
     if error is not None:

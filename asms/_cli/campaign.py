@@ -56,7 +56,7 @@ from ._common import (
     read_env_file,
     run_async,
 )
-from ._rows import BadInput, ResultsWriter, Row
+from ._rows import BadInput, ResultsWriter, Row, open_results
 from ._stop import discard_stdout, stop_status
 
 if TYPE_CHECKING:
@@ -476,9 +476,11 @@ def follow(
         tally = redis_call(lambda: _collect(url, name, account, writer), name=name)
     finally:
         if writer is not None:
-            writer[1].close()
+            writer.close()
+    if writer is not None and writer.error is not None and results is not None:
+        raise ConfigError(writer.problem(results))
     if not quiet:
-        _report(status, tally, results, writer[0] if writer is not None else None)
+        _report(status, tally, results, writer)
     failed = tally.total - tally.counts[DeliveryState.ACCEPTED]
     return EXIT_FAILED if failed else EXIT_OK
 
@@ -503,9 +505,7 @@ class _Tally:
             self.failed_by_code[int(result.error_code or 0)] += 1
 
 
-async def _collect(
-    url: str, name: str, account: str, writer: tuple[ResultsWriter, Any] | None
-) -> _Tally:
+async def _collect(url: str, name: str, account: str, writer: ResultsWriter | None) -> _Tally:
     from .._campaign.status import campaign_results
 
     tally = _Tally()
@@ -515,7 +515,9 @@ async def _collect(
         async for result in results:
             tally.count(result)
             if writer is not None:
-                writer[0].result(result.index + 1, result)
+                writer.result(result.index + 1, result)
+                if writer.error is not None:
+                    break  # the rest cannot be written either
     return tally
 
 
@@ -566,14 +568,8 @@ def _check_out(target: Path, option: str) -> None:
         )
 
 
-def _open_results(target: Path | None) -> tuple[ResultsWriter, Any] | None:
-    if target is None:
-        return None
-    try:
-        handle = target.open("w", encoding="utf-8", newline="")
-    except OSError as exc:
-        raise ConfigError(f"cannot write {target}: {exc.strerror}") from None
-    return ResultsWriter(handle), handle
+def _open_results(target: Path | None) -> ResultsWriter | None:
+    return None if target is None else open_results(target)
 
 
 # -- asms campaign status | results -----------------------------------------------------------
@@ -699,10 +695,12 @@ def results_command(name: str, redis_url: str, out: Path, env_file: Path | None)
         try:
             tally = await _collect(redis_url, name, account, opened)
         finally:
-            opened[1].close()
-        return found, tally, opened[0]
+            opened.close()
+        return found, tally, opened
 
     found, tally, writer = redis_call(main, name=name)
+    if writer.error is not None:
+        raise ConfigError(writer.problem(out))
     console = err_console()
     if not found.settled:
         console.print(

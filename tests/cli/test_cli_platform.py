@@ -668,3 +668,51 @@ def test_a_one_api_status_without_a_legacy_twin_is_named() -> None:
     assert _status_description(OneApiStatus.EMULATED) == "Emulated"
     assert _status_description(MessageStatus.MESSAGE_QUEUED) == "Message queued"
     assert _status_description(77) is None
+
+
+def test_a_results_file_that_takes_no_writes_is_refused_before_sending(
+    invoke: Invoke, emulator: GatewayEmulator, tmp_path: Path
+) -> None:
+    # /dev/full: every write fails (a full disk). Before, the run sent every message, then
+    # died with a traceback when the results were written: their results were lost.
+    source = write_csv(tmp_path / "in.csv", 3)
+    text = refused(invoke("bulk", source, "--results", "/dev/full", "-q"))
+    assert "cannot write /dev/full: No space left on device" in text
+    assert emulator.statistics().messages == 0  # nothing sent (the balance check only)
+
+
+def test_results_that_stop_being_writable_stop_the_run(
+    invoke: Invoke, emulator: GatewayEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The disk fills up mid-run: sending stops, and the journal keeps what was sent.
+    from asms._cli import _rows
+
+    written: list[int] = []
+    real = _rows.ResultsWriter._write
+
+    def write(self: _rows.ResultsWriter, row: object) -> None:
+        written.append(1)
+        if len(written) > 3:  # the header and two rows, then the disk is full
+            self.error = OSError(28, "No space left on device")
+            return
+        real(self, row)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_rows.ResultsWriter, "_write", write)
+    source = write_csv(tmp_path / "in.csv", 400, text="Hello")  # two 200-recipient requests
+    journal = tmp_path / "run.db"
+    result = invoke(
+        "bulk",
+        source,
+        "--journal",
+        journal,
+        "--results",
+        tmp_path / "out.csv",
+        "-q",
+        "--concurrency",
+        "1",
+    )
+    text = refused(result)
+    assert "No space left on device; the run stopped" in text
+    assert f"the journal {journal} keeps every result" in text
+    assert emulator.statistics().messages < 400  # it did stop sending
+    assert emulator.recorder.duplicates() == {}
