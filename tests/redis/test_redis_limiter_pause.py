@@ -99,7 +99,7 @@ def client_for(emulator: GatewayEmulator, limiter: asms.Limiter) -> AsyncClient:
 async def test_err_130_met_by_a_plain_client_holds_another_process_at_once(
     redis_url: str, account: str, recorder: Recorder
 ) -> None:
-    until = int(time.time()) + 2
+    until = int(time.time()) + 3  # at least two whole seconds of refusals, even when loaded
     throttled = GatewayEmulator(faults=Faults(err130_until=until))
     other = GatewayEmulator()  # the same account, reached by another process
 
