@@ -6,7 +6,9 @@ Options: ``--quick``, ``--scenario S1`` (repeatable), ``--reps N``, ``--connecti
 
 ``--baseline TREE`` adds, to S1 and S2, the asms client of another source tree (a git worktree
 of an earlier commit: ``git worktree add /tmp/before <commit>``) as contenders named
-``asms@baseline``, taking turns with the current code, and reports the ratios current/baseline.
+``asms@baseline``, taking turns with the current code, and reports the ratios current/baseline;
+to S9, ``asms-bulk@baseline`` and ``asms-bulk-journal@baseline`` (this tree's
+``benchmarks._s9`` importing the other tree's ``asms``).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--baseline",
         type=Path,
-        help="source tree of an earlier commit whose asms joins S1 and S2 as asms@baseline",
+        help="source tree of an earlier commit whose asms joins S1, S2 and S9 as *@baseline",
     )
     parser.add_argument("--reps", type=int, help="repetitions per series (default: the profile's)")
     parser.add_argument(
@@ -87,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "RESULTS.md").write_text(markdown(doc, command, DESCRIPTIONS))
     chart(doc, args.out / "results" / "chart.png")
     for name, value in ratios.items():
-        print(f"{name:40} {'refused (a run failed)' if value is None else f'{value:.2f}x'}")
+        unit = "" if "µs" in name else "x"  # a cost such as S9's CPU µs/msg, not a ratio
+        print(f"{name:40} {'refused (a run failed)' if value is None else f'{value:.2f}{unit}'}")
     print(f"wrote {args.out / 'RESULTS.md'} and {args.out / 'results'}/latest.json, chart.png")
     return 0 if all(s.ok for s in all_series) else 1
 

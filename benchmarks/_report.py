@@ -33,14 +33,17 @@ def markdown(doc: dict[str, Any], command: str, descriptions: dict[str, str]) ->
         "",
         "Medians of the repetitions with min–max in brackets; a ✗ marks a series with a failed "
         "run (its ratios are refused). Ratios compare medians measured in this same run; the "
-        "client scenarios (S1, S2) take the contenders' repetitions in turns.",
+        "client scenarios (S1, S2) take the contenders' repetitions in turns. CPU µs is the "
+        "client's CPU time per request (per message where the scenario says so); an entry of "
+        "the ratios named `… CPU µs/msg` is such a cost, not a ratio.",
         "",
     ]
     series: Sequence[dict[str, Any]] = doc["series"]
     for scenario in sorted({s["scenario"] for s in series}):
         rows = [s for s in series if s["scenario"] == scenario]
         out += [f"## {scenario}: {descriptions.get(scenario, '')}", ""]
-        out += ["| contender | parameters | unit | median | min–max | CPU µs/req | runs |"]
+        # CPU µs per request, but per message where the scenario's description says so (S9).
+        out += ["| contender | parameters | unit | median | min–max | CPU µs | runs |"]
         out += ["|---|---|---|---|---|---|---|"]
         for s in rows:
             mark = "" if s["ok"] else " ✗"
@@ -56,9 +59,8 @@ def markdown(doc: dict[str, Any], command: str, descriptions: dict[str, str]) ->
     if doc["ratios"]:
         out += ["## Ratios (same run)", "", "| ratio | value |", "|---|---|"]
         for name, value in doc["ratios"].items():
-            out.append(
-                f"| {name} | {'refused: a run failed' if value is None else f'{value:.2f}×'} |"
-            )
+            shown = "refused: a run failed" if value is None else f"{value:.2f}"
+            out.append(f"| {name} | {shown}{'' if 'µs' in name or value is None else '×'} |")
         out.append("")
     return "\n".join(out)
 

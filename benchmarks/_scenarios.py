@@ -7,6 +7,7 @@ run of either side failed.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,15 +29,33 @@ class Profile:
     s5_messages: int
     s6_recipients: int
     s7_requests: int
+    # S9's messages per run: personalised (one request each), same text (600 per request).
+    s9_personalised: int = 100_000
+    s9_same_text: int = 1_000_000
 
 
-QUICK = Profile("quick", 3, 3_000, (1, 10, 50, 100), 600, 8.0, 200_000, 3_000, 5_000)
+QUICK = Profile(
+    "quick",
+    3,
+    3_000,
+    (1, 10, 50, 100),
+    600,
+    8.0,
+    200_000,
+    3_000,
+    5_000,
+    s9_personalised=4_000,
+    s9_same_text=60_000,
+)
 FULL = Profile("full", 3, 20_000, (1, 10, 50, 100), 4_000, 60.0, 1_000_000, 10_000, 20_000)
 
 # Stock httpx does ~350-1,500 req/s here: give it fewer requests so a run stays bounded.
 _SCALE = {"httpx": 0.15, "asms": 1.0, "asms-read-all": 1.0, "aiohttp": 1.0, "handwritten": 1.0}
 
 Result = tuple[list[Series], dict[str, float | None]]
+
+#: Ends the name of an entry of the ratios that is a CPU cost, not a ratio (printed bare).
+S9_CPU_SUFFIX = "CPU µs/msg"
 
 #: Contenders named ``<contender>@baseline`` run the same client code from this source tree (a
 #: worktree of an earlier commit), set by ``--baseline``: before/after in one run, in turns.
@@ -382,6 +401,86 @@ def s6p(p: Profile) -> Result:
     return list(row.values()), ratios
 
 
+# -- S9: the bulk pipeline against the client beneath it ----------------------------------
+
+S9_CONCURRENCY = 50
+#: Messages of each warm-up run (discarded): a few requests of each workload.
+_S9_WARMUP = {"personalised": 300, "same-text": 6_000}
+
+
+def _s9_row(url: str, workload: str, total: int, reps: int) -> dict[str, Series]:
+    """One series per contender of ``benchmarks._s9``, repetitions in turns as in
+    :func:`_client_row`. A baseline contender runs this tree's module with the baseline
+    tree's ``asms`` (``--asms-tree``: the baseline commit may predate the module), and a run
+    whose ``asms`` came from elsewhere fails."""
+    contenders: tuple[str, ...] = ("asms-bulk", "asms-bulk-journal", "asms-send-loop", "aiohttp")
+    contenders = _with_baseline(contenders, "asms-bulk", "asms-bulk-journal")
+    params = {"workload": workload, "messages": total, "concurrency": S9_CONCURRENCY}
+    row = {c: Series("S9", c, params, "msg/s") for c in contenders}
+    commands: dict[str, tuple[list[str], Path]] = {}
+    for contender in contenders:
+        module_name, tree = _source(contender)
+        args = [
+            "benchmarks._s9",
+            module_name,
+            "--url",
+            url,
+            "--concurrency",
+            str(S9_CONCURRENCY),
+            "--workload",
+            workload,
+        ]
+        if tree != ROOT:
+            args += ["--asms-tree", str(tree)]
+        commands[contender] = [*args, "--messages", str(total)], tree
+        run_json([*args, "--messages", str(min(total, _S9_WARMUP[workload]))])
+    for _ in range(reps):
+        for contender in contenders:
+            args, tree = commands[contender]
+            r = run_json(args, timeout=900)
+            s = row[contender]
+            if not r.get("ok"):
+                s.add(None, error=str(r.get("error")))
+            elif tree != ROOT and not str(r.get("asms", "")).startswith(f"{tree}/"):
+                s.add(None, error=f"asms imported from {r.get('asms')}, not {tree}")
+            else:
+                s.add(
+                    r["messages"] / r["seconds"],
+                    cpu_us=r["cpu_seconds"] / r["messages"] * 1e6,
+                )
+    return row
+
+
+def s9(p: Profile) -> Result:
+    series: list[Series] = []
+    ratios: dict[str, float | None] = {}
+    with server("sink") as url:
+        for workload, total in (
+            ("personalised", p.s9_personalised),
+            ("same-text", p.s9_same_text),
+        ):
+            row = _s9_row(url, workload, total, p.reps)
+            series += row.values()
+            bulk, journal = row["asms-bulk"], row["asms-bulk-journal"]
+            ratios[f"S9 {workload} bulk/send-loop"] = ratio(bulk, row["asms-send-loop"])
+            ratios[f"S9 {workload} bulk-journal/bulk"] = ratio(journal, bulk)
+            if workload == "personalised":
+                ratios[f"S9 {workload} bulk/aiohttp"] = ratio(bulk, row["aiohttp"])
+            else:
+                # Not ratios: the CPU cost per message the pipeline is held to.
+                for name, s in (("bulk", bulk), ("bulk-journal", journal)):
+                    ratios[f"S9 {workload} {name} {S9_CPU_SUFFIX}"] = (
+                        statistics.median(s.cpu_us) if s.ok and s.cpu_us else None
+                    )
+            if baseline_tree is not None:
+                for name in ("asms-bulk", "asms-bulk-journal"):
+                    short = name.removeprefix("asms-")
+                    ratios[f"S9 {workload} {short}/{short}{BASELINE_SUFFIX}"] = ratio(
+                        row[name], row[name + BASELINE_SUFFIX]
+                    )
+    return series, ratios
+
+
 SCENARIOS: dict[str, Callable[[Profile], Result]] = {
     "S1": s1,
     "S2": s2,
@@ -394,6 +493,7 @@ SCENARIOS: dict[str, Callable[[Profile], Result]] = {
     "S1P": s1p,
     "S2P": s2p,
     "S6P": s6p,
+    "S9": s9,
 }
 
 DESCRIPTIONS: dict[str, Any] = {
@@ -427,5 +527,14 @@ DESCRIPTIONS: dict[str, Any] = {
         "per recipient (its README's example), clickatell-platform-200 with 200 numbers per "
         "call; asms-send is one `send` (split into 200-recipient requests sent concurrently), "
         "asms-send-bulk is `send_bulk(rate=None)`. CPU µs per HTTP request"
+    ),
+    "S9": (
+        "the bulk pipeline against the client beneath it, on the sink, 50 requests in flight: "
+        "asms-bulk is `send_bulk(generator, rate=None, concurrency=50)` (every result `ok`), "
+        "asms-bulk-journal the same with a SQLite `journal=`, asms-send-loop 50 tasks doing "
+        "`client.send` per message (per 600 numbers for same-text), aiohttp the same form "
+        "POSTs raw. personalised: a text of its own per message (one request each); "
+        "same-text: one text, 600 numbers per request. The input is a generator consumed "
+        "inside the clock. **CPU µs per message** (not per request)"
     ),
 }
