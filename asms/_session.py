@@ -60,7 +60,10 @@ class Session:
     ) -> None:
         self._authenticate = authenticate
         self._clock = clock
-        self._lock = anyio.Lock()
+        # fast_acquire: a free lock is taken without yielding, so the task that authenticates
+        # announces it (``_renewing``) before any other task can look.
+        self._lock = anyio.Lock(fast_acquire=True)
+        self._renewing: anyio.Event | None = None  # set when the auth under way ends
         self._session_id: str | None = None
         self._generation = 0
         self._attempts = 0
@@ -115,6 +118,16 @@ class Session:
         ``auth``, successful or not.
         """
         attempts_seen = self._attempts
+        renewing = self._renewing
+        if renewing is not None:
+            # Every task that waits for the auth under way wakes when it ends, at once: taking
+            # the lock in turn would let them go one per turn of the event loop (a burst of
+            # many requests at start-up then trickles out, its connections opened one by one).
+            attempts_seen -= 1  # that auth is one this call waits for: it shares a failure
+            await renewing.wait()
+            session_id = self._session_id
+            if session_id is not None and self._generation != stale:
+                return session_id, self._generation, False
         async with self._lock:
             session_id = self._session_id
             if session_id is not None and self._generation != stale:
@@ -124,12 +137,16 @@ class Session:
             self._attempts += 1
             self._session_id = None
             self.auth_calls += 1
+            renewing = self._renewing = anyio.Event()
             try:
                 session_id = await self._authenticate()
             except ASMSError as exc:
                 self._last_error = exc
                 logger.debug("auth failed: %s", type(exc).__name__)
                 raise
+            finally:
+                self._renewing = None
+                renewing.set()
             register_secret(session_id)
             self._last_error = None
             self._session_id = session_id

@@ -4,8 +4,8 @@ Options: ``--quick``, ``--scenario S1`` (repeatable), ``--reps N``, ``--connecti
 ``--baseline TREE``. Writes ``benchmarks/results/latest.json``,
 ``benchmarks/RESULTS.md`` and ``benchmarks/results/chart.png`` (under ``--out``).
 
-``--baseline TREE`` adds, to S1 and S2, the asms client of another source tree (a git worktree
-of an earlier commit: ``git worktree add /tmp/before <commit>``) as contenders named
+``--baseline TREE`` adds, to S1, S1E and S2, the asms client of another source tree (a git
+worktree of an earlier commit: ``git worktree add /tmp/before <commit>``) as contenders named
 ``asms@baseline``, taking turns with the current code, and reports the ratios current/baseline;
 to S9, ``asms-bulk@baseline`` and ``asms-bulk-journal@baseline`` (this tree's
 ``benchmarks._s9`` importing the other tree's ``asms``).
@@ -37,12 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--baseline",
         type=Path,
-        help="source tree of an earlier commit whose asms joins S1, S2 and S9 as *@baseline",
+        help="source tree of an earlier commit whose asms joins S1, S1E, S2 and S9 as *@baseline",
     )
     parser.add_argument("--reps", type=int, help="repetitions per series (default: the profile's)")
     parser.add_argument(
         "--connections",
-        help="S1's connection counts, comma-separated (default: the profile's)",
+        help="S1's and S1E's connection counts, comma-separated (default: the profile's)",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks")
     args = parser.parse_args(argv)

@@ -156,6 +156,7 @@ class Series:
             }
         if self.cpu_us:
             out["cpu_us_median"] = statistics.median(self.cpu_us)
+            out["cpu_us"] = self.cpu_us
         return out
 
 
@@ -164,6 +165,14 @@ def ratio(a: Series, b: Series) -> float | None:
     if not (a.ok and b.ok):
         return None
     return statistics.median(a.values) / statistics.median(b.values)
+
+
+def cpu_ratio(a: Series, b: Series) -> float | None:
+    """median CPU µs per request of a / that of b, refused (None) unless every run of both
+    succeeded and recorded its CPU time."""
+    if not (a.ok and b.ok and a.cpu_us and b.cpu_us):
+        return None
+    return statistics.median(a.cpu_us) / statistics.median(b.cpu_us)
 
 
 def machine() -> dict[str, Any]:
@@ -213,4 +222,4 @@ def dump(series: Sequence[Series], ratios: dict[str, float | None], path: Path) 
     return doc
 
 
-__all__ = ["Series", "asdict", "dump", "ratio", "run_json", "server"]
+__all__ = ["Series", "asdict", "cpu_ratio", "dump", "ratio", "run_json", "server"]

@@ -1,5 +1,6 @@
-"""The scenarios S1-S8, and S1P, S2P, S6P: S1, S2 and S6 on the Platform SMS REST wire. Each
-returns the series it measured and the ratios it derived.
+"""The scenarios S1-S9, S1E (S1 against uvicorn serving the emulator), and S1P, S2P, S6P: S1, S2
+and S6 on the Platform SMS REST wire. Each returns the series it measured and the ratios it
+derived.
 
 Every ratio is computed from medians measured in this same run, and is refused (None) when any
 run of either side failed.
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._harness import ROOT, Series, ratio, run_json, server
+from ._harness import ROOT, Series, cpu_ratio, ratio, run_json, server
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ class Profile:
     # S9's messages per run: personalised (one request each), same text (600 per request).
     s9_personalised: int = 100_000
     s9_same_text: int = 1_000_000
+    # S1E's requests per run: uvicorn serving the emulator answers ~10,000 req/s at best.
+    s1e_requests: int = 5_000
 
 
 QUICK = Profile(
@@ -46,6 +49,7 @@ QUICK = Profile(
     5_000,
     s9_personalised=4_000,
     s9_same_text=60_000,
+    s1e_requests=2_000,
 )
 FULL = Profile("full", 3, 20_000, (1, 10, 50, 100), 4_000, 60.0, 1_000_000, 10_000, 20_000)
 
@@ -150,6 +154,39 @@ def s1(p: Profile) -> Result:
     by = {(s.contender, s.params["connections"]): s for s in series}
     if ("asms", 100) in by and ("asms", 10) in by:
         ratios["S1 asms c=100 / c=10"] = ratio(by["asms", 100], by["asms", 10])
+        ratios["S1 asms c=100 / c=10 CPU"] = cpu_ratio(by["asms", 100], by["asms", 10])
+    return series, ratios
+
+
+def s1e(p: Profile) -> Result:
+    """S1 against uvicorn serving the emulator (a real ASGI server, answering with its own
+    framing and timing) instead of the sink; stock httpx is left out (too slow to matter)."""
+    series: list[Series] = []
+    ratios: dict[str, float | None] = {}
+    # Enough credit that no run meets ERR 301 (no credit left), as S7.
+    with server("emulator", extra=["--credits", "1000000000000"]) as url:
+        for conc in p.s1_connections:
+            row = _client_row(
+                "S1E",
+                _with_baseline(("asms", "aiohttp", "handwritten"), "asms"),
+                url,
+                p.s1e_requests,
+                conc,
+                1,
+                p.reps,
+            )
+            series += row.values()
+            ratios[f"S1E c={conc} asms/aiohttp"] = ratio(row["asms"], row["aiohttp"])
+            ratios[f"S1E c={conc} asms/handwritten"] = ratio(row["asms"], row["handwritten"])
+            if baseline_tree is not None:
+                base = row["asms" + BASELINE_SUFFIX]
+                ratios[f"S1E c={conc} asms/asms{BASELINE_SUFFIX}"] = ratio(row["asms"], base)
+    by = {(s.contender, s.params["connections"]): s for s in series}
+    for contender in ("asms", "asms" + BASELINE_SUFFIX):
+        if (contender, 100) in by and (contender, 10) in by:
+            ratios[f"S1E {contender} c=100 / c=10 CPU"] = cpu_ratio(
+                by[contender, 100], by[contender, 10]
+            )
     return series, ratios
 
 
@@ -483,6 +520,7 @@ def s9(p: Profile) -> Result:
 
 SCENARIOS: dict[str, Callable[[Profile], Result]] = {
     "S1": s1,
+    "S1E": s1e,
     "S2": s2,
     "S3": s3,
     "S4": s4,
@@ -498,6 +536,10 @@ SCENARIOS: dict[str, Callable[[Profile], Result]] = {
 
 DESCRIPTIONS: dict[str, Any] = {
     "S1": "single-recipient sendmsg throughput vs connections",
+    "S1E": (
+        "S1 against uvicorn serving the emulator instead of the sink (uvicorn on one core); "
+        "stock httpx left out. CPU µs per request, and its growth from 10 to 100 connections"
+    ),
     "S2": (
         "600-recipient sendmsg, messages per second at 50 connections. asms checks "
         "`results.ok` (every reply line matched to its recipient while parsing); "

@@ -12,6 +12,7 @@ that is resolved when the response is whole. The interface and the exceptions ar
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import select
 import ssl
 from collections.abc import AsyncIterable
@@ -48,6 +49,14 @@ def on_asyncio() -> bool:
     return current_async_library() == "asyncio"
 
 
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _describe(what: str, exc: BaseException | None) -> str:
     detail = str(exc) if exc is not None else ""
     return f"{what}: {detail}" if detail else what
@@ -78,7 +87,9 @@ async def open_asyncio_connection(
                 port,
                 ssl=tls,
                 server_hostname=host if tls is not None else None,
-                happy_eyeballs_delay=0.25,  # as anyio.connect_tcp does
+                # As anyio.connect_tcp does, for a name with several addresses. An address has
+                # one: asyncio would still run its race (tasks and waits) around the connect.
+                happy_eyeballs_delay=None if _is_address(host) else 0.25,
             )
     except TimeoutError:
         raise httpx.ConnectTimeout("timed out while connecting") from None

@@ -6,6 +6,7 @@ import logging
 import ssl
 
 import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 
@@ -91,6 +92,32 @@ def test_redaction_filter_rewrites_records() -> None:
 
 
 # -- sessions ----------------------------------------------------------------------------------
+
+
+async def test_session_waiters_all_resume_when_the_auth_ends() -> None:
+    """The tasks that wait for an ``auth`` under way get its session together, not one per
+    turn of the event loop (as taking a lock in turn would give it to them)."""
+    gate = anyio.Event()
+
+    async def authenticate() -> str:
+        await gate.wait()
+        return "0" * 32
+
+    session = Session(authenticate)
+    results: list[tuple[str, int]] = []
+
+    async def one() -> None:
+        results.append(await session.current())
+
+    async with anyio.create_task_group() as group:
+        for _ in range(20):
+            group.start_soon(one)
+        await anyio.wait_all_tasks_blocked()
+        gate.set()
+        for _ in range(4):  # the auth task returns, then every waiter resumes
+            await anyio.lowlevel.checkpoint()
+        assert len(results) == 20
+    assert results == [("0" * 32, 1)] * 20 and session.auth_calls == 1
 
 
 async def test_session_single_flight_shares_success_and_failure() -> None:

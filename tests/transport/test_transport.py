@@ -554,13 +554,19 @@ async def test_connect_timeout_is_never_sent(monkeypatch: pytest.MonkeyPatch) ->
 
 async def test_write_timeout_when_server_stops_reading(kind: str) -> None:
     async def deaf(peer: Peer) -> None:
-        # One receive: anyio on asyncio reads eagerly until the first receive pauses it.
+        # Answer a first request, then one receive: anyio on asyncio reads eagerly until a
+        # receive that waits pauses it, so bytes sent before that wait (a client whose connect
+        # returned before this handler ran) would all be taken in. On the kept-alive connection
+        # the receive is already waiting when the body comes.
+        await peer.read_request()
+        await peer.respond()
         await peer.stream.receive()
         await anyio.sleep_forever()
 
     payload = b"x" * (64 * 1024 * 1024)  # far more than the socket buffers hold
     async with serve(deaf) as server:
         async with transport_of(kind) as transport:
+            await fetch(transport, "GET", server.url)
             with pytest.raises(httpx.WriteTimeout) as caught:
                 await fetch(
                     transport,

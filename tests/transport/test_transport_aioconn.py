@@ -114,6 +114,31 @@ async def test_tcp_nodelay_is_set() -> None:
             await conn.aclose()
 
 
+async def test_an_address_connects_without_a_race_and_a_name_with_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Happy Eyeballs is for a name with several addresses; an address is connected directly
+    (asyncio would still wrap its one connect in a race of tasks)."""
+    loop = asyncio.get_running_loop()
+    delays: list[object] = []
+    original = loop.create_connection
+
+    async def recording(*args: Any, **kwargs: Any) -> Any:
+        delays.append(kwargs.get("happy_eyeballs_delay"))
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "create_connection", recording)
+    async with serve() as server:
+        for host in (b"127.0.0.1", b"localhost"):
+            conn = await open_asyncio_connection((b"http", host, server.port), None, 5)
+            try:
+                status, _, content, _, _ = await post(conn, server)
+                assert (status, content) == (200, b"POST /")
+            finally:
+                await conn.aclose()
+    assert delays == [None, 0.25]
+
+
 # --- flow control ---------------------------------------------------------------------------
 
 
@@ -279,6 +304,9 @@ async def test_timers_keep_timeouts_without_the_keeper() -> None:
 
     async with serve(deaf) as server:
         conn = await open_asyncio_connection(origin_of(server), None, 5)
+        # Deaf only once its handler waits to read: until then, the server's anyio stream
+        # reads whatever arrives (and would take the whole body in).
+        await until(lambda: server.connections == 1)
         with pytest.raises(httpx.WriteTimeout, match="timed out while sending the request"):
             await post(conn, server, b"x" * (64 * 1024 * 1024), write=0.2, read=5)
         assert conn.is_readable()
