@@ -93,101 +93,111 @@ def _client_row(
     """One series per contender, their repetitions taken in turns (asms, aiohttp, …, asms,
     aiohttp, …) so that a slow spell of this shared machine falls on every contender alike
     instead of on whichever ran during it."""
+    grid = _client_grid(scenario, contenders, url, requests, (conc,), recips, reps)
+    return {contender: grid[contender, conc] for contender in contenders}
+
+
+def _client_grid(
+    scenario: str,
+    contenders: tuple[str, ...],
+    url: str,
+    requests: int,
+    concs: tuple[int, ...],
+    recips: int,
+    reps: int,
+) -> dict[tuple[str, int], Series]:
+    """As :func:`_client_row`, for several connection counts whose repetitions take turns
+    too (every contender at every count, then again): a ratio between two counts then
+    compares runs of the same spells."""
     unit = "req/s" if recips == 1 else "msg/s"
-    row: dict[str, Series] = {}
-    commands: dict[str, tuple[list[str], Path]] = {}
-    for contender in contenders:
-        row[contender] = Series(
-            scenario, contender, {"connections": conc, "recipients": recips}, unit
-        )
-        module_name, tree = _source(contender)
-        n = max(conc * 4, int(requests * _SCALE.get(module_name, 1.0)))
-        args = [
-            "benchmarks._clients",
-            module_name,
-            "--url",
-            url,
-            "--requests",
-            str(n),
-            "--connections",
-            str(conc),
-            "--recipients",
-            str(recips),
-        ]
-        commands[contender] = args, tree
-        # warm-up, discarded
-        run_json([*args[:4], "--requests", str(min(n, 200)), *args[6:]], cwd=tree)
-    for _ in range(reps):
+    grid: dict[tuple[str, int], Series] = {}
+    commands: dict[tuple[str, int], tuple[list[str], Path]] = {}
+    for conc in concs:
         for contender in contenders:
-            args, tree = commands[contender]
+            grid[contender, conc] = Series(
+                scenario, contender, {"connections": conc, "recipients": recips}, unit
+            )
+            module_name, tree = _source(contender)
+            n = max(conc * 4, int(requests * _SCALE.get(module_name, 1.0)))
+            args = [
+                "benchmarks._clients",
+                module_name,
+                "--url",
+                url,
+                "--requests",
+                str(n),
+                "--connections",
+                str(conc),
+                "--recipients",
+                str(recips),
+            ]
+            commands[contender, conc] = args, tree
+            # warm-up, discarded
+            run_json([*args[:4], "--requests", str(min(n, 200)), *args[6:]], cwd=tree)
+    for _ in range(reps):
+        for key, (args, tree) in commands.items():
             r = run_json(args, cwd=tree)
-            s = row[contender]
+            s = grid[key]
             if not r.get("ok"):
                 s.add(None, error=str(r.get("error")))
                 continue
             per_second = (r["messages"] if recips > 1 else r["requests"]) / r["seconds"]
             s.add(per_second, cpu_us=r["cpu_seconds"] / r["requests"] * 1e6)
-    return row
+    return grid
 
 
 def s1(p: Profile) -> Result:
-    series: list[Series] = []
+    """Every connection count takes turns with the others, for the c=100 / c=10 ratios."""
     ratios: dict[str, float | None] = {}
     with server("sink") as url:
-        for conc in p.s1_connections:
-            row = _client_row(
-                "S1",
-                _with_baseline(("asms", "aiohttp", "handwritten", "httpx"), "asms"),
-                url,
-                p.s1_requests,
-                conc,
-                1,
-                p.reps,
+        by = _client_grid(
+            "S1",
+            _with_baseline(("asms", "aiohttp", "handwritten", "httpx"), "asms"),
+            url,
+            p.s1_requests,
+            p.s1_connections,
+            1,
+            p.reps,
+        )
+    for conc in p.s1_connections:
+        mine = by["asms", conc]
+        ratios[f"S1 c={conc} asms/aiohttp"] = ratio(mine, by["aiohttp", conc])
+        ratios[f"S1 c={conc} asms/handwritten"] = ratio(mine, by["handwritten", conc])
+        ratios[f"S1 c={conc} asms/httpx"] = ratio(mine, by["httpx", conc])
+        if baseline_tree is not None:
+            base = by["asms" + BASELINE_SUFFIX, conc]
+            ratios[f"S1 c={conc} asms/asms{BASELINE_SUFFIX}"] = ratio(mine, base)
+    for contender in ("asms", "asms" + BASELINE_SUFFIX):
+        if (contender, 100) in by and (contender, 10) in by:
+            ratios[f"S1 {contender} c=100 / c=10"] = ratio(by[contender, 100], by[contender, 10])
+            ratios[f"S1 {contender} c=100 / c=10 CPU"] = cpu_ratio(
+                by[contender, 100], by[contender, 10]
             )
-            series += row.values()
-            ratios[f"S1 c={conc} asms/aiohttp"] = ratio(row["asms"], row["aiohttp"])
-            ratios[f"S1 c={conc} asms/handwritten"] = ratio(row["asms"], row["handwritten"])
-            ratios[f"S1 c={conc} asms/httpx"] = ratio(row["asms"], row["httpx"])
-            if baseline_tree is not None:
-                base = row["asms" + BASELINE_SUFFIX]
-                ratios[f"S1 c={conc} asms/asms{BASELINE_SUFFIX}"] = ratio(row["asms"], base)
-    by = {(s.contender, s.params["connections"]): s for s in series}
-    if ("asms", 100) in by and ("asms", 10) in by:
-        ratios["S1 asms c=100 / c=10"] = ratio(by["asms", 100], by["asms", 10])
-        ratios["S1 asms c=100 / c=10 CPU"] = cpu_ratio(by["asms", 100], by["asms", 10])
-    return series, ratios
+    return list(by.values()), ratios
 
 
 def s1e(p: Profile) -> Result:
     """S1 against uvicorn serving the emulator (a real ASGI server, answering with its own
-    framing and timing) instead of the sink; stock httpx is left out (too slow to matter)."""
-    series: list[Series] = []
+    framing and timing) instead of the sink; stock httpx is left out (too slow to matter).
+    Every connection count takes turns with the others, for the c=100 / c=10 ratio."""
+    contenders = _with_baseline(("asms", "aiohttp", "handwritten"), "asms")
     ratios: dict[str, float | None] = {}
     # Enough credit that no run meets ERR 301 (no credit left), as S7.
     with server("emulator", extra=["--credits", "1000000000000"]) as url:
-        for conc in p.s1_connections:
-            row = _client_row(
-                "S1E",
-                _with_baseline(("asms", "aiohttp", "handwritten"), "asms"),
-                url,
-                p.s1e_requests,
-                conc,
-                1,
-                p.reps,
-            )
-            series += row.values()
-            ratios[f"S1E c={conc} asms/aiohttp"] = ratio(row["asms"], row["aiohttp"])
-            ratios[f"S1E c={conc} asms/handwritten"] = ratio(row["asms"], row["handwritten"])
-            if baseline_tree is not None:
-                base = row["asms" + BASELINE_SUFFIX]
-                ratios[f"S1E c={conc} asms/asms{BASELINE_SUFFIX}"] = ratio(row["asms"], base)
-    by = {(s.contender, s.params["connections"]): s for s in series}
+        grid = _client_grid("S1E", contenders, url, p.s1e_requests, p.s1_connections, 1, p.reps)
+    for conc in p.s1_connections:
+        mine = grid["asms", conc]
+        ratios[f"S1E c={conc} asms/aiohttp"] = ratio(mine, grid["aiohttp", conc])
+        ratios[f"S1E c={conc} asms/handwritten"] = ratio(mine, grid["handwritten", conc])
+        if baseline_tree is not None:
+            base = grid["asms" + BASELINE_SUFFIX, conc]
+            ratios[f"S1E c={conc} asms/asms{BASELINE_SUFFIX}"] = ratio(mine, base)
     for contender in ("asms", "asms" + BASELINE_SUFFIX):
-        if (contender, 100) in by and (contender, 10) in by:
+        if (contender, 100) in grid and (contender, 10) in grid:
             ratios[f"S1E {contender} c=100 / c=10 CPU"] = cpu_ratio(
-                by[contender, 100], by[contender, 10]
+                grid[contender, 100], grid[contender, 10]
             )
-    return series, ratios
+    return list(grid.values()), ratios
 
 
 def s2(p: Profile) -> Result:
