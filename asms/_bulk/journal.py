@@ -58,6 +58,7 @@ requests share a commit: whoever gets the lock commits everything queued so far.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import sqlite3
@@ -114,6 +115,7 @@ __all__ = [
     "retried_on_resume",
     "same_message",
     "stored_fingerprint",
+    "stored_fingerprints",
     "stored_result",
 ]
 
@@ -211,8 +213,9 @@ def _reached_gateway(db: sqlite3.Connection) -> bool:
     return any(not retried_on_resume(code) for (code,) in codes)
 
 
-def fingerprint(message: Message) -> bytes:
-    """A stable 8-byte digest of what makes a message itself (not its ``ref``)."""
+def plain_fingerprint(message: Message) -> bytes:
+    """A stable 8-byte digest of what makes a message itself (not its ``ref``): the plain
+    twin of :func:`fingerprint`, which must answer the same bytes for every message."""
     # dataclass reprs are deterministic across processes, unlike hash().
     key = repr((message.to, message.text, message.options, message.climsgid))
     return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
@@ -224,7 +227,8 @@ FIELDS: Final = ("number", "text", "options", "climsgid")
 _FINGERPRINT: Final = 8
 
 
-def _field_digests(message: Message) -> bytes:
+def plain_field_digests(message: Message) -> bytes:
+    """The plain twin of the field digests :func:`stored_fingerprint` appends."""
     fields = (message.to, message.text, message.options, message.climsgid)
     return b"".join(
         hashlib.blake2b(repr(f).encode("utf-8", "surrogatepass"), digest_size=2).digest()
@@ -232,14 +236,108 @@ def _field_digests(message: Message) -> bytes:
     )
 
 
+def plain_stored_fingerprint(message: Message) -> bytes:
+    """The plain twin of :func:`stored_fingerprint`."""
+    return plain_fingerprint(message) + plain_field_digests(message)
+
+
+# The fast path. Journals written by every earlier version hold these bytes, so the fast
+# functions must answer exactly what their plain twins do (tests/bulk/test_journal_fingerprint.py
+# holds them equal). The key is repr((to, text, options, climsgid)), which is
+# "(" + repr(to) + ", " + repr(text) + ", " + repr(options) + ", " + repr(climsgid) + ")"
+# for any four objects; a campaign repeats its text, options and climsgid (often as the same
+# objects), so their reprs and digests are kept from the message before and only the
+# number's are made per message. UTF-8 with surrogatepass encodes code point by code point,
+# so the pieces' encodings concatenate to the whole key's.
+_ENCODING: Final = "utf-8"
+_ERRORS: Final = "surrogatepass"
+_KEY_HASH: Final = hashlib.blake2b(digest_size=_FINGERPRINT)
+_FIELD_HASH: Final = hashlib.blake2b(digest_size=2)
+
+
+def _field(value: object) -> tuple[object, bytes, bytes]:
+    """``value`` with its repr (encoded) and that repr's 2-byte digest."""
+    encoded = repr(value).encode(_ENCODING, _ERRORS)
+    digest = _FIELD_HASH.copy()
+    digest.update(encoded)
+    return value, encoded, digest.digest()
+
+
+def _same(value: object, seen: object) -> bool:
+    """Whether ``value`` has the repr of ``seen``, known without making it: the same object
+    (the fields of a message are immutable), or equal exact strings (a subclass may have a
+    repr of its own; equal numbers or dataclasses may not have equal reprs)."""
+    return value is seen or (type(value) is str and type(seen) is str and value == seen)
+
+
+class _Tail:
+    """What follows the number in a message's key, and its fields' digests after the
+    number's: made for one (text, options, climsgid) and kept while messages repeat it."""
+
+    __slots__ = ("climsgid", "digests", "key", "options", "text")
+
+    def __init__(
+        self,
+        text: tuple[object, bytes, bytes],
+        options: tuple[object, bytes, bytes],
+        climsgid: tuple[object, bytes, bytes],
+    ) -> None:
+        self.text, self.options, self.climsgid = text, options, climsgid
+        self.key = b", " + text[1] + b", " + options[1] + b", " + climsgid[1] + b")"
+        self.digests = text[2] + options[2] + climsgid[2]
+
+
+_last_tail = _Tail(_field(""), _field(None), _field(None))
+
+
+def _tail(message: Message) -> _Tail:
+    tail = _last_tail  # read once: another thread may replace it, never change it
+    text, options, climsgid = message.text, message.options, message.climsgid
+    if text is tail.text[0] and options is tail.options[0] and climsgid is tail.climsgid[0]:
+        return tail
+    return _new_tail(tail, text, options, climsgid)
+
+
+def _new_tail(tail: _Tail, text: str, options: object, climsgid: str | None) -> _Tail:
+    global _last_tail
+    same_text = _same(text, tail.text[0])
+    same_options = options is tail.options[0]
+    same_climsgid = _same(climsgid, tail.climsgid[0])
+    if same_text and same_options and same_climsgid:
+        return tail
+    tail = _Tail(
+        tail.text if same_text else _field(text),
+        tail.options if same_options else _field(options),
+        tail.climsgid if same_climsgid else _field(climsgid),
+    )
+    _last_tail = tail
+    return tail
+
+
+def fingerprint(message: Message) -> bytes:
+    """A stable 8-byte digest of what makes a message itself (not its ``ref``)."""
+    return stored_fingerprint(message)[:_FINGERPRINT]
+
+
 def stored_fingerprint(message: Message) -> bytes:
     """What a run records for ``message``: :func:`fingerprint` and its fields' digests."""
-    return fingerprint(message) + _field_digests(message)
+    tail = _tail(message)
+    number = repr(message.to).encode(_ENCODING, _ERRORS)
+    key = _KEY_HASH.copy()
+    key.update(b"(" + number + tail.key)
+    digest = _FIELD_HASH.copy()
+    digest.update(number)
+    return key.digest() + digest.digest() + tail.digests
+
+
+def stored_fingerprints(messages: Iterable[Message]) -> list[bytes]:
+    """:func:`stored_fingerprint` of each of ``messages``."""
+    return [stored_fingerprint(message) for message in messages]
 
 
 def same_message(recorded: bytes, message: Message) -> bool:
     """Whether ``recorded`` (a stored fingerprint, or a bare one) is ``message``'s."""
-    return recorded[:_FINGERPRINT] == fingerprint(message)
+    return recorded[:_FINGERPRINT] == stored_fingerprint(message)[:_FINGERPRINT]
 
 
 def differing_fields(recorded: bytes, message: Message) -> tuple[str, ...]:
@@ -248,7 +346,7 @@ def differing_fields(recorded: bytes, message: Message) -> tuple[str, ...]:
     theirs = recorded[_FINGERPRINT:]
     if len(theirs) != 2 * len(FIELDS):
         return ()
-    mine = _field_digests(message)
+    mine = stored_fingerprint(message)[_FINGERPRINT:]
     return tuple(
         name
         for i, name in enumerate(FIELDS)
@@ -312,14 +410,126 @@ def _utc(unix: float) -> str:
     return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-class _Commit:
-    """Rows written by concurrent requests, committed together by whichever comes first."""
+class _Rows(list[RowTuple]):
+    """Rows of one write whose ``updated`` is ``now`` for all: ``Journal.write`` passes
+    them to SQLite as a few values (the rows as one JSON text) instead of nine parameters
+    per row (see ``_commit``). Rows appended later make it a plain list of rows again."""
 
-    __slots__ = ("committed", "rows")
+    __slots__ = ("made", "now")
+
+    def __init__(self, rows: list[RowTuple], now: float) -> None:
+        super().__init__(rows)
+        self.made = len(rows)
+        self.now = now
+
+
+class _NewRows(_Rows):
+    """Rows putting messages in ``state`` under request ``climsgid`` (journal_rows)."""
+
+    __slots__ = ("climsgid", "state")
+
+    def __init__(self, rows: list[RowTuple], now: float, state: str, climsgid: str | None):
+        super().__init__(rows, now)
+        self.state, self.climsgid = state, climsgid
+
+
+class _Accepted(_Rows):
+    """Rows of a request's messages all accepted, without an error (result_rows)."""
+
+    __slots__ = ("climsgid",)
+
+    def __init__(self, rows: list[RowTuple], now: float, climsgid: str):
+        super().__init__(rows, now)
+        self.climsgid = climsgid
+
+
+# A write's rows go in one statement, an upsert: a row that exists gets every column of the
+# new one, as INSERT OR REPLACE would give it, without deleting and reinserting it. The rows
+# are a JSON array (their fingerprints concatenated in a blob, 16 bytes each; ``updated``
+# bound as the float it is, not read back from JSON text).
+_UPSERT: Final = (
+    " WHERE true ON CONFLICT (idx) DO UPDATE SET fingerprint = excluded.fingerprint, "
+    "state = excluded.state, request_climsgid = excluded.request_climsgid, "
+    "apimsgid = excluded.apimsgid, error_code = excluded.error_code, "
+    "error_description = excluded.error_description, parts = excluded.parts, "
+    "updated = excluded.updated"
+)
+_FP: Final = "substr(?1, key * 16 + 1, 16)"
+_NEW_SQL: Final = (
+    f"INSERT INTO messages ({_COLUMNS}) SELECT value, {_FP}, ?2, ?3, NULL, NULL, NULL, 1, ?4 "
+    "FROM json_each(?5)" + _UPSERT
+)
+_ACCEPTED_SQL: Final = (
+    f"INSERT INTO messages ({_COLUMNS}) SELECT value ->> 0, {_FP}, 'accepted', ?2, "
+    "value ->> 1, NULL, NULL, value ->> 2, ?3 FROM json_each(?4)" + _UPSERT
+)
+_ROWS_SQL: Final = (
+    f"INSERT INTO messages ({_COLUMNS}) SELECT value ->> 0, {_FP}, value ->> 1, value ->> 2, "
+    "value ->> 3, value ->> 4, value ->> 5, value ->> 6, ?2 FROM json_each(?3)" + _UPSERT
+)
+_REPLACE_SQL: Final = f"INSERT OR REPLACE INTO messages ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
+_FINGERPRINT_SIZE: Final = 16
+_json: Final = json.JSONEncoder(
+    ensure_ascii=False, check_circular=False, allow_nan=False, separators=(",", ":")
+).encode
+
+
+def _fingerprints(rows: list[RowTuple]) -> bytes | None:
+    """The rows' fingerprints in one blob; None unless each is 16 bytes."""
+    fingerprints = [row[1] for row in rows]
+    if any(type(f) is not bytes for f in fingerprints):
+        return None
+    if set(map(len, fingerprints)) != {_FINGERPRINT_SIZE}:
+        return None
+    return b"".join(fingerprints)
+
+
+def _statement(rows: list[RowTuple]) -> tuple[str, tuple[object, ...]] | None:
+    """One statement writing ``rows`` (a write of journal_rows or result_rows); None: they
+    are written a row at a time."""
+    if not isinstance(rows, _Rows) or len(rows) != rows.made or not rows:
+        return None
+    blob = _fingerprints(rows)
+    if blob is None:
+        return None
+    indexes = [row[0] for row in rows]
+    if any(type(i) is not int for i in indexes):
+        return None
+    if isinstance(rows, _NewRows):
+        text = "[" + ",".join(map(str, indexes)) + "]"
+        return _NEW_SQL, (blob, rows.state, rows.climsgid, rows.now, text)
+    if isinstance(rows, _Accepted):
+        text = _json([(row[0], row[4], row[7]) for row in rows])
+        made: tuple[str, tuple[object, ...]] = (
+            _ACCEPTED_SQL,
+            (blob, rows.climsgid, rows.now, text),
+        )
+    else:
+        text = _json([(r[0], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows])
+        made = (_ROWS_SQL, (blob, rows.now, text))
+    # SQLite's JSON functions end a string at a NUL character; a parameter holds it whole.
+    return None if "\\u0000" in text else made
+
+
+class _Commit:
+    """Rows written by concurrent requests, committed together by whichever comes first:
+    the writes in the order they came."""
+
+    __slots__ = ("committed", "writes")
 
     def __init__(self) -> None:
-        self.rows: list[RowTuple] = []
+        self.writes: list[tuple[str, tuple[object, ...]] | list[RowTuple]] = []
         self.committed = False
+
+    def add(self, rows: Sequence[RowTuple]) -> None:
+        # Made here, in the writer's task: rows the caller changes later are not written.
+        made = _statement(rows) if isinstance(rows, _Rows) else None
+        if made is not None:
+            self.writes.append(made)
+        elif self.writes and isinstance(self.writes[-1], list):
+            self.writes[-1].extend(rows)  # rows a row at a time: one executemany
+        else:
+            self.writes.append(list(rows))
 
 
 class Journal:
@@ -590,19 +800,20 @@ class Journal:
         if self._db is None:
             raise RuntimeError("the journal is not open")
         pending = self._pending
-        pending.rows.extend(rows)
+        pending.add(rows)
         async with self._lock:
             if pending.committed:
                 return
             # First of these writers to get the lock: commit everything queued so far. If we
             # are cancelled after the commit ran, the next writer of the same commit replays
-            # it; replaying INSERT OR REPLACE of the same rows is harmless.
+            # it; writing the same rows again is harmless (an INSERT of rows that exist falls
+            # back to replacing them).
             if self._pending is pending:
                 self._pending = _Commit()
             db = self._db
             if db is None:
                 raise RuntimeError("the journal is not open")
-            await anyio.to_thread.run_sync(_commit, db, pending.rows)
+            await anyio.to_thread.run_sync(_commit, db, pending)
             pending.committed = True
 
     def __repr__(self) -> str:
@@ -787,12 +998,21 @@ def _settle_found(db: sqlite3.Connection, climsgid: str, apimsgid: str | None, n
     )
 
 
-def _commit(db: sqlite3.Connection, rows: list[RowTuple]) -> None:
+def _batch(rows: Sequence[RowTuple]) -> _Commit:
+    """A commit of ``rows`` alone."""
+    batch = _Commit()
+    batch.add(rows)
+    return batch
+
+
+def _commit(db: sqlite3.Connection, batch: _Commit) -> None:
     db.execute("BEGIN IMMEDIATE")
     try:
-        db.executemany(
-            f"INSERT OR REPLACE INTO messages ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", rows
-        )
+        for write in batch.writes:
+            if isinstance(write, list):
+                db.executemany(_REPLACE_SQL, write)
+            else:
+                db.execute(*write)
     except BaseException:
         db.execute("ROLLBACK")
         raise
@@ -834,7 +1054,12 @@ def journal_rows(
 ) -> list[RowTuple]:
     """Rows putting ``items`` in ``state`` (e.g. ``inflight`` under request ``climsgid``)."""
     now = clock.wall_time()
-    return [(it.index, it.fingerprint, state, climsgid, None, None, None, 1, now) for it in items]
+    return _NewRows(
+        [(it.index, it.fingerprint, state, climsgid, None, None, None, 1, now) for it in items],
+        now,
+        state,
+        climsgid,
+    )
 
 
 def result_rows(
@@ -842,8 +1067,21 @@ def result_rows(
 ) -> list[RowTuple]:
     """Rows recording the outcome of a request; "not sent" puts a message back to pending."""
     now = clock.wall_time()
+    if len(results) == len(items):
+        # The common answer: every message accepted, in the order of the items.
+        accepted = DeliveryState.ACCEPTED
+        rows: list[RowTuple] = [
+            (r.index, it.fingerprint, "accepted", climsgid, r.apimsgid, None, None, r.parts, now)
+            for r, it in zip(results, items, strict=True)
+            if r.state is accepted
+            and r.index == it.index
+            and r.error_code is None
+            and r.error_description is None
+        ]
+        if len(rows) == len(results):
+            return _Accepted(rows, now, climsgid)
     fingerprints = {it.index: it.fingerprint for it in items}
-    rows: list[RowTuple] = []
+    rows = []
     for r in results:
         state = _STATE_OF[r.state]
         request = None if state == "pending" else climsgid
@@ -861,7 +1099,7 @@ def result_rows(
                 now,
             )
         )
-    return rows
+    return _Rows(rows, now)
 
 
 def stored_result(row: JournalRow, message: Message) -> BulkResult | None:
