@@ -413,34 +413,31 @@ def _utc(unix: float) -> str:
 class _Rows(list[RowTuple]):
     """Rows of one write whose ``updated`` is ``now`` for all: ``Journal.write`` passes
     them to SQLite as a few values (the rows as one JSON text) instead of nine parameters
-    per row (see ``_commit``). Rows appended later make it a plain list of rows again."""
+    per row (see ``_statement``). Rows appended later make it a plain list of rows again."""
 
     __slots__ = ("made", "now")
-
-    def __init__(self, rows: list[RowTuple], now: float) -> None:
-        super().__init__(rows)
-        self.made = len(rows)
-        self.now = now
+    made: int
+    now: float
 
 
 class _NewRows(_Rows):
     """Rows putting messages in ``state`` under request ``climsgid`` (journal_rows)."""
 
     __slots__ = ("climsgid", "state")
-
-    def __init__(self, rows: list[RowTuple], now: float, state: str, climsgid: str | None):
-        super().__init__(rows, now)
-        self.state, self.climsgid = state, climsgid
+    climsgid: str | None
+    state: str
 
 
 class _Accepted(_Rows):
     """Rows of a request's messages all accepted, without an error (result_rows)."""
 
     __slots__ = ("climsgid",)
+    climsgid: str
 
-    def __init__(self, rows: list[RowTuple], now: float, climsgid: str):
-        super().__init__(rows, now)
-        self.climsgid = climsgid
+
+# Fewer rows than this are written with parameters: a statement over JSON costs more to
+# start than it saves per row.
+_ONE_STATEMENT: Final = 4
 
 
 # A write's rows go in one statement, an upsert: a row that exists gets every column of the
@@ -1054,12 +1051,14 @@ def journal_rows(
 ) -> list[RowTuple]:
     """Rows putting ``items`` in ``state`` (e.g. ``inflight`` under request ``climsgid``)."""
     now = clock.wall_time()
-    return _NewRows(
-        [(it.index, it.fingerprint, state, climsgid, None, None, None, 1, now) for it in items],
-        now,
-        state,
-        climsgid,
-    )
+    rows: list[RowTuple] = [
+        (it.index, it.fingerprint, state, climsgid, None, None, None, 1, now) for it in items
+    ]
+    if len(rows) < _ONE_STATEMENT:
+        return rows
+    tagged = _NewRows(rows)
+    tagged.made, tagged.now, tagged.state, tagged.climsgid = len(rows), now, state, climsgid
+    return tagged
 
 
 def result_rows(
@@ -1067,7 +1066,7 @@ def result_rows(
 ) -> list[RowTuple]:
     """Rows recording the outcome of a request; "not sent" puts a message back to pending."""
     now = clock.wall_time()
-    if len(results) == len(items):
+    if len(results) == len(items) >= _ONE_STATEMENT:
         # The common answer: every message accepted, in the order of the items.
         accepted = DeliveryState.ACCEPTED
         rows: list[RowTuple] = [
@@ -1079,7 +1078,9 @@ def result_rows(
             and r.error_description is None
         ]
         if len(rows) == len(results):
-            return _Accepted(rows, now, climsgid)
+            accepted_rows = _Accepted(rows)
+            accepted_rows.made, accepted_rows.now, accepted_rows.climsgid = len(rows), now, climsgid
+            return accepted_rows
     fingerprints = {it.index: it.fingerprint for it in items}
     rows = []
     for r in results:
@@ -1099,7 +1100,11 @@ def result_rows(
                 now,
             )
         )
-    return _Rows(rows, now)
+    if len(rows) < _ONE_STATEMENT:
+        return rows
+    tagged = _Rows(rows)
+    tagged.made, tagged.now = len(rows), now
+    return tagged
 
 
 def stored_result(row: JournalRow, message: Message) -> BulkResult | None:

@@ -232,17 +232,23 @@ def test_rows_written_in_one_statement_are_the_rows_written_one_by_one(
 ) -> None:
     clock = VirtualClock(wall_start=WALL)
     group = items([3, 4, 5, 9, 10, 2_000_000_000], legacy)
-    again = items([4, 9, 11], legacy)
+    again = items([4, 9, 11, 12], legacy)
     writes: list[list[RowTuple]] = [journal_rows(group, "inflight", "req", clock)]
     for answer in outcomes(group):
         writes.append(result_rows(answer, group, "req", clock))
         writes.append(journal_rows(group, "inflight", "req2", clock))  # a retry: rows exist
     writes.append(journal_rows(again, "pending", None, clock))
     writes.append(result_rows(outcomes(again)[0], again, "req3", clock))
+    # Each kind of write is one statement (a single row is written with parameters).
+    kinds = [type(rows).__name__ for rows in writes]
+    assert kinds == [
+        *["_NewRows", "_Accepted", "_NewRows", "_Rows", "_NewRows", "_Rows", "_NewRows"],
+        *["list", "_NewRows", "_NewRows", "_Accepted"],
+    ]
     fast = written(tmp_path, "fast", writes)
     plain = written(tmp_path, "plain", [list(rows) for rows in writes])
     assert fast == plain
-    assert len(fast) == 7
+    assert len(fast) == 8
     assert {row[-1] for row in fast} == {WALL}  # a float written as itself
 
 
@@ -260,18 +266,17 @@ def test_each_write_leaves_the_table_as_the_plain_one(tmp_path: Path) -> None:
 
 def test_rows_added_to_a_write_after_it_was_made_are_written_too(tmp_path: Path) -> None:
     clock = VirtualClock(wall_start=WALL)
-    rows = journal_rows(items([0, 1]), "inflight", "req", clock)
+    rows = journal_rows(items([0, 1, 2, 3]), "inflight", "req", clock)
     extra = journal_rows(items([7]), "pending", None, clock)[0]
     rows.append(extra)
-    assert [row[0] for row in written(tmp_path, "j", [rows])] == ["integer", "integer", "integer"]
-    assert [row[1] for row in written(tmp_path, "k", [rows])] == [0, 1, 7]
+    assert [row[1] for row in written(tmp_path, "j", [rows])] == [0, 1, 2, 3, 7]
 
 
 def test_a_write_that_cannot_be_encoded_fails_whole_as_the_plain_one_does(
     tmp_path: Path,
 ) -> None:
     clock = VirtualClock(wall_start=WALL)
-    group = items([0, 1, 2])
+    group = items([0, 1, 2, 3])
     bad = [result(it, DeliveryState.REJECTED, code=114, description="a\ud800b") for it in group]
     journal = Journal(tmp_path / "j.db")
     db = journal._open_blocking()
@@ -303,14 +308,14 @@ def test_any_text_is_written_as_the_plain_rows_write_it(
     tmp_path_factory: pytest.TempPathFactory, strings: list[str | None], parts: int
 ) -> None:
     clock = VirtualClock(wall_start=WALL)
-    group = items([0, 1])
+    group = items([0, 1, 2, 3])
     accepted = [
         result(it, DeliveryState.ACCEPTED, apimsgid=s, parts=parts)
         for it, s in zip(group, strings, strict=False)
     ]
     rejected = [
         result(it, DeliveryState.REJECTED, code=114, description=s, apimsgid=a)
-        for it, s, a in zip(group, strings[2:], strings, strict=False)
+        for it, s, a in zip(group, reversed(strings), strings, strict=True)
     ]
     writes = [
         journal_rows(group, "inflight", "req", clock),
