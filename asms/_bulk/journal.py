@@ -106,6 +106,7 @@ __all__ = [
     "check_journal",
     "compare_input",
     "differing_fields",
+    "differing_stored",
     "found_row",
     "fingerprint",
     "journal_owner",
@@ -114,6 +115,7 @@ __all__ = [
     "result_rows",
     "retried_on_resume",
     "same_message",
+    "same_stored",
     "stored_fingerprint",
     "stored_fingerprints",
     "stored_result",
@@ -337,16 +339,27 @@ def stored_fingerprints(messages: Iterable[Message]) -> list[bytes]:
 
 def same_message(recorded: bytes, message: Message) -> bool:
     """Whether ``recorded`` (a stored fingerprint, or a bare one) is ``message``'s."""
-    return recorded[:_FINGERPRINT] == stored_fingerprint(message)[:_FINGERPRINT]
+    return same_stored(recorded, stored_fingerprint(message))
+
+
+def same_stored(recorded: bytes, stored: bytes) -> bool:
+    """:func:`same_message` for a message whose :func:`stored_fingerprint` is ``stored``
+    (made already: a run makes it for every message it reads)."""
+    return recorded[:_FINGERPRINT] == stored[:_FINGERPRINT]
 
 
 def differing_fields(recorded: bytes, message: Message) -> tuple[str, ...]:
     """Which of :data:`FIELDS` of ``message`` differ from the recorded one's (``()``: not
     known, the journal stored a bare fingerprint)."""
+    return differing_stored(recorded, stored_fingerprint(message))
+
+
+def differing_stored(recorded: bytes, stored: bytes) -> tuple[str, ...]:
+    """:func:`differing_fields` for a message whose :func:`stored_fingerprint` is ``stored``."""
     theirs = recorded[_FINGERPRINT:]
     if len(theirs) != 2 * len(FIELDS):
         return ()
-    mine = stored_fingerprint(message)[_FINGERPRINT:]
+    mine = stored[_FINGERPRINT:]
     return tuple(
         name
         for i, name in enumerate(FIELDS)
@@ -702,6 +715,16 @@ class Journal:
     async def counts(self) -> dict[str, int]:
         """Messages per state."""
         return await self._run(_counts)
+
+    async def recorded_end(self) -> int:
+        """One past the last input position with a row (0: none): from there on a run
+        finds no row, so it need not look any up (nor compare fingerprints)."""
+
+        def query(db: sqlite3.Connection) -> int:
+            last = db.execute("SELECT MAX(idx) FROM messages").fetchone()[0]
+            return 0 if last is None else int(last) + 1
+
+        return await self._run(query)
 
     async def campaign(self) -> JournalCampaign:
         """The campaign this journal holds."""

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -26,6 +27,7 @@ from asms._bulk.journal import (
     _batch,
     _commit,
     differing_fields,
+    differing_stored,
     fingerprint,
     journal_rows,
     plain_field_digests,
@@ -33,6 +35,7 @@ from asms._bulk.journal import (
     plain_stored_fingerprint,
     result_rows,
     same_message,
+    same_stored,
     stored_fingerprint,
     stored_fingerprints,
 )
@@ -124,6 +127,12 @@ def test_same_message_and_differing_fields_are_their_plain_twins(
     )
     assert differing_fields(stored, given_now) == expected
     assert differing_fields(stored[:8], given_now) == ()
+    # The forms for a fingerprint made already answer the same.
+    mine_stored = plain_stored_fingerprint(given_now)
+    assert same_stored(stored, mine_stored) == same_message(stored, given_now)
+    assert same_stored(stored[:8], mine_stored) == same_message(stored, given_now)
+    assert differing_stored(stored, mine_stored) == expected
+    assert differing_stored(stored[:8], mine_stored) == ()
 
 
 def test_equal_options_of_another_repr_are_keyed_by_their_own() -> None:
@@ -324,3 +333,18 @@ def test_any_text_is_written_as_the_plain_rows_write_it(
     ]
     where = tmp_path_factory.mktemp("w")
     assert written(where, "fast", writes) == written(where, "plain", [list(r) for r in writes])
+
+
+def test_recorded_end_is_one_past_the_last_row(tmp_path: Path) -> None:
+    async def ends() -> list[int]:
+        clock = VirtualClock(wall_start=WALL)
+        found = []
+        async with Journal(tmp_path / "j.db") as journal:
+            found.append(await journal.recorded_end())
+            await journal.write(journal_rows(items([0, 1, 2, 3]), "inflight", "a", clock))
+            found.append(await journal.recorded_end())
+            await journal.write(journal_rows(items([9]), "pending", None, clock))
+            found.append(await journal.recorded_end())
+        return found
+
+    assert anyio.run(ends) == [0, 4, 10]
