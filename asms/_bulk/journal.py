@@ -469,6 +469,14 @@ _NEW_SQL: Final = (
     f"INSERT INTO messages ({_COLUMNS}) SELECT value, {_FP}, ?2, ?3, NULL, NULL, NULL, 1, ?4 "
     "FROM json_each(?5)" + _UPSERT
 )
+_NEW_RUN_SQL: Final = (
+    f"INSERT INTO messages ({_COLUMNS}) SELECT ?5 + key, {_FP}, ?2, ?3, NULL, NULL, NULL, 1, "
+    "?4 FROM json_each(?6)" + _UPSERT
+)
+_ACCEPTED_RUN_SQL: Final = (
+    f"INSERT INTO messages ({_COLUMNS}) SELECT ?5 + key, {_FP}, 'accepted', ?2, value, NULL, "
+    "NULL, ?6, ?3 FROM json_each(?4)" + _UPSERT
+)
 _ACCEPTED_SQL: Final = (
     f"INSERT INTO messages ({_COLUMNS}) SELECT value ->> 0, {_FP}, 'accepted', ?2, "
     "value ->> 1, NULL, NULL, value ->> 2, ?3 FROM json_each(?4)" + _UPSERT
@@ -487,7 +495,7 @@ _json: Final = json.JSONEncoder(
 def _fingerprints(rows: list[RowTuple]) -> bytes | None:
     """The rows' fingerprints in one blob; None unless each is 16 bytes."""
     fingerprints = [row[1] for row in rows]
-    if any(type(f) is not bytes for f in fingerprints):
+    if set(map(type, fingerprints)) != {bytes}:
         return None
     if set(map(len, fingerprints)) != {_FINGERPRINT_SIZE}:
         return None
@@ -503,17 +511,26 @@ def _statement(rows: list[RowTuple]) -> tuple[str, tuple[object, ...]] | None:
     if blob is None:
         return None
     indexes = [row[0] for row in rows]
-    if any(type(i) is not int for i in indexes):
+    if set(map(type, indexes)) != {int}:
         return None
+    # Consecutive positions (a group of a same-text campaign): the first, and a count.
+    first = indexes[0]
+    run = indexes == list(range(first, first + len(indexes)))
     if isinstance(rows, _NewRows):
+        if run:
+            count = "[" + "0," * (len(indexes) - 1) + "0]"
+            return _NEW_RUN_SQL, (blob, rows.state, rows.climsgid, rows.now, first, count)
         text = "[" + ",".join(map(str, indexes)) + "]"
         return _NEW_SQL, (blob, rows.state, rows.climsgid, rows.now, text)
+    made: tuple[str, tuple[object, ...]]
     if isinstance(rows, _Accepted):
-        text = _json([(row[0], row[4], row[7]) for row in rows])
-        made: tuple[str, tuple[object, ...]] = (
-            _ACCEPTED_SQL,
-            (blob, rows.climsgid, rows.now, text),
-        )
+        parts = {row[7] for row in rows}
+        if run and len(parts) == 1 and set(map(type, parts)) == {int}:
+            text = _json([row[4] for row in rows])
+            made = (_ACCEPTED_RUN_SQL, (blob, rows.climsgid, rows.now, text, first, parts.pop()))
+        else:
+            text = _json([(row[0], row[4], row[7]) for row in rows])
+            made = (_ACCEPTED_SQL, (blob, rows.climsgid, rows.now, text))
     else:
         text = _json([(r[0], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows])
         made = (_ROWS_SQL, (blob, rows.now, text))

@@ -232,7 +232,8 @@ def outcomes(group: list[Item]) -> list[list[BulkResult]]:
         )
     ]
     reversed_order = list(reversed(accepted))
-    return [accepted, mixed, reversed_order, accepted[:1]]
+    one_size = [result(it, DeliveryState.ACCEPTED, apimsgid=f"id{it.index}") for it in group]
+    return [accepted, mixed, reversed_order, accepted[:1], one_size]
 
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["stored", "bare-fingerprints"])
@@ -252,7 +253,7 @@ def test_rows_written_in_one_statement_are_the_rows_written_one_by_one(
     kinds = [type(rows).__name__ for rows in writes]
     assert kinds == [
         *["_NewRows", "_Accepted", "_NewRows", "_Rows", "_NewRows", "_Rows", "_NewRows"],
-        *["list", "_NewRows", "_NewRows", "_Accepted"],
+        *["list", "_NewRows", "_Accepted", "_NewRows", "_NewRows", "_Accepted"],
     ]
     fast = written(tmp_path, "fast", writes)
     plain = written(tmp_path, "plain", [list(rows) for rows in writes])
@@ -267,6 +268,10 @@ def test_each_write_leaves_the_table_as_the_plain_one(tmp_path: Path) -> None:
     writes: list[list[RowTuple]] = [journal_rows(group, "inflight", "req", clock)]
     for answer in outcomes(group):
         writes.append(result_rows(answer, group, "req", clock))
+    # Consecutive positions: their forms with the first position and a count.
+    first, last = journal_module._statement(writes[0]), journal_module._statement(writes[-1])
+    assert first is not None and first[0] == journal_module._NEW_RUN_SQL
+    assert last is not None and last[0] == journal_module._ACCEPTED_RUN_SQL
     for n in range(1, len(writes) + 1):
         assert written(tmp_path, f"f{n}", writes[:n]) == written(
             tmp_path, f"p{n}", [list(rows) for rows in writes[:n]]
