@@ -219,6 +219,12 @@ class BaseClient:
             error = ConnectError(f"could not open a session: {exc}", sent=False)
         raise error
 
+    async def _open_session(self) -> None:
+        """Have a session when the client uses one (a bulk run's workers wait for it before
+        taking rate slots); raises what opening it raised."""
+        if self._options.session and self._session.current_id() is None:
+            await self._session_for(self._session)
+
     async def _ping(self, session: Session, session_id: str, generation: int) -> None:
         self._counters.pings += 1
         status, content = await self._exchange(OPERATIONS["ping"], {}, {"session_id": session_id})

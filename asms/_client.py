@@ -9,7 +9,7 @@ from __future__ import annotations
 import ssl
 import time
 import warnings
-from collections.abc import AsyncIterable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from types import TracebackType
@@ -516,6 +516,39 @@ class AsyncClient(BaseClient):
             prepared.parts,
             [m.ref for m in messages],
             wait_throttled=wait_throttled,
+        )
+
+    def _run_request_function(
+        self,
+    ) -> Callable[[Sequence[Message], str], Awaitable[SendResults]] | None:
+        """What ``send_bulk`` calls for each request instead of :meth:`send_request`, or
+        None when a subclass or the instance replaced ``send_request`` (it must then be
+        the one called)."""
+        if type(self).send_request is not AsyncClient.send_request or "send_request" in vars(self):
+            return None
+        return self._send_run_request
+
+    async def _send_run_request(self, messages: Sequence[Message], climsgid: str) -> SendResults:
+        """:meth:`send_request` with ``wait_throttled=False`` for a request of a bulk run,
+        which made ``messages`` share text, options and caller ids (its grouping), kept them
+        within :attr:`max_recipients`, and reserved ``climsgid`` (journaled, never sent) as
+        the request's. So nothing is checked again per message, and the messages are not
+        copied to carry the id."""
+        self._ensure_open()
+        first = messages[0]
+        if first.options.scheduled_time is not None:
+            first.options.check_schedule(self._clock())
+        # As a list, so that a clean one is checked and joined once (asms._numbers).
+        recipients = normalize_recipients([m.to for m in messages], self._options.country_code)
+        prepared = self._texts(first.text, first.options)
+        return await self._send_request(
+            _SENDMSG,
+            prepared.params,
+            recipients,
+            self._request_climsgid(climsgid),
+            prepared.parts,
+            [m.ref for m in messages],
+            wait_throttled=False,
         )
 
     async def send_batch(

@@ -19,11 +19,18 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
+from asyncio import _get_running_loop
 from dataclasses import dataclass, field
-from typing import Final, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 import anyio
 import anyio.lowlevel
+
+sniffio: Any
+try:
+    import sniffio
+except ModuleNotFoundError:  # pragma: no cover - anyio does without it, and so do we
+    sniffio = None
 
 __all__ = ["Clock", "MICROSECONDS", "SystemClock", "VirtualClock"]
 
@@ -59,6 +66,18 @@ class SystemClock:
 
     def current_time(self) -> float:
         """The event loop's monotonic clock (``anyio.current_time``)."""
+        # anyio.current_time() sniffs the running library on every call, and a bulk run
+        # reads the clock for every request. On asyncio it is the loop's own time; sniffio
+        # would say "asyncio" too unless an override is set (trio-asyncio, say).
+        loop = _get_running_loop()
+        if loop is not None and (
+            sniffio is None
+            or (
+                sniffio.thread_local.name is None
+                and sniffio.current_async_library_cvar.get() is None
+            )
+        ):
+            return loop.time()
         return anyio.current_time()
 
     async def sleep_until(self, deadline: float) -> None:

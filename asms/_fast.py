@@ -57,6 +57,8 @@ __all__ = [
     "id_to_columns",
     "make_send_result",
     "one_id",
+    "slot_setters",
+    "writable_twin",
 ]
 
 _T = TypeVar("_T")
@@ -304,16 +306,23 @@ _new: Final = object.__new__
 _consume: Final = deque[object](maxlen=0).extend
 
 
-def _slot_setters(cls: type) -> tuple[_Setter, ...]:
-    """The slot setters of a frozen, slotted dataclass, in field order."""
+def slot_setters(cls: type) -> tuple[_Setter, ...]:
+    """The slot setters of a frozen, slotted dataclass, in field order (for a maker like
+    :data:`make_send_result`; its twin is the class's constructor)."""
     setters = _SETTERS.get(cls)
     if setters is None:
         if not (is_dataclass(cls) and "__slots__" in cls.__dict__):
             raise TypeError(f"{cls.__name__} is not a slotted dataclass")
+        # Writing the slots would skip the checks the constructor runs.
         if hasattr(cls, "__post_init__"):
-            # Writing the slots would skip the checks the constructor runs.
             raise TypeError(f"{cls.__name__} checks its fields in __post_init__")
-        setters = tuple(cls.__dict__[f.name].__set__ for f in fields(cls))
+        if not cls.__dataclass_params__.init:  # type: ignore[attr-defined]
+            raise TypeError(f"{cls.__name__} has an __init__ of its own")
+        # A subclass's inherited fields have their slots on the base class that declared them.
+        setters = tuple(
+            next(k.__dict__[f.name] for k in cls.__mro__ if f.name in k.__dict__).__set__
+            for f in fields(cls)
+        )
         _SETTERS[cls] = setters
     return setters
 
@@ -325,14 +334,14 @@ def build_many(cls: type[_T], count: int, columns: Sequence[Iterable[Any]]) -> l
     each over every object in one ``map`` (the loops run in C). ``columns`` gives one
     iterable per field, in field order, each at least ``count`` long.
     """
-    setters = _slot_setters(cls)
+    setters = slot_setters(cls)
     objects: list[_T] = list(map(_new, repeat(cls, count)))
     for setter, column in zip(setters, columns, strict=True):
         _consume(map(setter, objects, column))
     return objects
 
 
-_SEND_RESULT_SETTERS: Final = _slot_setters(SendResult)
+_SEND_RESULT_SETTERS: Final = slot_setters(SendResult)
 
 
 def _send_result_maker() -> Callable[
@@ -371,6 +380,31 @@ def _send_result_maker() -> Callable[
 make_send_result: Final = _send_result_maker()
 
 
+def writable_twin(cls: type) -> type:
+    """A class laid out exactly as the slotted dataclass ``cls`` (the same slots in the same
+    order) but without its frozen ``__setattr__``.
+
+    An object of the twin takes plain attribute stores, the cheapest writes Python has, and
+    then becomes a ``cls`` object by ``__class__`` assignment, which CPython allows between
+    classes of the same layout and the same base: the same object the constructor builds,
+    without a call per field. Only for a class that derives from ``object`` directly (a
+    subclass's twin would have another base), and refused for a class whose constructor
+    checks its fields (see :func:`slot_setters`).
+    """
+    twin = _TWINS.get(cls)
+    if twin is None:
+        slot_setters(cls)  # the same refusals
+        if cls.__bases__ != (object,):
+            raise TypeError(f"{cls.__name__} does not derive from object directly")
+        slots = cls.__dict__["__slots__"]
+        twin = _TWINS[cls] = type(f"_Writable{cls.__name__}", (), {"__slots__": slots})
+    return twin
+
+
+_TWINS: dict[type, type] = {}
+_SEND_RESULT_TWIN: Final = writable_twin(SendResult)
+
+
 def accepted_results(
     to: Sequence[str],
     apimsgids: Iterable[str],
@@ -378,19 +412,24 @@ def accepted_results(
     parts: int,
     refs: Iterable[Any] | None,
 ) -> list[SendResult]:
-    """``[SendResult(to[i], apimsgids[i], climsgid, None, None, parts, refs[i]), …]``."""
-    count = len(to)
-    return build_many(
-        SendResult,
-        count,
-        (
-            to,
-            apimsgids,
-            repeat(climsgid, count),
-            repeat(None, count),
-            repeat(None, count),
-            repeat(parts, count),
-            repeat(None, count) if refs is None else refs,
-            repeat(False, count),
-        ),
-    )
+    """``[SendResult(to[i], apimsgids[i], climsgid, None, None, parts, refs[i]), …]``, each
+    written through :func:`writable_twin` (``apimsgids`` and ``refs`` at least as long as
+    ``to``)."""
+    twin, new, cls = _SEND_RESULT_TWIN, _new, SendResult
+    results: list[SendResult] = []
+    append = results.append
+    result: Any
+    columns = zip(to, apimsgids, repeat(None) if refs is None else refs, strict=False)
+    for number, apimsgid, ref in columns:
+        result = new(twin)
+        result.to = number
+        result.apimsgid = apimsgid
+        result.climsgid = climsgid
+        result.error_code = None
+        result.error_description = None
+        result.parts = parts
+        result.ref = ref
+        result.duplicate = False
+        result.__class__ = cls
+        append(result)
+    return results

@@ -195,7 +195,7 @@ class SendOptions:
 DEFAULT_OPTIONS = SendOptions()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Message:
     """One SMS to one recipient: the unit of bulk sending.
 
@@ -210,17 +210,32 @@ class Message:
     climsgid: str | None = None
     ref: Any = field(default=None, compare=False)
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.to, str) or not self.to.strip():
-            raise ValidationError("to", "must be a phone number string", self.to)
-        if not isinstance(self.text, str):
-            raise ValidationError("text", "must be a string", self.text)
-        if not self.text and self.options.data is None:
+    # Written out rather than generated: a frozen dataclass's own __init__ sets each field
+    # through object.__setattr__, and a campaign builds a Message per recipient.
+    def __init__(
+        self,
+        to: str,
+        text: str = "",
+        options: SendOptions = DEFAULT_OPTIONS,
+        climsgid: str | None = None,
+        ref: Any = None,
+    ) -> None:
+        if not isinstance(to, str) or not to.strip():
+            raise ValidationError("to", "must be a phone number string", to)
+        if not isinstance(text, str):
+            raise ValidationError("text", "must be a string", text)
+        if not text and options.data is None:
             raise ValidationError("text", "must not be empty (or give data= for binary)")
-        if self.climsgid is not None and not (
-            isinstance(self.climsgid, str) and _CLIMSGID_RE.fullmatch(self.climsgid)
+        if climsgid is not None and not (
+            isinstance(climsgid, str) and _CLIMSGID_RE.fullmatch(climsgid)
         ):
             raise ValidationError("climsgid", "must be 1-32 characters of [A-Za-z0-9]")
+        set_to, set_text, set_options, set_climsgid, set_ref = _MESSAGE_SLOTS
+        set_to(self, to)
+        set_text(self, text)
+        set_options(self, options)
+        set_climsgid(self, climsgid)
+        set_ref(self, ref)
 
     @classmethod
     def create(
@@ -240,6 +255,8 @@ class Message:
         """A copy of this message with ``climsgid`` as its client message id."""
         return Message(self.to, self.text, self.options, climsgid, self.ref)
 
+
+_MESSAGE_SLOTS: Final = tuple(Message.__dict__[f.name].__set__ for f in fields(Message))
 
 #: ``SendResult.error_code`` when asms gave up and cannot tell whether the gateway accepted
 #: the message (it may have: look it up later by its ``climsgid``).

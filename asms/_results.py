@@ -67,6 +67,14 @@ class SendResults(Sequence[SendResult]):
         self.throttled = None
         return self
 
+    def accepted_columns(self) -> tuple[Sequence[str], str | None, int] | None:
+        """``(apimsgids, climsgid, parts)`` while every recipient is accepted and no result
+        has been built yet (for a caller that builds its own results from them, as a bulk
+        run does); None otherwise."""
+        if self._items is not None:
+            return None
+        return self._ids, self._climsgid, self._parts
+
     def _list(self) -> list[SendResult]:
         items = self._items
         if items is None:

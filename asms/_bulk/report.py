@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from types import MappingProxyType
+from typing import Any, Final
 
 from .._codes import ErrorCode
+from .._fast import build_many, slot_setters
 from .._models import NOT_SENT, OUTCOME_UNKNOWN, DeliveryState, SendResult
 from .grouping import Item
 
@@ -24,6 +27,7 @@ __all__ = [
     "DeliveryState",
     "LatencyHistogram",
     "Tally",
+    "accepted_bulk_results",
     "make_result",
 ]
 
@@ -223,6 +227,20 @@ class Tally:
         else:
             self.not_sent += 1
 
+    def count_all(self, results: list[BulkResult]) -> None:
+        """:meth:`count` each of ``results`` (a request's, say), the accepted ones inline."""
+        count = self.count
+        accepted = parts = 0
+        for result in results:
+            if result.state is _ACCEPTED_STATE and not (result.resumed or result.duplicate):
+                accepted += 1
+                parts += result.parts
+            else:
+                count(result)
+        self.accepted += accepted
+        self.parts += parts
+        self.credits += parts
+
     @property
     def completed(self) -> int:
         """Messages with a result."""
@@ -272,6 +290,50 @@ class Tally:
         )
 
 
+_ACCEPTED_STATE: Final = DeliveryState.ACCEPTED
+
+
+def _bulk_result_maker() -> Callable[..., BulkResult]:
+    # The setters as closure cells: BulkResult's frozen constructor sets each of its eleven
+    # fields through object.__setattr__, and a run makes one result per message. (A
+    # subclass has no writable twin: asms._fast.writable_twin.)
+    setters = slot_setters(BulkResult)
+    new = object.__new__
+
+    def make(
+        to: str,
+        apimsgid: str | None,
+        climsgid: str | None,
+        code: ErrorCode | int | None,
+        description: str | None,
+        parts: int,
+        ref: Any,
+        duplicate: bool,
+        state: DeliveryState,
+        index: int,
+        resumed: bool,
+    ) -> BulkResult:
+        result: BulkResult = new(BulkResult)
+        s_to, s_id, s_cli, s_code, s_desc, s_parts, s_ref, s_dup, s_state, s_index, s_res = setters
+        s_to(result, to)
+        s_id(result, apimsgid)
+        s_cli(result, climsgid)
+        s_code(result, code)
+        s_desc(result, description)
+        s_parts(result, parts)
+        s_ref(result, ref)
+        s_dup(result, duplicate)
+        s_state(result, state)
+        s_index(result, index)
+        s_res(result, resumed)
+        return result
+
+    return make
+
+
+_make: Final = _bulk_result_maker()
+
+
 def make_result(
     item: Item,
     climsgid: str | None,
@@ -283,9 +345,15 @@ def make_result(
     resumed: bool = False,
     duplicate: bool = False,
 ) -> BulkResult:
-    """The result for one message; its state follows from the code."""
+    """The result for one message; its state follows from the code.
+
+    The same object as ``BulkResult(message.to, apimsgid, climsgid, code, description,
+    parts, message.ref, duplicate, state=..., index=item.index, resumed=resumed)``, its
+    slots written directly (the rule of :mod:`asms._fast`: the twin is that constructor,
+    and ``tests/bulk/test_bulk_fast_path.py`` holds the two equal).
+    """
     if code is None:
-        state = DeliveryState.ACCEPTED
+        state = _ACCEPTED_STATE
     elif code == OUTCOME_UNKNOWN:
         state = DeliveryState.UNKNOWN
     elif code == NOT_SENT:
@@ -293,7 +361,7 @@ def make_result(
     else:
         state = DeliveryState.REJECTED
     message = item.message
-    return BulkResult(
+    return _make(
         message.to,
         apimsgid,
         climsgid,
@@ -302,7 +370,52 @@ def make_result(
         parts,
         message.ref,
         duplicate,
-        state=state,
-        index=item.index,
-        resumed=resumed,
+        state,
+        item.index,
+        resumed,
+    )
+
+
+def accepted_bulk_results(
+    items: Sequence[Item], apimsgids: Sequence[str], climsgid: str, parts: int
+) -> list[BulkResult]:
+    """``[make_result(item, climsgid, apimsgids[i], None, None, parts) …]`` for the items
+    of a request the gateway accepted whole, built a field at a time over all of them
+    (:func:`asms._fast.build_many`)."""
+    count = len(items)
+    if count == 1:
+        [item] = items
+        message = item.message
+        return [
+            _make(
+                message.to,
+                apimsgids[0],
+                climsgid,
+                None,
+                None,
+                parts,
+                message.ref,
+                False,
+                _ACCEPTED_STATE,
+                item.index,
+                False,
+            )
+        ]
+    messages = [item.message for item in items]
+    return build_many(
+        BulkResult,
+        count,
+        (
+            [m.to for m in messages],
+            apimsgids,
+            repeat(climsgid, count),
+            repeat(None, count),
+            repeat(None, count),
+            repeat(parts, count),
+            [m.ref for m in messages],
+            repeat(False, count),
+            repeat(_ACCEPTED_STATE, count),
+            [item.index for item in items],
+            repeat(False, count),
+        ),
     )

@@ -35,12 +35,13 @@ from .._exceptions import (
 )
 from .._limiter import PREPAID
 from .._models import Message, SendResult, StatusInfo, new_climsgid
+from .._results import SendResults
 from .._retry import NOT_SENT, OUTCOME_UNKNOWN
 from .._sending import derived_climsgid
 from .grouping import Group, Item
 from .journal import JournalWriter, journal_rows, result_rows
 from .ratelimit import Limiter, RateLimiter
-from .report import BulkResult, DeliveryState, Tally, make_result
+from .report import BulkResult, DeliveryState, Tally, accepted_bulk_results, make_result
 
 __all__ = [
     "IdLedger",
@@ -59,6 +60,9 @@ RequestOutcome = tuple[list[BulkResult], list[Item]]
 
 SendRequest = Callable[[Sequence[Message]], Awaitable[Sequence[SendResult]]]
 """A sender's ``send_request``, ready for a run to call."""
+
+SendRunRequest = Callable[[Sequence[Message], str], Awaitable[Sequence[SendResult]]]
+"""A client's request function for runs: the messages, and the request's reserved climsgid."""
 
 
 @runtime_checkable
@@ -229,6 +233,11 @@ class Requester:
         self._also = None if self._account is limiter else self._account
         self._ledger = sender if isinstance(sender, IdLedger) else None
         self._send = request_function(sender)
+        # A client's own request function for runs (asms.AsyncClient), which takes the
+        # request's climsgid beside the messages instead of in a copy of each of them.
+        run_function = getattr(sender, "_run_request_function", None)
+        self._send_run: SendRunRequest | None = run_function() if callable(run_function) else None
+        self._shield: type[anyio.CancelScope] | None = None
         self._limiter = limiter
         # The in-process limiter can grant a due slot without awaiting; a shared one needs a
         # round trip to Redis for every grant, so it has no such shortcut.
@@ -247,6 +256,11 @@ class Requester:
         self._verbatim: set[str] = set()
         self._resuming: bool | None = None  # whether the journal has an earlier run's rows
         self._resume_check = anyio.Lock()
+        # A client's session opener, until a session was had (see _wait_for_session).
+        opener = getattr(sender, "_open_session", None)
+        self._session_ready: Callable[[], Awaitable[None]] | None = (
+            opener if callable(opener) else None
+        )
 
     @property
     def can_lookup(self) -> bool:
@@ -294,6 +308,8 @@ class Requester:
         while items:
             if self._stopping:
                 return done + self.unsent(items)
+            if self._session_ready is not None and not await self._wait_for_session():
+                return done + self.unsent(items)
             if self._try_acquire is None or not self._try_acquire(len(items)):
                 with anyio.CancelScope() as waiting:
                     self._waiting.add(waiting)
@@ -315,6 +331,28 @@ class Requester:
             done.extend(results)
         return done
 
+    async def _wait_for_session(self) -> bool:
+        """Wait until the sender has a session (when it uses one); False when the run
+        stopped meanwhile.
+
+        Before the first rate slots are taken: a request that took them and then queued
+        for the session under way would leave after an ERR 130 the session's first request
+        met, sending into the limit the run had paused for. Failing to open one is left to
+        the requests, which meet the failure again and report it as they always do.
+        """
+        ready = self._session_ready
+        assert ready is not None
+        with anyio.CancelScope() as waiting:
+            self._waiting.add(waiting)
+            try:
+                await ready()
+            except ASMSError:
+                pass
+            finally:
+                self._waiting.discard(waiting)
+        self._session_ready = None
+        return not waiting.cancelled_caught
+
     async def _wait_for(self, limiter: Limiter, slots: int) -> bool:
         """Wait for ``slots`` of ``limiter``; False when the run stopped meanwhile."""
         with anyio.CancelScope() as waiting:
@@ -325,11 +363,25 @@ class Requester:
                 self._waiting.discard(waiting)
         return not waiting.cancelled_caught
 
-    async def _send_prepaid(self, messages: Sequence[Message]) -> Sequence[SendResult]:
+    def _request(self, items: list[Item], climsgid: str) -> Awaitable[Sequence[SendResult]]:
+        """The sender's request for ``items`` under ``climsgid``, ready to await."""
+        send_run = self._send_run
+        if send_run is not None:
+            return send_run([it.message for it in items], climsgid)
+        return self._send(
+            [
+                it.message
+                if it.message.climsgid == climsgid
+                else it.message.with_climsgid(climsgid)
+                for it in items
+            ]
+        )
+
+    async def _send_prepaid(self, items: list[Item], climsgid: str) -> Sequence[SendResult]:
         """Send through a sender with its own limiter, whose slots the run took already."""
         token = PREPAID.set(self._account)
         try:
-            return await self._send(messages)
+            return await self._request(items, climsgid)
         finally:
             PREPAID.reset(token)
 
@@ -367,16 +419,54 @@ class Requester:
         return climsgid
 
     async def _attempt(self, group: Group, items: list[Item]) -> RequestOutcome | None:
+        """One request for ``items``: journal "inflight", the send, journal the outcome, all
+        shielded from outside cancellation (only :meth:`cancel_requests` interrupts it).
+        None: a message was refused locally, send them one by one."""
         climsgid = await self._climsgid(items[0].message.climsgid)
-        messages = [
-            it.message if it.message.climsgid == climsgid else it.message.with_climsgid(climsgid)
-            for it in items
-        ]
         outcome: RequestOutcome | None = None
-        with anyio.CancelScope(shield=True) as scope:
+        shield = self._shield
+        if shield is None:
+            # The backend's class, called directly: anyio.CancelScope() looks the backend up
+            # on every call, and a run makes one scope per request.
+            shield = self._shield = type(anyio.CancelScope())
+        journal = self.journal
+        tally = self._tally
+        clock = self._clock
+        with shield(shield=True) as scope:
             self._exchanges.add(scope)
             try:
-                outcome = await self._exchange(group, items, climsgid, messages)
+                if journal is not None:
+                    # Committed before the request leaves: a crash from here on is reconciled.
+                    await journal.write(journal_rows(items, "inflight", climsgid, clock))
+                group.sent, group.climsgid = True, climsgid
+                tally.requests += 1
+                tally.recipients += len(items)
+                tally.in_flight += 1
+                started = clock.current_time()
+                answer: Sequence[SendResult] = ()
+                failure: ASMSError | None = None
+                try:
+                    if self._account is None:
+                        answer = await self._request(items, climsgid)
+                    else:
+                        answer = await self._send_prepaid(items, climsgid)
+                except ASMSError as exc:
+                    failure = exc
+                finally:
+                    tally.in_flight -= 1
+                    tally.latency.add(clock.current_time() - started)
+                if failure is None:
+                    results, retry = self._answered(group, items, climsgid, answer)
+                elif isinstance(failure, ValidationError) and len(items) > 1:
+                    group.sent = False
+                    return None
+                else:
+                    results, retry = self._refused(group, items, climsgid, failure)
+                if journal is not None and results:
+                    await journal.write(result_rows(results, items, climsgid, clock))
+                if retry:
+                    group.sent = False  # the rest was refused (ERR 130): nothing of it went out
+                outcome = results, retry
             finally:
                 self._exchanges.discard(scope)
         if scope.cancelled_caught:
@@ -385,44 +475,6 @@ class Requester:
                 return self.unknown(items, climsgid, "outcome unknown: cancelled in flight"), []
             return self.unsent(items), []
         return outcome
-
-    async def _exchange(
-        self, group: Group, items: list[Item], climsgid: str, messages: list[Message]
-    ) -> RequestOutcome | None:
-        journal = self.journal
-        if journal is not None:
-            # Committed before the request leaves: a crash from here on is reconciled.
-            await journal.write(journal_rows(items, "inflight", climsgid, self._clock))
-        group.sent, group.climsgid = True, climsgid
-        tally = self._tally
-        tally.requests += 1
-        tally.recipients += len(items)
-        tally.in_flight += 1
-        started = self._clock.current_time()
-        answer: Sequence[SendResult] = ()
-        failure: ASMSError | None = None
-        try:
-            if self._account is None:
-                answer = await self._send(messages)
-            else:
-                answer = await self._send_prepaid(messages)
-        except ASMSError as exc:
-            failure = exc
-        finally:
-            tally.in_flight -= 1
-            tally.latency.add(self._clock.current_time() - started)
-        if failure is None:
-            results, retry = self._answered(group, items, climsgid, answer)
-        elif isinstance(failure, ValidationError) and len(items) > 1:
-            group.sent = False
-            return None
-        else:
-            results, retry = self._refused(group, items, climsgid, failure)
-        if journal is not None and results:
-            await journal.write(result_rows(results, items, climsgid, self._clock))
-        if retry:
-            group.sent = False  # the rest was refused (ERR 130): nothing of it went out
-        return results, retry
 
     def _refused(
         self, group: Group, items: list[Item], climsgid: str, exc: ASMSError
@@ -450,6 +502,12 @@ class Requester:
     def _answered(
         self, group: Group, items: list[Item], climsgid: str, answer: Sequence[SendResult]
     ) -> RequestOutcome:
+        if isinstance(answer, SendResults):
+            columns = answer.accepted_columns()
+            if columns is not None and len(columns[0]) == len(items):
+                apimsgids, used, parts = columns
+                # a resend may have carried an id of its own
+                return accepted_bulk_results(items, apimsgids, used or climsgid, parts), []
         results: list[BulkResult] = []
         retry: list[Item] = []
         throttled: SendResult | None = None

@@ -27,7 +27,6 @@ from typing import Final, Unpack
 import anyio
 import anyio.lowlevel
 from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._clock import Clock, SystemClock
 from .._config import (
@@ -40,7 +39,17 @@ from .._config import (
 )
 from .._exceptions import GatewayError
 from .._models import OUTCOME_UNKNOWN, Message
-from .grouping import Group, Grouper, InputBuffer, Item, ResultQueue, checked, read_ahead
+from .grouping import (
+    Group,
+    Grouper,
+    InputBuffer,
+    InputFailed,
+    Item,
+    ResultQueue,
+    WorkQueue,
+    checked,
+    read_ahead,
+)
 from .journal import (
     UNRESOLVED,
     Journal,
@@ -69,6 +78,7 @@ from .settle import CallbackSettlement
 __all__ = ["BulkRun", "RequestSender", "send_bulk"]
 
 _PREFETCH: Final = 1024  # journal rows read per look-up
+_CHECKPOINT_EVERY: Final = 64  # results taken without a cancellation check at most
 _INPUT_AHEAD: Final = 256  # messages read ahead from an async input
 _RESUMED_DELIVERY: Final = 256  # results read back from the journal, delivered together
 
@@ -177,11 +187,11 @@ class BulkRun:
             tally=self._tally,
             refused=self._account_refused,
         )
-        self._results: ResultQueue[list[BulkResult]] = ResultQueue(max(2, concurrency))
-        # The delivery being iterated: results come out of the queue a list at a time.
-        self._delivery: list[BulkResult] = []
-        self._delivery_pos = 0
+        self._results: ResultQueue[BulkResult] = ResultQueue(max(2, concurrency))
+        # What the pipeline settled when it ended, delivered after the queue's last result.
         self._leftovers: list[BulkResult] = []
+        self._tail: Iterator[BulkResult] | None = None
+        self._checkpoints = 0
         self._resumed: list[BulkResult] = []
         self._open: dict[int, Group] = {}  # groups handed out and not yet settled
         self._stopping = False
@@ -197,7 +207,6 @@ class BulkRun:
         self._done = anyio.Event()
         self._tg: TaskGroup | None = None
         self._entered = False
-        self._exhausted = False
 
     # -- public ----------------------------------------------------------------------------
 
@@ -332,26 +341,40 @@ class BulkRun:
     async def __anext__(self) -> BulkResult:
         if self._tg is None:
             raise RuntimeError("iterate inside `async with client.send_bulk(...) as run:`")
-        while self._delivery_pos >= len(self._delivery):
-            if self._exhausted:
+        self._checkpoints += 1
+        if self._checkpoints >= _CHECKPOINT_EVERY:
+            # A reader that always finds a result waiting never waits; it must still notice
+            # its cancellation now and then.
+            self._checkpoints = 0
+            await anyio.lowlevel.checkpoint_if_cancelled()
+        result = self._results.take()
+        if result is not None:
+            return result
+        return await self._next_waiting()
+
+    async def _next_waiting(self) -> BulkResult:
+        while True:
+            if self._tail is not None:
+                result = next(self._tail, None)
+                if result is not None:
+                    return result
                 if self._failure is not None and not self._failure_raised:
                     self._failure_raised = True
                     raise self._failure
                 raise StopAsyncIteration
             await anyio.lowlevel.checkpoint_if_cancelled()
-            delivery = await self._results.get()
-            if delivery is None:
-                delivery, self._leftovers = self._leftovers, []
-                self._exhausted = True
-            self._delivery, self._delivery_pos = delivery, 0
-        result = self._delivery[self._delivery_pos]
-        self._delivery_pos += 1
-        return result
+            if not await self._results.wait_readable():
+                leftovers, self._leftovers = self._leftovers, []
+                self._tail = iter(leftovers)
+                continue
+            found = self._results.take()
+            if found is not None:
+                return found
 
     # -- pipeline --------------------------------------------------------------------------
 
     async def _main(self) -> None:
-        send, receive = anyio.create_memory_object_stream[Group](self._concurrency)
+        work: WorkQueue[Group] = WorkQueue(self._concurrency, self._concurrency)
         try:
             if (
                 self._journal is not None
@@ -369,15 +392,13 @@ class BulkRun:
                         earlier_end=self._earlier_end,
                     )
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._produce, send, tg)
+                tg.start_soon(self._produce, work, tg)
                 for _ in range(self._concurrency):
-                    tg.start_soon(self._work, receive.clone())
-                receive.close()
+                    tg.start_soon(self._work, work)
         except Exception as exc:
             self._fail(exc)
         finally:
-            send.close()
-            receive.close()
+            work.close()
             self._sweep()
             self._tally.finished = self._clock.current_time()
             self._tally.input_done = True
@@ -463,19 +484,18 @@ class BulkRun:
         return self._count(results)
 
     def _count(self, results: list[BulkResult]) -> list[BulkResult]:
-        count = self._tally.count
-        for result in results:
-            count(result)
+        self._tally.count_all(results)
         return results
 
     async def _deliver(self, results: list[BulkResult]) -> None:
         if not results:
             return
-        try:
-            await self._results.put(results)
-        except BaseException:
-            self._leftovers.extend(results)
-            raise
+        if not self._results.offer(results):
+            try:
+                await self._results.put(results)
+            except BaseException:
+                self._leftovers.extend(results)
+                raise
         self._report_progress()
 
     def _report_progress(self) -> None:
@@ -488,9 +508,9 @@ class BulkRun:
 
     # -- producer --------------------------------------------------------------------------
 
-    async def _produce(self, send: MemoryObjectSendStream[Group], tg: TaskGroup) -> None:
+    async def _produce(self, send: WorkQueue[Group], tg: TaskGroup) -> None:
         try:
-            async with send:
+            try:
                 source = self._source
                 if isinstance(source, AsyncIterable):
                     buffer = InputBuffer(_INPUT_AHEAD)
@@ -505,6 +525,8 @@ class BulkRun:
                     await self._consume(iter(source), None, send)
                 self._input_ended = True  # or stopped or failed: _complete() tells them apart
                 await self._flush(send)
+            finally:
+                send.close()
         except Exception as exc:
             # Stop gracefully: what is in flight finishes and is journaled.
             self._fail(exc)
@@ -514,15 +536,13 @@ class BulkRun:
         if self._failure is None:
             self._failure = exc
 
-    async def _flush(self, send: MemoryObjectSendStream[Group]) -> None:
+    async def _flush(self, send: WorkQueue[Group]) -> None:
         group = self._grouper.flush()
         if group is not None:
             await self._dispatch(group, send)
         await self._deliver_resumed()
 
-    async def _next_buffered(
-        self, buffer: InputBuffer, send: MemoryObjectSendStream[Group]
-    ) -> Message | None:
+    async def _next_buffered(self, buffer: InputBuffer, send: WorkQueue[Group]) -> Message | None:
         grouper = self._grouper
         while self._taking_input():
             if len(buffer):
@@ -546,11 +566,24 @@ class BulkRun:
         self,
         iterator: Iterator[Message] | None,
         buffer: InputBuffer | None,
-        send: MemoryObjectSendStream[Group],
+        send: WorkQueue[Group],
     ) -> None:
         journal = self._journal
         grouper = self._grouper
         tally = self._tally
+        if journal is None and iterator is not None:
+            # Nothing to look up per message: the grouper reads the input a group at a time.
+            while self._taking_input():
+                try:
+                    group, tally.read = grouper.fill(iterator, tally.read, self._taking_input)
+                except InputFailed as failed:
+                    tally.read = failed.read
+                    self._input_failed(failed.error)
+                    return
+                if group is None:
+                    return
+                await self._dispatch(group, send)
+            return
         rows: dict[int, JournalRow] = {}
         rows_end = 0
         while self._taking_input():
@@ -637,19 +670,19 @@ class BulkRun:
             results, self._resumed = self._resumed, []
             await self._deliver(self._count(results))
 
-    async def _dispatch(self, group: Group, send: MemoryObjectSendStream[Group]) -> None:
+    async def _dispatch(self, group: Group, send: WorkQueue[Group]) -> None:
         self._open[id(group)] = group
         if self._stopping:
             await self._deliver(self._settle(group, self._requester.unsent(group.items)))
         else:
-            await send.send(group)
+            await send.put(group)
 
     # -- workers ---------------------------------------------------------------------------
 
-    async def _work(self, receive: MemoryObjectReceiveStream[Group]) -> None:
+    async def _work(self, work: WorkQueue[Group]) -> None:
         requester = self._requester
-        async with receive:
-            async for group in receive:
+        try:
+            while (group := await work.get()) is not None:
                 if self._stopping:
                     results = requester.unsent(group.items)
                 else:
@@ -662,6 +695,8 @@ class BulkRun:
                         else:
                             results = requester.unsent(group.items)
                 await self._deliver(self._settle(group, results))
+        finally:
+            work.consumer_done()
 
 
 _EXHAUSTED: Final = object()

@@ -455,9 +455,20 @@ def test_build_many_refuses_classes_it_would_get_wrong() -> None:
         build_many(Plain, 1, ([1],))
     with pytest.raises(TypeError, match="not a slotted dataclass"):
         build_many(int, 1, ([1],))
-    # Message validates its fields in __post_init__: writing the slots would skip that.
-    with pytest.raises(TypeError, match="__post_init__"):
+    # Message validates its fields in its own __init__: writing the slots would skip that.
+    with pytest.raises(TypeError, match="__init__ of its own"):
         build_many(Message, 1, (["27821234567"], ["hi"], [None], [None], [None]))
+
+    @dataclass(frozen=True, slots=True)
+    class Checked:
+        value: int
+
+        def __post_init__(self) -> None:
+            if self.value < 0:
+                raise ValueError("negative")
+
+    with pytest.raises(TypeError, match="__post_init__"):
+        build_many(Checked, 1, ([-1],))
     assert build_many(StatusInfo, 1, (["a"], [3])) == [StatusInfo("a", 3)]
 
 
