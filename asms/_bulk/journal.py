@@ -52,7 +52,10 @@ is in the operating system's cache when it returns; it does not survive a power 
 kernel crash. ``durability="power"`` (``synchronous=FULL``) fsyncs every commit and does.
 
 SQLite is blocking, so every statement runs in a worker thread. Writes from concurrent
-requests share a commit: whoever gets the lock commits everything queued so far.
+requests share a commit: whoever gets the lock commits everything queued so far. The rows of
+a request (:func:`journal_rows`, :func:`result_rows`) go in as one statement over a JSON
+array, not nine parameters a row; pass those lists to :meth:`Journal.write` as they are (a
+copy is written a row at a time, to the same effect).
 """
 
 from __future__ import annotations
@@ -426,7 +429,8 @@ def _utc(unix: float) -> str:
 class _Rows(list[RowTuple]):
     """Rows of one write whose ``updated`` is ``now`` for all: ``Journal.write`` passes
     them to SQLite as a few values (the rows as one JSON text) instead of nine parameters
-    per row (see ``_statement``). Rows appended later make it a plain list of rows again."""
+    per row (see ``_statement``). Made only by journal_rows and result_rows, whose
+    attributes hold what every row holds; rows appended later make it a plain list again."""
 
     __slots__ = ("made", "now")
     made: int
