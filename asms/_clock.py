@@ -20,6 +20,7 @@ import heapq
 import itertools
 import time
 from asyncio import _get_running_loop
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol, runtime_checkable
 
@@ -55,6 +56,14 @@ class Clock(Protocol):
         ...
 
 
+def _asyncio_current() -> bool:
+    """Whether anyio would take the running asyncio loop for the current library: sniffio
+    says "asyncio" too unless an override is set (trio-asyncio, say)."""
+    return sniffio is None or (
+        sniffio.thread_local.name is None and sniffio.current_async_library_cvar.get() is None
+    )
+
+
 class SystemClock:
     """Real time: anyio's event-loop clock for scheduling, ``time.time`` for the wall.
 
@@ -70,15 +79,17 @@ class SystemClock:
         # reads the clock for every request. On asyncio it is the loop's own time; sniffio
         # would say "asyncio" too unless an override is set (trio-asyncio, say).
         loop = _get_running_loop()
-        if loop is not None and (
-            sniffio is None
-            or (
-                sniffio.thread_local.name is None
-                and sniffio.current_async_library_cvar.get() is None
-            )
-        ):
+        if loop is not None and _asyncio_current():
             return loop.time()
         return anyio.current_time()
+
+    def reader(self) -> Callable[[], float]:
+        """:meth:`current_time` as a function for the event loop running now: the loop's
+        own ``time`` on asyncio, for a caller that reads the clock for every request."""
+        loop = _get_running_loop()
+        if loop is not None and _asyncio_current():
+            return loop.time
+        return self.current_time
 
     async def sleep_until(self, deadline: float) -> None:
         """Sleep until :meth:`current_time` reaches ``deadline`` (``anyio.sleep_until``)."""

@@ -295,7 +295,7 @@ class _Tail:
 _last_tail = _Tail(_field(""), _field(None), _field(None))
 
 
-def _tail(message: Message) -> _Tail:
+def _fingerprint_tail(message: Message) -> _Tail:
     tail = _last_tail  # read once: another thread may replace it, never change it
     text, options, climsgid = message.text, message.options, message.climsgid
     if text is tail.text[0] and options is tail.options[0] and climsgid is tail.climsgid[0]:
@@ -326,7 +326,7 @@ def fingerprint(message: Message) -> bytes:
 
 def stored_fingerprint(message: Message) -> bytes:
     """What a run records for ``message``: :func:`fingerprint` and its fields' digests."""
-    tail = _tail(message)
+    tail = _fingerprint_tail(message)
     number = repr(message.to).encode(_ENCODING, _ERRORS)
     key = _KEY_HASH.copy()
     key.update(b"(" + number + tail.key)
@@ -491,7 +491,7 @@ _ROWS_SQL: Final = (
 )
 _REPLACE_SQL: Final = f"INSERT OR REPLACE INTO messages ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
 _FINGERPRINT_SIZE: Final = 16
-_json: Final = json.JSONEncoder(
+_encode_json: Final = json.JSONEncoder(
     ensure_ascii=False, check_circular=False, allow_nan=False, separators=(",", ":")
 ).encode
 
@@ -530,13 +530,13 @@ def _statement(rows: list[RowTuple]) -> tuple[str, tuple[object, ...]] | None:
     if isinstance(rows, _Accepted):
         parts = {row[7] for row in rows}
         if run and len(parts) == 1 and set(map(type, parts)) == {int}:
-            text = _json([row[4] for row in rows])
+            text = _encode_json([row[4] for row in rows])
             made = (_ACCEPTED_RUN_SQL, (blob, rows.climsgid, rows.now, text, first, parts.pop()))
         else:
-            text = _json([(row[0], row[4], row[7]) for row in rows])
+            text = _encode_json([(row[0], row[4], row[7]) for row in rows])
             made = (_ACCEPTED_SQL, (blob, rows.climsgid, rows.now, text))
     else:
-        text = _json([(r[0], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows])
+        text = _encode_json([(r[0], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows])
         made = (_ROWS_SQL, (blob, rows.now, text))
     # SQLite's JSON functions end a string at a NUL character; a parameter holds it whole.
     return None if "\\u0000" in text else made

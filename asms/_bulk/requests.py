@@ -44,6 +44,7 @@ from .ratelimit import Limiter, RateLimiter
 from .report import BulkResult, DeliveryState, Tally, accepted_bulk_results, make_result
 
 __all__ = [
+    "CANCELLED_IN_FLIGHT",
     "IdLedger",
     "RequestSender",
     "Requester",
@@ -54,6 +55,8 @@ __all__ = [
 ]
 
 _ERR_130: Final = ErrorCode.MAXIMUM_MT_LIMIT_EXCEEDED_UNTIL
+#: Why a request interrupted by the drain timeout has an unknown outcome.
+CANCELLED_IN_FLIGHT: Final = "outcome unknown: cancelled in flight"
 
 RequestOutcome = tuple[list[BulkResult], list[Item]]
 """What one request of a group came to: final results, and the items to send again."""
@@ -237,7 +240,8 @@ class Requester:
         # request's climsgid beside the messages instead of in a copy of each of them.
         run_function = getattr(sender, "_run_request_function", None)
         self._send_run: SendRunRequest | None = run_function() if callable(run_function) else None
-        self._shield: type[anyio.CancelScope] | None = None
+        # The clock's cheapest reading, taken in the run's event loop (SystemClock.reader).
+        self._now: Callable[[], float] | None = None
         self._limiter = limiter
         # The in-process limiter can grant a due slot without awaiting; a shared one needs a
         # round trip to Redis for every grant, so it has no such shortcut.
@@ -301,8 +305,11 @@ class Requester:
         for scope in list(self._exchanges):
             scope.cancel()
 
-    async def process(self, group: Group) -> list[BulkResult]:
-        """Send a group until every message has a final result."""
+    async def process(
+        self, group: Group, worker: anyio.CancelScope | None = None
+    ) -> list[BulkResult]:
+        """Send a group until every message has a final result (``worker``: see
+        :meth:`_attempt`)."""
         done: list[BulkResult] = []
         items = group.items
         while items:
@@ -321,11 +328,11 @@ class Requester:
                     return done + self.unsent(items)
             if self._also is not None and not await self._wait_for(self._also, len(items)):
                 return done + self.unsent(items)
-            outcome = await self._attempt(group, items)
+            outcome = await self._attempt(group, items, worker)
             if outcome is None:
                 # One bad message must not sink its whole group: try them one by one.
                 for item in items:
-                    done.extend(await self.process(Group([item])))
+                    done.extend(await self.process(Group([item]), worker))
                 return done
             results, items = outcome
             done.extend(results)
@@ -418,63 +425,83 @@ class Requester:
             self._ledger._reserve_climsgid(climsgid)
         return climsgid
 
-    async def _attempt(self, group: Group, items: list[Item]) -> RequestOutcome | None:
+    async def _attempt(
+        self, group: Group, items: list[Item], worker: anyio.CancelScope | None
+    ) -> RequestOutcome | None:
         """One request for ``items``: journal "inflight", the send, journal the outcome, all
         shielded from outside cancellation (only :meth:`cancel_requests` interrupts it).
-        None: a message was refused locally, send them one by one."""
+        None: a message was refused locally, send them one by one.
+
+        ``worker`` is the calling worker's own cancel scope, shielded for the exchange: one
+        scope per worker instead of one per request. Interrupted, it ends the worker, and
+        the run settles the group (its ``sent`` says how). Without one the exchange gets a
+        scope of its own and an interrupted one comes back as results.
+        """
         climsgid = await self._climsgid(items[0].message.climsgid)
-        outcome: RequestOutcome | None = None
-        shield = self._shield
-        if shield is None:
-            # The backend's class, called directly: anyio.CancelScope() looks the backend up
-            # on every call, and a run makes one scope per request.
-            shield = self._shield = type(anyio.CancelScope())
-        journal = self.journal
-        tally = self._tally
-        clock = self._clock
-        with shield(shield=True) as scope:
-            self._exchanges.add(scope)
+        exchanges = self._exchanges
+        if worker is not None:
+            worker.shield = True
+            exchanges.add(worker)
             try:
-                if journal is not None:
-                    # Committed before the request leaves: a crash from here on is reconciled.
-                    await journal.write(journal_rows(items, "inflight", climsgid, clock))
-                group.sent, group.climsgid = True, climsgid
-                tally.requests += 1
-                tally.recipients += len(items)
-                tally.in_flight += 1
-                started = clock.current_time()
-                answer: Sequence[SendResult] = ()
-                failure: ASMSError | None = None
-                try:
-                    if self._account is None:
-                        answer = await self._request(items, climsgid)
-                    else:
-                        answer = await self._send_prepaid(items, climsgid)
-                except ASMSError as exc:
-                    failure = exc
-                finally:
-                    tally.in_flight -= 1
-                    tally.latency.add(clock.current_time() - started)
-                if failure is None:
-                    results, retry = self._answered(group, items, climsgid, answer)
-                elif isinstance(failure, ValidationError) and len(items) > 1:
-                    group.sent = False
-                    return None
-                else:
-                    results, retry = self._refused(group, items, climsgid, failure)
-                if journal is not None and results:
-                    await journal.write(result_rows(results, items, climsgid, clock))
-                if retry:
-                    group.sent = False  # the rest was refused (ERR 130): nothing of it went out
-                outcome = results, retry
+                return await self._exchange(group, items, climsgid)
             finally:
-                self._exchanges.discard(scope)
+                exchanges.discard(worker)
+                worker.shield = False
+        outcome: RequestOutcome | None = None
+        with anyio.CancelScope(shield=True) as scope:
+            exchanges.add(scope)
+            try:
+                outcome = await self._exchange(group, items, climsgid)
+            finally:
+                exchanges.discard(scope)
         if scope.cancelled_caught:
             # Interrupted by the drain timeout: the journal keeps it "inflight" if it was.
             if group.sent:
-                return self.unknown(items, climsgid, "outcome unknown: cancelled in flight"), []
+                return self.unknown(items, climsgid, CANCELLED_IN_FLIGHT), []
             return self.unsent(items), []
         return outcome
+
+    async def _exchange(
+        self, group: Group, items: list[Item], climsgid: str
+    ) -> RequestOutcome | None:
+        journal = self.journal
+        tally = self._tally
+        now = self._now
+        if now is None:
+            reader = getattr(self._clock, "reader", None)
+            now = self._now = reader() if callable(reader) else self._clock.current_time
+        if journal is not None:
+            # Committed before the request leaves: a crash from here on is reconciled.
+            await journal.write(journal_rows(items, "inflight", climsgid, self._clock))
+        group.sent, group.climsgid = True, climsgid
+        tally.requests += 1
+        tally.recipients += len(items)
+        tally.in_flight += 1
+        started = now()
+        answer: Sequence[SendResult] = ()
+        failure: ASMSError | None = None
+        try:
+            if self._account is None:
+                answer = await self._request(items, climsgid)
+            else:
+                answer = await self._send_prepaid(items, climsgid)
+        except ASMSError as exc:
+            failure = exc
+        finally:
+            tally.in_flight -= 1
+            tally.latency.add(now() - started)
+        if failure is None:
+            results, retry = self._answered(group, items, climsgid, answer)
+        elif isinstance(failure, ValidationError) and len(items) > 1:
+            group.sent = False
+            return None
+        else:
+            results, retry = self._refused(group, items, climsgid, failure)
+        if journal is not None and results:
+            await journal.write(result_rows(results, items, climsgid, self._clock))
+        if retry:
+            group.sent = False  # the rest was refused (ERR 130): nothing of it went out
+        return results, retry
 
     def _refused(
         self, group: Group, items: list[Item], climsgid: str, exc: ASMSError

@@ -65,6 +65,7 @@ from .options import RUN_KEYWORDS, RunOptions, check_keywords
 from .ratelimit import Limiter, RateLimiter
 from .report import BulkReport, BulkResult, BulkStatistics, Tally, make_result
 from .requests import (
+    CANCELLED_IN_FLIGHT,
     IdLedger,
     Requester,
     RequestSender,
@@ -467,7 +468,9 @@ class BulkRun:
             self._open[id(leftover)] = leftover
         for group in list(self._open.values()):
             if group.sent:
-                results = self._requester.unknown(group.items, group.climsgid)
+                # Sent, and left without an outcome: its worker's request was interrupted
+                # by the drain timeout (cancel_requests), or the run itself was cancelled.
+                results = self._requester.unknown(group.items, group.climsgid, CANCELLED_IN_FLIGHT)
             else:
                 results = self._requester.unsent(group.items)
             self._leftovers.extend(self._settle(group, results))
@@ -682,21 +685,31 @@ class BulkRun:
     async def _work(self, work: WorkQueue[Group]) -> None:
         requester = self._requester
         try:
-            while (group := await work.get()) is not None:
-                if self._stopping:
-                    results = requester.unsent(group.items)
-                else:
-                    try:
-                        results = await requester.process(group)
-                    except Exception as exc:
-                        self._fail(exc)
-                        if group.sent:
-                            results = requester.unknown(group.items, group.climsgid)
-                        else:
-                            results = requester.unsent(group.items)
-                await self._deliver(self._settle(group, results))
+            while True:
+                # Shielded while a request is in flight; the drain timeout cancels it then,
+                # which leaves the group to _sweep() and this worker to take the next.
+                with anyio.CancelScope() as scope:
+                    await self._take_groups(work, requester, scope)
+                    return
         finally:
             work.consumer_done()
+
+    async def _take_groups(
+        self, work: WorkQueue[Group], requester: Requester, scope: anyio.CancelScope
+    ) -> None:
+        while (group := await work.get()) is not None:
+            if self._stopping:
+                results = requester.unsent(group.items)
+            else:
+                try:
+                    results = await requester.process(group, scope)
+                except Exception as exc:
+                    self._fail(exc)
+                    if group.sent:
+                        results = requester.unknown(group.items, group.climsgid)
+                    else:
+                        results = requester.unsent(group.items)
+            await self._deliver(self._settle(group, results))
 
 
 _EXHAUSTED: Final = object()
