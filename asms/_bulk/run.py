@@ -55,9 +55,9 @@ from .journal import (
     Journal,
     JournalMismatchError,
     JournalRow,
-    differing_fields,
+    differing_stored,
     reconcile,
-    same_message,
+    same_stored,
     stored_fingerprint,
     stored_result,
 )
@@ -587,9 +587,27 @@ class BulkRun:
                     return
                 await self._dispatch(group, send)
             return
+        # From the journal's last row on there is nothing to look up or compare: a plain
+        # input is read a group at a time there too (its fingerprints made in _dispatch).
+        end = -1
+        if journal is not None and iterator is not None and not journal.replay:
+            end = await journal.recorded_end()
         rows: dict[int, JournalRow] = {}
         rows_end = 0
         while self._taking_input():
+            if 0 <= end <= tally.read:
+                assert iterator is not None
+                await self._deliver_resumed()
+                try:
+                    group, tally.read = grouper.fill(iterator, tally.read, self._taking_input)
+                except InputFailed as failed:
+                    tally.read = failed.read
+                    self._input_failed(failed.error)
+                    return
+                if group is None:
+                    return
+                await self._dispatch(group, send)
+                continue
             if buffer is not None:
                 message = await self._next_buffered(buffer, send)
             else:
@@ -614,10 +632,10 @@ class BulkRun:
                     rows_end = item.index + _PREFETCH
                 row = rows.pop(item.index, None)
                 if row is not None:
-                    if not same_message(row.fingerprint, message):
+                    if not same_stored(row.fingerprint, item.fingerprint):
                         why = "not sent: the journal recorded another message here"
                         self._resumed.extend(self._requester.unsent([item], why))
-                        fields = differing_fields(row.fingerprint, message)
+                        fields = differing_stored(row.fingerprint, item.fingerprint)
                         what = " and ".join(fields) or "number, text or options"
                         verb = "differs" if len(fields) == 1 else "differ"
                         raise JournalMismatchError(
@@ -674,6 +692,10 @@ class BulkRun:
             await self._deliver(self._count(results))
 
     async def _dispatch(self, group: Group, send: WorkQueue[Group]) -> None:
+        if self._journal is not None:
+            for item in group.items:
+                if not item.fingerprint:  # read a group at a time (Grouper.fill)
+                    item.fingerprint = stored_fingerprint(item.message)
         self._open[id(group)] = group
         if self._stopping:
             await self._deliver(self._settle(group, self._requester.unsent(group.items)))
