@@ -392,21 +392,24 @@ class Requester:
         finally:
             PREPAID.reset(token)
 
-    async def _climsgid(self, given: str | None) -> str:
+    async def _check_resuming(self) -> None:
+        """Whether the journal holds an earlier run's rows (see :meth:`_climsgid`): asked
+        once, before this run's first request writes anything (rows then are an earlier
+        run's)."""
+        assert self.journal is not None
+        async with self._resume_check:
+            if self._resuming is None:
+                self._resuming = bool(await self.journal.counts())
+
+    def _climsgid(self, given: str | None) -> str:
         """The id of a new request: every request of a run has its own.
 
         A caller's id goes out verbatim on the first request of the run carrying it, unless
         the client sent it before; every further request carrying it (the rest of its group,
         a repeated number, a retry after ERR 130) gets a derived one, so a lookup never finds
         another request. A run resuming a journal derives them all: the interrupted run may
-        have used them.
+        have used them (:meth:`_check_resuming` must have answered by then).
         """
-        if self.journal is not None and self._resuming is None:
-            async with self._resume_check:
-                if self._resuming is None:
-                    # Before this run's first request writes anything: rows now are an
-                    # earlier run's.
-                    self._resuming = bool(await self.journal.counts())
         if given is None:
             climsgid = new_climsgid()
         elif self._resuming or self._derive or given in self._verbatim:
@@ -437,7 +440,9 @@ class Requester:
         the run settles the group (its ``sent`` says how). Without one the exchange gets a
         scope of its own and an interrupted one comes back as results.
         """
-        climsgid = await self._climsgid(items[0].message.climsgid)
+        if self.journal is not None and self._resuming is None:
+            await self._check_resuming()
+        climsgid = self._climsgid(items[0].message.climsgid)
         exchanges = self._exchanges
         if worker is not None:
             worker.shield = True

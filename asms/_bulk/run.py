@@ -731,7 +731,14 @@ class BulkRun:
                         results = requester.unknown(group.items, group.climsgid)
                     else:
                         results = requester.unsent(group.items)
-            await self._deliver(self._settle(group, results))
+            # _settle and _deliver, inline: once per request.
+            if self._open.pop(id(group), None) is not None:
+                self._tally.count_all(results)
+                if results:
+                    if not self._results.offer(results):
+                        await self._deliver(results)
+                    elif self._progress is not None:
+                        self._report_progress()
 
 
 _EXHAUSTED: Final = object()
