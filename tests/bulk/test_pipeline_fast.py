@@ -174,6 +174,7 @@ async def test_work_queue_a_get_cancelled_as_its_item_arrives_passes_it_on() -> 
         await queue.put("item")
         scope.cancel()
         await anyio.wait_all_tasks_blocked()
+        assert got == ["item"]  # taken before anything else happens to the queue
         queue.close()
     assert sorted(got, key=repr) == sorted(["item", None], key=repr)
 
@@ -194,6 +195,34 @@ async def test_work_queue_a_cancelled_waiting_put_adds_nothing() -> None:
     assert scope.cancelled_caught
     queue.close()
     assert [await queue.get(), await queue.get()] == [1, None]
+
+
+async def test_work_queue_a_put_waiting_after_a_cancelled_one_resumes_on_a_get() -> None:
+    queue: WorkQueue[int] = WorkQueue(1, consumers=1)
+    await queue.put(1)
+    scope = anyio.CancelScope()
+    done = anyio.Event()
+
+    async def cancelled_put() -> None:
+        with scope:
+            await queue.put(2)
+
+    async def put() -> None:
+        await queue.put(3)
+        done.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(cancelled_put)
+        await anyio.wait_all_tasks_blocked()
+        scope.cancel()
+        await anyio.wait_all_tasks_blocked()
+        tg.start_soon(put)
+        await anyio.wait_all_tasks_blocked()
+        assert await queue.get() == 1
+        await anyio.wait_all_tasks_blocked()
+        assert done.is_set()  # the get made room for the live put, not the cancelled one
+    queue.close()
+    assert [await queue.get(), await queue.get()] == [3, None]
 
 
 @pytest.mark.parametrize("capacity", [1, 3, 50])

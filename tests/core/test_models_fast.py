@@ -3,6 +3,7 @@ Message's hand-written constructor, and the system clock read through the loop's
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import dataclasses
 import pickle
@@ -10,6 +11,7 @@ from typing import Any
 
 import anyio
 import pytest
+import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -78,6 +80,7 @@ def test_accepted_results_are_the_constructors(
     assert made == built
     for one, other in zip(made, built, strict=True):
         assert_same_result(one, other)
+        assert_same_result(pickle.loads(pickle.dumps(one)), other, same_ref=False)
 
 
 def test_accepted_results_pickle_round_trip() -> None:
@@ -316,3 +319,30 @@ async def test_system_clock_reader_in_a_worker_task_agrees_too() -> None:
             tg.start_soon(worker)
     for before, now, after in seen:
         assert before - _TOLERANCE <= now <= after + _TOLERANCE
+
+
+async def _agreement() -> list[tuple[float, float, float, float]]:
+    clock = SystemClock()
+    read = clock.reader()
+    seen = []
+    for _ in range(3):
+        before = anyio.current_time()
+        seen.append((before, clock.current_time(), read(), anyio.current_time()))
+        await anyio.sleep(0.005)
+    return seen
+
+
+def _assert_agree(seen: list[tuple[float, float, float, float]]) -> None:
+    for before, now, via_reader, after in seen:
+        assert before - _TOLERANCE <= now <= after + _TOLERANCE
+        assert before - _TOLERANCE <= via_reader <= after + _TOLERANCE
+
+
+def test_system_clock_under_plain_asyncio_run() -> None:
+    # anyio.run marks the loop as asyncio's for sniffio; a plain asyncio.run does not, and
+    # then the clock is read from the loop directly.
+    _assert_agree(asyncio.run(_agreement()))
+
+
+def test_system_clock_under_plain_trio_run() -> None:
+    _assert_agree(trio.run(_agreement))
