@@ -58,9 +58,11 @@ class Clock(Protocol):
 
 def _asyncio_current() -> bool:
     """Whether anyio would take the running asyncio loop for the current library: sniffio
-    says "asyncio" too unless an override is set (trio-asyncio, say)."""
+    says "asyncio" too unless an override names another (trio-asyncio, say); ``anyio.run``
+    names asyncio itself."""
     return sniffio is None or (
-        sniffio.thread_local.name is None and sniffio.current_async_library_cvar.get() is None
+        sniffio.thread_local.name in (None, "asyncio")
+        and sniffio.current_async_library_cvar.get() in (None, "asyncio")
     )
 
 

@@ -350,7 +350,7 @@ def make_result(
     The same object as ``BulkResult(message.to, apimsgid, climsgid, code, description,
     parts, message.ref, duplicate, state=..., index=item.index, resumed=resumed)``, its
     slots written directly (the rule of :mod:`asms._fast`: the twin is that constructor,
-    and ``tests/bulk/test_bulk_fast_path.py`` holds the two equal).
+    and ``tests/bulk/test_pipeline_fast.py`` holds the two equal).
     """
     if code is None:
         state = _ACCEPTED_STATE
