@@ -602,6 +602,7 @@ class Journal:
         self._owner = OwnerLock(self._path)
         self._lock = anyio.Lock()
         self._pending = _Commit()
+        self._committing: anyio.Event | None = None  # set when the commit under way ends
         self.heartbeat_interval = HEARTBEAT_INTERVAL
 
     @property
@@ -842,20 +843,32 @@ class Journal:
             raise RuntimeError("the journal is not open")
         pending = self._pending
         pending.add(rows)
-        async with self._lock:
-            if pending.committed:
-                return
-            # First of these writers to get the lock: commit everything queued so far. If we
-            # are cancelled after the commit ran, the next writer of the same commit replays
-            # it; writing the same rows again is harmless (an INSERT of rows that exist falls
+        while not pending.committed:
+            under_way = self._committing
+            if under_way is not None:
+                # Our rows are in that commit or will go in the next: every writer waiting
+                # wakes at once when it ends (queued on the lock instead, they would be let
+                # through one per turn of the event loop, each only to find its rows written).
+                await under_way.wait()
+                continue
+            # The first writer to find no commit under way commits everything queued so far.
+            # If it is cancelled after the commit ran, a writer of the same commit replays it;
+            # writing the same rows again is harmless (an INSERT of rows that exist falls
             # back to replacing them).
-            if self._pending is pending:
-                self._pending = _Commit()
-            db = self._db
-            if db is None:
-                raise RuntimeError("the journal is not open")
-            await anyio.to_thread.run_sync(_commit, db, pending)
-            pending.committed = True
+            self._committing = done = anyio.Event()
+            try:
+                async with self._lock:  # the connection's other users (reads, heartbeats)
+                    # Taken now, not before the lock: rows added meanwhile go in it too.
+                    if self._pending is pending:
+                        self._pending = _Commit()
+                    db = self._db
+                    if db is None:
+                        raise RuntimeError("the journal is not open")
+                    await anyio.to_thread.run_sync(_commit, db, pending)
+                pending.committed = True
+            finally:
+                self._committing = None
+                done.set()
 
     def __repr__(self) -> str:
         return f"Journal({self._path!r}, durability={self._durability!r})"
