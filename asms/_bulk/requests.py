@@ -328,7 +328,22 @@ class Requester:
                     return done + self.unsent(items)
             if self._also is not None and not await self._wait_for(self._also, len(items)):
                 return done + self.unsent(items)
-            outcome = await self._attempt(group, items, worker)
+            if worker is None:
+                outcome = await self._attempt(group, items)
+            else:
+                # _attempt for a worker, inline (a frame fewer for every request to pass
+                # through): the worker's own scope shielded for the exchange. Interrupted, it
+                # ends the worker's wait, and the run settles the group (its ``sent`` says how).
+                if self.journal is not None and self._resuming is None:
+                    await self._check_resuming()
+                climsgid = self._climsgid(items[0].message.climsgid)
+                worker.shield = True
+                self._exchanges.add(worker)
+                try:
+                    outcome = await self._exchange(group, items, climsgid)
+                finally:
+                    self._exchanges.discard(worker)
+                    worker.shield = False
             if outcome is None:
                 # One bad message must not sink its whole group: try them one by one.
                 for item in items:
@@ -428,37 +443,22 @@ class Requester:
             self._ledger._reserve_climsgid(climsgid)
         return climsgid
 
-    async def _attempt(
-        self, group: Group, items: list[Item], worker: anyio.CancelScope | None
-    ) -> RequestOutcome | None:
+    async def _attempt(self, group: Group, items: list[Item]) -> RequestOutcome | None:
         """One request for ``items``: journal "inflight", the send, journal the outcome, all
-        shielded from outside cancellation (only :meth:`cancel_requests` interrupts it).
-        None: a message was refused locally, send them one by one.
-
-        ``worker`` is the calling worker's own cancel scope, shielded for the exchange: one
-        scope per worker instead of one per request. Interrupted, it ends the worker, and
-        the run settles the group (its ``sent`` says how). Without one the exchange gets a
-        scope of its own and an interrupted one comes back as results.
-        """
+        shielded from outside cancellation (only :meth:`cancel_requests` interrupts it; an
+        interrupted one comes back as results). None: a message was refused locally, send
+        them one by one. A run's workers do the same in :meth:`process` under their own
+        scope (one per worker, not one per request)."""
         if self.journal is not None and self._resuming is None:
             await self._check_resuming()
         climsgid = self._climsgid(items[0].message.climsgid)
-        exchanges = self._exchanges
-        if worker is not None:
-            worker.shield = True
-            exchanges.add(worker)
-            try:
-                return await self._exchange(group, items, climsgid)
-            finally:
-                exchanges.discard(worker)
-                worker.shield = False
         outcome: RequestOutcome | None = None
         with anyio.CancelScope(shield=True) as scope:
-            exchanges.add(scope)
+            self._exchanges.add(scope)
             try:
                 outcome = await self._exchange(group, items, climsgid)
             finally:
-                exchanges.discard(scope)
+                self._exchanges.discard(scope)
         if scope.cancelled_caught:
             # Interrupted by the drain timeout: the journal keeps it "inflight" if it was.
             if group.sent:

@@ -706,39 +706,36 @@ class BulkRun:
 
     async def _work(self, work: WorkQueue[Group]) -> None:
         requester = self._requester
+        tally = self._tally
         try:
             while True:
                 # Shielded while a request is in flight; the drain timeout cancels it then,
-                # which leaves the group to _sweep() and this worker to take the next.
+                # which leaves the group to _sweep() and this worker to take the next (the
+                # scope catches its own cancellation, and the loop makes a new one).
                 with anyio.CancelScope() as scope:
-                    await self._take_groups(work, requester, scope)
+                    while (group := await work.get()) is not None:
+                        if self._stopping:
+                            results = requester.unsent(group.items)
+                        else:
+                            try:
+                                results = await requester.process(group, scope)
+                            except Exception as exc:
+                                self._fail(exc)
+                                if group.sent:
+                                    results = requester.unknown(group.items, group.climsgid)
+                                else:
+                                    results = requester.unsent(group.items)
+                        # _settle and _deliver, inline: once per request.
+                        if self._open.pop(id(group), None) is not None:
+                            tally.count_all(results)
+                            if results:
+                                if not self._results.offer(results):
+                                    await self._deliver(results)
+                                elif self._progress is not None:
+                                    self._report_progress()
                     return
         finally:
             work.consumer_done()
-
-    async def _take_groups(
-        self, work: WorkQueue[Group], requester: Requester, scope: anyio.CancelScope
-    ) -> None:
-        while (group := await work.get()) is not None:
-            if self._stopping:
-                results = requester.unsent(group.items)
-            else:
-                try:
-                    results = await requester.process(group, scope)
-                except Exception as exc:
-                    self._fail(exc)
-                    if group.sent:
-                        results = requester.unknown(group.items, group.climsgid)
-                    else:
-                        results = requester.unsent(group.items)
-            # _settle and _deliver, inline: once per request.
-            if self._open.pop(id(group), None) is not None:
-                self._tally.count_all(results)
-                if results:
-                    if not self._results.offer(results):
-                        await self._deliver(results)
-                    elif self._progress is not None:
-                        self._report_progress()
 
 
 _EXHAUSTED: Final = object()
