@@ -83,7 +83,9 @@ async def test_instances_on_one_account_keep_one_schedule(
             for index, limiter in enumerate(group):
                 for tokens in (1, 2, 5):
                     tg.start_soon(send, limiter, tokens + index)
-    bookings = recorder.bookings()
+    # The slots kept: on a loaded machine a limiter that woke too late gives its slots back
+    # and books again, and the first booking is then no one's.
+    bookings = recorder.granted()
     assert sum(b.tokens for b in bookings) == 6 * sum(t + i for i in range(3) for t in (1, 2, 5))
     assert len({b.connection for b in bookings}) == 3
     check_schedule(bookings, rate, burst)
@@ -99,7 +101,7 @@ async def test_no_start_burst(redis_url: str, account: str, recorder: Recorder) 
             for limiter in group:
                 for _ in range(3):
                     tg.start_soon(limiter.acquire)
-    bookings = sorted(recorder.bookings(), key=lambda b: b.due)
+    bookings = sorted(recorder.granted(), key=lambda b: b.due)  # kept (see above)
     origin = min(b.now for b in bookings)
     # One token at once, then one every 10 ms: the sixth is due 50 ms after the first.
     assert [b.due - origin >= i * 10_000 for i, b in enumerate(bookings)] == [True] * 6
