@@ -504,9 +504,19 @@ class AsyncClient(BaseClient):
             raise ValidationError(
                 "messages", f"at most {self._wire.max_recipients} per request on this wire"
             )
-        first.options.check_schedule(self._clock())
-        cc = self._options.country_code
-        recipients = [normalize_one(m.to, cc) for m in messages]
+        return await self._send_messages(messages, climsgid, wait_throttled=wait_throttled)
+
+    async def _send_messages(
+        self, messages: Sequence[Message], climsgid: str | None, *, wait_throttled: bool
+    ) -> SendResults:
+        """The request of :meth:`send_request` once its messages are known to share text,
+        options and ``climsgid`` (the request's id is taken only when nothing is left to
+        refuse)."""
+        first = messages[0]
+        if first.options.scheduled_time is not None:
+            first.options.check_schedule(self._clock())
+        # As a list, so that a clean one is checked and joined once (asms._numbers).
+        recipients = normalize_recipients([m.to for m in messages], self._options.country_code)
         prepared = self._texts(first.text, first.options)
         return await self._send_request(
             _SENDMSG,
@@ -535,21 +545,7 @@ class AsyncClient(BaseClient):
         the request's. So nothing is checked again per message, and the messages are not
         copied to carry the id."""
         self._ensure_open()
-        first = messages[0]
-        if first.options.scheduled_time is not None:
-            first.options.check_schedule(self._clock())
-        # As a list, so that a clean one is checked and joined once (asms._numbers).
-        recipients = normalize_recipients([m.to for m in messages], self._options.country_code)
-        prepared = self._texts(first.text, first.options)
-        return await self._send_request(
-            _SENDMSG,
-            prepared.params,
-            recipients,
-            self._request_climsgid(climsgid),
-            prepared.parts,
-            [m.ref for m in messages],
-            wait_throttled=False,
-        )
+        return await self._send_messages(messages, climsgid, wait_throttled=False)
 
     async def send_batch(
         self, messages: Sequence[Message], *, wait_throttled: bool = True

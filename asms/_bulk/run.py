@@ -574,30 +574,19 @@ class BulkRun:
         journal = self._journal
         grouper = self._grouper
         tally = self._tally
-        if journal is None and iterator is not None:
-            # Nothing to look up per message: the grouper reads the input a group at a time.
-            while self._taking_input():
-                try:
-                    group, tally.read = grouper.fill(iterator, tally.read, self._taking_input)
-                except InputFailed as failed:
-                    tally.read = failed.read
-                    self._input_failed(failed.error)
-                    return
-                if group is None:
-                    return
-                await self._dispatch(group, send)
-            return
-        # From the journal's last row on there is nothing to look up or compare: a plain
-        # input is read a group at a time there too (its fingerprints made in _dispatch).
+        # Without a journal, and from a journal's last row on, there is nothing to look up
+        # or compare per message: a plain input is read a group at a time (the fingerprints
+        # made in _dispatch).
         end = -1
-        if journal is not None and iterator is not None and not journal.replay:
-            end = await journal.recorded_end()
+        if iterator is not None and (journal is None or not journal.replay):
+            end = 0 if journal is None else await journal.recorded_end()
         rows: dict[int, JournalRow] = {}
         rows_end = 0
         while self._taking_input():
             if 0 <= end <= tally.read:
                 assert iterator is not None
-                await self._deliver_resumed()
+                if self._resumed:
+                    await self._deliver_resumed()
                 try:
                     group, tally.read = grouper.fill(iterator, tally.read, self._taking_input)
                 except InputFailed as failed:

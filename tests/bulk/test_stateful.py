@@ -513,7 +513,9 @@ class SendingMachine(RuleBasedStateMachine):
         if ending in ("end", "stop"):
             assert ran.finished, f"{where}: the run did not end"
         if campaign is not None:
-            self._ran(campaign, results, ran.finished)
+            # A run cancelled (or killed) after its last result came out had ended all the
+            # same: its journal may record the campaign finished.
+            self._ran(campaign, results, ran.finished or len(results) == len(messages))
         return results
 
     @rule(
