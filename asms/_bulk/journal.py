@@ -120,7 +120,6 @@ __all__ = [
     "same_message",
     "same_stored",
     "stored_fingerprint",
-    "stored_fingerprints",
     "stored_result",
 ]
 
@@ -333,11 +332,6 @@ def stored_fingerprint(message: Message) -> bytes:
     digest = _FIELD_HASH.copy()
     digest.update(number)
     return key.digest() + digest.digest() + tail.digests
-
-
-def stored_fingerprints(messages: Iterable[Message]) -> list[bytes]:
-    """:func:`stored_fingerprint` of each of ``messages``."""
-    return [stored_fingerprint(message) for message in messages]
 
 
 def same_message(recorded: bytes, message: Message) -> bool:
