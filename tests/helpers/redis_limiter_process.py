@@ -1,6 +1,7 @@
 """One process of a shared limit, for tests/redis: ``python -m helpers.redis_limiter_process
 URL ACCOUNT RATE COUNT START`` waits until unix time START, acquires one token COUNT times
-through an ``asms.RedisRateLimiter`` and prints each reservation's reply as a JSON line."""
+through an ``asms.RedisRateLimiter`` and prints each reservation and each release (a slot
+given back by a caller that woke too late) as a JSON line."""
 
 from __future__ import annotations
 
@@ -23,8 +24,10 @@ async def main(url: str, account: str, rate: float, count: int, start: float) ->
         self: RedisConnection, script: LuaScript, keys: Sequence[str], args: Sequence[int | str]
     ) -> Any:
         reply = await original(self, script, keys, args)
-        if script.name == "reserve":
-            print(json.dumps({"args": list(args), "reply": reply}), flush=True)
+        if script.name in ("reserve", "release"):
+            print(
+                json.dumps({"script": script.name, "args": list(args), "reply": reply}), flush=True
+            )
         return reply
 
     RedisConnection.run = run  # type: ignore[method-assign]

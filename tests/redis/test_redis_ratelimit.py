@@ -22,11 +22,20 @@ from helpers.redis_bookings import Booking, Recorder, check_schedule
 from helpers.redis_server import RedisServer, free_port, start_redis
 
 import asms
+from asms._redis import ratelimit
 from asms._redis.ratelimit import account_rate  # asms.account_rate once re-exported
 
 pytestmark = pytest.mark.anyio
 
 TESTS = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def never_late(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests here count every booking exactly; a loaded machine that woke a caller a few
+    ms late would make it book again (the rule test_redis_limiter_late.py tests), so here no
+    wake counts as late."""
+    monkeypatch.setattr(ratelimit, "REDIS_LATE_GRANT", 3600.0)
 
 
 async def limiters(
@@ -340,16 +349,23 @@ def test_two_processes_share_one_limit(redis_url: str, account: str) -> None:
         for _ in range(2)
     ]
     bookings: list[Booking] = []
+    released: set[str] = set()
     for index, process in enumerate(processes):
         out, _ = process.communicate(timeout=60)
         assert process.returncode == 0
         for line in out.splitlines():
             record = json.loads(line)
             args, reply = record["args"], record["reply"]
+            if record["script"] == "release":
+                released.add(str(args[0]))
+                continue
             assert reply[0] == 1
             bookings.append(
                 Booking(index, args[1], args[0], reply[2], reply[1], reply[4], str(reply[5]))
             )
+    # The slots kept: on a loaded machine a process that woke too late gives its slot back
+    # and books again (as in test_instances_on_one_account_keep_one_schedule).
+    bookings = [b for b in bookings if str(b.reserved) not in released]
     assert len(bookings) == 2 * count
     check_schedule(bookings, rate, 1)
     # They did share: each process's slots fall between the other's.
