@@ -115,7 +115,7 @@ async def test_err_130_on_a_skewed_client_clock_is_bounded_and_cancellable(skew:
     cancelled caller gets control back at once either way.
     """
     emu = GatewayEmulator()
-    emu.faults = Faults(err130_until=int(time.time()) + 2)
+    emu.faults = Faults(err130_until=int(time.time()) + 3)  # two whole seconds at least
     # Waiting allowed far beyond the skew: a pause measured on the client's clock would be
     # waited out for an hour (or not at all), and only the gateway's clock gives ~2 s.
     patient = replace(RetryPolicy.testing(), throttle_max_wait=7200.0)

@@ -20,7 +20,7 @@ from helpers.redis_server import INSTALL_HINT, RedisServer, free_port
 import asms
 from asms._redis.ratelimit import account_rate  # asms.account_rate once re-exported
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("never_late")]
 
 
 def pauses(recorder: Recorder) -> list[tuple[int, int]]:

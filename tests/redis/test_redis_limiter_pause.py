@@ -18,7 +18,7 @@ import asms
 from asms import AsyncClient, RetryPolicy
 from asms.testing import Faults, GatewayEmulator
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("never_late")]
 
 
 def pauses(recorder: Recorder) -> list[tuple[int, int]]:

@@ -22,20 +22,11 @@ from helpers.redis_bookings import Booking, Recorder, check_schedule
 from helpers.redis_server import RedisServer, free_port, start_redis
 
 import asms
-from asms._redis import ratelimit
 from asms._redis.ratelimit import account_rate  # asms.account_rate once re-exported
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("never_late")]
 
 TESTS = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(autouse=True)
-def never_late(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The tests here count every booking exactly; a loaded machine that woke a caller a few
-    ms late would make it book again (the rule test_redis_limiter_late.py tests), so here no
-    wake counts as late."""
-    monkeypatch.setattr(ratelimit, "REDIS_LATE_GRANT", 3600.0)
 
 
 async def limiters(
