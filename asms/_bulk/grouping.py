@@ -126,7 +126,7 @@ class Grouper:
                 got = next(messages, _INPUT_END)
                 if got is _INPUT_END:
                     break
-                message = got if type(got) is Message else checked(got)
+                message = got if type(got) is Message else checked(got, position=index)
                 to = message.to
                 if (
                     current is not None
@@ -448,11 +448,13 @@ class InputBuffer:
         self._readable.set()
 
 
-def checked(message: object, taker: str = "send_bulk()") -> Message:
-    """``message`` if it is a :class:`Message`; TypeError naming ``taker`` otherwise."""
+def checked(message: object, taker: str = "send_bulk()", position: int | None = None) -> Message:
+    """``message`` if it is a :class:`Message`; TypeError naming ``taker`` (and the item's
+    ``position`` in the input, when known) otherwise."""
     if isinstance(message, Message):
         return message
-    raise TypeError(f"{taker} takes asms.Message items, not {type(message).__name__}")
+    where = "" if position is None else f" (input item {position}, counted from 0)"
+    raise TypeError(f"{taker} takes asms.Message items, not {type(message).__name__}{where}")
 
 
 async def read_ahead(
@@ -460,15 +462,17 @@ async def read_ahead(
 ) -> None:
     """Read ``source`` into ``buffer`` until it ends, fails or ``scope`` is cancelled."""
     iterator = aiter(source)
+    position = 0
     try:
         with scope:
             while True:
                 await buffer.wait_writable()
                 try:
-                    message = checked(await anext(iterator))
+                    message = checked(await anext(iterator), position=position)
                 except StopAsyncIteration:
                     break
                 buffer.put(message)
+                position += 1
     except Exception as exc:
         buffer.failure = exc
     finally:

@@ -10,16 +10,25 @@ client takes.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Final, TypedDict
 
 from .._clock import Clock
+from .._exceptions import ValidationError
 from .._limiter import Limiter
 from .journal import Journal
 from .report import BulkStatistics
 
-__all__ = ["BULK_KEYWORDS", "RUN_KEYWORDS", "BulkOptions", "RunOptions", "check_keywords"]
+__all__ = [
+    "BULK_KEYWORDS",
+    "RUN_KEYWORDS",
+    "BulkOptions",
+    "RunOptions",
+    "check_keywords",
+    "check_values",
+]
 
 
 class BulkOptions(TypedDict, total=False):
@@ -62,3 +71,36 @@ def check_keywords(options: Mapping[str, object], known: frozenset[str], functio
     unknown = options.keys() - known
     if unknown:
         raise TypeError(f"{function}() got an unexpected keyword argument {min(unknown)!r}")
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value)
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def check_values(options: Mapping[str, object]) -> None:
+    """:class:`ValidationError` naming the first keyword whose value a run cannot take,
+    before anything is opened, read or sent (``limiter`` is checked by the run)."""
+    rate = options.get("rate")
+    if rate is not None and not (_number(rate) and rate > 0):  # type: ignore[operator]
+        raise ValidationError(
+            "rate", "must be a positive number of messages per second, or None for no limit", rate
+        )
+    for name in ("burst", "concurrency", "group_size"):
+        value = options.get(name)
+        if (value is not None or (name == "burst" and name in options)) and not _count(value):
+            raise ValidationError(name, "must be a whole number, 1 or more", value)
+    journal = options.get("journal")
+    if journal is not None and not isinstance(journal, str | os.PathLike | Journal):
+        raise ValidationError("journal", "must be a file path or an asms.Journal", journal)
+    progress = options.get("progress")
+    if progress is not None and not callable(progress):
+        raise ValidationError("progress", "must be a callable (it gets BulkStatistics)", progress)
+    for name in ("drain_timeout", "linger", "reconcile_grace"):
+        if name in options:
+            value = options[name]
+            if not (_number(value) and 0 <= value < math.inf):  # type: ignore[operator]
+                raise ValidationError(name, "must be a number of seconds, 0 or more", value)

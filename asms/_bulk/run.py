@@ -37,7 +37,7 @@ from .._config import (
     DEFAULT_RECONCILE_GRACE,
     RetryPolicy,
 )
-from .._exceptions import GatewayError
+from .._exceptions import GatewayError, ValidationError
 from .._models import OUTCOME_UNKNOWN, Message
 from .grouping import (
     Group,
@@ -61,7 +61,7 @@ from .journal import (
     stored_fingerprint,
     stored_result,
 )
-from .options import RUN_KEYWORDS, RunOptions, check_keywords
+from .options import RUN_KEYWORDS, RunOptions, check_keywords, check_values
 from .ratelimit import Limiter, RateLimiter
 from .report import BulkReport, BulkResult, BulkStatistics, Tally, make_result
 from .requests import (
@@ -129,6 +129,11 @@ class BulkRun:
         """Prepare the run (nothing is read or sent before ``async with``); the keywords are
         :class:`~asms._bulk.options.RunOptions`, defaults from :mod:`asms._config`."""
         check_keywords(options, RUN_KEYWORDS, "send_bulk")
+        check_values(options)
+        if isinstance(messages, str | bytes) or not isinstance(messages, Iterable | AsyncIterable):
+            raise ValidationError(
+                "messages", "must be an iterable or async iterable of asms.Message", messages
+            )
         given = options.get("limiter")
         if given is not None and ("rate" in options or "burst" in options):
             raise ValueError(
@@ -147,12 +152,8 @@ class BulkRun:
         clock = options.get("clock")
         if concurrency is None:
             concurrency = default_concurrency(rate)
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise ValueError("concurrency must be a positive integer")
         limit = request_limit(sender)
         if group_size is not None:
-            if group_size < 1:
-                raise ValueError("group_size must be at least 1")
             limit = min(limit, group_size)
         self._sender = sender
         self._source = messages
@@ -208,6 +209,7 @@ class BulkRun:
         self._done = anyio.Event()
         self._tg: TaskGroup | None = None
         self._entered = False
+        self._exited = False
 
     # -- public ----------------------------------------------------------------------------
 
@@ -312,6 +314,7 @@ class BulkRun:
     ) -> None:
         tg = self._tg
         assert tg is not None
+        self._exited = True
         try:
             if not self._done.is_set():
                 # Left early: nobody reads results any more; they are only counted.
@@ -340,7 +343,12 @@ class BulkRun:
         return self
 
     async def __anext__(self) -> BulkResult:
-        if self._tg is None:
+        if self._tg is None or self._exited:
+            if self._exited:
+                raise RuntimeError(
+                    "the run ended with its `async with` block: iterate inside it (results"
+                    " not read there are counted in run.report())"
+                )
             raise RuntimeError("iterate inside `async with client.send_bulk(...) as run:`")
         self._checkpoints += 1
         if self._checkpoints >= _CHECKPOINT_EVERY:
@@ -605,7 +613,7 @@ class BulkRun:
                     got = next(iterator, _EXHAUSTED)
                     if got is _EXHAUSTED:
                         return
-                    message = checked(got)
+                    message = checked(got, position=tally.read)
                 except Exception as exc:
                     self._input_failed(exc)
                     return

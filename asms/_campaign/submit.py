@@ -104,7 +104,7 @@ async def submit_campaign(
                 units += 1
 
             async for message in _each(messages):
-                group = grouper.add(Item(total, checked(message, "submit_campaign()")))
+                group = grouper.add(Item(total, checked(message, "submit_campaign()", total)))
                 total += 1
                 if group is not None:
                     add(group)
