@@ -73,11 +73,11 @@ def check_keywords(options: Mapping[str, object], known: frozenset[str], functio
         raise TypeError(f"{function}() got an unexpected keyword argument {min(unknown)!r}")
 
 
-def _number(value: object) -> bool:
+def _is_real(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value)
 
 
-def _count(value: object) -> bool:
+def _is_count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
@@ -85,13 +85,13 @@ def check_values(options: Mapping[str, object]) -> None:
     """:class:`ValidationError` naming the first keyword whose value a run cannot take,
     before anything is opened, read or sent (``limiter`` is checked by the run)."""
     rate = options.get("rate")
-    if rate is not None and not (_number(rate) and rate > 0):  # type: ignore[operator]
+    if rate is not None and not (_is_real(rate) and rate > 0):  # type: ignore[operator]
         raise ValidationError(
             "rate", "must be a positive number of messages per second, or None for no limit", rate
         )
     for name in ("burst", "concurrency", "group_size"):
         value = options.get(name)
-        if (value is not None or (name == "burst" and name in options)) and not _count(value):
+        if (value is not None or (name == "burst" and name in options)) and not _is_count(value):
             raise ValidationError(name, "must be a whole number, 1 or more", value)
     journal = options.get("journal")
     if journal is not None and not isinstance(journal, str | os.PathLike | Journal):
@@ -102,5 +102,5 @@ def check_values(options: Mapping[str, object]) -> None:
     for name in ("drain_timeout", "linger", "reconcile_grace"):
         if name in options:
             value = options[name]
-            if not (_number(value) and 0 <= value < math.inf):  # type: ignore[operator]
+            if not (_is_real(value) and 0 <= value < math.inf):  # type: ignore[operator]
                 raise ValidationError(name, "must be a number of seconds, 0 or more", value)
