@@ -11,6 +11,7 @@ client takes.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Final, TypedDict
@@ -73,12 +74,18 @@ def check_keywords(options: Mapping[str, object], known: frozenset[str], functio
         raise TypeError(f"{function}() got an unexpected keyword argument {min(unknown)!r}")
 
 
+# numbers.Real and Integral, not int and float: NumPy's scalars (a rate read from a config
+# table, say) register with them without deriving from int or float.
 def _is_real(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    return not math.isnan(float(value))
 
 
 def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        return False
+    return int(value) >= 1
 
 
 def check_values(options: Mapping[str, object]) -> None:

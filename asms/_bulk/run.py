@@ -145,9 +145,14 @@ class BulkRun:
         if given is None and not ("rate" in options or "burst" in options):
             # A client made with a limiter keeps the account's rate for its runs too.
             given = sender_limiter(sender)
+        # The checked values as the plain numbers the run computes with (a caller's may be
+        # any real number: a Fraction, NumPy's scalars).
         rate = given.rate if given is not None else options.get("rate", DEFAULT_BULK_RATE)
+        rate = None if rate is None else float(rate)
         concurrency = options.get("concurrency")
+        concurrency = None if concurrency is None else int(concurrency)
         group_size = options.get("group_size")
+        group_size = None if group_size is None else int(group_size)
         journal = options.get("journal")
         clock = options.get("clock")
         if concurrency is None:
@@ -163,7 +168,7 @@ class BulkRun:
             if given is not None
             else RateLimiter(
                 math.inf if rate is None else rate,
-                burst=options.get("burst", DEFAULT_BULK_BURST),
+                burst=int(options.get("burst", DEFAULT_BULK_BURST)),
                 clock=self._clock,
             )
         )
@@ -172,9 +177,9 @@ class BulkRun:
         self._journal_path = None if isinstance(journal, Journal) else journal
         self._journal: Journal | None = journal if isinstance(journal, Journal) else None
         self._progress = options.get("progress")
-        self._drain_timeout = options.get("drain_timeout", DEFAULT_DRAIN_TIMEOUT)
-        self._linger = options.get("linger", DEFAULT_LINGER)
-        self._grace = options.get("reconcile_grace", DEFAULT_RECONCILE_GRACE)
+        self._drain_timeout = float(options.get("drain_timeout", DEFAULT_DRAIN_TIMEOUT))
+        self._linger = float(options.get("linger", DEFAULT_LINGER))
+        self._grace = float(options.get("reconcile_grace", DEFAULT_RECONCILE_GRACE))
         self._schedule = _reconcile_schedule(sender, options.get("reconcile_schedule"))
         self._close_journal = False  # the run opened the journal, so it closes it
         self._earlier_end: float | None = None  # when the run before this one stopped

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +50,12 @@ async def test_a_bad_keyword_value_is_refused_naming_it(field: str, value: Any) 
     assert sender.calls == []
 
 
-async def test_good_values_at_the_edges_are_taken() -> None:
+@pytest.mark.parametrize("rate", [math.inf, Fraction(5000), 5000])
+async def test_good_values_at_the_edges_are_taken(rate: Any) -> None:
+    # Any real number (a Fraction stands for NumPy's scalars, which are not floats either).
     sender = FakeSender()
     async with send_bulk(
-        sender, personalised(3), rate=math.inf, burst=1, drain_timeout=0, linger=0.0
+        sender, personalised(3), rate=rate, burst=1, drain_timeout=0, linger=Fraction(0)
     ) as run:
         assert [r.state for r in [r async for r in run]] == [asms.DeliveryState.ACCEPTED] * 3
 
