@@ -176,6 +176,12 @@ def _malformed(exc: csv.Error, start: int, end: int) -> str:
         ends = f"the file ends on line {end}"
         return f"a quote opened on line {start} is never closed ({ends}); {fix}"
     where = f"line {start}" if start == end else f"lines {start}-{end}"
+    if "field larger than field limit" in str(exc):
+        # Quoted or not: one cell of the file is beyond any text a message could carry.
+        return (
+            f"{where}: a cell is longer than {csv.field_size_limit():,} characters, far more "
+            "than any SMS text; check that line (a quote never closed also runs on)"
+        )
     return f"{where}: malformed CSV ({exc}); {fix}"
 
 

@@ -632,7 +632,9 @@ def bulk(
         # run meanwhile: in a long stretch of them, a signal ends the input (every row read
         # is written) and the loop, once it runs again, stops the run as for any signal.
         stretch = 0
+        read = 0
         for row in all_rows():
+            read += 1
             if writer.error is not None:
                 return  # nothing more is sent once results can no longer be written
             if row.invalid is not None:
@@ -644,6 +646,13 @@ def bulk(
                 stretch = 0
                 recent.add(row)
                 yield row.message
+        if read < counted:
+            # Cut short while the run read it: ended here, the run would count the campaign
+            # done (its journal finished) with the rows checked but gone never sent.
+            raise BadInput(
+                f"it has {read:,} rows now, {counted:,} when it was checked: the file was cut "
+                "short during the run"
+            )
 
     def where(index: int) -> str | None:
         row = recent.find(index)
