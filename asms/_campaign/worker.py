@@ -53,7 +53,7 @@ from .._config import (
     WORKER_RETRY_FIRST,
     WORKER_RETRY_MAX,
 )
-from .._exceptions import GatewayError, RedisError, ValidationError
+from .._exceptions import ASMSError, GatewayError, RedisError, ValidationError
 from .._limiter import Limiter, RateLimiterStatistics
 from .._models import Message, SendResult, StatusInfo
 from .._redis.connection import connect, redis_location
@@ -245,7 +245,7 @@ class CampaignWorker:
         self._held: dict[str, _Held] = {}
         self._free = self._concurrency
         self._slot_freed: anyio.Event | None = None
-        self._refusal: GatewayError | None = None
+        self._refusal: ASMSError | None = None
         self._tally = Tally()
         self._sender: AsyncClient | None = None
         self._running = False
@@ -278,8 +278,10 @@ class CampaignWorker:
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        """Send until :meth:`stop`; Redis down is waited out (with a warning), an account the
-        gateway refuses ends the run with that error once the units are handed back."""
+        """Send until :meth:`stop`; Redis down is waited out (with a warning). An account the
+        gateway refuses, or an account rate changed in Redis under the worker (the
+        ``ValidationError`` of ``rate``), ends the run with that error once the units are
+        handed back."""
         if self._running:
             raise RuntimeError("this CampaignWorker is already running")
         if self._ran:
@@ -517,7 +519,16 @@ class CampaignWorker:
                 await self._dead(store, claim, journal, items, f"{tries - 1} tries: {reason}")
                 return
             held.ending = False
-            results = await self._send(sender, limiter, held, journal, todo)
+            try:
+                results = await self._send(sender, limiter, held, journal, todo)
+            except ValidationError as exc:
+                if exc.field != "rate":
+                    raise
+                # The account's rate was changed in Redis under this worker (replace_rate):
+                # it can book no slot at the rate it was given. Not the unit's fault: what is
+                # left of it goes back untried, and the worker stops, as for a refused account.
+                self._halt(exc, "the account's rate changed")
+                continue
             if await journal.unresolved():
                 await self._reconcile(journal, sender, 0.0)
             if not open_items(journal.rows, items):
@@ -590,10 +601,15 @@ class CampaignWorker:
 
     def _refused(self, error: GatewayError, reason: str) -> None:
         # The gateway refused the account (a wrong password, no credit): every other request
-        # would be refused too. The units go back unsettled; run() raises the error.
+        # would be refused too.
+        self._halt(error, "the gateway refused the account")
+
+    def _halt(self, error: ASMSError, why: str) -> None:
+        """Stop for ``error``, which every unit would meet: the units go back unsettled, and
+        run() raises it."""
         if self._refusal is None:
             self._refusal = error
-            log.error("the gateway refused the account: %s; the worker stops", error)
+            log.error("%s: %s; the worker stops", why, error)
         self.stop()
 
     # -- ending a unit ---------------------------------------------------------------------

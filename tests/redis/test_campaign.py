@@ -416,3 +416,41 @@ async def test_a_worker_runs_once(redis_url: str, account: str) -> None:
         await worker.run()
         with pytest.raises(RuntimeError, match="runs once"):
             await worker.run()
+
+
+async def test_a_rate_changed_under_a_worker_stops_it_and_loses_nothing(
+    redis_url: str, account: str
+) -> None:
+    # A stranger's trial: replace_rate=True while a worker ran at the old rate made every unit
+    # it took fail with a traceback, and units went to the dead-letter stream, never sent.
+    emulator = GatewayEmulator()
+    await asms.submit_campaign(redis_url, "rerated", personal(400), account=account)
+    raised: list[BaseException] = []
+    async with client_for(emulator) as client:
+        worker = asms.CampaignWorker(client, redis_url, account=account, rate=300.0)
+
+        async def running(*, task_status: anyio.abc.TaskStatus[None]) -> None:
+            try:
+                await worker.run(task_status=task_status)
+            except asms.ValidationError as exc:
+                raised.append(exc)
+
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                await tg.start(running)
+                await anyio.sleep(0.3)
+                async with asms.RedisRateLimiter(
+                    redis_url, account, rate=5000.0, replace_rate=True
+                ):
+                    pass
+    # It stopped by itself, saying why, with its units handed back.
+    assert len(raised) == 1
+    assert str(raised[0]).startswith("rate: the account's processes share rate=5000")
+    status = await asms.campaign_status(redis_url, "rerated", account=account)
+    assert status.dead == 0 and status.sending == 0
+    assert 0 < status.accepted < 400
+    await run_workers(emulator, redis_url, account, "rerated", rate=5000.0)
+    sent = Counter(m.to for m in emulator.recorder.messages)
+    assert len(sent) == 400 and set(sent.values()) == {1}
+    status = await asms.campaign_status(redis_url, "rerated", account=account)
+    assert (status.accepted, status.dead) == (400, 0)
