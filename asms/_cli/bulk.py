@@ -577,6 +577,8 @@ def bulk(
         )
     if redis_url is not None and campaign is not None:
         given = ctx.get_parameter_source("rate") is click.core.ParameterSource.COMMANDLINE
+        if wait and results is None:  # followed to the end: results where a run puts them
+            results = _default_results(file)
         raise SystemExit(
             submit_csv(
                 file=file,
@@ -595,7 +597,7 @@ def bulk(
         )
 
     settings.validate()  # before the results file is created or truncated
-    target = results or file.with_name(file.stem + ".results.csv")
+    target = results or _default_results(file)
     _check_results_path(target)
     if _same_file(target, file):  # also a hard link: the run would read its own output
         raise ConfigError("--results must not be the input file")
@@ -762,6 +764,11 @@ def bulk(
         )
         raise SystemExit(exit_status(interrupts.first))
     raise SystemExit(EXIT_FAILED if writer.failed else EXIT_OK)
+
+
+def _default_results(file: Path) -> Path:
+    """Where the results go without --results: rows.csv → rows.results.csv."""
+    return file.with_name(file.stem + ".results.csv")
 
 
 def _check_gateway(settings: Settings) -> None:

@@ -270,6 +270,9 @@ def test_wait_without_a_worker_says_so_and_ends_when_one_settles_it(
     assert waiting.returncode == 0, err
     assert out == "campaign late: 5 messages submitted (5 added)\n"
     assert "Traceback" not in err and PASSWORD not in err
+    # Followed to the end without --results: written where plain asms bulk writes them.
+    rows = read_results(tmp_path / "late.results.csv")
+    assert [r["status"] for r in rows] == ["accepted"] * 5
 
 
 def test_ctrl_c_stops_only_the_watching(
@@ -292,6 +295,7 @@ def test_ctrl_c_stops_only_the_watching(
     assert waiting.returncode == 130, err
     assert "Stopped watching. The workers go on with campaign watched" in err
     assert "Traceback" not in err
+    assert not (tmp_path / "watched.results.csv").exists()  # nothing settled, nothing written
     left = status(env, redis_url, "watched")
     assert (left["total"], left["queued"]) == (5, 5)
 
