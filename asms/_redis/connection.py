@@ -48,6 +48,11 @@ def redis_location(url: str) -> str:
         host = f"[{host}]"
     location = f"{host}:{port if port is not None else 6379}"
     database = parts.path.strip("/")
+    if database and not (database.isascii() and database.isdigit()):
+        # Not shown either; a word here would otherwise be dropped and database 0 used.
+        raise ValidationError(
+            "redis_url", "the database after the host must be a number: redis://host:6379/0"
+        )
     return f"{location}/{database}" if database else location
 
 

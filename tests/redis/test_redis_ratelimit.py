@@ -308,6 +308,11 @@ def test_bad_urls_and_values_are_refused() -> None:
     assert "secret" not in str(caught.value)
     with pytest.raises(asms.ValidationError, match="braces"):
         asms.RedisRateLimiter("redis://localhost", "a}b", rate=1.0)
+    # A database that is not a number was dropped, and database 0 used (a stranger's trial).
+    for path in ("/abc", "/0/extra", "/-1"):
+        with pytest.raises(asms.ValidationError, match="database after the host must be a"):
+            asms.RedisRateLimiter(f"redis://:secret@localhost:6379{path}", "1", rate=1.0)
+    asms.RedisRateLimiter("redis://localhost:6379/15", "1", rate=1.0)
     for rate in (0, -1.0, math.inf, math.nan):
         with pytest.raises(ValueError, match="rate"):
             asms.RedisRateLimiter("redis://localhost", "1", rate=rate)
