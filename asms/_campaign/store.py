@@ -27,9 +27,11 @@ def check_campaign_name(name: object) -> str:
     """``name`` if it can name a campaign, else :class:`asms.ValidationError`."""
     if not isinstance(name, str) or not name.strip():
         raise ValidationError("campaign", "must be a non-empty name")
-    if len(name) > _MAX_NAME or not name.isprintable():
+    if len(name) > _MAX_NAME:
+        raise ValidationError("campaign", f"must be at most {_MAX_NAME} characters", name[:40])
+    if not name.isprintable():
         raise ValidationError(
-            "campaign", f"must be at most {_MAX_NAME} printable characters", name[:40]
+            "campaign", "must be printable: no tab, line break or other control character", name
         )
     if any(char in name for char in _NOT_IN_NAMES):
         # ':' separates the parts of a key (a name 'x:u:0' would be unit 0 of 'x'); the

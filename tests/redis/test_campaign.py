@@ -407,6 +407,12 @@ async def test_bad_campaign_input_is_refused(redis_url: str, account: str) -> No
     for name in ("x:u:0", "a*", "b[1]"):
         with pytest.raises(asms.ValidationError, match="must not contain"):
             await asms.submit_campaign(redis_url, name, personal(1), account=account)
+    # A short name with a tab was said to be too long (a stranger's trial).
+    for name in ("tab\tname", "two\nlines"):
+        with pytest.raises(asms.ValidationError, match="must be printable: no tab, line break"):
+            await asms.submit_campaign(redis_url, name, personal(1), account=account)
+    with pytest.raises(asms.ValidationError, match="must be at most 200 characters"):
+        await asms.submit_campaign(redis_url, "n" * 201, personal(1), account=account)
 
 
 async def test_a_worker_runs_once(redis_url: str, account: str) -> None:
