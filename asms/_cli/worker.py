@@ -257,12 +257,21 @@ def worker(
                 if type(error) is ValueError and str(error).startswith("rate "):
                     # The shared limiter's own check (a rate beyond what it can keep).
                     raise ConfigError(f"--rate: {error}") from None
-                if not isinstance(error, ValidationError) or error.field != "rate" or not rate:
+                if not isinstance(error, ValidationError) or error.field != "rate":
                     raise
                 from .._redis.ratelimit import account_rate
 
                 stored = await account_rate(redis_url, account)
-                raise rate_mismatch(rate, stored, where) from None
+                if rate:
+                    raise rate_mismatch(rate, stored, where) from None
+                if stored is None:
+                    raise  # no rate stored at all: the error says to give one
+                # Started on the stored rate, which was replaced while it ran.
+                raise ConfigError(
+                    f"the account's rate was changed in Redis at {where} to {stored[0]:g}/s "
+                    f"(burst {stored[1]}) while this worker ran; it stopped and handed its "
+                    "units back: start it again to send at the new rate"
+                ) from None
             finally:
                 watchers.cancel_scope.cancel()
 

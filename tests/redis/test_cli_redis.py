@@ -418,6 +418,45 @@ def test_rate_is_stored_once_and_another_is_refused(
     assert stored.log.count(" started: ") == 1
 
 
+def test_a_worker_on_the_stored_rate_stops_when_it_is_replaced(
+    tmp_path: Path, redis_url: str, env: dict[str, str], emulator: GatewayEmulator
+) -> None:
+    # A stranger's trial: the rate replaced under a running worker made it fail unit after
+    # unit (a traceback each) and dead-letter them; then the error advised replace_rate=True.
+    campaign = write_csv(tmp_path / "rerate.csv", 300)
+    args = ["--redis", redis_url, "--campaign", "rerate", "--rate", "50"]
+    assert asms(env, "bulk", campaign, *args).exit_code == 0
+    first = Worker(env, redis_url)
+    first.wait_for(" started: ")
+    wait_until(env, redis_url, "rerate", "accepted>=5")
+    replace = (
+        "import anyio, asms, sys\n"
+        "async def main():\n"
+        "    async with asms.RedisRateLimiter(sys.argv[1], sys.argv[2], rate=400,"
+        " replace_rate=True):\n"
+        "        pass\n"
+        "anyio.run(main)\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", replace, redis_url, env["ASMS_API_ID"]], check=True, timeout=60
+    )
+    assert first.finish() == 2
+    said = [line for line in first.log.splitlines() if line.startswith("Error: ")]
+    assert said == [
+        "Error: the account's rate was changed in Redis at "
+        f"{redis_url.removeprefix('redis://')} to 400/s (burst 1) while this worker ran; it "
+        "stopped and handed its units back: start it again to send at the new rate"
+    ], first.log
+    between = status(env, redis_url, "rerate")
+    assert (between["dead"], between["sending"]) == (0, 0)
+    second = Worker(env, redis_url)
+    done = wait_until(env, redis_url, "rerate", "settled")
+    assert second.stop() == 0
+    assert (done["accepted"], done["dead"]) == (300, 0)
+    sent = Counter(m.to for m in emulator.recorder.messages)
+    assert len(sent) == 300 and set(sent.values()) == {1}
+
+
 # -- workers: stopping, handing over, refused credentials ------------------------------------
 
 
