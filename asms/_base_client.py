@@ -466,7 +466,10 @@ class BaseClient:
                 f" a message up by climsgid: {exc.last}"
             )
         logger.info("%s climsgid=%s: %s", op.name, climsgid, note)
-        return all_results(recipients, climsgid, code, note, parts, refs)
+        results = all_results(recipients, climsgid, code, note, parts, refs)
+        if exc.sent is False and isinstance(exc.last, TransportError):
+            results.unreachable = exc.last
+        return results
 
     @staticmethod
     def _refused(

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar, overload
 
-from ._exceptions import ThrottledError
+from ._exceptions import ThrottledError, TransportError
 from ._fast import accepted_results
 from ._models import DeliveryState, SendResult
 
@@ -23,12 +23,24 @@ class SendResults(Sequence[SendResult]):
     :attr:`accepted` never builds 600 objects.
     """
 
-    __slots__ = ("_climsgid", "_ids", "_items", "_parts", "_refs", "_to", "throttled")
+    __slots__ = (
+        "_climsgid",
+        "_ids",
+        "_items",
+        "_parts",
+        "_refs",
+        "_to",
+        "throttled",
+        "unreachable",
+    )
 
     _items: list[SendResult] | None
     #: The ``ERR 130`` that refused the whole request, when it came back as results (not
     #: waited out): it knows the gateway's clock when it answered, for whoever waits.
     throttled: ThrottledError | None
+    #: The transport failure that kept the whole request from leaving, every retry spent
+    #: (its recipients are ``NOT_SENT``): the gateway could not be reached. None otherwise.
+    unreachable: TransportError | None
 
     def __init__(self, results: Iterable[SendResult] = ()) -> None:
         self._items = list(results)
@@ -38,6 +50,7 @@ class SendResults(Sequence[SendResult]):
         self._parts = 1
         self._refs: Sequence[Any] | None = None
         self.throttled = None
+        self.unreachable = None
 
     # -- the fast path (the rule of asms._fast) ------------------------------------------------
     # all_accepted() keeps the columns and builds the results only when first read; the
@@ -65,6 +78,7 @@ class SendResults(Sequence[SendResult]):
         self._to, self._ids, self._climsgid = to, apimsgids, climsgid
         self._parts, self._refs = parts, refs
         self.throttled = None
+        self.unreachable = None
         return self
 
     def accepted_columns(self) -> tuple[Sequence[str], str | None, int] | None:

@@ -256,6 +256,10 @@ class Requester:
         #: The longest ERR 130 pause of the run; a longer one rejects the messages instead.
         self.throttle_max_wait = throttle_bound(sender)
         self._exchanges: set[anyio.CancelScope] = set()
+        #: Requests tried, and of them those that never left because the gateway could not
+        #: be reached (a campaign worker does not count a try that met only an outage).
+        self.tried = 0
+        self.unreachable = 0
         # Caller-given climsgids this run sent verbatim: one per distinct id (see _attempt).
         self._verbatim: set[str] = set()
         self._resuming: bool | None = None  # whether the journal has an earlier run's rows
@@ -479,6 +483,7 @@ class Requester:
             # Committed before the request leaves: a crash from here on is reconciled.
             await journal.write(journal_rows(items, "inflight", climsgid, self._clock))
         group.sent, group.climsgid = True, climsgid
+        self.tried += 1
         tally.requests += 1
         tally.recipients += len(items)
         tally.in_flight += 1
@@ -496,6 +501,8 @@ class Requester:
             tally.in_flight -= 1
             tally.latency.add(now() - started)
         if failure is None:
+            if getattr(answer, "unreachable", None) is not None:
+                self.unreachable += 1
             results, retry = self._answered(group, items, climsgid, answer)
         elif isinstance(failure, ValidationError) and len(items) > 1:
             group.sent = False
@@ -527,6 +534,7 @@ class Requester:
             return self.unsent(items, f"not sent: refused locally ({exc})"), []
         if isinstance(exc, TransportError) and exc.sent is False:
             group.sent = False
+            self.unreachable += 1
             return self.unsent(items, f"not sent: {type(exc).__name__} (it never left)"), []
         # Transport or protocol failure of unknown outcome that the sender gave up on.
         return self.unknown(items, climsgid, f"outcome unknown: {type(exc).__name__}"), []

@@ -182,7 +182,8 @@ class CampaignWorker:
     processes of the account, as :class:`asms.RedisRateLimiter` shares them; ``None`` takes
     the rate stored in Redis. ``concurrency`` units are sent at once. ``lease`` (seconds) is
     how long a unit stays this worker's without a heartbeat; ``max_deliveries`` how often a
-    unit may be taken or tried before it goes to the dead-letter stream. A unit taken over
+    unit may be taken or tried before it goes to the dead-letter stream (a try that could
+    not reach the gateway at all is not counted: the unit waits for it). A unit taken over
     from another worker has its requests looked up ``reconcile_grace`` seconds after their
     latest write at the earliest (the gateway may show a message late). ``metrics`` (a
     :class:`asms.WorkerMetrics`) counts what the worker does; a new one by default.
@@ -505,6 +506,7 @@ class CampaignWorker:
             await self._reconcile(journal, sender, self._grace)
         tries = claim.deliveries
         reason = ""
+        outages = 0  # tries in a row that met only an unreachable gateway (not counted)
         while True:
             todo = open_items(journal.rows, items)
             held.ending = True
@@ -520,7 +522,7 @@ class CampaignWorker:
                 return
             held.ending = False
             try:
-                results = await self._send(sender, limiter, held, journal, todo)
+                results, unreachable = await self._send(sender, limiter, held, journal, todo)
             except ValidationError as exc:
                 if exc.field != "rate":
                     raise
@@ -533,10 +535,27 @@ class CampaignWorker:
                 await self._reconcile(journal, sender, 0.0)
             if not open_items(journal.rows, items):
                 continue
-            tries += 1
-            reason = _reason(results)
             if self._stopped() or self._refusal is not None:
                 continue
+            if unreachable:
+                # Nothing left: the gateway is down or not reachable from here, which says
+                # nothing against the unit. It waits for the gateway, its tries untouched,
+                # instead of reaching the dead-letter stream in an outage of seconds.
+                outages += 1
+                wait = min(WORKER_RETRY_MAX, WORKER_RETRY_FIRST * 2 ** (outages - 1))
+                log.warning(
+                    "unit %d of campaign %r: the gateway could not be reached (%s); trying"
+                    " again in %.1f s (not counted as a try)",
+                    claim.entry.unit,
+                    claim.entry.campaign,
+                    _reason(results),
+                    wait,
+                )
+                await self._pause(wait)
+                continue
+            outages = 0
+            tries += 1
+            reason = _reason(results)
             wait = min(WORKER_RETRY_MAX, WORKER_RETRY_FIRST * 2 ** max(0, tries - 2))
             await self._pause(wait)
 
@@ -555,7 +574,9 @@ class CampaignWorker:
         held: _Held,
         journal: UnitJournal,
         todo: list[Item],
-    ) -> list[BulkResult]:
+    ) -> tuple[list[BulkResult], bool]:
+        """The results of one try at ``todo``, and whether every request of it never left
+        because the gateway could not be reached."""
         requester = Requester(
             sender,
             limiter=limiter,
@@ -580,7 +601,7 @@ class CampaignWorker:
                 self.metrics.count_results(got)
         finally:
             held.requesters.remove(requester)
-        return results
+        return results, 0 < requester.tried == requester.unreachable
 
     async def _reconcile(self, journal: UnitJournal, sender: _MeteredSender, grace: float) -> None:
         retry = self._client._retry

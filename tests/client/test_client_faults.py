@@ -20,7 +20,7 @@ import pytest
 from asms._client import AsyncClient
 from asms._codes import ErrorCode
 from asms._config import RetryPolicy
-from asms._exceptions import HTTPStatusError, SOAPFault
+from asms._exceptions import HTTPStatusError, SOAPFault, TransportError
 from asms._models import Message, SendResult
 from asms._retry import NOT_SENT, OUTCOME_UNKNOWN
 from asms.testing import EmulatorTransport, FakeClock, Faults, GatewayEmulator, running_emulator
@@ -447,6 +447,23 @@ async def test_connect_errors_are_resent_then_reported_not_sent() -> None:
     assert [r.error_code for r in results] == [NOT_SENT] * 2
     assert "not sent" in (results[0].error_description or "")
     assert stats.attempts == 3 and stats.given_up == 1
+    # The gateway could not be reached: said as such, beside the results (a campaign worker
+    # does not count such a try against the unit).
+    assert isinstance(results.unreachable, TransportError)
+    assert results.unreachable.sent is False and results.throttled is None
+
+
+async def test_a_gateway_error_spent_is_not_called_unreachable() -> None:
+    replies = {
+        "/http/auth": [f"OK: {SESSION}"],
+        "/http/sendmsg": ["ERR: 901, Internal error"],
+        "/http/querymsg": ["ERR: 104, Unknown client message ID"],
+    }
+    async with mock_client(replies, [], retry=RetryPolicy.testing(attempts=3)) as c:
+        results = await c.send("Hi", to=number(1))
+    # Spent on 901s each looked up and missing: never taken, but the gateway answered.
+    assert [r.error_code for r in results] == [NOT_SENT]
+    assert results.unreachable is None
 
 
 async def test_keepalive_task_pings_an_idle_session() -> None:

@@ -11,6 +11,7 @@ import pytest
 
 import asms
 from asms import AsyncClient, Message, RetryPolicy
+from asms._campaign import worker as worker_module
 from asms._campaign.store import CampaignStore
 from asms._campaign.units import UnitJournal
 from asms._redis.connection import connect
@@ -195,6 +196,41 @@ async def test_a_unit_that_keeps_failing_goes_to_the_dead_letter_stream(
         entries = await store.redis._client.xrange(store.keys.dead)
     assert sorted(e.field_values["u"] for e in entries) == ["0", "1"]
     assert all("901" in e.field_values["reason"] for e in entries)
+
+
+async def test_a_gateway_outage_does_not_use_up_a_units_tries(
+    redis_url: str, account: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Before: every try that could not reach the gateway counted, and a unit went to the
+    # dead-letter stream after max_deliveries of them (an outage of about 12 s by default).
+    monkeypatch.setattr(worker_module, "WORKER_RETRY_FIRST", 0.01)
+    monkeypatch.setattr(worker_module, "WORKER_RETRY_MAX", 0.02)
+    emulator = GatewayEmulator(faults=Faults(connect_error=1.0))
+    await asms.submit_campaign(redis_url, "outage", personal(3), account=account)
+
+    def outage_waits() -> int:
+        return sum("could not be reached" in r.getMessage() for r in caplog.records)
+
+    async with anyio.create_task_group() as tg:
+        running: list[asms.CampaignWorker] = []
+        options: dict[str, object] = {"max_deliveries": 2}
+        await tg.start(_run_one, client_for(emulator), redis_url, account, 5000.0, options, running)
+        with anyio.fail_after(30):
+            # Each of the three units meets the outage more often than it may be tried.
+            while outage_waits() < 3 * 4:  # noqa: ASYNC110 (the log is polled)
+                await anyio.sleep(0.01)
+        assert not emulator.recorder.messages
+        status = await asms.campaign_status(redis_url, "outage", account=account)
+        assert (status.dead, status.accepted) == (0, 0)
+        emulator.faults = Faults()  # the gateway is back
+        with anyio.fail_after(30):
+            while not (await asms.campaign_status(redis_url, "outage", account=account)).settled:  # noqa: ASYNC110
+                await anyio.sleep(0.02)
+        running[0].stop()
+    sent = Counter(m.to for m in emulator.recorder.messages)
+    assert len(sent) == 3 and set(sent.values()) == {1}
+    status = await asms.campaign_status(redis_url, "outage", account=account)
+    assert (status.accepted, status.dead, status.unknown, status.rejected) == (3, 0, 0, 0)
 
 
 async def test_a_unit_taken_over_is_looked_up_not_resent(redis_url: str, account: str) -> None:
