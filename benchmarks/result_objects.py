@@ -5,6 +5,8 @@ S2 read-all asks every ``SendResult`` of a 600-recipient reply. Each is a distin
 eight attributes; whatever builds them, CPython must allocate and fill 600 objects. This
 probe times, per 600:
 
+* ``floor: bare objects`` -- 600 objects of that class allocated and nothing written: what
+  any 600 distinct objects cost before a single attribute;
 * ``floor: slots class`` -- a plain class with the same eight ``__slots__`` and a Python
   ``__init__``, built with ``map`` over the columns: the cheapest distinct objects with
   attributes that pure Python makes;
@@ -27,6 +29,7 @@ import statistics
 import time
 from collections import namedtuple
 from collections.abc import Callable
+from itertools import repeat
 from typing import Any
 
 from asms._results import SendResults
@@ -51,6 +54,7 @@ class _Slots:
         self.duplicate = False
 
 
+_new = object.__new__
 _Tuple = namedtuple("_Tuple", (*_FIELDS, "duplicate"))
 
 
@@ -62,6 +66,9 @@ def cases(count: int) -> dict[str, Callable[[], object]]:
     to, ids = _columns(count)
     none, ones, no = [None] * count, [1] * count, [False] * count  # reusable, unlike repeat()
     built = list(SendResults.all_accepted(to, ids, None, 1))
+
+    def floor_bare() -> object:
+        return list(map(_new, repeat(_Slots, count)))
 
     def floor_slots() -> object:
         return list(map(_Slots, to, ids, none, none, none, ones, none))
@@ -80,6 +87,7 @@ def cases(count: int) -> dict[str, Callable[[], object]]:
         return sum(r.ok for r in SendResults.all_accepted(to, ids, None, 1))
 
     return {
+        "floor: bare objects": floor_bare,
         "floor: slots class": floor_slots,
         "floor: tuple subclass": floor_tuple,
         "asms: build": asms_build,

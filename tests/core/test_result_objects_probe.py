@@ -25,6 +25,8 @@ def test_every_case_builds_the_same_results() -> None:
         # Built anew on every call (the columns are reusable, not spent iterators).
         assert len(cases[name]()) == 600, name
     assert cases["reader loop"]() == cases["asms: build + read"]() == 600
+    bare = cases["floor: bare objects"]()
+    assert isinstance(bare, list) and len(bare) == 600 and len({id(b) for b in bare}) == 600
 
 
 def test_the_probe_runs_and_refuses_bad_counts() -> None:
@@ -37,7 +39,7 @@ def test_the_probe_runs_and_refuses_bad_counts() -> None:
         cwd=ROOT,
         check=True,
     )
-    assert done.stdout.count("\n") == 6 and "floor: slots class" in done.stdout
+    assert done.stdout.count("\n") == 7 and "floor: slots class" in done.stdout
     bad = subprocess.run(
         [sys.executable, str(script), "--runs", "0"],
         capture_output=True,
