@@ -467,7 +467,9 @@ class BaseClient:
             )
         logger.info("%s climsgid=%s: %s", op.name, climsgid, note)
         results = all_results(recipients, climsgid, code, note, parts, refs)
-        if exc.sent is False and isinstance(exc.last, TransportError):
+        if isinstance(exc.last, TransportError) and exc.last.sent is False:
+            # Never reached the gateway at all (refused, unresolved, connect timeout): not a
+            # request the gateway dropped and a lookup then found missing.
             results.unreachable = exc.last
         return results
 

@@ -465,6 +465,14 @@ async def test_a_gateway_error_spent_is_not_called_unreachable() -> None:
     assert [r.error_code for r in results] == [NOT_SENT]
     assert results.unreachable is None
 
+    # Connections dropped after the request went out, each looked up and found missing: not
+    # sent, but the gateway was reached (it answered the lookups).
+    replies["/http/sendmsg"] = [httpx.RemoteProtocolError("server disconnected")]
+    async with mock_client(replies, [], retry=RetryPolicy.testing(attempts=2)) as c:
+        results = await c.send("Hi", to=number(1))
+    assert [r.error_code for r in results] == [NOT_SENT]
+    assert results.unreachable is None
+
 
 async def test_keepalive_task_pings_an_idle_session() -> None:
     emu = GatewayEmulator(clock=FakeClock())
