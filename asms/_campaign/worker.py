@@ -53,7 +53,7 @@ from .._config import (
     WORKER_RETRY_FIRST,
     WORKER_RETRY_MAX,
 )
-from .._exceptions import ASMSError, GatewayError, RedisError, ValidationError
+from .._exceptions import ASMSError, GatewayError, RedisError, TransportError, ValidationError
 from .._limiter import Limiter, RateLimiterStatistics
 from .._models import Message, SendResult, StatusInfo
 from .._redis.connection import connect, redis_location
@@ -501,21 +501,39 @@ class CampaignWorker:
                 claim.previous_owner or "nobody",
             )
         sender = _MeteredSender(self._sending_client(), self.metrics, self._clock)
+        # Whether the last look-ups left requests in doubt because the gateway could not be
+        # reached: they are looked up again once it can be, not settled as unknown.
+        unanswered = False
         if await journal.unresolved():
             # Any doubt means every earlier request is looked up before anything is resent.
-            await self._reconcile(journal, sender, self._grace)
+            unanswered = await self._reconcile(journal, sender, self._grace)
         tries = claim.deliveries
         reason = ""
-        outages = 0  # tries in a row that met only an unreachable gateway (not counted)
+        outages = 0  # waits in a row for an unreachable gateway (not counted as tries)
         while True:
             todo = open_items(journal.rows, items)
             held.ending = True
-            if not todo:
+            if not todo and not (unanswered and await journal.unresolved()):
                 await self._settle(store, claim, journal, items)
                 return
             if self._stopped() or self._refusal is not None:
                 await self._release(store, claim, journal)
                 return
+            if not todo:
+                held.ending = False
+                outages += 1
+                wait = min(WORKER_RETRY_MAX, WORKER_RETRY_FIRST * 2 ** (outages - 1))
+                log.warning(
+                    "unit %d of campaign %r: requests in doubt could not be looked up, the"
+                    " gateway could not be reached; looking again in %.1f s",
+                    claim.entry.unit,
+                    claim.entry.campaign,
+                    wait,
+                )
+                await self._pause(wait)
+                if not self._stopped():
+                    unanswered = await self._reconcile(journal, sender, 0.0)
+                continue
             if tries > self._max_deliveries:
                 reason = reason or f"taken {claim.deliveries} times without being settled"
                 await self._dead(store, claim, journal, items, f"{tries - 1} tries: {reason}")
@@ -532,7 +550,7 @@ class CampaignWorker:
                 self._halt(exc, "the account's rate changed")
                 continue
             if await journal.unresolved():
-                await self._reconcile(journal, sender, 0.0)
+                unanswered = await self._reconcile(journal, sender, 0.0)
             if not open_items(journal.rows, items):
                 continue
             if self._stopped() or self._refusal is not None:
@@ -603,11 +621,20 @@ class CampaignWorker:
             held.requesters.remove(requester)
         return results, 0 < requester.tried == requester.unreachable
 
-    async def _reconcile(self, journal: UnitJournal, sender: _MeteredSender, grace: float) -> None:
+    async def _reconcile(self, journal: UnitJournal, sender: _MeteredSender, grace: float) -> bool:
+        """Look up the unit's requests in doubt; whether a look-up found the gateway
+        unreachable (a request it left in doubt may be settled once it is back)."""
         retry = self._client._retry
+        unreachable = False
 
         async def lookup(climsgid: str) -> StatusInfo | None:
-            return await sender.query_climsgid(climsgid)
+            nonlocal unreachable
+            try:
+                return await sender.query_climsgid(climsgid)
+            except TransportError as exc:
+                if exc.sent is False:
+                    unreachable = True
+                raise
 
         settled = await reconcile(
             journal,
@@ -619,6 +646,7 @@ class CampaignWorker:
         )
         if settled:
             self.metrics.unit_reconciled()
+        return unreachable
 
     def _refused(self, error: GatewayError, reason: str) -> None:
         # The gateway refused the account (a wrong password, no credit): every other request

@@ -122,11 +122,11 @@ def test_derived_and_attempt_ids_are_valid_unique_and_keep_the_callers_prefix() 
 
 # -- duplicates beyond the lookup window ---------------------------------------------------
 
-#: Lookups 50 ms and 100 ms after a failure; the gateway shows a message 120 ms after it
+#: Lookups 50 ms and 100 ms after a failure; the gateway shows a message 150 ms after it
 #: accepted it. So every lost reply's first lookups say "missing" and it is resent; the
 #: recheck after the resend (another 100 ms) sees the earlier attempt.
 SCHEDULE = (0.05, 0.05)
-LAG = 0.12
+LAG = 0.15
 
 
 async def test_duplicates_beyond_the_window_are_detected_and_counted() -> None:

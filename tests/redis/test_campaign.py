@@ -233,6 +233,31 @@ async def test_a_gateway_outage_does_not_use_up_a_units_tries(
     assert (status.accepted, status.dead, status.unknown, status.rejected) == (3, 0, 0, 0)
 
 
+async def test_a_request_in_doubt_is_looked_up_again_after_an_outage(
+    redis_url: str, account: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The reply to the only request is lost after the gateway took the message, then every
+    # look-up of it finds the gateway unreachable. Before: the unit was settled with its
+    # message unknown for good; now it is looked up again once the gateway answers.
+    monkeypatch.setattr(worker_module, "WORKER_RETRY_FIRST", 0.01)
+    monkeypatch.setattr(worker_module, "WORKER_RETRY_MAX", 0.02)
+    lookups = len(RetryPolicy.testing().reconcile_schedule)
+    faults = Faults(
+        commands=frozenset({"sendmsg", "querymsg"}),
+        script=("drop_after_commit", *["connect_error"] * (6 * lookups)),
+    )
+    emulator = GatewayEmulator(faults=faults)
+    await asms.submit_campaign(redis_url, "doubt", personal(1), account=account)
+    await run_workers(emulator, redis_url, account, "doubt", workers=1, reconcile_grace=0.0)
+    assert sum("could not be looked up" in r.getMessage() for r in caplog.records) >= 2
+    sent = Counter(m.to for m in emulator.recorder.messages)
+    assert list(sent.values()) == [1]
+    status = await asms.campaign_status(redis_url, "doubt", account=account)
+    assert (status.accepted, status.unknown, status.dead) == (1, 0, 0)
+    [result] = [r async for r in asms.campaign_results(redis_url, "doubt", account=account)]
+    assert result.state is asms.DeliveryState.ACCEPTED and result.apimsgid
+
+
 async def test_a_unit_taken_over_is_looked_up_not_resent(redis_url: str, account: str) -> None:
     emulator = GatewayEmulator()
     await asms.submit_campaign(redis_url, "ghost", personal(1), account=account)
