@@ -389,25 +389,56 @@ class BaseClient:
         if base and reconcile:
             self._remember_climsgids(chunk_climsgid(base, i, count) for i in range(count))
         slots: list[SendResults] = [SendResults() for _ in groups]
-        errors: list[ASMSError] = []
+        errors: list[tuple[int, ASMSError]] = []
+        cids: list[str | None] = [
+            climsgid
+            if not reconcile  # batch items carry the batch's id, if any
+            else chunk_climsgid(base, index, count)
+            if base
+            else new_climsgid()
+            for index in range(count)
+        ]
 
         async def one(index: int) -> None:
-            cid: str | None = chunk_climsgid(base, index, count) if base else new_climsgid()
-            if not reconcile:
-                cid = climsgid  # batch items carry the batch's id, if any
             try:
                 slots[index] = await self._send_request(
-                    op, params, groups[index], cid, parts, reconcile=reconcile
+                    op, params, groups[index], cids[index], parts, reconcile=reconcile
                 )
             except ASMSError as exc:
-                errors.append(exc)
+                errors.append((index, exc))
 
         async with anyio.create_task_group() as group:
             for index in range(count):
                 group.start_soon(one, index)
-        if errors:
-            raise errors[0]
+        if len(errors) == count:
+            # Every request refused: nothing went out or was accepted, as for one request.
+            raise min(errors, key=lambda error: error[0])[1]
+        for index, exc in errors:
+            # Some requests were answered: their results must not be lost with this one's
+            # refusal (a caller who saw only the exception would send them again).
+            logger.warning(
+                "%s: request %d of %d refused (%s: %s); the send returns every recipient's result",
+                op.name,
+                index + 1,
+                count,
+                type(exc).__name__,
+                exc,
+            )
+            slots[index] = self._failed_request(exc, groups[index], cids[index], parts)
         return SendResults(result for slot in slots for result in slot)
+
+    def _failed_request(
+        self, exc: ASMSError, recipients: Sequence[str], climsgid: str | None, parts: int
+    ) -> SendResults:
+        """The results of one request of a split send that raised ``exc``."""
+        if isinstance(exc, GatewayError):
+            return self._refused(exc, recipients, climsgid, parts, None)
+        if isinstance(exc, TransportError) and exc.sent is not False:
+            code, what = OUTCOME_UNKNOWN, "outcome unknown"
+        else:
+            code, what = NOT_SENT, "not sent"
+        note = f"{what}: {type(exc).__name__}: {exc}"
+        return all_results(recipients, climsgid, code, note, parts, None)
 
     async def _push(
         self,

@@ -1,0 +1,106 @@
+"""A send split over several requests, one of which is refused after others were accepted:
+the send returns every recipient's result instead of raising and losing the accepted ones
+(a caller who saw only the exception would send them again)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import httpx
+import pytest
+
+from asms import AsyncClient, AuthenticationError, DeliveryState
+from asms._retry import OUTCOME_UNKNOWN
+from asms.testing import EmulatorTransport, GatewayEmulator
+
+pytestmark = pytest.mark.anyio
+
+RECIPIENTS = [f"2782{i:07d}" for i in range(1500)]  # three requests of 600, 600 and 300
+
+
+class _AfterFirstSend(httpx.AsyncBaseTransport):
+    """The emulator's transport; after the first send request's reply, ``change()``."""
+
+    def __init__(self, emulator: GatewayEmulator, change: object) -> None:
+        self._inner = EmulatorTransport(emulator)
+        self._change = change
+        self._sends = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        body = request.content.lower()
+        if b"sendmsg" in request.url.path.lower().encode() or b"sendmsg" in body:
+            self._sends += 1
+            if self._sends == 1:
+                self._change()  # type: ignore[operator]
+        return response
+
+
+@pytest.mark.parametrize("wire", ["http", "soap", "soap-rpc"])
+async def test_an_account_frozen_mid_send_keeps_the_accepted_results(wire: str) -> None:
+    emulator = GatewayEmulator()
+    transport = _AfterFirstSend(emulator, lambda: emulator.update_account(1234, frozen=True))
+    async with AsyncClient(
+        1234,
+        "demo",
+        "demo",
+        wire=wire,
+        transport=transport,
+        base_url="http://gateway.test",
+        limits=httpx.Limits(max_connections=1),  # the requests one after another
+    ) as client:
+        results = await client.send("Doors open at 8", to=RECIPIENTS)
+    committed = Counter(m.to for m in emulator.recorder.messages)
+    assert len(results) == len(RECIPIENTS)
+    assert [r.to for r in results] == RECIPIENTS
+    accepted = {r.to for r in results if r.ok}
+    assert accepted == set(committed) and set(committed.values()) == {1}
+    assert len(accepted) in (300, 600)  # the first request to finish was accepted
+    refused = [r for r in results if not r.ok]
+    assert len(refused) == len(RECIPIENTS) - len(accepted)
+    assert {r.state for r in refused} == {DeliveryState.REJECTED}
+    assert {r.error_code for r in refused} == {refused[0].error_code} != {None}
+    assert all(r.climsgid for r in results)
+
+
+async def test_a_request_answered_by_an_http_error_is_unknown_the_others_kept() -> None:
+    # Whatever answered 403 was not the gateway answering as it does: the outcome of that
+    # request is unknown (never resent blindly), as for a single request.
+    emulator = GatewayEmulator()
+    inner = EmulatorTransport(emulator)
+    sends = 0
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        nonlocal sends
+        if request.url.path == "/http/sendmsg":
+            sends += 1
+            if sends == 2:
+                return httpx.Response(403, text="Forbidden")
+        return await inner.handle_async_request(request)
+
+    async with AsyncClient(
+        1234,
+        "demo",
+        "demo",
+        transport=httpx.MockTransport(handle),
+        base_url="http://gateway.test",
+        limits=httpx.Limits(max_connections=1),
+    ) as client:
+        results = await client.send("Doors open at 8", to=RECIPIENTS)
+    states = Counter(r.state for r in results)
+    assert states[DeliveryState.ACCEPTED] == len(emulator.recorder.messages) > 0
+    unknown = [r for r in results if r.state is DeliveryState.UNKNOWN]
+    assert len(unknown) == 600 and {r.error_code for r in unknown} == {OUTCOME_UNKNOWN}
+    assert "HTTPStatusError" in (unknown[0].error_description or "")
+    assert sum(states.values()) == len(RECIPIENTS)
+
+
+async def test_every_request_refused_still_raises() -> None:
+    emulator = GatewayEmulator()
+    emulator.update_account(1234, frozen=True)
+    async with AsyncClient(
+        1234, "demo", "demo", transport=EmulatorTransport(emulator), base_url="http://gateway.test"
+    ) as client:
+        with pytest.raises(AuthenticationError):
+            await client.send("Doors open at 8", to=RECIPIENTS)
+    assert not emulator.recorder.messages
