@@ -35,7 +35,7 @@ from ._exceptions import (
     TransportError,
 )
 from ._limiter import PREPAID, Limiter
-from ._logging import logger
+from ._logging import IN_FLIGHT, logger
 from ._models import new_climsgid
 from ._optable import OPERATIONS, Operation
 from ._replies import StatusReply, expect_ok, expect_session, expect_status
@@ -704,6 +704,7 @@ class BaseClient:
         *,
         reconcile: bool = True,
         wait_throttled: bool = True,
+        warn_interrupted: bool = True,
     ) -> SendResults:
         """One request (at most the wire's recipient limit) with retries, and with
         reconciliation by ``climsgid`` unless ``reconcile`` is off (batch items: their
@@ -711,7 +712,9 @@ class BaseClient:
         wire cannot look messages up (the Platform wires: the request still carries its
         ``climsgid``, which status callbacks echo, and an attempt of unknown outcome is never
         resent: its recipients end ``OUTCOME_UNKNOWN``). Without ``wait_throttled`` an
-        ``ERR 130`` is every recipient's result at once.
+        ``ERR 130`` is every recipient's result at once. Cancelled (or interrupted) once
+        its first attempt began, it logs a WARNING with the ``climsgid`` that may have been
+        accepted, unless ``warn_interrupted`` is off (a bulk run reports it as a result).
 
         Plain twin: :meth:`_send_request_plain`.
         """
@@ -734,11 +737,13 @@ class BaseClient:
                 return self._limited_call(limiter, len(recipients), op, full)
             return self._call(op, full, parse_send)
 
+        started = False
         try:
             if limiter is not None and PREPAID.get() is not limiter:
                 await limiter.acquire(len(recipients))
             # run(), inline: the first attempt here, the retry machinery only when it fails.
             self._counters.attempts += 1
+            started = warn_interrupted
             try:
                 outcome: SendReply | Found = await self._call(op, full, parse_send)
             except ASMSError as exc:
@@ -762,9 +767,36 @@ class BaseClient:
                 used = climsgid if ids is None else ids.current
                 return self._refused(exc, recipients, used, parts, refs)
             error = exc
+        except BaseException as exc:
+            if started and not isinstance(exc, Exception):
+                self._interrupted(
+                    op, exc, len(recipients), climsgid if ids is None else ids.current
+                )
+            raise
         else:
             return self._settled(op, outcome, recipients, climsgid, ids, parts, refs)
         raise error
+
+    def _interrupted(
+        self, op: Operation, exc: BaseException, recipients: int, climsgid: str | None
+    ) -> None:
+        """Say which request a cancelled or interrupted send may have left accepted: the
+        caller gets no result for it, and sending it again blindly may send it twice."""
+        if climsgid is None:
+            how = "it carried no climsgid to look it up by"
+        elif self._wire.lookups:
+            how = f"look it up (client.query_climsgid({climsgid!r})) before sending it again"
+        else:
+            how = f"its status callback names climsgid {climsgid}; do not send it again blindly"
+        logger.warning(
+            "%s %s with its request to %d recipient(s) in flight: the gateway may have"
+            " accepted it; %s",
+            op.name,
+            "cancelled" if isinstance(exc, anyio.get_cancelled_exc_class()) else "interrupted",
+            recipients,
+            how,
+            extra={IN_FLIGHT: climsgid},
+        )
 
     async def _send_request_plain(
         self,
@@ -777,6 +809,7 @@ class BaseClient:
         *,
         reconcile: bool = True,
         wait_throttled: bool = True,
+        warn_interrupted: bool = True,
     ) -> SendResults:
         """The plain twin of :meth:`_send_request`: every attempt through ``run()``, each
         sent by :meth:`_call_plain`."""
@@ -793,14 +826,17 @@ class BaseClient:
         # The first attempt's slots may have been taken by a bulk run already (PREPAID).
         prepaid = limiter is None or PREPAID.get() is limiter
 
+        started = False
+
         async def attempt() -> SendReply:
-            nonlocal prepaid
+            nonlocal prepaid, started
             if ids is not None:
                 full["climsgid"] = ids.current  # a new id after a "missing" verdict
             if not prepaid:
                 assert limiter is not None
                 await limiter.acquire(len(recipients))
             prepaid = limiter is None
+            started = warn_interrupted
             return await self._call_plain(op, full, parse_send)
 
         async def lookup(climsgid: str) -> StatusReply:
@@ -824,6 +860,12 @@ class BaseClient:
                 used = climsgid if ids is None else ids.current
                 return self._refused(exc, recipients, used, parts, refs)
             error = exc
+        except BaseException as exc:
+            if started and not isinstance(exc, Exception):
+                self._interrupted(
+                    op, exc, len(recipients), climsgid if ids is None else ids.current
+                )
+            raise
         else:
             return self._settled(op, outcome, recipients, climsgid, ids, parts, refs)
         raise error

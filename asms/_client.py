@@ -507,7 +507,12 @@ class AsyncClient(BaseClient):
         return await self._send_messages(messages, climsgid, wait_throttled=wait_throttled)
 
     async def _send_messages(
-        self, messages: Sequence[Message], climsgid: str | None, *, wait_throttled: bool
+        self,
+        messages: Sequence[Message],
+        climsgid: str | None,
+        *,
+        wait_throttled: bool,
+        warn_interrupted: bool = True,
     ) -> SendResults:
         """The request of :meth:`send_request` once its messages are known to share text,
         options and ``climsgid`` (the request's id is taken only when nothing is left to
@@ -526,6 +531,7 @@ class AsyncClient(BaseClient):
             prepared.parts,
             [m.ref for m in messages],
             wait_throttled=wait_throttled,
+            warn_interrupted=warn_interrupted,
         )
 
     def _run_request_function(
@@ -545,7 +551,10 @@ class AsyncClient(BaseClient):
         the request's. So nothing is checked again per message, and the messages are not
         copied to carry the id."""
         self._ensure_open()
-        return await self._send_messages(messages, climsgid, wait_throttled=False)
+        # An interrupted request is the run's to report (an unknown result, the journal).
+        return await self._send_messages(
+            messages, climsgid, wait_throttled=False, warn_interrupted=False
+        )
 
     async def send_batch(
         self, messages: Sequence[Message], *, wait_throttled: bool = True

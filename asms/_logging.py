@@ -16,6 +16,7 @@ import threading
 from typing import Final
 
 __all__ = [
+    "IN_FLIGHT",
     "LOGGER_NAME",
     "REDACTED",
     "RedactingFilter",
@@ -27,6 +28,9 @@ __all__ = [
 ]
 
 LOGGER_NAME: Final = "asms"
+#: The attribute of a record that says a cancelled request may have been accepted (its
+#: climsgid): a caller that reports such requests itself (``asms send``) filters them out.
+IN_FLIGHT: Final = "asms_in_flight"
 REDACTED: Final = "***"
 # Values shorter than this are not redacted: replacing every "12" in a log would destroy it,
 # and such values are not secrets anyone can rely on anyway.

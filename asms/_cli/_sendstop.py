@@ -10,6 +10,7 @@ signal names each request not yet answered, with the command that looks it up, t
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from anyio.abc import TaskStatus
 from .._client import AsyncClient
 from .._config import PLATFORM_WIRES
 from .._exceptions import ASMSError
+from .._logging import IN_FLIGHT, logger
 from .._models import new_climsgid
 from .._results import SendResults
 from .._sending import chunk_climsgid, chunks, normalize_recipients
@@ -89,7 +91,7 @@ async def send_stoppable(
         ]
     )
     slots: list[SendResults] = [SendResults() for _ in groups]
-    errors: list[ASMSError] = []
+    errors: list[tuple[int, ASMSError]] = []
 
     async def one(index: int) -> None:
         request = outcome.requests[index]
@@ -98,7 +100,7 @@ async def send_stoppable(
                 text, to=request.recipients, climsgid=request.climsgid, **options
             )
         except ASMSError as exc:  # raised once the other requests are answered, as send does
-            errors.append(exc)
+            errors.append((index, exc))
         request.answered = True
 
     async def watch(
@@ -114,15 +116,35 @@ async def send_stoppable(
                 scope.cancel()
                 return
 
-    async with anyio.create_task_group() as outer:
-        await outer.start(watch, outer.cancel_scope)
-        async with anyio.create_task_group() as group:
-            for index in range(len(groups)):
-                group.start_soon(one, index)
-        outer.cancel_scope.cancel()  # every request answered: stop watching
+    # The requests a signal leaves in flight are named below, with the command that looks
+    # them up: the client's own warning for each (Python advice) would say it twice.
+    reported = _InFlightReported()
+    logger.addFilter(reported)
+    try:
+        async with anyio.create_task_group() as outer:
+            await outer.start(watch, outer.cancel_scope)
+            async with anyio.create_task_group() as group:
+                for index in range(len(groups)):
+                    group.start_soon(one, index)
+            outer.cancel_scope.cancel()  # every request answered: stop watching
+    finally:
+        logger.removeFilter(reported)
     if outcome.signal is not None and outcome.unsettled:
         return outcome  # a signal after the last answer changes nothing: results follow
+    if len(errors) == len(groups):
+        raise min(errors, key=lambda error: error[0])[1]
     if errors:
-        raise errors[0]
+        # Some requests were answered: keep their results, as client.send does.
+        parts = next(slot[0].parts for slot in slots if len(slot))
+        for index, exc in errors:
+            request = outcome.requests[index]
+            slots[index] = client._failed_request(exc, request.recipients, request.climsgid, parts)
     outcome.results = SendResults(result for slot in slots for result in slot)
     return outcome
+
+
+class _InFlightReported(logging.Filter):
+    """Drops the client's warnings about requests a cancel left in flight."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not hasattr(record, IN_FLIGHT)

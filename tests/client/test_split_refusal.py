@@ -1,17 +1,20 @@
-"""A send split over several requests, one of which is refused after others were accepted:
-the send returns every recipient's result instead of raising and losing the accepted ones
-(a caller who saw only the exception would send them again)."""
+"""What a send leaves a caller who did not get all its answers: a split send one of whose
+requests is refused after others were accepted returns every recipient's result (instead
+of raising and losing the accepted ones); a send cancelled in flight names the climsgid to
+look up before sending again."""
 
 from __future__ import annotations
 
 from collections import Counter
 
+import anyio
 import httpx
 import pytest
 
+import asms
 from asms import AsyncClient, AuthenticationError, DeliveryState
 from asms._retry import OUTCOME_UNKNOWN
-from asms.testing import EmulatorTransport, GatewayEmulator
+from asms.testing import EmulatorTransport, Faults, GatewayEmulator
 
 pytestmark = pytest.mark.anyio
 
@@ -104,3 +107,68 @@ async def test_every_request_refused_still_raises() -> None:
         with pytest.raises(AuthenticationError):
             await client.send("Doors open at 8", to=RECIPIENTS)
     assert not emulator.recorder.messages
+
+
+async def test_a_send_cancelled_in_flight_names_the_climsgid_to_look_up(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Before: a cancelled send left no trace of its request's climsgid, and a caller who
+    # sent again (the only thing left to do) sent the message twice.
+    emulator = GatewayEmulator(faults=Faults(latency=0.5))
+    async with AsyncClient(
+        1234, "demo", "demo", transport=EmulatorTransport(emulator), base_url="http://gateway.test"
+    ) as client:
+        await client.balance()  # the session first: the cancel must meet the send itself
+        with anyio.move_on_after(0.1):
+            await client.send("Doors open at 8", to="27821234567")
+        warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert len(warned) == 1 and "cancelled" in warned[0] and "query_climsgid(" in warned[0]
+        climsgid = warned[0].split("query_climsgid('")[1].split("'")[0]
+        await anyio.sleep(0.6)
+        # The id it names is the request's: the lookup finds the message.
+        assert await client.query_climsgid(climsgid) is not None
+    assert [m.to for m in emulator.recorder.messages] == ["27821234567"]
+
+
+async def test_a_send_cancelled_before_its_request_began_warns_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    emulator = GatewayEmulator()
+    limiter = asms.RateLimiter(rate=1.0)
+    async with AsyncClient(
+        1234,
+        "demo",
+        "demo",
+        transport=EmulatorTransport(emulator),
+        base_url="http://gateway.test",
+        limiter=limiter,
+    ) as client:
+        await client.send("first", to="27821234567")
+        with anyio.move_on_after(0.1):  # waiting for its rate slot: nothing left
+            await client.send("second", to="27821234568")
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    assert [m.to for m in emulator.recorder.messages] == ["27821234567"]
+
+
+async def test_asms_send_keeps_the_accepted_results_of_a_split_send_too() -> None:
+    # `asms send` splits the send itself (to name each request's climsgid on Ctrl-C): the
+    # same refusal after an accepted request gives every recipient's result there too.
+    from asms._cli._sendstop import send_stoppable
+
+    emulator = GatewayEmulator()
+    transport = _AfterFirstSend(emulator, lambda: emulator.update_account(1234, frozen=True))
+    async with AsyncClient(
+        1234,
+        "demo",
+        "demo",
+        transport=transport,
+        base_url="http://gateway.test",
+        limits=httpx.Limits(max_connections=1),
+    ) as client:
+        outcome = await send_stoppable(
+            client, "Doors open at 8", RECIPIENTS, climsgid=None, country_code=None, options={}
+        )
+    assert outcome.results is not None and len(outcome.results) == len(RECIPIENTS)
+    accepted = {r.to for r in outcome.results if r.ok}
+    assert accepted == {m.to for m in emulator.recorder.messages} != set()
+    assert {r.state for r in outcome.results if not r.ok} == {DeliveryState.REJECTED}
