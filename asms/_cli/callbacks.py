@@ -29,7 +29,13 @@ from rich.markup import escape
 
 from .._codes import MessageStatus
 from .._config import DEFAULT_CALLBACKS_PORT, DEFAULT_LISTEN_HOST, is_loopback
-from ..callbacks import CallbackReceiver, InboundMessage, StatusReport, default_store_path
+from ..callbacks import (
+    CallbackReceiver,
+    InboundMessage,
+    RetryLater,
+    StatusReport,
+    default_store_path,
+)
 from ..callbacks._store import MEMORY, make_store_directory
 from ._common import ConfigError, out_console, status_text
 from ._stop import serve_until_stopped, stoppable_server
@@ -195,10 +201,24 @@ def callbacks(
 
     def emit(record: dict[str, Any], line: str) -> None:
         nonlocal seen
-        if as_json:
-            click.echo(json.dumps(record, ensure_ascii=False))  # flushed: pipes see it at once
-        else:
-            console.print(line)
+        # An event not printed must not be recorded as handled: RetryLater answers 503, and
+        # the gateway sends it again (to this receiver once it runs again, or another).
+        if count is not None and seen >= count:
+            raise RetryLater(f"--count {count} reached: stopping")
+        try:
+            if as_json:
+                click.echo(json.dumps(record, ensure_ascii=False))  # flushed at once
+            else:
+                console.print(line)
+                console.file.flush()
+            # The console goes quiet on a closed pipe (asms._cli._common) instead of raising.
+            printed = not console.quiet
+        except OSError:
+            printed = False
+        if not printed:  # the reader went away: nobody sees the events any more
+            if server is not None:
+                server.should_exit = True
+            raise RetryLater("cannot print events: the output was closed; stopping")
         seen += 1
         if count is not None and seen >= count and server is not None:
             server.should_exit = True

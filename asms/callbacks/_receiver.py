@@ -60,7 +60,7 @@ from ._state import KeyedLocks
 from ._store import MEMORY, CallbackStore, ClaimOutcome
 from ._udh import Part, PartBuffer, Reassembly, ReassemblyKey
 
-__all__ = ["CallbackReceiver", "InboundHandler", "StatusHandler"]
+__all__ = ["CallbackReceiver", "InboundHandler", "RetryLater", "StatusHandler"]
 
 logger = logging.getLogger("asms.callbacks")
 
@@ -94,6 +94,13 @@ class _Reply(Exception):
 
 class _Disconnected(Exception):
     pass
+
+
+class RetryLater(Exception):
+    """Raised by a handler that cannot take the event now (its database is down, it is
+    stopping): the receiver answers 503 with ``Retry-After``, the event is not recorded as
+    handled, and the gateway sends it again later. Logged as a warning, without a traceback;
+    any other exception answers 500 and is logged with one."""
 
 
 class CallbackReceiver:
@@ -449,6 +456,10 @@ class CallbackReceiver:
     async def _call(self, handler: Callable[[Any], Awaitable[object]], event: object) -> None:
         try:
             await handler(event)
+        except RetryLater as exc:
+            self._counts["handler_errors"] += 1
+            logger.warning("callback handler asked for a retry (%s); answering 503", exc)
+            raise _Reply(503, "handler asked for a retry", _RETRY_LATER) from None
         except Exception:
             self._counts["handler_errors"] += 1
             logger.exception("callback handler failed; answering 500 so the gateway retries")

@@ -21,6 +21,7 @@ from asms.callbacks import (
     EventLog,
     InboundMessage,
     ReceiverStatistics,
+    RetryLater,
     StatusReport,
 )
 from asms.callbacks._format import MOFields, StatusFields, build_callback
@@ -836,3 +837,22 @@ async def test_lifespan_protocol() -> None:
 
     await receiver({"type": "lifespan"}, receive, send_)
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+@pytest.mark.anyio
+async def test_a_handler_asking_for_a_retry_gets_503_and_the_event_again() -> None:
+    calls: list[str] = []
+
+    async def on_status(report: StatusReport) -> None:
+        calls.append(report.apimsgid)
+        if len(calls) == 1:
+            raise RetryLater("the database is down")
+
+    receiver = CallbackReceiver(on_status=on_status, store=False)
+    async with client_for(receiver) as client:
+        first = await send(client, "post", status_fields())
+        again = await send(client, "post", status_fields())  # the gateway's retry
+        replay = await send(client, "post", status_fields())
+    assert first.status_code == 503 and first.headers["retry-after"] == "60"
+    assert again.status_code == replay.status_code == 200
+    assert calls == [APIMSGID, APIMSGID]  # not recorded as handled until it was

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
-from helpers.cli import start_receiver
+from helpers.cli import start, start_receiver
 
 from asms._cli.callbacks import callbacks
 
@@ -163,3 +164,62 @@ def test_a_journal_in_a_missing_folder_is_refused(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "no such folder" in result.output
     assert not missing.parent.exists()
+
+
+def _status_form(n: int) -> dict[str, str]:
+    return {"apiMsgId": f"{n:032x}", "to": "27821234567", "status": "004", "timestamp": "1"}
+
+
+def _post(port: int, n: int) -> int | None:
+    """The receiver's answer to status event ``n``; None when it no longer listens."""
+    try:
+        return httpx.post(f"http://127.0.0.1:{port}/status", data=_status_form(n)).status_code
+    except httpx.TransportError:
+        return None
+
+
+def _handled_after_a_restart(store: Path, n: int) -> bool:
+    """Whether a new receiver on ``store`` handles (prints) event ``n``: it was not recorded
+    as handled before."""
+    process, port = start_receiver("--store", str(store))
+    try:
+        assert _post(port, n) == 200
+    finally:
+        out, _ = _stop(process)
+    return f"{n:032x}" in out
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_events_are_not_recorded_when_the_output_is_closed(tmp_path: Path, as_json: bool) -> None:
+    # Before: `asms callbacks | head -1` answered 200 and recorded every later event as
+    # handled without printing it: lost for good (the gateway does not send it again).
+    store = tmp_path / "callbacks.sqlite3"
+    if as_json:
+        process, port = start_receiver("--store", str(store))
+    else:  # the console's lines
+        process = start("callbacks", "--port", "0", "--store", str(store), account=False)
+        assert process.stderr is not None
+        found = re.search(r"127\.0\.0\.1:(\d+)", process.stderr.readline())
+        assert found is not None
+        port = int(found.group(1))
+    assert process.stdout is not None
+    assert _post(port, 1) == 200
+    assert f"{1:032x}" in process.stdout.readline()
+    process.stdout.close()  # the reader goes away, as `| head -1` does
+    answers = [_post(port, n) for n in (2, 3)]
+    assert answers[0] == 503 and answers[1] in (503, None)
+    assert process.wait(20) is not None  # it stopped: nobody reads its events
+    assert _handled_after_a_restart(store, 2)
+
+
+def test_count_refuses_events_beyond_it(tmp_path: Path) -> None:
+    # Before: --count N handled (and recorded) every event that arrived before it stopped,
+    # printing more than N: a reader trusting N lost the others.
+    store = tmp_path / "callbacks.sqlite3"
+    process, port = start_receiver("--store", str(store), "--count", "1")
+    assert process.stdout is not None
+    assert _post(port, 1) == 200
+    assert _post(port, 2) in (503, None)
+    out, _ = process.communicate(timeout=20)
+    assert f"{1:032x}" in out and f"{2:032x}" not in out
+    assert _handled_after_a_restart(store, 2)
