@@ -36,6 +36,7 @@ import binascii
 import hmac
 import logging
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -531,13 +532,26 @@ class CallbackReceiver:
         return len(expired)
 
 
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+def _whole(text: str) -> str:
+    """``text`` as valid Unicode: a surrogate pair left as two code points (decoded part by
+    part) joined, and a lone one (the other half in a part that never came, or a sender's
+    bad text) made U+FFFD. A handler given a lone surrogate fails to write it anywhere, on
+    every retry of the gateway."""
+    if _SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-16-be", "surrogatepass").decode("utf-16-be", "replace")
+
+
 def _single(part: InboundPart) -> InboundMessage:
     return InboundMessage(
         momsgid=part.momsgid,
         api_id=part.api_id,
         from_=part.from_,
         to=part.to,
-        text=part.text,
+        text=_whole(part.text),
         charset=part.charset,
         udh=part.udh,
         network=part.network,
@@ -559,7 +573,7 @@ def _joined(partial: Reassembly) -> InboundMessage:
         api_id=first.api_id,
         from_=first.from_,
         to=first.to,
-        text=partial.joined_text(),
+        text=_whole(partial.joined_text()),
         charset=first.charset,
         udh=first.udh,
         network=first.network,

@@ -191,6 +191,10 @@ async def test_inbound_captured_post_body() -> None:
         ("caf%C3%A9", "UTF-8", "café"),
         ("03A903A80398", "UCS-2", "ΩΨΘ"),
         ("D83DDE00", "UTF-16BE", "😀"),
+        # A lone surrogate (half a character) is U+FFFD: as a str it could not be written
+        # anywhere, and the handler would fail on every retry of the gateway.
+        ("0048D83D", "UTF-16BE", "H\ufffd"),
+        ("DE000048", "UCS-2", "\ufffdH"),
     ],
 )
 async def test_inbound_charsets(query_text: str, charset: str, expected: str) -> None:
