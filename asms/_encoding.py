@@ -21,6 +21,7 @@ __all__ = [
     "GSM7_EXTENSION",
     "GSM7_SINGLE_SEPTETS",
     "PartCount",
+    "SURROGATE",
     "UCS2_CONCAT_UNITS",
     "UCS2_SINGLE_UNITS",
     "WireText",
@@ -36,6 +37,10 @@ __all__ = [
     "split_parts",
     "ucs2_hex",
 ]
+
+#: Half of a UTF-16 pair: a lone one in a ``str`` is no text any wire or file can carry (it is
+#: what undecodable bytes become under ``surrogateescape``).
+SURROGATE: re.Pattern[str] = re.compile("[\ud800-\udfff]")
 
 Encoding = Literal["gsm7", "ucs2", "8bit"]
 

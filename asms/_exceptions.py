@@ -15,6 +15,7 @@ Every exception asms raises derives from ``ASMSError``::
     ├── CampaignError                                  a campaign on Redis cannot be used
     │   ├── CampaignNotFoundError .campaign            no such campaign on the account
     │   └── CampaignMismatchError                      submitted again with another input
+    ├── RetryLater                                     a callback handler asks for the event again
     ├── TransportError            .sent                the exchange with the server failed
     │   ├── ConnectError          sent=False
     │   ├── RequestTimeout        (also TimeoutError)
@@ -98,6 +99,7 @@ __all__ = [
     "ProtocolError",
     "ReadTimeout",
     "RedisError",
+    "RetryLater",
     "ReplyParseError",
     "RequestTimeout",
     "SOAPFault",
@@ -271,6 +273,13 @@ class CampaignNotFoundError(CampaignError):
     def __init__(self, campaign: str) -> None:
         super().__init__(f"no campaign {campaign!r} on this account (submit it first)")
         self.campaign = campaign
+
+
+class RetryLater(ASMSError):
+    """Raised by a callback handler that cannot take the event now (its database is down, it
+    is stopping): the receiver answers 503 with ``Retry-After``, the event is not recorded
+    as handled, and the gateway sends it again later. Logged as a warning, without a
+    traceback; any other exception answers 500 and is logged with one."""
 
 
 class CampaignMismatchError(CampaignError):

@@ -12,6 +12,7 @@ from typing import Any, Final, TypeAlias
 
 from ._codes import ErrorCode
 from ._encoding import (
+    SURROGATE,
     UCS2_CONCAT_UNITS,
     UCS2_SINGLE_UNITS,
     PartCount,
@@ -208,6 +209,19 @@ class PreparedText:
     parts: int
 
 
+def check_unicode(text: str, field: str = "text") -> None:
+    """Refuse a text holding half a UTF-16 pair (a lone surrogate): no wire can carry it, and
+    it is what undecodable input bytes become (a file or terminal in another encoding)."""
+    found = SURROGATE.search(text)
+    if found is not None:
+        raise ValidationError(
+            field,
+            f"is not valid Unicode: character {found.start() + 1} ({found.group()!a}) is"
+            " half a character, as undecodable input bytes become (is the input in another"
+            " encoding than UTF-8?)",
+        )
+
+
 def prepare_text(
     wire: Wire, text: str, options: SendOptions, *, max_parts: int, field: str = "text"
 ) -> PreparedText:
@@ -228,6 +242,8 @@ def prepare_text(
     else:
         if not isinstance(text, str) or not text:
             raise ValidationError(field, "must be a non-empty string")
+        if not text.isascii():
+            check_unicode(text, field)
         encoded = wire.encode_text(text)
         if options.unicode and not encoded.unicode:
             encoded = _ucs2_wire(text)

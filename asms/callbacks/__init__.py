@@ -26,9 +26,10 @@ file, the same for every worker and restart::
 """
 
 from .._compat import show_as_public as _show_as_public
+from .._exceptions import RetryLater
 from ._events import InboundMessage, ReceiverStatistics, StatusReport
 from ._log import EventLog
-from ._receiver import CallbackReceiver, InboundHandler, RetryLater, StatusHandler
+from ._receiver import CallbackReceiver, InboundHandler, StatusHandler
 from ._store import CallbackStore, default_store_path
 
 __all__ = [

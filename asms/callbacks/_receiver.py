@@ -36,7 +36,6 @@ import binascii
 import hmac
 import logging
 import os
-import re
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -52,7 +51,8 @@ from .._config import (
     DEFAULT_MAX_PENDING_MESSAGES,
     DEFAULT_REASSEMBLY_TIMEOUT,
 )
-from .._exceptions import ValidationError
+from .._encoding import SURROGATE
+from .._exceptions import RetryLater, ValidationError
 from ._build import InboundPart, build_inbound_part, build_status_report
 from ._events import InboundMessage, ReceiverStatistics, StatusReport
 from ._parse import Kind, MalformedCallback, parse_callback
@@ -61,7 +61,7 @@ from ._state import KeyedLocks
 from ._store import MEMORY, CallbackStore, ClaimOutcome
 from ._udh import Part, PartBuffer, Reassembly, ReassemblyKey
 
-__all__ = ["CallbackReceiver", "InboundHandler", "RetryLater", "StatusHandler"]
+__all__ = ["CallbackReceiver", "InboundHandler", "StatusHandler"]
 
 logger = logging.getLogger("asms.callbacks")
 
@@ -95,13 +95,6 @@ class _Reply(Exception):
 
 class _Disconnected(Exception):
     pass
-
-
-class RetryLater(Exception):
-    """Raised by a handler that cannot take the event now (its database is down, it is
-    stopping): the receiver answers 503 with ``Retry-After``, the event is not recorded as
-    handled, and the gateway sends it again later. Logged as a warning, without a traceback;
-    any other exception answers 500 and is logged with one."""
 
 
 class CallbackReceiver:
@@ -532,15 +525,12 @@ class CallbackReceiver:
         return len(expired)
 
 
-_SURROGATE: Final = re.compile("[\ud800-\udfff]")
-
-
 def _whole(text: str) -> str:
     """``text`` as valid Unicode: a surrogate pair left as two code points (decoded part by
     part) joined, and a lone one (the other half in a part that never came, or a sender's
     bad text) made U+FFFD. A handler given a lone surrogate fails to write it anywhere, on
     every retry of the gateway."""
-    if _SURROGATE.search(text) is None:
+    if SURROGATE.search(text) is None:
         return text
     return text.encode("utf-16-be", "surrogatepass").decode("utf-16-be", "replace")
 
