@@ -223,3 +223,19 @@ def test_count_refuses_events_beyond_it(tmp_path: Path) -> None:
     out, _ = process.communicate(timeout=20)
     assert f"{1:032x}" in out and f"{2:032x}" not in out
     assert _handled_after_a_restart(store, 2)
+
+
+def test_the_access_log_hides_a_percent_encoded_secret_segment() -> None:
+    # `/%73%33cr3t/` reaches the `s3cr3t` route: it was logged as it came, secret and all.
+    from asms._cli.callbacks import _Redact
+
+    redact = _Redact("s3cr3t")
+    assert (
+        redact._mask('"POST /%73%33cr3t/status HTTP/1.1" 200') == '"POST /***/status HTTP/1.1" 200'
+    )
+    assert (
+        redact._mask('"GET /s3cr3tx/status?a=%20b HTTP/1.1"') == '"GET /***/status?a=%20b HTTP/1.1"'
+    )
+    # A long query is kept whole (its masking scans each segment once).
+    line = '"GET /s3cr3t/status?apiMsgId=x&pad=' + "a" * 60_000 + ' HTTP/1.1"'
+    assert redact._mask(line) == line.replace("/s3cr3t/", "/***/")
