@@ -188,7 +188,7 @@ class AsyncClient(BaseClient):
     ) -> None:
         account: Credentials | ApiKey
         if api_key is not None:
-            if credentials is not None or api_id is not None or user is not None:
+            if credentials is not None or api_id is not None or user is not None or password:
                 raise ValidationError(
                     "api_key", "give either api_key or api_id, user and password, not both"
                 )
@@ -211,6 +211,11 @@ class AsyncClient(BaseClient):
             account = Credentials(str(api_id), user, password)
         elif not isinstance(credentials, Credentials):
             raise ValidationError("credentials", "must be an asms.Credentials")
+        elif api_id is not None or user is not None or password is not None:
+            # Which account would pay? Neither is picked silently.
+            raise ValidationError(
+                "credentials", "give either api_id, user and password or credentials=, not both"
+            )
         else:
             account = credentials
         if wire is None:
@@ -221,6 +226,12 @@ class AsyncClient(BaseClient):
             )
         if base_url is None:
             base_url = DEFAULT_PLATFORM_URL if wire in PLATFORM_WIRES else DEFAULT_BASE_URL
+        if not isinstance(limits, httpx.Limits):
+            raise ValidationError("limits", "must be an httpx.Limits")
+        if clock is not None and not callable(clock):
+            raise ValidationError("clock", "must be a function returning seconds")
+        if proxy is not None and not isinstance(proxy, str | httpx.URL | httpx.Proxy):
+            raise ValidationError("proxy", "must be a URL (str or httpx.URL) or an httpx.Proxy")
         if limiter is not None and not isinstance(limiter, Limiter):
             raise ValidationError(
                 "limiter", "must be an asms.Limiter (asms.RateLimiter, asms.RedisRateLimiter)"
@@ -459,6 +470,10 @@ class AsyncClient(BaseClient):
 
     async def send_message(self, message: Message) -> SendResult:
         """Send one :class:`Message`; its ``climsgid`` (or a new one) and ``ref`` come back."""
+        if not isinstance(message, Message):
+            raise ValidationError(
+                "message", f"must be an asms.Message, not {type(message).__name__}"
+            )
         return (await self.send_request([message]))[0]
 
     async def send_request(
@@ -486,8 +501,17 @@ class AsyncClient(BaseClient):
         does.
         """
         self._ensure_open()
+        given: object = messages  # checked as whatever a caller passed
+        if isinstance(given, str | bytes) or not isinstance(given, Sequence):
+            raise ValidationError("messages", "must be a list of asms.Message", given)
         if not messages:
             return SendResults()
+        for position, message in enumerate(messages):
+            if not isinstance(message, Message):
+                raise ValidationError(
+                    "messages",
+                    f"item {position} is {type(message).__name__}, not an asms.Message",
+                )
         first = messages[0]
         climsgid = first.climsgid
         text, opts = first.text, first.options

@@ -9,6 +9,7 @@ import it. Timeouts and pool limits are httpx's own ``Timeout`` and ``Limits``.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Final, Literal
@@ -310,10 +311,22 @@ class ApiKey:
 def timeout_from(value: float | httpx.Timeout | None) -> httpx.Timeout:
     """Seconds (or None: no limit) as an ``httpx.Timeout``; a Timeout as it is."""
     if isinstance(value, httpx.Timeout):
+        parts = (value.connect, value.read, value.write, value.pool)
+        if not all(part is None or _good_seconds(part) for part in parts):
+            raise ValidationError("timeout", "must hold positive, finite seconds (or None)")
         return value
-    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+    if value is None:
+        return httpx.Timeout(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if not _good_seconds(value):
+            raise ValidationError("timeout", "must be positive, finite seconds (or None)", value)
         return httpx.Timeout(value)
     raise ValidationError("timeout", "must be seconds, None or an httpx.Timeout")
+
+
+def _good_seconds(value: float) -> bool:
+    # A NaN compares false: it fails here, as a negative or an infinite number does.
+    return 0 < value < math.inf
 
 
 def base_url_from(value: str | httpx.URL) -> httpx.URL:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import quote_plus
 
+from ._exceptions import ValidationError
+
 __all__ = [
     "BINARY_CONCAT_BYTES",
     "BINARY_SINGLE_BYTES",
@@ -221,6 +223,8 @@ def count_parts(text: str) -> PartCount:
     Extension characters and surrogate pairs are never split across parts. Empty text is
     one part of zero units.
     """
+    if not isinstance(text, str):
+        raise ValidationError("text", f"must be a string, not {type(text).__name__}")
     extensions = _extension_count(text)
     if extensions >= 0:
         return _gsm7_count(text, extensions)

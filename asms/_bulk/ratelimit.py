@@ -20,6 +20,7 @@ import anyio
 import anyio.lowlevel
 
 from .._clock import Clock, SystemClock, VirtualClock
+from .._exceptions import ValidationError
 from .._limiter import Limiter, RateLimiterStatistics
 
 __all__ = [
@@ -47,9 +48,9 @@ class RateLimiter:
 
     def __init__(self, rate: float, *, burst: int = 1, clock: Clock | None = None) -> None:
         if not (isinstance(rate, int | float) and rate > 0) or math.isnan(rate):
-            raise ValueError("rate must be a positive number of tokens per second")
+            raise ValidationError("rate", "must be a positive number of messages per second", rate)
         if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
-            raise ValueError("burst must be a positive integer")
+            raise ValidationError("burst", "must be a positive integer", burst)
         self._rate = float(rate)
         self._burst = burst
         self._clock: Clock = clock if clock is not None else SystemClock()

@@ -1,0 +1,76 @@
+"""Arguments of the wrong kind are refused with ValidationError naming the field, nothing
+sent: before, each of these went on to an AttributeError or TypeError from deep inside, or
+was taken silently (a second account, a timeout that fails every request)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+import asms
+from asms import AsyncClient
+from asms.testing import EmulatorTransport, GatewayEmulator
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"credentials": asms.Credentials("5678", "shop", "s3cret")}, "credentials"),
+        ({"limits": "x"}, "limits"),
+        ({"clock": "x"}, "clock"),
+        ({"proxy": 5}, "proxy"),
+        ({"timeout": float("nan")}, "timeout"),
+        ({"timeout": -1}, "timeout"),
+        ({"timeout": 0}, "timeout"),
+        ({"timeout": float("inf")}, "timeout"),
+        ({"timeout": httpx.Timeout(-5)}, "timeout"),
+    ],
+)
+def test_the_client_refuses_arguments_of_the_wrong_kind(
+    changes: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(asms.ValidationError) as info:
+        AsyncClient(1234, "demo", "demo", **changes)
+    assert info.value.field == field
+    assert "s3cret" not in str(info.value)
+
+
+def test_credentials_alone_and_a_timeout_without_limits_are_fine() -> None:
+    AsyncClient(credentials=asms.Credentials("5678", "shop", "s3cret"))
+    AsyncClient(1234, "demo", "demo", timeout=None)
+    AsyncClient(1234, "demo", "demo", timeout=httpx.Timeout(5.0, connect=None))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda c: c.send_request("hello"), "messages"),
+        (lambda c: c.send_request(["27821234567"]), "messages"),
+        (lambda c: c.send_request(None), "messages"),
+        (lambda c: c.send_message("hi"), "message"),
+    ],
+)
+async def test_send_request_and_send_message_take_messages(call: Any, field: str) -> None:
+    emulator = GatewayEmulator()
+    async with AsyncClient(
+        1234, "demo", "demo", transport=EmulatorTransport(emulator), base_url="http://g"
+    ) as client:
+        with pytest.raises(asms.ValidationError) as info:
+            await call(client)
+    assert info.value.field == field
+    assert not emulator.recorder.messages
+
+
+def test_count_parts_and_the_limiter_name_their_field() -> None:
+    with pytest.raises(asms.ValidationError) as info:
+        asms.count_parts(None)  # type: ignore[arg-type]
+    assert info.value.field == "text"
+    with pytest.raises(asms.ValidationError) as info:
+        asms.RateLimiter(rate=0)
+    assert info.value.field == "rate"
+    with pytest.raises(asms.ValidationError) as info:
+        asms.RateLimiter(rate=1, burst=0)
+    assert info.value.field == "burst"
