@@ -7,6 +7,7 @@ field and the rule, before anything is queued or sent.
 from __future__ import annotations
 
 import enum
+import math
 import os
 import re
 import time
@@ -132,8 +133,10 @@ class SendOptions:
         if self.max_credits is not None:
             if isinstance(self.max_credits, bool) or not isinstance(self.max_credits, int | float):
                 raise ValidationError("max_credits", "must be a number", self.max_credits)
-            if self.max_credits < 0:
-                raise ValidationError("max_credits", "must not be negative", self.max_credits)
+            if not 0 <= self.max_credits < math.inf:  # NaN fails too
+                raise ValidationError(
+                    "max_credits", "must be a finite number, not negative", self.max_credits
+                )
         if self.msg_type is not None and self.msg_type not in MSG_TYPES:
             raise ValidationError("msg_type", "must be one of " + ", ".join(MSG_TYPES))
         for name in ("udh", "data"):
@@ -188,6 +191,8 @@ class SendOptions:
             name = "from_" if key == "from" else key
             if name not in known:
                 raise ValidationError(key, "is not a sendmsg option")
+            if name in values:
+                raise ValidationError("from", "give from or from_, not both")
             values[name] = value
         return cls(**values)
 

@@ -6,6 +6,7 @@ No I/O here. The client calls these for ``sendmsg``, the push commands and the b
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
@@ -31,7 +32,7 @@ from ._models import (
     new_climsgid,
 )
 from ._numbers import InvalidNumberError, normalize_list, normalize_msisdn
-from ._optable import OPERATIONS, Operation
+from ._optable import HEX_PAIRS, OPERATIONS, Operation
 from ._replies import ErrorReply, IdReply, StatusReply, expect_send
 from ._results import SendResults
 from ._wire import Wire
@@ -209,6 +210,26 @@ class PreparedText:
     parts: int
 
 
+_HEX_PAIRS: Final = re.compile(HEX_PAIRS)
+#: The legacy wires' letters in the operation table (``Param.wires``).
+_LEGACY_LETTERS: Final = {"http": "h", "soap": "d", "soap-rpc": "r"}
+
+
+def _binary_text_refused(wire: Wire, text: str, options: SendOptions) -> bool:
+    """Whether a legacy wire would send ``text`` as a binary message's bytes (it carries
+    ``binary`` or ``udh`` there) that are not hex: the gateway's ``ERR 101``. The Platform
+    wires keep the text and the header apart; a wire without the option refuses it by name
+    when the request is built."""
+    letter = _LEGACY_LETTERS.get(wire.name)
+    if letter is None or _HEX_PAIRS.fullmatch(text):
+        return False
+    binary, udh = _SENDMSG.param("binary"), _SENDMSG.param("udh")
+    return bool(
+        (options.binary and binary is not None and letter in binary.wires)
+        or (options.udh is not None and udh is not None and letter in udh.wires)
+    )
+
+
 def check_unicode(text: str, field: str = "text") -> None:
     """Refuse a text holding half a UTF-16 pair (a lone surrogate): no wire can carry it, and
     it is what undecodable input bytes become (a file or terminal in another encoding)."""
@@ -242,6 +263,14 @@ def prepare_text(
     else:
         if not isinstance(text, str) or not text:
             raise ValidationError(field, "must be a non-empty string")
+        if (options.binary or options.udh is not None) and _binary_text_refused(
+            wire, text, options
+        ):
+            raise ValidationError(
+                field,
+                "must be an even number of hex digits (the message's bytes) with binary=True"
+                " or udh=; or give the bytes as data=",
+            )
         if not text.isascii():
             check_unicode(text, field)
         encoded = wire.encode_text(text)
@@ -315,12 +344,19 @@ def wire_value(value: Any) -> str:
 def op_options(
     op: Operation, options: Mapping[str, Any], *, exclude: Iterable[str] = ()
 ) -> dict[str, str]:
-    """Validate keyword options against the operation table; canonical names, wire values."""
+    """Validate keyword options against the operation table; canonical names, wire values.
+
+    None leaves an option out, but not one the table marks required: that one, None or
+    empty, is refused here rather than by the gateway's ``ERR 101``."""
     refused = set(exclude)
     out: dict[str, str] = {}
     for key, value in options.items():
-        if value is None:
-            continue
+        if value is None or value == "":
+            param = op.param("from" if key == "from_" else key)
+            if param is not None and param.required:
+                raise ValidationError(param.name, f"is required by {op.name}", value)
+            if value is None:
+                continue
         name = "from" if key == "from_" else key
         param = op.param(name)
         if param is None or param.name in refused:

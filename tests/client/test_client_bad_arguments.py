@@ -74,3 +74,35 @@ def test_count_parts_and_the_limiter_name_their_field() -> None:
     with pytest.raises(asms.ValidationError) as info:
         asms.RateLimiter(rate=1, burst=0)
     assert info.value.field == "burst"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("wire", ["http", "soap", "soap-rpc"])
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda c: c.send("hi", to="27821234567", max_credits=float("nan")), "max_credits"),
+        (lambda c: c.send("hi", to="27821234567", max_credits=float("inf")), "max_credits"),
+        (lambda c: c.send("hi", to="27821234567", **{"from": "BBB", "from_": "AAA"}), "from"),
+        # (SOAP has no binary= at all: refused by that name there.)
+        (lambda c: c.send("hello", to="27821234567", binary=True), "text|binary"),
+        (lambda c: c.send("hello", to="27821234567", udh="0605040B8423F0"), "text"),
+        (lambda c: c.token_pay(None), "token"),
+        (lambda c: c.si_push("27821234567", si_id="1", si_url=None, si_text="x"), "si_url"),
+    ],
+)
+async def test_option_values_the_gateway_would_refuse_are_refused_first(
+    wire: str, call: Any, field: str
+) -> None:
+    # Before: each went to the gateway (ERR 101, or max_credits=nan on the wire), or the
+    # later of `from` and `from_` was sent silently.
+    emulator = GatewayEmulator()
+    async with AsyncClient(
+        1234, "demo", "demo", wire=wire, transport=EmulatorTransport(emulator), base_url="http://g"
+    ) as client:
+        with pytest.raises(asms.ValidationError) as info:
+            await call(client)
+    expected = {"text|binary": "text" if wire == "http" else "binary"}.get(field, field)
+    assert info.value.field == expected
+    assert not emulator.recorder.messages
+    assert emulator.statistics().requests_by_command.get("sendmsg", 0) == 0

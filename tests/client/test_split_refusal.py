@@ -93,7 +93,8 @@ async def test_a_request_answered_by_an_http_error_is_unknown_the_others_kept() 
     states = Counter(r.state for r in results)
     assert states[DeliveryState.ACCEPTED] == len(emulator.recorder.messages) > 0
     unknown = [r for r in results if r.state is DeliveryState.UNKNOWN]
-    assert len(unknown) == 600 and {r.error_code for r in unknown} == {OUTCOME_UNKNOWN}
+    # The second request to go out (trio may start them in any order): 600 or 300 numbers.
+    assert len(unknown) in (300, 600) and {r.error_code for r in unknown} == {OUTCOME_UNKNOWN}
     assert "HTTPStatusError" in (unknown[0].error_description or "")
     assert sum(states.values()) == len(RECIPIENTS)
 
