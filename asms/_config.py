@@ -524,8 +524,10 @@ DEFAULT_CLAIM_TIMEOUT: Final = 600.0
 #: Records a store keeps at most (a receiver's ``dedup_size``); beyond it new callbacks are
 #: refused, none evicted.
 DEFAULT_MAX_CALLBACK_RECORDS: Final = 1_000_000
-#: Largest callback request body or query string accepted, in bytes.
-DEFAULT_MAX_CALLBACK_BODY: Final = 64_000
+#: Largest callback request body or query string accepted, in bytes. One API envelopes carry
+#: arrays of events and base64 media (``moMedia``): one refused for its size is refused on
+#: every retry, and lost. Requests are authenticated before their body is read.
+DEFAULT_MAX_CALLBACK_BODY: Final = 4 * 1024 * 1024
 #: Seconds the parts of an inbound message wait for the rest before what arrived is handed over.
 DEFAULT_REASSEMBLY_TIMEOUT: Final = 7200.0
 #: Incomplete inbound messages kept at once, at most.

@@ -455,3 +455,16 @@ async def test_lenient_numbers_seconds_and_a_form_body() -> None:
     assert first.status is MessageStatus.RECEIVED_BY_RECIPIENT
     assert first.timestamp == WHEN.replace(microsecond=0)  # seconds, not 1970
     assert (second.apimsgid, second.status) == ("m-f", MessageStatus.MESSAGE_QUEUED)
+
+
+@pytest.mark.anyio
+async def test_a_large_one_api_envelope_is_taken_by_default() -> None:
+    # 600 status updates (about 100 kB): refused with 413 on every retry before (64 kB).
+    log = EventLog()
+    items = [one_api_status_item(f"m-{i}", 5, "DEVICE_ACK", MS) for i in range(600)]
+    envelope = {"integrationId": "i", "event": {"messageStatusUpdate": items}}
+    request = json_request(envelope)
+    assert len(request.body or b"") > 64_000
+    async with client_for(log.receiver()) as client:
+        assert (await deliver(client, request)).status_code == 200
+    assert len(log.statuses) == 600
