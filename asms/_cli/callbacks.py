@@ -37,7 +37,7 @@ from ..callbacks import (
     StatusReport,
     default_store_path,
 )
-from ..callbacks._store import MEMORY, make_store_directory
+from ..callbacks._store import MEMORY, make_store_file
 from ._common import ConfigError, out_console, status_text
 from ._stop import serve_until_stopped, stoppable_server
 
@@ -194,7 +194,14 @@ def callbacks(
         raise ConfigError(
             f"--journal {journal_path}: no such folder {str(Path(journal_path).parent)!r}"
         )
-    store = None if no_store else _open_store(journal_path or store_path or default_store_path())
+    store = (
+        None
+        if no_store
+        else _open_store(
+            journal_path or store_path or default_store_path(),
+            given=bool(journal_path) or store_given,
+        )
+    )
 
     console = out_console()
     seen = 0
@@ -229,18 +236,18 @@ def callbacks(
         charge = "" if report.charge is None else f" charge {report.charge:g}"
         emit(
             status_record(report),
-            f"[cyan]{_when(report.timestamp)}[/] [bold]status[/] {escape(report.apimsgid)}"
-            f" to {escape(report.to)}: {escape(status_text(report.status))} ({final})"
-            f"{escape(charge)}"
-            + (f" climsgid {escape(report.climsgid)}" if report.climsgid else ""),
+            f"[cyan]{_when(report.timestamp)}[/] [bold]status[/] {_shown(report.apimsgid)}"
+            f" to {_shown(report.to)}: {_shown(status_text(report.status))} ({final})"
+            f"{_shown(charge)}"
+            + (f" climsgid {_shown(report.climsgid)}" if report.climsgid else ""),
         )
 
     async def on_inbound(message: InboundMessage) -> None:
         missing = f" (missing parts {list(message.missing_parts)})" if message.missing_parts else ""
         emit(
             inbound_record(message),
-            f"[cyan]{_when(message.timestamp)}[/] [bold]inbound[/] {escape(message.momsgid)}"
-            f" from {escape(message.from_)} to {escape(message.to)}: {escape(message.text)!r}"
+            f"[cyan]{_when(message.timestamp)}[/] [bold]inbound[/] {_shown(message.momsgid)}"
+            f" from {_shown(message.from_)} to {_shown(message.to)}: {escape(message.text)!r}"
             f"{missing}",
         )
 
@@ -305,6 +312,15 @@ def callbacks(
         serve_until_stopped(server, [sock], announce)
 
 
+def _shown(value: str) -> str:
+    """A field of a sender's callback as printed: rich markup escaped, and a control
+    character written as its escape, so that no callback can forge a line of output or
+    send the terminal an escape sequence."""
+    if not value.isprintable():
+        value = "".join(c if c.isprintable() else repr(c)[1:-1] for c in value)
+    return escape(value)
+
+
 def _log_config(uvicorn: Any) -> dict[str, Any]:
     """uvicorn's logging, with the access log on stderr: stdout carries the events only."""
     config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
@@ -312,12 +328,17 @@ def _log_config(uvicorn: Any) -> dict[str, Any]:
     return config
 
 
-def _open_store(path: str) -> str | None:
-    """Check the store file can be opened (creating its directory, 0700); None for memory."""
+def _open_store(path: str, *, given: bool) -> str | None:
+    """Check the store file can be opened (creating it, 0600, and for the default one its
+    directory, 0700); None for memory. A ``given`` path in a folder that does not exist is a
+    typo, refused: a store made there would start empty, every event handled again."""
     if path == MEMORY:
         return None
+    folder = Path(path).parent
+    if given and not folder.is_dir():
+        raise ConfigError(f"callback store {path}: no such folder {str(folder)!r}")
     try:
-        make_store_directory(path)
+        make_store_file(path)
         connection = sqlite3.connect(path)
         try:
             # connect() opens any file; reading the schema is what finds one that is not

@@ -122,14 +122,19 @@ def default_store_path() -> str:
     return os.path.join(base, "asms", "callbacks.sqlite3")
 
 
-def make_store_directory(path: str) -> None:
-    """Create the directory of store file ``path`` if missing, readable by its user only
-    (the store lists the ids of the user's messages); an existing one is left as it is."""
+def make_store_file(path: str) -> None:
+    """Create store file ``path`` and its directory if missing, readable by its user only
+    (the store lists the user's messages and numbers; SQLite gives its side files the same
+    mode); an existing one is left as it is."""
     if path == MEMORY:
         return
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         os.makedirs(folder, mode=0o700, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
 
 
 class _Transaction:
@@ -205,7 +210,7 @@ class CallbackStore:
                 self._db = await anyio.to_thread.run_sync(self._connect)
 
     def _connect(self) -> sqlite3.Connection:
-        make_store_directory(self._path)
+        make_store_file(self._path)
         db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
         try:
             db.execute("PRAGMA busy_timeout = 10000")

@@ -41,7 +41,7 @@ def test_unusable_store_path_is_a_configuration_error(tmp_path: Path) -> None:
         callbacks, ["--port", "0", "--store", str(blocker / "sub" / "cb.sqlite3")], env={}
     )
     assert result.exit_code == 2
-    assert "cannot open the callback store" in result.output
+    assert "no such folder" in result.output  # "file" is a file: nothing is created there
 
 
 def _stop(process: subprocess.Popen[str]) -> tuple[str, str]:
@@ -239,3 +239,29 @@ def test_the_access_log_hides_a_percent_encoded_secret_segment() -> None:
     # A long query is kept whole (its masking scans each segment once).
     line = '"GET /s3cr3t/status?apiMsgId=x&pad=' + "a" * 60_000 + ' HTTP/1.1"'
     assert redact._mask(line) == line.replace("/s3cr3t/", "/***/")
+
+
+def test_a_given_store_in_a_missing_folder_is_refused_and_a_new_store_is_private(
+    tmp_path: Path,
+) -> None:
+    # Before: --store /typo/dir/x.db made /typo (0755) and dir, and started an empty store;
+    # and the file, which lists the user's numbers, was readable by everyone (0644).
+    missing = tmp_path / "typo" / "dir" / "x.db"
+    result = CliRunner().invoke(callbacks, ["--port", "0", "--store", str(missing)], env={})
+    assert result.exit_code == 2 and "no such folder" in result.output
+    assert not (tmp_path / "typo").exists()
+    store = tmp_path / "cb.sqlite3"
+    process, port = start_receiver("--store", str(store))
+    try:
+        assert httpx.get(f"http://127.0.0.1:{port}/elsewhere").status_code == 404
+    finally:
+        _stop(process)
+    assert stat.S_IMODE(store.stat().st_mode) == 0o600
+
+
+def test_callback_fields_cannot_forge_output_or_send_terminal_escapes() -> None:
+    from asms._cli.callbacks import _shown
+
+    assert _shown("2782\n1234567") == "2782\\n1234567"
+    assert _shown("evil\x1b[2Jfake") == "evil\\x1b[2Jfake"
+    assert _shown("café") == "café"
