@@ -432,6 +432,13 @@ class _RecentRows:
     "stored in Redis (a different stored rate is refused).",
 )
 @click.option("--concurrency", type=click.IntRange(min=1), help="Requests in flight at most.")
+@click.option(
+    "--group-size",
+    type=click.IntRange(min=1),
+    help="Messages of one text per request at most [default: the wire's limit, 600 or 200]. "
+    "1 on the One API, whose status callbacks name no recipient, lets a callback settle "
+    "each message whose reply was lost.",
+)
 @click.option("--dry-run", is_flag=True, help="Count parts and estimate credits; send nothing.")
 @click.option(
     "--credit-per-part",
@@ -475,6 +482,7 @@ def bulk(
     replay: bool,
     rate: float,
     concurrency: int | None,
+    group_size: int | None,
     dry_run: bool,
     credit_per_part: float,
     max_parts: int,
@@ -507,7 +515,9 @@ def bulk(
     Platform cannot look a message up by climsgid, so a message whose reply was lost is
     never resent, also on a --journal rerun: it ends "unknown" until its status callback
     settles it: run `asms callbacks --journal FILE` (the same file) where the Platform sends
-    its callbacks, and a rerun with --journal FILE reads them. A row setting an option the
+    its callbacks, and a rerun with --journal FILE reads them (on the One API, whose
+    callbacks name no recipient, only for messages sent alone: --group-size 1). A row
+    setting an option the
     Platform has no field for (callback, deliv_ack, queue, ...) is written not_sent with the
     reason (--dry-run lists them);
     --callback and --redis are refused there. SIGINT (Ctrl-C) or SIGTERM stops the
@@ -663,6 +673,8 @@ def bulk(
     options: dict[str, Any] = {"rate": rate}
     if concurrency is not None:
         options["concurrency"] = concurrency
+    if group_size is not None:
+        options["group_size"] = group_size
     if journal is not None:
         options["journal"] = Journal(journal, campaign=campaign, replay=replay)
 

@@ -190,7 +190,11 @@ def check_bulk_options(
         raise click.UsageError("--campaign must not be empty")
     # What only a run in this process does: with --redis the workers send.
     local = [("--journal", journal is not None), ("--replay", replay)]
-    for name, source in (("--concurrency", "concurrency"), ("--max-parts", "max_parts")):
+    for name, source in (
+        ("--concurrency", "concurrency"),
+        ("--max-parts", "max_parts"),
+        ("--group-size", "group_size"),
+    ):
         given = ctx.get_parameter_source(source) is click.core.ParameterSource.COMMANDLINE
         local.append((name, given))
     for option, given in local:

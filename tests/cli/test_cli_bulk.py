@@ -236,3 +236,18 @@ def test_bulk_over_soap(
     assert result.exit_code == 0, result.output
     assert {r["status"] for r in read_results(results)} == {"accepted"}
     assert len(committed(emulator)) == 120
+
+
+def test_group_size_sends_each_shared_text_message_alone(
+    tmp_path: Path, base_url: str, emulator: GatewayEmulator
+) -> None:
+    # One text for 30 rows: one request without --group-size, 30 with --group-size 1 (what a
+    # One API campaign needs for its status callbacks to settle each message).
+    campaign = tmp_path / "same.csv"
+    campaign.write_text("to,text\n" + "".join(f"{FIRST_NUMBER + i},Same\n" for i in range(30)))
+    before = emulator.statistics().commits
+    args = ["bulk", str(campaign), "--quiet", "--rate", "1000", "--group-size", "1"]
+    result = cli_result(base_url, *args)
+    assert result.exit_code == 0, result.output
+    assert emulator.statistics().commits - before == 30
+    assert len(read_results(tmp_path / "same.results.csv")) == 30
