@@ -66,7 +66,9 @@ def _check_range(name: str, value: int | None, low: int, high: int, rule: str) -
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(name, f"must be an integer ({rule})", value)
+        # The rule says "an integer" itself where it is one ("must be an integer from 0 to 7").
+        said = rule if "integer" in rule else f"must be an integer ({rule})"
+        raise ValidationError(name, said, value)
     if not low <= value <= high:
         raise ValidationError(name, rule, value)
 

@@ -284,14 +284,15 @@ def prepare_text(
         if encoded.unicode:
             params["unicode"] = "1"
         parts = encoded.parts.parts
+    sized = "data" if options.data is not None else field  # what is too long
     if options.concat is not None:
         if parts > options.concat:
             raise ValidationError(
-                field, f"needs {parts} parts but concat={options.concat} (gateway error 113)"
+                sized, f"needs {parts} parts but concat={options.concat} (gateway error 113)"
             )
     elif parts > max_parts:
         raise ValidationError(
-            field, f"needs {parts} parts, more than max_parts={max_parts} (gateway error 113)"
+            sized, f"needs {parts} parts, more than max_parts={max_parts} (gateway error 113)"
         )
     elif parts > 1:
         params["concat"] = str(parts)

@@ -160,7 +160,8 @@ class CommandFailed(click.ClickException):
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """``KEY=VALUE`` lines (``#`` comments, optional ``export``, optional quotes)."""
+    """``KEY=VALUE`` lines (``#`` comments, whole lines or after a value, optional
+    ``export``, optional quotes)."""
     values: dict[str, str] = {}
     try:
         text = path.read_text(encoding="utf-8")
@@ -182,11 +183,23 @@ def read_env_file(path: Path) -> dict[str, str]:
         if not sep or not key.isidentifier():
             # Never echo the line: it may hold a password.
             raise ConfigError(f"{path}:{number}: expected KEY=VALUE")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key] = value
+        values[key] = _env_value(value.strip())
     return values
+
+
+_TRAILING_COMMENT: Final = re.compile(r"\s+#")
+
+
+def _env_value(value: str) -> str:
+    """A value as dotenv files write it: quoted (anything inside, a ``#`` comment may
+    follow the closing quote) or bare (a ``#`` after a space begins a comment)."""
+    if value[:1] in ("'", '"'):
+        end = value.find(value[0], 1)
+        rest = value[end + 1 :].strip() if end > 0 else None
+        if rest is not None and (not rest or rest.startswith("#")):
+            return value[1:end]
+        return value
+    return _TRAILING_COMMENT.split(value, 1)[0]
 
 
 class FiniteFloat(click.FloatRange):
@@ -263,7 +276,9 @@ class Settings:
             )
         except ValidationError as exc:
             # ValidationError never carries the value of a credential field.
-            raise ConfigError(f"bad credentials in the environment: {exc}") from None
+            raise ConfigError(
+                f"bad credentials (from the environment or --env-file): {exc}"
+            ) from None
 
     def api_key(self) -> ApiKey:
         """The Platform account's integration API key (``ASMS_API_KEY``); a missing or bad
@@ -287,7 +302,7 @@ class Settings:
         except ValidationError as exc:
             # The rule only, never the value.
             raise ConfigError(
-                f"bad {API_KEY_VARIABLE} in the environment: it {exc.rule}"
+                f"bad {API_KEY_VARIABLE} (from the environment or --env-file): it {exc.rule}"
                 + (" (a space or line break copied with it?)" if value != value.strip() else "")
             ) from None
 

@@ -99,7 +99,8 @@ def account_label(env: Mapping[str, str]) -> str:
     if not (value.isascii() and value.isdigit()):
         # As Settings.credentials says it; the value itself is never shown.
         raise ConfigError(
-            "bad credentials in the environment: api_id: must be the account's numeric API id"
+            "bad credentials (from the environment or --env-file): api_id: must be the"
+            " account's numeric API id"
         )
     return value
 

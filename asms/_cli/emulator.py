@@ -63,6 +63,18 @@ def _bind_error(host: str, port: int, exc: OSError) -> str:
     return f"{where}: check --host and --port"
 
 
+def _shown_url(url: str) -> str:
+    """``url`` as printed: a password in it (``http://user:pass@host/…``) as ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
+
+
 def inbound_url(callback_url: str | None) -> str | None:
     """Where inbound callbacks go without ``--mo-callback-url``.
 
@@ -347,10 +359,10 @@ def emulator(
         err=True,
     )
     if callback_url is not None:
-        click.echo(f"status callbacks go to {callback_url}", err=True)
+        click.echo(f"status callbacks go to {_shown_url(callback_url)}", err=True)
     inbound = mo_callback_url or inbound_url(callback_url)
     if inbound is not None:
-        click.echo(f"inbound callbacks go to {inbound}", err=True)
+        click.echo(f"inbound callbacks go to {_shown_url(inbound)}", err=True)
     serve(gateway, log_level=log_level, sock=sock)
 
 

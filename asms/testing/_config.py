@@ -254,6 +254,12 @@ class Faults:
         for name in ("latency", "slow_reply_seconds", "querymsg_visibility_delay"):
             if not 0.0 <= getattr(self, name) < math.inf:
                 raise ValueError(f"{name} must be a non-negative number of seconds")
+        for name in ("err130_until", "err130_once"):
+            value = getattr(self, name)
+            # The gateway names a whole unix second; a float would make it write a time
+            # no client can read ("until 1796542371.7086508").
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValueError(f"{name} must be a whole unix time, e.g. int(time.time()) + 2")
         if self.rate_cap is not None and not self.rate_cap > 0:
             raise ValueError("rate_cap must be positive")
         if self.rate_cap_error not in ErrorCode._value2member_map_:

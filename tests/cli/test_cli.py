@@ -161,6 +161,24 @@ def test_env_file_supplies_credentials(runner: CliRunner, tmp_path: Path) -> Non
     assert "--insecure-http" in result.output
 
 
+def test_env_file_comments_after_a_value(tmp_path: Path) -> None:
+    # Before: `KEY="value" # note` kept the quotes and the note in the value (a bad key,
+    # blamed on "the environment"), and a bare value kept its note.
+    env_file = tmp_path / "asms.env"
+    env_file.write_text(
+        'ASMS_API_KEY="asms-demo-integration-key" # my key\n'
+        "ASMS_BASE_URL=http://127.0.0.1:18765 # the emulator\n"
+        "ASMS_PASSWORD=pa#ss\n"
+        "ASMS_USER='a # b'\n"
+    )
+    assert read_env_file(env_file) == {
+        "ASMS_API_KEY": "asms-demo-integration-key",
+        "ASMS_BASE_URL": "http://127.0.0.1:18765",
+        "ASMS_PASSWORD": "pa#ss",  # a # not after a space is part of the value
+        "ASMS_USER": "a # b",  # quoted: kept whole
+    }
+
+
 def test_env_file_errors_never_echo_the_line(runner: CliRunner, tmp_path: Path) -> None:
     env_file = tmp_path / "asms.env"
     env_file.write_text(f"ASMS_PASSWORD {SECRET}\n")

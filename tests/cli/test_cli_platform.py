@@ -285,7 +285,7 @@ def test_a_malformed_key_is_refused_without_showing_it(
 ) -> None:
     for key, hint in (("two words", False), (KEY + " ", True), ("ключ-ключ", False)):
         text = refused(invoke("send", "27821234567", "-t", "Hi", env={"ASMS_API_KEY": key}))
-        assert text.startswith("Error: bad ASMS_API_KEY in the environment")
+        assert text.startswith("Error: bad ASMS_API_KEY (from the environment or --env-file)")
         assert key.strip() not in text
         assert ("a space or line break copied with it?" in text) is hint
     nothing_sent(emulator)

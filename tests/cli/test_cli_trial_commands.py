@@ -373,3 +373,12 @@ def test_the_emulator_and_the_receiver_work_together_for_status_and_inbound() ->
         ("27829999999", "27820000001", "STOP")
     ]
     assert f"inbound callbacks go to http://127.0.0.1:{port}/inbound" in gateway_err
+
+
+def test_the_emulator_prints_a_callback_url_without_its_password() -> None:
+    from asms._cli.emulator import _shown_url
+
+    assert _shown_url("http://hooks:s3cret@127.0.0.1:18080/status") == (
+        "http://hooks:***@127.0.0.1:18080/status"
+    )
+    assert _shown_url("http://127.0.0.1:18080/status") == "http://127.0.0.1:18080/status"

@@ -106,3 +106,18 @@ async def test_option_values_the_gateway_would_refuse_are_refused_first(
     assert info.value.field == expected
     assert not emulator.recorder.messages
     assert emulator.statistics().requests_by_command.get("sendmsg", 0) == 0
+
+
+@pytest.mark.anyio
+async def test_a_too_long_binary_message_names_data_and_a_range_rule_says_integer_once() -> None:
+    emulator = GatewayEmulator()
+    async with AsyncClient(
+        1234, "demo", "demo", transport=EmulatorTransport(emulator), base_url="http://g"
+    ) as client:
+        with pytest.raises(asms.ValidationError) as info:
+            await client.send("", to="27821234567", data="00" * 1000)
+    assert info.value.field == "data" and "max_parts" in str(info.value)
+    with pytest.raises(asms.ValidationError) as info:
+        asms.SendOptions(callback="x")  # type: ignore[arg-type]
+    assert str(info.value) == "callback: must be an integer from 0 to 7 (got 'x')"
+    assert not emulator.recorder.messages

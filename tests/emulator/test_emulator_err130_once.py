@@ -3,9 +3,11 @@ arrival log (``Recorder.arrivals``, the admin API's ``GET requests``)."""
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlencode
 
 import httpx
+import pytest
 from helpers.emulator import CREDS
 
 from asms._optable import OPERATIONS
@@ -76,3 +78,13 @@ def test_the_admin_api_arms_err130_once_and_lists_requests() -> None:
         ]
         bad = http.post("/_emulator/faults", json={"err130_once": "soon"})
         assert bad.status_code == 400 and "whole number" in bad.json()["error"]
+
+
+def test_a_time_that_is_not_a_whole_second_is_refused() -> None:
+    # Before: err130_once=time.time() + 2 made the emulator answer "until 1796542371.70…",
+    # which no client reads as a time: the message was rejected instead of waited for.
+    for bad in (time.time() + 2, "soon", True):
+        with pytest.raises(ValueError, match="whole unix time"):
+            Faults(err130_once=bad)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="whole unix time"):
+            Faults(err130_until=bad)  # type: ignore[arg-type]
