@@ -274,7 +274,8 @@ class BaseClient:
         send = self._send_prepared
         prepared = None if send is None else wire.prepare(op, params, auth)
         self._counters.requests += 1
-        logger.debug("request %s over %s", op.name, self._options.wire)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("request %s", _described(op, params, self._options.wire))
         if prepared is None:
             status, content = await roundtrip(self._transport, wire.build(op, params, auth))
         else:
@@ -593,8 +594,8 @@ class BaseClient:
             prepared = None if send is None else wire.prepare(op, params, auth)
             self._counters.requests += 1
             debug = logger.isEnabledFor(logging.DEBUG)
-            if debug:  # names only: parameter values may be credentials or a session id
-                logger.debug("request %s over %s", op.name, self._options.wire)
+            if debug:  # no parameter values: they may be credentials or a session id
+                logger.debug("request %s", _described(op, params, self._options.wire))
             if prepared is None:
                 request = wire.build(op, params, auth)
                 status, headers, content = await roundtrip_headers(self._transport, request)
@@ -664,7 +665,8 @@ class BaseClient:
                 session_id, generation, _ = await self._session_for(session)
                 auth = {"session_id": session_id}
             self._counters.requests += 1
-            logger.debug("request %s over %s", op.name, self._options.wire)
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("request %s", _described(op, params, self._options.wire))
             request = wire.build(op, params, auth)
             status, headers, content = await roundtrip_headers(self._transport, request)
             logger.debug("reply to %s: HTTP %d, %d bytes", op.name, status, len(content))
@@ -869,6 +871,20 @@ class BaseClient:
         else:
             return self._settled(op, outcome, recipients, climsgid, ids, parts, refs)
         raise error
+
+
+def _described(op: Operation, params: Params, wire: str) -> str:
+    """A request for the debug log: its command, wire, recipient count and climsgid (never
+    another parameter's value: it may be a credential or a session id)."""
+    described = f"{op.name} over {wire}"
+    to = params.get("to")
+    if to is not None:
+        count = 1 if isinstance(to, str) else len(to)
+        described += f", {count} recipient{'s' if count != 1 else ''}"
+    climsgid = params.get("climsgid")
+    if isinstance(climsgid, str):
+        described += f", climsgid {climsgid}"
+    return described
 
 
 class ClientBatchCalls:

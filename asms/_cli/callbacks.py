@@ -236,18 +236,19 @@ def callbacks(
         charge = "" if report.charge is None else f" charge {report.charge:g}"
         emit(
             status_record(report),
-            f"[cyan]{_when(report.timestamp)}[/] [bold]status[/] {_shown(report.apimsgid)}"
-            f" to {_shown(report.to)}: {_shown(status_text(report.status))} ({final})"
-            f"{_shown(charge)}"
-            + (f" climsgid {_shown(report.climsgid)}" if report.climsgid else ""),
+            f"[cyan]{_when(report.timestamp)}[/] [bold]status[/] {_safe_field(report.apimsgid)}"
+            f" to {_safe_field(report.to)}: {_safe_field(status_text(report.status))} ({final})"
+            f"{_safe_field(charge)}"
+            + (f" climsgid {_safe_field(report.climsgid)}" if report.climsgid else ""),
         )
 
     async def on_inbound(message: InboundMessage) -> None:
         missing = f" (missing parts {list(message.missing_parts)})" if message.missing_parts else ""
         emit(
             inbound_record(message),
-            f"[cyan]{_when(message.timestamp)}[/] [bold]inbound[/] {_shown(message.momsgid)}"
-            f" from {_shown(message.from_)} to {_shown(message.to)}: {escape(message.text)!r}"
+            f"[cyan]{_when(message.timestamp)}[/] [bold]inbound[/] {_safe_field(message.momsgid)}"
+            f" from {_safe_field(message.from_)} to {_safe_field(message.to)}:"
+            f" {escape(message.text)!r}"
             f"{missing}",
         )
 
@@ -312,7 +313,7 @@ def callbacks(
         serve_until_stopped(server, [sock], announce)
 
 
-def _shown(value: str) -> str:
+def _safe_field(value: str) -> str:
     """A field of a sender's callback as printed: rich markup escaped, and a control
     character written as its escape, so that no callback can forge a line of output or
     send the terminal an escape sequence."""

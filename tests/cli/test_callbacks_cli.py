@@ -260,7 +260,7 @@ def test_a_given_store_in_a_missing_folder_is_refused_and_a_new_store_is_private
 
 
 def test_callback_fields_cannot_forge_output_or_send_terminal_escapes() -> None:
-    from asms._cli.callbacks import _shown
+    from asms._cli.callbacks import _safe_field as _shown
 
     assert _shown("2782\n1234567") == "2782\\n1234567"
     assert _shown("evil\x1b[2Jfake") == "evil\\x1b[2Jfake"

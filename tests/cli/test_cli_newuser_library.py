@@ -104,8 +104,12 @@ async def test_each_request_is_logged_at_debug_without_secrets(
             await c.send("hi", to="27821234567")
             await c.balance()
     messages = [r.getMessage() for r in caplog.records if r.name.startswith("asms")]
-    for command in ("auth", "sendmsg", "getbalance"):
+    for command in ("auth", "getbalance"):
         assert f"request {command} over {wire}" in messages, messages
+    # A send says its recipient count and climsgid (what to look up if it is interrupted).
+    [send] = [m for m in messages if m.startswith(f"request sendmsg over {wire}")]
+    assert send.startswith(f"request sendmsg over {wire}, 1 recipient, climsgid "), send
+    for command in ("auth", "sendmsg", "getbalance"):
         assert any(m.startswith(f"reply to {command}: HTTP 200") for m in messages), messages
     for message in messages:
         assert PASSWORD not in message and "session_id" not in message

@@ -481,7 +481,7 @@ def test_prepare_text_binary_messages() -> None:
         2,
     )
     rule = "needs 2 parts, more than max_parts=1 (gateway error 113)"
-    assert _refusal(HTTP, "", SendOptions(data="00" * 141), max_parts=1)[0] == f"text: {rule}"
+    assert _refusal(HTTP, "", SendOptions(data="00" * 141), max_parts=1)[0] == f"data: {rule}"
     rule = "cannot be combined with data= (a binary message)"
     assert _refusal(HTTP, "x", SendOptions(data="00")) == (f"text: {rule}", "text", rule, None)
     assert _refusal(HTTP, "x", SendOptions(data="00"), field="reply")[0] == f"reply: {rule}"
@@ -564,7 +564,7 @@ def test_text_cache_lets_prepare_text_refuse_an_unhashable_text() -> None:
     binary = SendOptions(data="00" * 141)
     with pytest.raises(ValidationError) as exc:
         TextCache(HTTP, 1)([], binary)  # type: ignore[arg-type]
-    assert str(exc.value) == "text: needs 2 parts, more than max_parts=1 (gateway error 113)"
+    assert str(exc.value) == "data: needs 2 parts, more than max_parts=1 (gateway error 113)"
     prepared = TextCache(HTTP, 2)([], binary)  # type: ignore[arg-type]
     assert (dict(prepared.params), prepared.parts) == ({"data": "00" * 141, "concat": "2"}, 2)
 
