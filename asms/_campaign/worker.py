@@ -522,15 +522,8 @@ class CampaignWorker:
             if not todo:
                 held.ending = False
                 outages += 1
-                wait = min(WORKER_RETRY_MAX, WORKER_RETRY_FIRST * 2 ** (outages - 1))
-                log.warning(
-                    "unit %d of campaign %r: requests in doubt could not be looked up, the"
-                    " gateway could not be reached; looking again in %.1f s",
-                    claim.entry.unit,
-                    claim.entry.campaign,
-                    wait,
-                )
-                await self._pause(wait)
+                what = "requests in doubt could not be looked up, the gateway could not be reached"
+                await self._wait_for_gateway(claim, outages, what, "looking again in %.1f s")
                 if not self._stopped():
                     unanswered = await self._reconcile(journal, sender, 0.0)
                 continue
@@ -560,22 +553,24 @@ class CampaignWorker:
                 # nothing against the unit. It waits for the gateway, its tries untouched,
                 # instead of reaching the dead-letter stream in an outage of seconds.
                 outages += 1
-                wait = min(WORKER_RETRY_MAX, WORKER_RETRY_FIRST * 2 ** (outages - 1))
-                log.warning(
-                    "unit %d of campaign %r: the gateway could not be reached (%s); trying"
-                    " again in %.1f s (not counted as a try)",
-                    claim.entry.unit,
-                    claim.entry.campaign,
-                    _reason(results),
-                    wait,
-                )
-                await self._pause(wait)
+                what = f"the gateway could not be reached ({_reason(results)})"
+                again = "trying again in %.1f s (not counted as a try)"
+                await self._wait_for_gateway(claim, outages, what, again)
                 continue
             outages = 0
             tries += 1
             reason = _reason(results)
             wait = min(WORKER_RETRY_MAX, WORKER_RETRY_FIRST * 2 ** max(0, tries - 2))
             await self._pause(wait)
+
+    async def _wait_for_gateway(self, claim: Claim, outages: int, what: str, again: str) -> None:
+        """The growing pause before a unit's next look at a gateway it could not reach (the
+        ``outages``-th in a row), said in the log: ``what`` happened, when it is tried
+        ``again`` (a format of the seconds)."""
+        wait = min(WORKER_RETRY_MAX, WORKER_RETRY_FIRST * 2 ** (outages - 1))
+        unit, campaign = claim.entry.unit, claim.entry.campaign
+        log.warning("unit %d of campaign %r: %s; " + again, unit, campaign, what, wait)
+        await self._pause(wait)
 
     def _sending_client(self) -> AsyncClient:
         # The worker resends only under its lease, after reconciling: the client must not

@@ -39,19 +39,24 @@ class _AfterFirstSend(httpx.AsyncBaseTransport):
         return response
 
 
-@pytest.mark.parametrize("wire", ["http", "soap", "soap-rpc"])
-async def test_an_account_frozen_mid_send_keeps_the_accepted_results(wire: str) -> None:
-    emulator = GatewayEmulator()
-    transport = _AfterFirstSend(emulator, lambda: emulator.update_account(1234, frozen=True))
-    async with AsyncClient(
+def _frozen_after_first_send(emulator: GatewayEmulator, wire: str) -> AsyncClient:
+    """A client whose account the emulator freezes once the first send is answered; its
+    requests go one after another."""
+    return AsyncClient(
         1234,
         "demo",
         "demo",
-        wire=wire,
-        transport=transport,
+        wire=wire,  # type: ignore[arg-type]
+        transport=_AfterFirstSend(emulator, lambda: emulator.update_account(1234, frozen=True)),
         base_url="http://gateway.test",
-        limits=httpx.Limits(max_connections=1),  # the requests one after another
-    ) as client:
+        limits=httpx.Limits(max_connections=1),
+    )
+
+
+@pytest.mark.parametrize("wire", ["http", "soap", "soap-rpc"])
+async def test_an_account_frozen_mid_send_keeps_the_accepted_results(wire: str) -> None:
+    emulator = GatewayEmulator()
+    async with _frozen_after_first_send(emulator, wire) as client:
         results = await client.send("Doors open at 8", to=RECIPIENTS)
     committed = Counter(m.to for m in emulator.recorder.messages)
     assert len(results) == len(RECIPIENTS)
@@ -157,15 +162,7 @@ async def test_asms_send_keeps_the_accepted_results_of_a_split_send_too() -> Non
     from asms._cli._sendstop import send_stoppable
 
     emulator = GatewayEmulator()
-    transport = _AfterFirstSend(emulator, lambda: emulator.update_account(1234, frozen=True))
-    async with AsyncClient(
-        1234,
-        "demo",
-        "demo",
-        transport=transport,
-        base_url="http://gateway.test",
-        limits=httpx.Limits(max_connections=1),
-    ) as client:
+    async with _frozen_after_first_send(emulator, "http") as client:
         outcome = await send_stoppable(
             client, "Doors open at 8", RECIPIENTS, climsgid=None, country_code=None, options={}
         )
