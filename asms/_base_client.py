@@ -505,6 +505,25 @@ class BaseClient:
             results.unreachable = exc.last
         return results
 
+    def _refused_in_doubt(
+        self,
+        op: Operation,
+        exc: AuthenticationError,
+        recipients: Sequence[str],
+        climsgid: str | None,
+        parts: int,
+        refs: Sequence[Any] | None,
+    ) -> SendResults:
+        """The results of a request whose reply was lost and whose lookup the gateway then
+        refused for the account: the request may have been accepted, so its recipients are
+        unknown (raising, as for a refused request, would tell the caller nothing went out)."""
+        note = (
+            f"outcome unknown: the reply was lost, and the lookup was refused ({exc}); look"
+            f" it up by climsgid once the account works, before sending it again"
+        )
+        logger.warning("%s climsgid=%s: %s", op.name, climsgid, note)
+        return all_results(recipients, climsgid, OUTCOME_UNKNOWN, note, parts, refs)
+
     @staticmethod
     def _refused(
         exc: GatewayError,
@@ -731,6 +750,7 @@ class BaseClient:
         error: ASMSError
         first: ASMSError | None = None
         limiter = self._limiter
+        lookups: _Lookups | None = None  # made on the retry path only
 
         def again() -> Awaitable[SendReply]:
             if ids is not None:
@@ -751,13 +771,14 @@ class BaseClient:
             except ASMSError as exc:
                 first = exc
             if first is not None:
+                lookups = _Lookups(self._lookup)
                 outcome = await recover(
                     first,
                     again,
                     mode="send" if ids is not None else "write",
                     policy=self._retry if wait_throttled else self._retry_no_throttle_wait,
                     counters=self._counters,
-                    lookup=self._lookup if ids is not None else None,
+                    lookup=lookups.look if ids is not None else None,
                     ids=ids,
                     clock=self._clock,
                 )
@@ -765,9 +786,11 @@ class BaseClient:
             used = climsgid if ids is None else ids.current
             return self._gave_up(op, exc, recipients, used, parts, refs)
         except GatewayError as exc:
+            used = climsgid if ids is None else ids.current
             if not isinstance(exc, AuthenticationError):
-                used = climsgid if ids is None else ids.current
                 return self._refused(exc, recipients, used, parts, refs)
+            if lookups is not None and lookups.refused:
+                return self._refused_in_doubt(op, exc, recipients, used, parts, refs)
             error = exc
         except BaseException as exc:
             if started and not isinstance(exc, Exception):
@@ -844,13 +867,14 @@ class BaseClient:
         async def lookup(climsgid: str) -> StatusReply:
             return await self._call_plain(_QUERYMSG, {"climsgid": climsgid}, expect_status)
 
+        lookups = _Lookups(lookup)
         try:
             outcome = await run(
                 attempt,
                 mode="send" if ids is not None else "write",
                 policy=self._retry if wait_throttled else self._retry_no_throttle_wait,
                 counters=self._counters,
-                lookup=lookup if ids is not None else None,
+                lookup=lookups.look if ids is not None else None,
                 ids=ids,
                 clock=self._clock,
             )
@@ -858,9 +882,11 @@ class BaseClient:
             used = climsgid if ids is None else ids.current
             return self._gave_up(op, exc, recipients, used, parts, refs)
         except GatewayError as exc:
+            used = climsgid if ids is None else ids.current
             if not isinstance(exc, AuthenticationError):
-                used = climsgid if ids is None else ids.current
                 return self._refused(exc, recipients, used, parts, refs)
+            if lookups.refused:
+                return self._refused_in_doubt(op, exc, recipients, used, parts, refs)
             error = exc
         except BaseException as exc:
             if started and not isinstance(exc, Exception):
@@ -871,6 +897,24 @@ class BaseClient:
         else:
             return self._settled(op, outcome, recipients, climsgid, ids, parts, refs)
         raise error
+
+
+class _Lookups:
+    """A request's lookup function, noting whether the gateway refused the account while
+    one ran: the request looked up may have been accepted."""
+
+    __slots__ = ("_lookup", "refused")
+
+    def __init__(self, lookup: Callable[[str], Awaitable[StatusReply]]) -> None:
+        self._lookup = lookup
+        self.refused = False
+
+    async def look(self, climsgid: str) -> StatusReply:
+        try:
+            return await self._lookup(climsgid)
+        except AuthenticationError:
+            self.refused = True
+            raise
 
 
 def _described(op: Operation, params: Params, wire: str) -> str:

@@ -27,6 +27,7 @@ __all__ = [
     "UCS2_CONCAT_UNITS",
     "UCS2_SINGLE_UNITS",
     "WireText",
+    "check_unicode",
     "count_binary_parts",
     "count_parts",
     "decode_ucs2_hex",
@@ -215,6 +216,19 @@ def _ucs2_count(text: str) -> PartCount:
     else:
         parts = len(_ucs2_ends(raw, units)) + 1
     return PartCount("ucs2", units, parts, UCS2_CONCAT_UNITS)
+
+
+def check_unicode(text: str, field: str = "text") -> None:
+    """Refuse a text holding half a UTF-16 pair (a lone surrogate): no wire can carry it, and
+    it is what undecodable input bytes become (a file or terminal in another encoding)."""
+    found = SURROGATE.search(text)
+    if found is not None:
+        raise ValidationError(
+            field,
+            f"is not valid Unicode: character {found.start() + 1} ({found.group()!a}) is"
+            " half a character, as undecodable input bytes become (is the input in another"
+            " encoding than UTF-8?)",
+        )
 
 
 def count_parts(text: str) -> PartCount:

@@ -13,11 +13,11 @@ from typing import Any, Final, TypeAlias
 
 from ._codes import ErrorCode
 from ._encoding import (
-    SURROGATE,
     UCS2_CONCAT_UNITS,
     UCS2_SINGLE_UNITS,
     PartCount,
     WireText,
+    check_unicode,
     count_binary_parts,
     ucs2_hex,
 )
@@ -230,19 +230,6 @@ def _binary_text_refused(wire: Wire, text: str, options: SendOptions) -> bool:
     )
 
 
-def check_unicode(text: str, field: str = "text") -> None:
-    """Refuse a text holding half a UTF-16 pair (a lone surrogate): no wire can carry it, and
-    it is what undecodable input bytes become (a file or terminal in another encoding)."""
-    found = SURROGATE.search(text)
-    if found is not None:
-        raise ValidationError(
-            field,
-            f"is not valid Unicode: character {found.start() + 1} ({found.group()!a}) is"
-            " half a character, as undecodable input bytes become (is the input in another"
-            " encoding than UTF-8?)",
-        )
-
-
 def prepare_text(
     wire: Wire, text: str, options: SendOptions, *, max_parts: int, field: str = "text"
 ) -> PreparedText:
@@ -362,6 +349,8 @@ def op_options(
         param = op.param(name)
         if param is None or param.name in refused:
             raise ValidationError(key, f"is not an option of {op.name}")
+        if isinstance(value, str) and not value.isascii():
+            check_unicode(value, param.name)
         try:
             text = wire_value(value)
         except TypeError:

@@ -47,7 +47,11 @@ class RateLimiter:
     """
 
     def __init__(self, rate: float, *, burst: int = 1, clock: Clock | None = None) -> None:
-        if not (isinstance(rate, int | float) and rate > 0) or math.isnan(rate):
+        if (
+            isinstance(rate, bool)
+            or not (isinstance(rate, int | float) and rate > 0)
+            or math.isnan(rate)
+        ):
             raise ValidationError("rate", "must be a positive number of messages per second", rate)
         if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
             raise ValidationError("burst", "must be a positive integer", burst)

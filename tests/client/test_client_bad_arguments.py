@@ -121,3 +121,9 @@ async def test_a_too_long_binary_message_names_data_and_a_range_rule_says_intege
         asms.SendOptions(callback="x")  # type: ignore[arg-type]
     assert str(info.value) == "callback: must be an integer from 0 to 7 (got 'x')"
     assert not emulator.recorder.messages
+
+
+def test_a_rate_of_true_is_refused() -> None:
+    with pytest.raises(asms.ValidationError) as info:
+        asms.RateLimiter(rate=True)
+    assert info.value.field == "rate"

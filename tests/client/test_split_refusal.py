@@ -170,3 +170,47 @@ async def test_asms_send_keeps_the_accepted_results_of_a_split_send_too() -> Non
     accepted = {r.to for r in outcome.results if r.ok}
     assert accepted == {m.to for m in emulator.recorder.messages} != set()
     assert {r.state for r in outcome.results if not r.ok} == {DeliveryState.REJECTED}
+
+
+class _LostThenFrozen(httpx.AsyncBaseTransport):
+    """The first send reaches the emulator, which commits it; its reply is lost and the
+    account is frozen before the client can look it up."""
+
+    def __init__(self, emulator: GatewayEmulator) -> None:
+        self._emulator = emulator
+        self._inner = EmulatorTransport(emulator)
+        self._sends = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if b"sendmsg" in request.url.path.lower().encode() + request.content.lower():
+            self._sends += 1
+            if self._sends == 1:
+                await self._inner.handle_async_request(request)
+                self._emulator.update_account(1234, frozen=True)
+                raise httpx.ReadError("connection lost", request=request)
+        return await self._inner.handle_async_request(request)
+
+
+@pytest.mark.parametrize("count", [1, 1300])
+async def test_a_request_in_doubt_whose_lookup_is_refused_is_unknown(count: int) -> None:
+    # Before: AuthenticationError was raised, so the caller was told nothing went out while
+    # the gateway held the messages: sending again sent them twice.
+    emulator = GatewayEmulator()
+    recipients = RECIPIENTS[:count]
+    async with AsyncClient(
+        1234,
+        "demo",
+        "demo",
+        transport=_LostThenFrozen(emulator),
+        base_url="http://gateway.test",
+        limits=httpx.Limits(max_connections=1),
+    ) as client:
+        results = await client.send("Doors open at 8", to=recipients)
+    committed = {m.to for m in emulator.recorder.messages}
+    assert committed and len(results) == count
+    unknown = {r.to for r in results if r.state is DeliveryState.UNKNOWN}
+    assert unknown == committed  # the request in doubt: never called refused
+    assert all(
+        "lookup was refused" in (r.error_description or "") for r in results if r.to in unknown
+    )
+    assert {r.state for r in results if r.to not in unknown} <= {DeliveryState.REJECTED}

@@ -52,3 +52,15 @@ async def test_in_a_bulk_run_it_is_one_message_not_sent(wire: str, tmp_path: obj
     ]
     assert "not valid Unicode" in (results[1].error_description or "")
     assert sorted(m.to for m in emulator.recorder.messages) == ["27821234567", "27821234569"]
+
+
+@pytest.mark.parametrize("wire", ["http", "soap"])
+async def test_push_fields_refuse_it_too(wire: str) -> None:
+    # Before: si_push raised a raw UnicodeEncodeError. (count_parts stays total: it counts
+    # what it is given, tests/core/test_encoding.py.)
+    emulator = GatewayEmulator()
+    async with client(emulator, wire) as c:
+        with pytest.raises(asms.ValidationError) as info:
+            await c.si_push("27821234567", si_id="1", si_url="http://x", si_text=BAD)
+    assert info.value.field == "si_text"
+    assert not emulator.recorder.messages
