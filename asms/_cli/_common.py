@@ -183,22 +183,30 @@ def read_env_file(path: Path) -> dict[str, str]:
         if not sep or not key.isidentifier():
             # Never echo the line: it may hold a password.
             raise ConfigError(f"{path}:{number}: expected KEY=VALUE")
-        values[key] = _env_value(value.strip())
+        parsed = _env_value(value.strip())
+        if parsed is None:
+            # Never echo the line: it may hold a password.
+            raise ConfigError(
+                f"{path}:{number}: a quoted value must end with its quote (then only a"
+                " # comment may follow)"
+            )
+        values[key] = parsed
     return values
 
 
 _TRAILING_COMMENT: Final = re.compile(r"\s+#")
 
 
-def _env_value(value: str) -> str:
+def _env_value(value: str) -> str | None:
     """A value as dotenv files write it: quoted (anything inside, a ``#`` comment may
-    follow the closing quote) or bare (a ``#`` after a space begins a comment)."""
+    follow the closing quote) or bare (a ``#`` after a space begins a comment); None for a
+    quote that is not closed, or followed by more than a comment."""
     if value[:1] in ("'", '"'):
         end = value.find(value[0], 1)
         rest = value[end + 1 :].strip() if end > 0 else None
         if rest is not None and (not rest or rest.startswith("#")):
             return value[1:end]
-        return value
+        return None
     return _TRAILING_COMMENT.split(value, 1)[0]
 
 

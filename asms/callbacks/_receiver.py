@@ -452,7 +452,8 @@ class CallbackReceiver:
             await handler(event)
         except RetryLater as exc:
             self._counts["handler_errors"] += 1
-            logger.warning("callback handler asked for a retry (%s); answering 503", exc)
+            why = str(exc) or "no reason given"
+            logger.warning("callback handler asked for a retry (%s); answering 503", why)
             raise _Reply(503, "handler asked for a retry", _RETRY_LATER) from None
         except Exception:
             self._counts["handler_errors"] += 1

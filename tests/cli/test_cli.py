@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from helpers.cli import make_cli
 
-from asms._cli._common import read_env_file
+from asms._cli._common import ConfigError, read_env_file
 from asms._cli._rows import RESULT_COLUMNS, BadInput, ResultsWriter, count_rows, read_rows
 from asms._cli.commands import COMMANDS
 from asms._models import SendResult
@@ -177,6 +177,11 @@ def test_env_file_comments_after_a_value(tmp_path: Path) -> None:
         "ASMS_PASSWORD": "pa#ss",  # a # not after a space is part of the value
         "ASMS_USER": "a # b",  # quoted: kept whole
     }
+    # A quote not closed, or followed by more than a comment, is refused, the line unshown.
+    for line in ('ASMS_PASSWORD="de"mo # x\n', "ASMS_PASSWORD='open\n"):
+        env_file.write_text(line)
+        with pytest.raises(ConfigError, match=r"asms.env:1: a quoted value must end"):
+            read_env_file(env_file)
 
 
 def test_env_file_errors_never_echo_the_line(runner: CliRunner, tmp_path: Path) -> None:
