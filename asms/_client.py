@@ -506,18 +506,16 @@ class AsyncClient(BaseClient):
             raise ValidationError("messages", "must be a list of asms.Message", given)
         if not messages:
             return SendResults()
-        for position, message in enumerate(messages):
-            if not isinstance(message, Message):
-                raise ValidationError(
-                    "messages",
-                    f"item {position} is {type(message).__name__}, not an asms.Message",
-                )
         first = messages[0]
+        if not isinstance(first, Message):
+            raise _not_a_message(0, first)
         climsgid = first.climsgid
         text, opts = first.text, first.options
-        for m in messages:
+        for position, m in enumerate(messages):
             if m is first:
                 continue
+            if not isinstance(m, Message):
+                raise _not_a_message(position, m)
             if m.text != text or (m.options is not opts and m.options != opts):
                 raise ValidationError("messages", "must share text and options")
             if m.climsgid != climsgid:
@@ -816,3 +814,9 @@ class AsyncClient(BaseClient):
             params["concat"] = str(max(prepared.parts, self._options.max_parts))
         unicode = params.get("unicode") == "1"
         return Batch(ClientBatchCalls(self), params, unicode=unicode, parts=prepared.parts)
+
+
+def _not_a_message(position: int, item: object) -> ValidationError:
+    return ValidationError(
+        "messages", f"item {position} is {type(item).__name__}, not an asms.Message"
+    )

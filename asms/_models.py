@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from ._codes import ErrorCode, MessageStatus
 from ._exceptions import ValidationError
-from ._optable import CLIMSGID_PATTERN, HEX_PAIRS, MAX_CALLBACK, MAX_CONCAT, MSG_TYPES
+from ._optable import CLIMSGID_PATTERN, HEX_PAIRS_RE, MAX_CALLBACK, MAX_CONCAT, MSG_TYPES
 
 __all__ = [
     "Balance",
@@ -38,7 +38,6 @@ __all__ = [
 _CLIMSGID_RE = re.compile(CLIMSGID_PATTERN)
 _FROM_NUMERIC = re.compile(r"[0-9]{1,16}")
 _FROM_ALPHA = re.compile(r"[A-Za-z0-9 ]{1,11}")
-_HEX_PAIRS_RE = re.compile(HEX_PAIRS)
 MAX_SCHEDULE_AHEAD = 7 * 24 * 3600
 _CALLBACK_RULE: Final = f"must be an integer from 0 to {MAX_CALLBACK}"
 _CONCAT_RULE: Final = f"must be an integer from 1 to {MAX_CONCAT}"
@@ -143,9 +142,7 @@ class SendOptions:
             raise ValidationError("msg_type", "must be one of " + ", ".join(MSG_TYPES))
         for name in ("udh", "data"):
             value = getattr(self, name)
-            if value is not None and not (
-                isinstance(value, str) and _HEX_PAIRS_RE.fullmatch(value)
-            ):
+            if value is not None and not (isinstance(value, str) and HEX_PAIRS_RE.fullmatch(value)):
                 raise ValidationError(name, "must be an even number of hex digits", value)
         if self.udh is not None and self.msg_type not in (None, "SMS_TEXT"):
             raise ValidationError("udh", "cannot be combined with msg_type")

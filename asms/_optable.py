@@ -21,6 +21,7 @@ __all__ = [
     "AUTH_NAMES",
     "CLIMSGID_PATTERN",
     "HEX_PAIRS",
+    "HEX_PAIRS_RE",
     "DL_NAMESPACE",
     "MAX_CALLBACK",
     "MAX_CONCAT",
@@ -191,6 +192,7 @@ AUTH_NAMES: frozenset[str] = frozenset(param.name for param in AUTH_PARAMS)
 CLIMSGID_PATTERN: Final = r"[A-Za-z0-9]{1,32}"
 #: Hex bytes: an even number of hex digits (``udh``, ``data``).
 HEX_PAIRS: Final = r"(?:[0-9A-Fa-f]{2})+"
+HEX_PAIRS_RE: Final = re.compile(HEX_PAIRS)
 
 _TO = Param("to", "list", required=True, rule="must be one or more international numbers")
 _FROM = Param(

@@ -6,7 +6,6 @@ No I/O here. The client calls these for ``sendmsg``, the push commands and the b
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
@@ -32,7 +31,7 @@ from ._models import (
     new_climsgid,
 )
 from ._numbers import InvalidNumberError, normalize_list, normalize_msisdn
-from ._optable import HEX_PAIRS, OPERATIONS, Operation
+from ._optable import HEX_PAIRS_RE, OPERATIONS, Operation
 from ._replies import ErrorReply, IdReply, StatusReply, expect_send
 from ._results import SendResults
 from ._wire import Wire
@@ -210,18 +209,13 @@ class PreparedText:
     parts: int
 
 
-_HEX_PAIRS: Final = re.compile(HEX_PAIRS)
-#: The legacy wires' letters in the operation table (``Param.wires``).
-_LEGACY_LETTERS: Final = {"http": "h", "soap": "d", "soap-rpc": "r"}
-
-
 def _binary_text_refused(wire: Wire, text: str, options: SendOptions) -> bool:
     """Whether a legacy wire would send ``text`` as a binary message's bytes (it carries
     ``binary`` or ``udh`` there) that are not hex: the gateway's ``ERR 101``. The Platform
     wires keep the text and the header apart; a wire without the option refuses it by name
     when the request is built."""
-    letter = _LEGACY_LETTERS.get(wire.name)
-    if letter is None or _HEX_PAIRS.fullmatch(text):
+    letter = wire.letter
+    if letter is None or HEX_PAIRS_RE.fullmatch(text):
         return False
     binary, udh = _SENDMSG.param("binary"), _SENDMSG.param("udh")
     return bool(

@@ -84,6 +84,12 @@ class Wire(Protocol):
     #: unknown outcome is then reconciled before a resend; without it, never resent).
     lookups: bool
 
+    @property
+    def letter(self) -> str | None:
+        """Its letter in the operation table (``Param.wires``: ``h``, ``d``, ``r``); None
+        for a wire with parameters of its own (the Platform wires)."""
+        ...
+
     def encode_text(self, text: str) -> WireText:
         """The ``text`` value this wire sends, its ``unicode`` flag and its real cost."""
         ...

@@ -51,6 +51,7 @@ class HTTPWire:
     """Builds ``/http/...`` requests; answers are the reply lines themselves."""
 
     name = "http"
+    letter = "h"
 
     def __init__(
         self,
@@ -87,7 +88,7 @@ class HTTPWire:
     def _checked(self, op: Operation, params: Params) -> None:
         key = (op.name, *params)
         if key not in self._valid:
-            check_params(op, params, "h", "HTTP")
+            check_params(op, params, self.letter, "HTTP")
             if len(self._valid) < 256:
                 self._valid.add(key)
 

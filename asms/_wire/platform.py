@@ -77,6 +77,8 @@ class PlatformWire:
     #: The platform cannot look a message up by its client message id: an attempt of
     #: unknown outcome is never resent (see ``BaseClient._send_request``).
     lookups = False
+    #: Its parameters are its own, not the legacy operation table's.
+    letter = None
 
     def __init__(self, base_url: httpx.URL, *, flavour: Flavour, timeout: httpx.Timeout) -> None:
         self.name: str = flavour

@@ -46,7 +46,7 @@ class SOAPWire:
         path = endpoint or (DL_ENDPOINT if style == "dl" else RPC_ENDPOINTS[0])
         self._url = httpx.URL(str(base_url).rstrip("/") + path)
         self._host = base_url.netloc
-        self._letter = "d" if style == "dl" else "r"
+        self.letter: str = "d" if style == "dl" else "r"
         self._label = "SOAP document/literal" if style == "dl" else "SOAP RPC/encoded"
         self.timeouts: dict[str, float | None] = timeout.as_dict()
         self._extensions = {"timeout": self.timeouts}
@@ -68,7 +68,7 @@ class SOAPWire:
     def _envelope(
         self, op: Operation, params: Params, auth: Mapping[str, str]
     ) -> tuple[bytes, dict[str, str]]:
-        check_params(op, params, self._letter, self._label)
+        check_params(op, params, self.letter, self._label)
         try:
             return build_request(self.style, op, params, auth)
         except ValueError as exc:

@@ -12,28 +12,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from helpers.emulator import FrozenAfterFirstSend
 
 import asms
 from asms import AsyncClient, DeliveryState, Message
 from asms.testing import EmulatorTransport, GatewayEmulator
 
 pytestmark = pytest.mark.anyio
-
-
-class _LostThenFrozen(httpx.AsyncBaseTransport):
-    def __init__(self, emulator: GatewayEmulator) -> None:
-        self._emulator = emulator
-        self._inner = EmulatorTransport(emulator)
-        self._sends = 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if b"sendmsg" in request.url.path.lower().encode() + request.content.lower():
-            self._sends += 1
-            if self._sends == 1:  # committed, then the reply is lost and the account frozen
-                await self._inner.handle_async_request(request)
-                self._emulator.update_account(1234, frozen=True)
-                raise httpx.ReadError("connection lost", request=request)
-        return await self._inner.handle_async_request(request)
 
 
 async def test_the_rerun_looks_the_message_up_and_sends_nothing_twice(tmp_path: Path) -> None:
@@ -45,7 +30,7 @@ async def test_the_rerun_looks_the_message_up_and_sends_nothing_twice(tmp_path: 
         1234,
         "demo",
         "demo",
-        transport=_LostThenFrozen(emulator),
+        transport=FrozenAfterFirstSend(emulator, lose_reply=True),
         base_url="http://gateway.test",
         limits=httpx.Limits(max_connections=1),
     ) as client:

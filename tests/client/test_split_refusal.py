@@ -10,6 +10,7 @@ from collections import Counter
 import anyio
 import httpx
 import pytest
+from helpers.emulator import FrozenAfterFirstSend
 
 import asms
 from asms import AsyncClient, AuthenticationError, DeliveryState
@@ -21,24 +22,6 @@ pytestmark = pytest.mark.anyio
 RECIPIENTS = [f"2782{i:07d}" for i in range(1500)]  # three requests of 600, 600 and 300
 
 
-class _AfterFirstSend(httpx.AsyncBaseTransport):
-    """The emulator's transport; after the first send request's reply, ``change()``."""
-
-    def __init__(self, emulator: GatewayEmulator, change: object) -> None:
-        self._inner = EmulatorTransport(emulator)
-        self._change = change
-        self._sends = 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self._inner.handle_async_request(request)
-        body = request.content.lower()
-        if b"sendmsg" in request.url.path.lower().encode() or b"sendmsg" in body:
-            self._sends += 1
-            if self._sends == 1:
-                self._change()  # type: ignore[operator]
-        return response
-
-
 def _frozen_after_first_send(emulator: GatewayEmulator, wire: str) -> AsyncClient:
     """A client whose account the emulator freezes once the first send is answered; its
     requests go one after another."""
@@ -47,7 +30,7 @@ def _frozen_after_first_send(emulator: GatewayEmulator, wire: str) -> AsyncClien
         "demo",
         "demo",
         wire=wire,  # type: ignore[arg-type]
-        transport=_AfterFirstSend(emulator, lambda: emulator.update_account(1234, frozen=True)),
+        transport=FrozenAfterFirstSend(emulator),
         base_url="http://gateway.test",
         limits=httpx.Limits(max_connections=1),
     )
@@ -172,25 +155,6 @@ async def test_asms_send_keeps_the_accepted_results_of_a_split_send_too() -> Non
     assert {r.state for r in outcome.results if not r.ok} == {DeliveryState.REJECTED}
 
 
-class _LostThenFrozen(httpx.AsyncBaseTransport):
-    """The first send reaches the emulator, which commits it; its reply is lost and the
-    account is frozen before the client can look it up."""
-
-    def __init__(self, emulator: GatewayEmulator) -> None:
-        self._emulator = emulator
-        self._inner = EmulatorTransport(emulator)
-        self._sends = 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if b"sendmsg" in request.url.path.lower().encode() + request.content.lower():
-            self._sends += 1
-            if self._sends == 1:
-                await self._inner.handle_async_request(request)
-                self._emulator.update_account(1234, frozen=True)
-                raise httpx.ReadError("connection lost", request=request)
-        return await self._inner.handle_async_request(request)
-
-
 @pytest.mark.parametrize("count", [1, 1300])
 async def test_a_request_in_doubt_whose_lookup_is_refused_is_unknown(count: int) -> None:
     # Before: AuthenticationError was raised, so the caller was told nothing went out while
@@ -201,7 +165,7 @@ async def test_a_request_in_doubt_whose_lookup_is_refused_is_unknown(count: int)
         1234,
         "demo",
         "demo",
-        transport=_LostThenFrozen(emulator),
+        transport=FrozenAfterFirstSend(emulator, lose_reply=True),
         base_url="http://gateway.test",
         limits=httpx.Limits(max_connections=1),
     ) as client:
